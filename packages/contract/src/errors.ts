@@ -1,0 +1,55 @@
+/**
+ * The error catalogue: every error the hub answers with carries one of these stable codes.
+ * Clients switch on `code`, never on `message`.
+ *
+ * @example
+ * ```ts
+ * try { await commerce.customers.create(input) }
+ * catch (err) { if (err.code === 'EMAIL_TAKEN') … }
+ * ```
+ */
+export const errorCatalogue = {
+  VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema of this route.' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  INVALID_ID: { status: 400, message: 'The id in the path is not a valid id of this kind.' },
+  INVALID_EMAIL: { status: 400, message: 'The email address is not valid.' },
+  INVALID_PHONE: { status: 400, message: 'The phone number is not valid for its country.' },
+  INVALID_COUNTRY: { status: 400, message: 'The country is not an ISO 3166-1 alpha-2 code.' },
+  INVALID_CURSOR: { status: 400, message: 'The cursor is malformed or belongs to another sort.' },
+  IDENTIFIER_REQUIRED: { status: 400, message: 'At least one of email or phone is required.' },
+  PASSWORD_TOO_SHORT: { status: 400, message: 'The password is shorter than password_min_length.' },
+  EMPTY_PATCH: { status: 400, message: 'The update names no field to change.' },
+  UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required.' },
+  FORBIDDEN: { status: 403, message: 'This token is not allowed to do this.' },
+  GUEST_CHECKOUT_DISABLED: { status: 403, message: 'Guest records are disabled (allow_guest_checkout: false); send a password.' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No route matches this method and path.' },
+  CUSTOMER_NOT_FOUND: { status: 404, message: 'No live customer has this id.' },
+  ADDRESS_NOT_FOUND: { status: 404, message: 'The customer has no address with this id.' },
+  TOKEN_NOT_FOUND: { status: 404, message: 'No active API token has this name.' },
+  EMAIL_TAKEN: { status: 409, message: 'Another customer already has this email address.' },
+  PHONE_TAKEN: { status: 409, message: 'Another customer already has this phone number.' },
+  TOKEN_NAME_TAKEN: { status: 409, message: 'An active API token already has this name.' },
+  DEFAULT_ADDRESS_REQUIRED: { status: 409, message: 'A customer with addresses keeps one default; make another address the default instead.' },
+  ORDER_CUSTOMER_MISMATCH: { status: 409, message: 'This order was already recorded for another customer.' },
+  CONFLICT: { status: 409, message: 'The change conflicts with existing data.' },
+  BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than 1 MiB.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json.' },
+  ADDRESS_LIMIT_REACHED: { status: 422, message: 'The customer already has max_addresses addresses.' },
+  CURRENCY_MISMATCH: { status: 422, message: "The order's currency differs from the customer's currency." },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry after the time in Retry-After.' },
+  INTERNAL_ERROR: { status: 500, message: 'The hub failed; the request id in the logs tells where.' },
+  DATABASE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached; retry shortly.' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof errorCatalogue
+
+/** Every error answer of the hub has this shape. */
+export interface ErrorBody {
+  statusCode: number
+  code: ErrorCode
+  /** The HTTP reason phrase, e.g. `Conflict`. */
+  error: string
+  message: string
+  /** Extra facts for the caller, e.g. `{ customerId }` of the owner of a taken identity. */
+  details?: Record<string, unknown>
+}

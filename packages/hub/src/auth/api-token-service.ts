@@ -1,0 +1,124 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { ApiRole, ApiTokenInfo, CreatedToken } from '@his-her/contract'
+import type { Database } from '../db/schema.js'
+import { newId } from '../ids.js'
+import { HubError } from '../errors.js'
+
+export interface Principal {
+  kind: 'api-token'
+  role: ApiRole
+  /** The token's name (`env` for HUB_ADMIN_TOKEN). */
+  name: string
+  tokenId: string | null
+}
+
+/** API tokens are 256-bit random strings; the hub keeps only their SHA-256. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+function mintToken(): string {
+  return `chub_${randomBytes(32).toString('base64url')}`
+}
+
+interface TokenRow {
+  id: string
+  name: string
+  role: ApiRole
+  created_at: Date
+  last_used_at: Date | null
+}
+
+function info(row: TokenRow): ApiTokenInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    createdAt: row.created_at.toISOString(),
+    lastUsedAt: row.last_used_at?.toISOString() ?? null,
+  }
+}
+
+/**
+ * API tokens for platforms and admins: created (the plain token is returned once), listed,
+ * revoked, and checked on every request.
+ */
+export function createApiTokenService(db: Kysely<Database>, options: { envAdminToken?: string | undefined } = {}) {
+  const envHash = options.envAdminToken ? Buffer.from(hashToken(options.envAdminToken), 'hex') : undefined
+  // last_used_at is written at most once a minute per token and process: a write on every
+  // request would serialize all requests of one token on its row lock.
+  const touched = new Map<string, number>()
+
+  return {
+    /** Creates a token; 409 `TOKEN_NAME_TAKEN` when an active token has the name (unique index). */
+    async create(name: string, role: ApiRole): Promise<CreatedToken> {
+      const token = mintToken()
+      const row = await db
+        .insertInto('api_tokens')
+        .values({ id: newId('tok'), name, role, token_hash: hashToken(token) })
+        .returning(['id', 'name', 'role', 'created_at', 'last_used_at'])
+        .executeTakeFirstOrThrow()
+      return { ...info(row), token }
+    },
+
+    /**
+     * Makes the first admin token when the database has none, exactly once across all
+     * processes (a unique index over the `bootstrap` flag). Returns the plain token to the one
+     * process that made it, undefined to every other.
+     */
+    async bootstrap(): Promise<string | undefined> {
+      const token = mintToken()
+      const { rows } = await sql<{ id: string }>`
+        INSERT INTO api_tokens (id, name, role, token_hash, bootstrap)
+        SELECT ${newId('tok')}, 'admin', 'admin', ${hashToken(token)}, true
+        WHERE NOT EXISTS (SELECT 1 FROM api_tokens)
+        ON CONFLICT DO NOTHING
+        RETURNING id`.execute(db)
+      return rows.length === 1 ? token : undefined
+    },
+
+    async list(): Promise<ApiTokenInfo[]> {
+      const rows = await db
+        .selectFrom('api_tokens')
+        .select(['id', 'name', 'role', 'created_at', 'last_used_at'])
+        .where('revoked_at', 'is', null)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute()
+      return rows.map(info)
+    },
+
+    async revoke(name: string): Promise<void> {
+      const res = await db
+        .updateTable('api_tokens')
+        .set({ revoked_at: new Date() })
+        .where('name', '=', name)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      if (res.numUpdatedRows === 0n) throw new HubError('TOKEN_NOT_FOUND')
+    },
+
+    /** The principal a bearer token stands for, or undefined for an unknown or revoked token. */
+    async authenticate(token: string): Promise<Principal | undefined> {
+      const hash = hashToken(token)
+      if (envHash && timingSafeEqual(Buffer.from(hash, 'hex'), envHash)) {
+        return { kind: 'api-token', role: 'admin', name: 'env', tokenId: null }
+      }
+      const row = await db
+        .selectFrom('api_tokens')
+        .select(['id', 'name', 'role'])
+        .where('token_hash', '=', hash)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      if (!row) return undefined
+      const now = Date.now()
+      if ((touched.get(row.id) ?? 0) < now - 60_000) {
+        touched.set(row.id, now)
+        db.updateTable('api_tokens').set({ last_used_at: new Date(now) }).where('id', '=', row.id).execute().catch(() => {})
+      }
+      return { kind: 'api-token', role: row.role, name: row.name, tokenId: row.id }
+    },
+  }
+}
+export type ApiTokenService = ReturnType<typeof createApiTokenService>

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { ConfigError } from '../errors.js'
+import { DataDirLockedError } from '../db/data-dir-lock.js'
+import { serveCommand } from './serve.js'
+import { migrateCommand } from './migrate.js'
+import { tokenCommand } from './token.js'
+
+const help = `customer-hub — one record per real person across every store and platform
+
+commands:
+  serve                 run the hub (default); PORT, HOST, DATABASE_URL, HUB_DATA_DIR, HUB_CONFIG
+  migrate               apply database migrations
+  token create --role admin|platform --name NAME
+  token list
+  token revoke NAME`
+
+async function main(argv: string[]): Promise<number | undefined> {
+  const [command = 'serve', ...rest] = argv
+  switch (command) {
+    case 'serve':
+      await serveCommand()
+      return undefined // runs until a signal
+    case 'migrate':
+      await migrateCommand()
+      return 0
+    case 'token':
+      return tokenCommand(rest)
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(help)
+      return 0
+    default:
+      console.error(`unknown command "${command}"\n\n${help}`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exit(code)
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof DataDirLockedError) {
+      console.error(`customer-hub: ${err.message}`)
+      process.exit(78) // EX_CONFIG
+    }
+    console.error('customer-hub: failed:', err)
+    process.exit(1)
+  },
+)

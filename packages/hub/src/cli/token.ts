@@ -1,0 +1,90 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { apiRoles, type ApiRole, type ApiTokenInfo, type CreatedToken } from '@his-her/contract'
+import { loadConfig, type HubConfig } from '../config.js'
+import { createDatabase } from '../db/create-database.js'
+import { dataDirOwner } from '../db/data-dir-lock.js'
+import { migrate } from '../db/migrate.js'
+import { createApiTokenService } from '../auth/api-token-service.js'
+
+interface TokenOps {
+  create(name: string, role: ApiRole): Promise<CreatedToken>
+  list(): Promise<ApiTokenInfo[]>
+  revoke(name: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** Through the API of the hub that holds the embedded database. */
+function viaApi(config: HubConfig): TokenOps {
+  const tokenFile = join(config.dataDir, 'admin-token')
+  const admin = config.adminToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined)
+  if (!admin) throw new Error(`the hub is running and holds ${config.dataDir}; set HUB_ADMIN_TOKEN to an admin token to manage tokens through its API`)
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    const json = (await res.json()) as Record<string, unknown>
+    if (!res.ok) throw new Error(`${json.code}: ${json.message}`)
+    return json
+  }
+  return {
+    create: async (name, role) => (await call('POST', '/tokens', { name, role })) as unknown as CreatedToken,
+    list: async () => (await call('GET', '/tokens')).data as ApiTokenInfo[],
+    revoke: async (name) => void (await call('DELETE', `/tokens/${encodeURIComponent(name)}`)),
+    close: async () => {},
+  }
+}
+
+async function direct(config: HubConfig): Promise<TokenOps> {
+  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+  await migrate(database.db)
+  const service = createApiTokenService(database.db)
+  return { ...service, close: () => database.close() }
+}
+
+const usage = `usage:
+  customer-hub token create --role admin|platform --name NAME
+  customer-hub token list
+  customer-hub token revoke NAME`
+
+/** `customer-hub token create|list|revoke`. */
+export async function tokenCommand(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string' }, name: { type: 'string' } } })
+  const [action, arg] = positionals
+  const config = loadConfig()
+  const embeddedBusy = !config.databaseUrl && dataDirOwner(config.dataDir) !== undefined
+  if (!action || !['create', 'list', 'revoke'].includes(action)) {
+    console.error(usage)
+    return 2
+  }
+  if (action === 'create' && (!values.name || !apiRoles.includes(values.role as ApiRole))) {
+    console.error(`token create needs --name and --role (${apiRoles.join(' or ')})\n${usage}`)
+    return 2
+  }
+  if (action === 'revoke' && !arg) {
+    console.error(usage)
+    return 2
+  }
+  const ops = embeddedBusy ? viaApi(config) : await direct(config)
+  try {
+    if (action === 'create') {
+      const created = await ops.create(values.name!, values.role as ApiRole)
+      console.log(created.token)
+      console.error(`created ${created.role} token "${created.name}"; it is shown this once`)
+    } else if (action === 'list') {
+      const tokens = await ops.list()
+      for (const t of tokens) console.log(`${t.name}\t${t.role}\tcreated ${t.createdAt}\tlast used ${t.lastUsedAt ?? 'never'}`)
+      if (tokens.length === 0) console.error('no active tokens')
+    } else {
+      await ops.revoke(arg!)
+      console.error(`revoked "${arg}"`)
+    }
+    return 0
+  } finally {
+    await ops.close()
+  }
+}

@@ -1,0 +1,128 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { isSupportedCountry, type CountryCode } from 'libphonenumber-js/max'
+import { ConfigError } from './errors.js'
+
+/** The Customer Module settings (the `customer:` section of the YAML file). */
+export interface CustomerSettings {
+  /** Customers must verify their email before they can log in. Default `true`. */
+  requireEmailVerification: boolean
+  /** A customer may be created without a password (a guest record). Default `true`. */
+  allowGuestCheckout: boolean
+  /** Shortest password accepted. Default `8`. */
+  passwordMinLength: number
+  /** Most addresses one customer may keep. Default `10`. */
+  maxAddresses: number
+  /** Registering with a guest's email turns the guest into the account. Default `true`. */
+  autoMergeGuest: boolean
+  /** Country for phone numbers written without a `+` prefix (ISO 3166-1 alpha-2). Default `US`. */
+  defaultCountry: CountryCode
+}
+
+export interface HubConfig {
+  /** `PORT`, default 1337. */
+  port: number
+  /** `HOST`, default 127.0.0.1. */
+  host: string
+  /** `LOG_LEVEL`, default `info`. */
+  logLevel: string
+  /** `DATABASE_URL`: PostgreSQL when set; unset means the embedded PGlite database. */
+  databaseUrl: string | undefined
+  /** `HUB_DATA_DIR`, default `./.hub-data`: where the embedded database lives. */
+  dataDir: string
+  /** `HUB_DB_POOL_SIZE`, default 10: PostgreSQL connections per hub process. */
+  poolSize: number
+  /** `HUB_ADMIN_TOKEN`: accepted as an admin token when set. */
+  adminToken: string | undefined
+  customer: CustomerSettings
+}
+
+export const defaultCustomerSettings: CustomerSettings = {
+  requireEmailVerification: true,
+  allowGuestCheckout: true,
+  passwordMinLength: 8,
+  maxAddresses: 10,
+  autoMergeGuest: true,
+  defaultCountry: 'US',
+}
+
+type Kind = 'boolean' | 'integer' | 'country'
+const customerKeys: Record<string, { field: keyof CustomerSettings; kind: Kind; min?: number; max?: number }> = {
+  require_email_verification: { field: 'requireEmailVerification', kind: 'boolean' },
+  allow_guest_checkout: { field: 'allowGuestCheckout', kind: 'boolean' },
+  password_min_length: { field: 'passwordMinLength', kind: 'integer', min: 1, max: 256 },
+  max_addresses: { field: 'maxAddresses', kind: 'integer', min: 1, max: 1000 },
+  auto_merge_guest: { field: 'autoMergeGuest', kind: 'boolean' },
+  default_country: { field: 'defaultCountry', kind: 'country' },
+}
+
+function coerce(key: string, kind: Kind, value: unknown, fromEnv: boolean, min = 0, max = Number.MAX_SAFE_INTEGER): unknown {
+  if (kind === 'boolean') {
+    if (typeof value === 'boolean') return value
+    if (fromEnv && (value === 'true' || value === 'false')) return value === 'true'
+    throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(value)}`)
+  }
+  if (kind === 'integer') {
+    const n = fromEnv && typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value
+    if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return n
+    throw new ConfigError(`${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`)
+  }
+  if (typeof value === 'string' && isSupportedCountry(value.toUpperCase())) return value.toUpperCase()
+  throw new ConfigError(`${key} must be an ISO 3166-1 alpha-2 country code such as US or TH, got ${JSON.stringify(value)}`)
+}
+
+function readYaml(path: string): Record<string, unknown> {
+  let doc: unknown
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`)
+  }
+  if (doc == null) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path} must hold a mapping`)
+  return doc as Record<string, unknown>
+}
+
+/**
+ * Reads the configuration: defaults, then the YAML file (`HUB_CONFIG`, or `./customer-hub.yaml`
+ * when present), then environment overrides (`HUB_CUSTOMER_<KEY>`, e.g.
+ * `HUB_CUSTOMER_MAX_ADDRESSES=5`). This is the only place the hub reads `process.env`.
+ * A bad key or value throws a `ConfigError` naming it.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): HubConfig {
+  const customer: CustomerSettings = { ...defaultCustomerSettings }
+  const explicit = env.HUB_CONFIG
+  const path = explicit ? resolve(cwd, explicit) : resolve(cwd, 'customer-hub.yaml')
+  if (explicit && !existsSync(path)) throw new ConfigError(`HUB_CONFIG names ${path}, which does not exist`)
+  if (existsSync(path)) {
+    const doc = readYaml(path)
+    for (const [top, section] of Object.entries(doc)) {
+      if (top !== 'customer') throw new ConfigError(`unknown key "${top}" in ${path} (known: customer)`)
+      if (section == null) continue
+      if (typeof section !== 'object' || Array.isArray(section)) throw new ConfigError(`customer in ${path} must be a mapping`)
+      for (const [key, value] of Object.entries(section)) {
+        const spec = customerKeys[key]
+        if (!spec) throw new ConfigError(`unknown key "customer.${key}" in ${path} (known: ${Object.keys(customerKeys).join(', ')})`)
+        ;(customer as unknown as Record<string, unknown>)[spec.field] = coerce(`customer.${key}`, spec.kind, value, false, spec.min, spec.max)
+      }
+    }
+  }
+  for (const [key, spec] of Object.entries(customerKeys)) {
+    const name = `HUB_CUSTOMER_${key.toUpperCase()}`
+    const value = env[name]
+    if (value !== undefined && value !== '') {
+      ;(customer as unknown as Record<string, unknown>)[spec.field] = coerce(name, spec.kind, value, true, spec.min, spec.max)
+    }
+  }
+  return {
+    port: coerce('PORT', 'integer', env.PORT ?? 1337, true, 0, 65535) as number,
+    host: env.HOST || '127.0.0.1',
+    logLevel: env.LOG_LEVEL || 'info',
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: resolve(cwd, env.HUB_DATA_DIR || '.hub-data'),
+    poolSize: coerce('HUB_DB_POOL_SIZE', 'integer', env.HUB_DB_POOL_SIZE ?? 10, true, 1, 200) as number,
+    adminToken: env.HUB_ADMIN_TOKEN || undefined,
+    customer,
+  }
+}

@@ -1,0 +1,88 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely'
+import type { CustomerListQuery, CustomerPage, CustomerSortField } from '@his-her/contract'
+import type { Database } from '../db/schema.js'
+import { HubError } from '../errors.js'
+import { normalizeEmail } from '../identity/normalize.js'
+import { customerColumns, toCustomer, type CustomerRow } from './customer-mapper.js'
+
+// Each sort key matches an index over live customers ending in id (001_customers.sql), so a
+// page is an index range scan whatever its depth. The cast types the cursor value back.
+const sortKeys: Record<CustomerSortField, { expr: RawBuilder<unknown>; cast: RawBuilder<unknown> }> = {
+  createdAt: { expr: sql`c.created_at`, cast: sql`timestamptz` },
+  totalSpent: { expr: sql`c.total_spent`, cast: sql`bigint` },
+  orderCount: { expr: sql`c.order_count`, cast: sql`integer` },
+  lastName: { expr: sql`(lower(coalesce(c.last_name, '')) COLLATE "C")`, cast: sql`text` },
+}
+
+interface Cursor {
+  s: string // the sort it belongs to, e.g. totalSpent:desc
+  v: string // the sort value of the last row, as PostgreSQL text
+  id: string
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url')
+}
+
+function decodeCursor(raw: string, sort: string): Cursor {
+  try {
+    const c = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Cursor
+    if (c && c.s === sort && typeof c.v === 'string' && typeof c.id === 'string') return c
+  } catch {
+    // fall through
+  }
+  throw new HubError('INVALID_CURSOR')
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (ch) => `\\${ch}`)
+
+/**
+ * One page of live customers matching every given filter, in a stable order: the sort field,
+ * then id in the same direction, so equal values never repeat or drop across pages.
+ */
+export async function listCustomers(db: Kysely<Database>, query: CustomerListQuery): Promise<CustomerPage> {
+  const sort = query.sort ?? 'createdAt:desc'
+  const [field, dir] = sort.split(':') as [CustomerSortField, 'asc' | 'desc']
+  const key = sortKeys[field]
+  const limit = query.limit ?? 50
+  const where: RawBuilder<unknown>[] = [sql`c.deleted_at IS NULL`]
+
+  const groups = query.group === undefined ? [] : Array.isArray(query.group) ? query.group : [query.group]
+  if (groups.length > 0) where.push(sql`c.groups @> ${groups}::text[]`)
+  if (query.minOrders !== undefined) where.push(sql`c.order_count >= ${query.minOrders}`)
+  if (query.maxOrders !== undefined) where.push(sql`c.order_count <= ${query.maxOrders}`)
+  if (query.minSpent !== undefined) where.push(sql`c.total_spent >= ${query.minSpent}`)
+  if (query.q !== undefined) where.push(sql`c.search LIKE ${`%${escapeLike(query.q.trim().toLowerCase())}%`}`)
+  if (query.email !== undefined) where.push(sql`c.email = ${normalizeEmail(query.email)}`)
+  if (query.hasAccount !== undefined) where.push(sql`c.has_account = ${query.hasAccount}`)
+  if (query.createdAfter !== undefined) where.push(sql`c.created_at > ${query.createdAfter}::timestamptz`)
+  if (query.createdBefore !== undefined) where.push(sql`c.created_at < ${query.createdBefore}::timestamptz`)
+  if (query.cursor !== undefined) {
+    const c = decodeCursor(query.cursor, sort)
+    const op = dir === 'asc' ? sql`>` : sql`<`
+    where.push(sql`(${key.expr}, c.id) ${op} (${c.v}::${key.cast}, ${c.id})`)
+  }
+  const order = dir === 'asc' ? sql`ASC` : sql`DESC`
+
+  let rows: (CustomerRow & { sort_value: string })[]
+  try {
+    ;({ rows } = await sql<CustomerRow & { sort_value: string }>`
+      SELECT ${customerColumns}, (${key.expr})::text AS sort_value
+      FROM customers c
+      WHERE ${sql.join(where, sql` AND `)}
+      ORDER BY ${key.expr} ${order}, c.id ${order}
+      LIMIT ${limit + 1}`.execute(db))
+  } catch (err) {
+    // a cursor whose value does not cast to the sort's type
+    if (query.cursor !== undefined && typeof (err as { code?: string }).code === 'string' && (err as { code: string }).code.startsWith('22')) {
+      throw new HubError('INVALID_CURSOR')
+    }
+    throw err
+  }
+  const page = rows.slice(0, limit)
+  const last = page.at(-1)
+  return {
+    data: page.map(toCustomer),
+    nextCursor: rows.length > limit && last ? encodeCursor({ s: sort, v: last.sort_value, id: last.id }) : null,
+  }
+}

@@ -1,0 +1,222 @@
+import { sql, type Kysely } from 'kysely'
+import type { Customer, CustomerInput, CustomerPatch } from '@his-her/contract'
+import type { Database } from '../db/schema.js'
+import type { CustomerSettings } from '../config.js'
+import { HubError } from '../errors.js'
+import { newId, isId } from '../ids.js'
+import { normalizeEmail, normalizePhone } from '../identity/normalize.js'
+import { hashPassword } from '../auth/passwords.js'
+import { createEventWriter, eventRow } from '../events/event-store.js'
+import { customerColumns, toCustomer, type CustomerRow } from './customer-mapper.js'
+
+export interface CustomerServiceOptions {
+  db: Kysely<Database>
+  settings: CustomerSettings
+}
+
+/** Throws 400 `INVALID_ID` unless `id` has the shape of a customer id. */
+export function assertCustomerId(id: string): void {
+  if (!isId('cus', id)) throw new HubError('INVALID_ID', `"${id}" is not a customer id (cus_…).`)
+}
+
+/**
+ * The Customer Module: create, read, update, soft-delete customers and keep their groups.
+ * Addresses live in `address-service.ts`, lists in `customer-list.ts`.
+ */
+export function createCustomerService({ db, settings }: CustomerServiceOptions) {
+  /** Reads one live customer with its addresses, or throws 404 `CUSTOMER_NOT_FOUND`. */
+  async function get(id: string, executor: Kysely<Database> = db): Promise<Customer> {
+    assertCustomerId(id)
+    const { rows } = await sql<CustomerRow>`
+      SELECT ${customerColumns} FROM customers c WHERE c.id = ${id} AND c.deleted_at IS NULL`.execute(executor)
+    if (!rows[0]) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
+    return toCustomer(rows[0])
+  }
+
+  return {
+    get,
+
+    /**
+     * Creates a customer: an account when a password is given, else a guest record (when
+     * `allow_guest_checkout`). The row, its email and phone identities and `customer.created`
+     * are written by one statement, so they exist together or not at all; a taken email or
+     * phone is refused by the identities' unique indexes (409 `EMAIL_TAKEN` / `PHONE_TAKEN`).
+     */
+    async create(input: CustomerInput): Promise<Customer> {
+      const email = input.email !== undefined ? normalizeEmail(input.email) : null
+      const phone = input.phone != null ? normalizePhone(input.phone, settings.defaultCountry) : null
+      const hasAccount = input.password !== undefined
+      if (hasAccount) {
+        if (!email) throw new HubError('VALIDATION_FAILED', 'An account needs an email address.')
+        if (input.password!.length < settings.passwordMinLength) {
+          throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${settings.passwordMinLength} characters.`)
+        }
+      } else {
+        if (!settings.allowGuestCheckout) throw new HubError('GUEST_CHECKOUT_DISABLED')
+        if (!email && !phone) throw new HubError('IDENTIFIER_REQUIRED')
+      }
+      const passwordHash = hasAccount ? await hashPassword(input.password!) : null
+
+      const now = new Date()
+      const customer: Customer = {
+        id: newId('cus'),
+        email,
+        firstName: input.firstName ?? null,
+        lastName: input.lastName ?? null,
+        phone,
+        addresses: [],
+        groups: [],
+        metadata: input.metadata ?? {},
+        orderCount: 0,
+        totalSpent: 0,
+        currency: input.currency ?? null,
+        hasAccount,
+        emailVerified: false,
+        createdAt: now.toISOString(),
+        updatedAt: now.toISOString(),
+      }
+      const identities = []
+      if (email) identities.push(sql`(${newId('idn')}, ${customer.id}, 'email', ${email}, ${input.email!})`)
+      if (phone) identities.push(sql`(${newId('idn')}, ${customer.id}, 'phone', ${phone}, ${input.phone!})`)
+      await sql`
+        WITH c AS (
+          INSERT INTO customers (id, email, first_name, last_name, phone, password_hash, metadata, currency, has_account, created_at, updated_at)
+          VALUES (${customer.id}, ${email}, ${customer.firstName}, ${customer.lastName}, ${phone}, ${passwordHash},
+                  ${JSON.stringify(customer.metadata)}::jsonb, ${customer.currency}, ${hasAccount}, ${now}, ${now})
+          RETURNING id
+        ), i AS (
+          INSERT INTO identities (id, customer_id, kind, value, raw_value) VALUES ${sql.join(identities)}
+        )
+        INSERT INTO events (position, id, type, customer_id, payload)
+        VALUES ${eventRow(1, { type: 'customer.created', customerId: customer.id, payload: { customer } })}`.execute(db)
+      return customer
+    },
+
+    /**
+     * Changes the given fields and nothing else. A changed email or phone moves the customer's
+     * identity with it (refused with 409 when another customer holds the new value); a new
+     * email is unverified. `metadata` is merged key by key, a null value removing the key.
+     */
+    async update(id: string, patch: CustomerPatch): Promise<Customer> {
+      assertCustomerId(id)
+      if (Object.keys(patch).length === 0) throw new HubError('EMPTY_PATCH')
+      const email = patch.email !== undefined ? normalizeEmail(patch.email) : undefined
+      const phone = patch.phone === undefined ? undefined : patch.phone === null ? null : normalizePhone(patch.phone, settings.defaultCountry)
+
+      return db.transaction().execute(async (tx) => {
+        const current = await tx
+          .selectFrom('customers')
+          .select(['email', 'phone', 'first_name', 'last_name', 'metadata'])
+          .where('id', '=', id)
+          .where('deleted_at', 'is', null)
+          .forUpdate()
+          .executeTakeFirst()
+        if (!current) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
+
+        const set: Record<string, unknown> = {}
+        const changed: string[] = []
+        if (email !== undefined && email !== current.email) {
+          await replaceIdentity(tx, id, 'email', email, patch.email!)
+          set.email = email
+          set.email_verified = false
+          changed.push('email')
+        }
+        if (phone !== undefined && phone !== current.phone) {
+          await replaceIdentity(tx, id, 'phone', phone, patch.phone ?? null)
+          set.phone = phone
+          changed.push('phone')
+        }
+        if (patch.firstName !== undefined && patch.firstName !== current.first_name) {
+          set.first_name = patch.firstName
+          changed.push('firstName')
+        }
+        if (patch.lastName !== undefined && patch.lastName !== current.last_name) {
+          set.last_name = patch.lastName
+          changed.push('lastName')
+        }
+        if (patch.metadata !== undefined) {
+          const merged: Record<string, unknown> = { ...current.metadata }
+          for (const [key, value] of Object.entries(patch.metadata)) {
+            if (value === null) delete merged[key]
+            else merged[key] = value
+          }
+          if (JSON.stringify(merged) !== JSON.stringify(current.metadata)) {
+            set.metadata = JSON.stringify(merged)
+            changed.push('metadata')
+          }
+        }
+        if (changed.length === 0) return get(id, tx)
+
+        await tx.updateTable('customers').set({ ...set, updated_at: new Date() }).where('id', '=', id).execute()
+        const customer = await get(id, tx)
+        await createEventWriter(tx).emit({ type: 'customer.updated', customerId: id, payload: { customer, changed } })
+        return customer
+      })
+    },
+
+    /**
+     * Soft-deletes a customer: the row stays (orders and totals keep their arithmetic) but its
+     * identities are removed, so its email and phone are free for another customer.
+     */
+    async remove(id: string): Promise<void> {
+      assertCustomerId(id)
+      await db.transaction().execute(async (tx) => {
+        const res = await tx
+          .updateTable('customers')
+          .set({ deleted_at: new Date(), updated_at: new Date() })
+          .where('id', '=', id)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst()
+        if (res.numUpdatedRows === 0n) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
+        await tx.deleteFrom('identities').where('customer_id', '=', id).execute()
+        await createEventWriter(tx).emit({ type: 'customer.deleted', customerId: id, payload: { customerId: id } })
+      })
+    },
+
+    /**
+     * Adds the customer to a group. Idempotent: the guarded update adds the tag only when it
+     * is missing (re-checked on the newest row version under concurrency), and only a real
+     * addition emits `customer.group_added`.
+     */
+    async addGroup(id: string, group: string): Promise<Customer> {
+      assertCustomerId(id)
+      await sql`
+        WITH u AS (
+          UPDATE customers SET groups = array_append(groups, ${group}::text), updated_at = now()
+          WHERE id = ${id} AND deleted_at IS NULL AND NOT (${group}::text = ANY (groups))
+          RETURNING id
+        )
+        INSERT INTO events (position, id, type, customer_id, payload)
+        SELECT * FROM (VALUES ${eventRow(1, { type: 'customer.group_added', customerId: id, payload: { customerId: id, group } })}) e
+        WHERE EXISTS (SELECT 1 FROM u)`.execute(db)
+      return get(id)
+    },
+
+    /** Removes the customer from a group; idempotent like `addGroup`. */
+    async removeGroup(id: string, group: string): Promise<Customer> {
+      assertCustomerId(id)
+      await sql`
+        WITH u AS (
+          UPDATE customers SET groups = array_remove(groups, ${group}::text), updated_at = now()
+          WHERE id = ${id} AND deleted_at IS NULL AND ${group}::text = ANY (groups)
+          RETURNING id
+        )
+        INSERT INTO events (position, id, type, customer_id, payload)
+        SELECT * FROM (VALUES ${eventRow(1, { type: 'customer.group_removed', customerId: id, payload: { customerId: id, group } })}) e
+        WHERE EXISTS (SELECT 1 FROM u)`.execute(db)
+      return get(id)
+    },
+  }
+}
+export type CustomerService = ReturnType<typeof createCustomerService>
+
+/** Replaces the customer's identity of `kind` (email or phone); null removes it. */
+async function replaceIdentity(tx: Kysely<Database>, customerId: string, kind: 'email' | 'phone', value: string | null, raw: string | null) {
+  await tx.deleteFrom('identities').where('customer_id', '=', customerId).where('kind', '=', kind).execute()
+  if (value !== null) {
+    await tx
+      .insertInto('identities')
+      .values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw ?? value })
+      .execute()
+  }
+}

@@ -1,0 +1,92 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Database } from './schema.js'
+import { lockDataDir } from './data-dir-lock.js'
+
+export type DatabaseKind = 'postgres' | 'pglite'
+
+export interface DatabaseOptions {
+  /** PostgreSQL connection string; when absent the embedded PGlite database is used. */
+  url?: string | undefined
+  /** PGlite data directory; `memory://` keeps it in memory (tests). */
+  dataDir?: string
+  /** PostgreSQL connections in the pool. Default 10. */
+  poolSize?: number
+  /** PostgreSQL schema to work in (tests give each file its own). */
+  schema?: string
+}
+
+export interface HubDatabase {
+  db: Kysely<Database>
+  kind: DatabaseKind
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+// int8 and numeric come back as strings by default; the hub converts where it reads them.
+
+/**
+ * Opens the hub's database: PostgreSQL when `url` is given, else PGlite in `dataDir`
+ * (locked against a second process). Both go through the same Kysely dialect over `pg`,
+ * so there is one SQL dialect and one set of migrations.
+ *
+ * @example
+ * ```ts
+ * const { db, close } = await createDatabase({ url: process.env.DATABASE_URL, dataDir: '.hub-data' })
+ * ```
+ */
+export async function createDatabase(options: DatabaseOptions): Promise<HubDatabase> {
+  if (options.url) {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
+    })
+    pool.on('error', () => {
+      // an idle client lost its connection; the pool replaces it and the next query reports it
+    })
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    return {
+      db,
+      kind: 'postgres',
+      ping: () => ping(db),
+      close: () => db.destroy(),
+    }
+  }
+
+  const dataDir = options.dataDir ?? '.hub-data'
+  const inMemory = dataDir.startsWith('memory://')
+  const unlock = inMemory ? () => {} : lockDataDir(dataDir)
+  try {
+    const { PGlite } = await import('@electric-sql/pglite')
+    const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm')
+    const { createPgConfig } = await import('@electric-sql/pglite/node-postgres')
+    const lite = new PGlite({ dataDir, extensions: { pg_trgm } })
+    await lite.waitReady
+    const pool = new pg.Pool(createPgConfig(lite) as unknown as pg.PoolConfig)
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    return {
+      db,
+      kind: 'pglite',
+      ping: () => ping(db),
+      close: async () => {
+        await db.destroy()
+        await lite.close()
+        unlock()
+      },
+    }
+  } catch (err) {
+    unlock()
+    throw err
+  }
+}
+
+async function ping(db: Kysely<Database>): Promise<boolean> {
+  try {
+    await db.selectNoFrom((eb) => eb.lit(1).as('one')).execute()
+    return true
+  } catch {
+    return false
+  }
+}

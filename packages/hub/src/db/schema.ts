@@ -1,0 +1,93 @@
+import type { ColumnType, Generated } from 'kysely'
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+
+export interface CustomersTable {
+  id: string
+  email: string | null
+  first_name: string | null
+  last_name: string | null
+  phone: string | null
+  password_hash: string | null
+  groups: ColumnType<string[], string[] | undefined, string[]>
+  metadata: ColumnType<Record<string, unknown>, string | undefined, string>
+  order_count: Generated<number>
+  total_spent: ColumnType<string, number | string | undefined, number | string>
+  currency: string | null
+  has_account: Generated<boolean>
+  email_verified: Generated<boolean>
+  address_count: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: Date | null
+  search: ColumnType<string, never, never>
+}
+
+export interface IdentitiesTable {
+  id: string
+  customer_id: string
+  kind: 'platform' | 'email' | 'phone'
+  namespace: Generated<string>
+  value: string
+  raw_value: string
+  created_at: Timestamp
+}
+
+export interface AddressesTable {
+  id: string
+  customer_id: string
+  label: string | null
+  first_name: string | null
+  last_name: string | null
+  line1: string
+  line2: string | null
+  city: string
+  state: string | null
+  postal_code: string | null
+  country: string
+  phone: string | null
+  is_default: Generated<boolean>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface OrdersTable {
+  id: string
+  platform: string
+  external_id: string
+  customer_id: string
+  total: ColumnType<string, number | string, number | string>
+  currency: string
+  placed_at: ColumnType<Date, Date | string, Date | string>
+  recorded_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface EventsTable {
+  position: ColumnType<string, never, never>
+  id: string
+  type: string
+  customer_id: string | null
+  payload: ColumnType<Record<string, unknown>, string, string>
+  created_at: Timestamp
+}
+
+export interface ApiTokensTable {
+  id: string
+  name: string
+  role: 'admin' | 'platform'
+  token_hash: string
+  bootstrap: Generated<boolean>
+  created_at: Timestamp
+  last_used_at: Date | null
+  revoked_at: Date | null
+}
+
+export interface Database {
+  customers: CustomersTable
+  identities: IdentitiesTable
+  addresses: AddressesTable
+  orders: OrdersTable
+  events: EventsTable
+  api_tokens: ApiTokensTable
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import Type from 'typebox'
+import { Address, Customer, ErrorResponse, HubEvent } from '@his-her/contract'
+import type { HubConfig } from '../config.js'
+import type { HubDatabase } from '../db/create-database.js'
+import { registerErrorHandling } from './error-handler.js'
+import { registerAuthentication } from '../auth/authenticate.js'
+import { createApiTokenService, type ApiTokenService } from '../auth/api-token-service.js'
+import { tokenRoutes } from '../auth/token-routes.js'
+import { createCustomerService } from '../customers/customer-service.js'
+import { createAddressService } from '../customers/address-service.js'
+import { customerRoutes } from '../customers/customer-routes.js'
+import { createOrderService } from '../orders/order-service.js'
+import { orderRoutes } from '../orders/order-routes.js'
+import { eventRoutes } from '../events/event-routes.js'
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+
+export interface AppOptions {
+  config: HubConfig
+  database: HubDatabase
+  /** Fastify logger options; default: JSON lines at `config.logLevel` on stdout. `false` for none. */
+  logger?: FastifyServerOptions['logger']
+}
+
+export interface HubApp extends FastifyInstance {
+  tokens: ApiTokenService
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/
+
+/** The validators: bodies are taken as sent (no coercion, unknown fields refused); query and
+ * path strings are coerced to the schema's types. */
+function validatorCompiler() {
+  const make = (coerceTypes: false | 'array') => {
+    const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
+    addFormats(ajv)
+    return ajv
+  }
+  const body = make(false)
+  const strings = make('array')
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : strings).compile(schema)
+}
+
+/**
+ * Builds the hub's HTTP application without listening, ready for `inject()` in tests or
+ * `listen()` in `server.ts`.
+ *
+ * @example
+ * ```ts
+ * const app = await buildApp({ config: loadConfig(), database })
+ * const res = await app.inject({ method: 'GET', url: '/health' })
+ * ```
+ */
+export async function buildApp(options: AppOptions): Promise<HubApp> {
+  const { config, database } = options
+  const { db } = database
+  const app = Fastify({
+    bodyLimit: 1024 * 1024,
+    logger: options.logger ?? {
+      level: config.logLevel,
+      // no headers, no query string, no body: tokens and personal fields stay out of the logs
+      serializers: {
+        req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        err: (err: Error & { code?: string }) => ({ type: err.name, code: err.code, message: err.message, stack: err.stack ?? '' }),
+      },
+    },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : `req_${randomBytes(8).toString('hex')}`
+    },
+    requestIdHeader: false,
+    ajv: { customOptions: { strict: false } },
+  }) as unknown as HubApp
+
+  app.setValidatorCompiler(validatorCompiler())
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  for (const schema of [ErrorResponse, Address, Customer, HubEvent]) app.addSchema(schema)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Customer Hub API',
+        version: '0.1.0',
+        description: 'One record per real person across every store and platform.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  })
+  await app.register(async (scope) => {
+    // the documentation pages are public
+    scope.addHook('onRoute', (route) => {
+      route.config = { ...(route.config ?? {}), access: 'public' }
+    })
+    await scope.register(swaggerUi, { routePrefix: '/docs' })
+  })
+
+  const tokens = createApiTokenService(db, { envAdminToken: config.adminToken })
+  app.decorate('tokens', tokens)
+  registerErrorHandling(app)
+  registerAuthentication(app, tokens)
+
+  const customers = createCustomerService({ db, settings: config.customer })
+  const addresses = createAddressService({ db, settings: config.customer })
+  const orders = createOrderService({ db })
+
+  app.get('/health', {
+    config: { access: 'public' },
+    schema: {
+      tags: ['operations'],
+      summary: 'Is the hub up and its database reachable?',
+      security: [],
+      response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.Literal('up') }), 503: Type.Ref('Error') },
+    },
+  }, async (_req, reply) => {
+    if (await database.ping()) return { status: 'ok' as const, database: 'up' as const }
+    return reply.code(503).send({ statusCode: 503, code: 'DATABASE_UNAVAILABLE', error: 'Service Unavailable', message: 'The database does not answer.' })
+  })
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
+
+  await app.register(customerRoutes({ customers, addresses, db }))
+  await app.register(orderRoutes({ orders }))
+  await app.register(eventRoutes({ db }))
+  await app.register(tokenRoutes({ tokens }))
+  await app.ready()
+  return app
+}

@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { HubConfig } from '../config.js'
+import { createDatabase } from '../db/create-database.js'
+import { migrate } from '../db/migrate.js'
+import { buildApp, type HubApp } from './app.js'
+
+export interface RunningHub {
+  app: HubApp
+  url: string
+  /** Stops accepting, lets requests in flight finish, closes the database. */
+  stop(): Promise<void>
+}
+
+/**
+ * Opens the database, applies migrations, makes the first admin token when the database has
+ * none, and listens. The token is printed once (and in embedded mode written to
+ * `<data dir>/admin-token`, mode 0600); it never goes through the logger.
+ */
+export async function startHub(config: HubConfig, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RunningHub> {
+  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize })
+  let app: HubApp | undefined
+  try {
+    await migrate(database.db)
+    app = await buildApp({ config, database })
+    if (!config.adminToken) {
+      const token = await app.tokens.bootstrap()
+      if (token) {
+        out('First start: an admin token was created. It is shown this once:')
+        out(`  ${token}`)
+        if (database.kind === 'pglite') {
+          const file = join(config.dataDir, 'admin-token')
+          writeFileSync(file, `${token}\n`, { mode: 0o600 })
+          out(`  (also written to ${file}, readable only by you)`)
+        }
+      }
+    }
+    const address = await app.listen({ port: config.port, host: config.host })
+    const running = app
+    let stopping: Promise<void> | undefined
+    return {
+      app,
+      url: address,
+      stop: () =>
+        (stopping ??= (async () => {
+          await running.close()
+          await database.close()
+        })()),
+    }
+  } catch (err) {
+    await app?.close().catch(() => {})
+    await database.close().catch(() => {})
+    throw err
+  }
+}
