@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Ajv } from 'ajv'
@@ -24,8 +24,9 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 export interface AppOptions {
   config: HubConfig
   database: HubDatabase
-  /** Fastify logger options; default: JSON lines at `config.logLevel` on stdout. `false` for none. */
-  logger?: FastifyServerOptions['logger']
+  /** Logging: JSON lines at `config.logLevel` on stdout by default; another `stream` or `level`
+   * (tests capture the lines), or `false` for none. */
+  logger?: false | { stream?: NodeJS.WritableStream; level?: string }
 }
 
 export interface HubApp extends FastifyInstance {
@@ -62,8 +63,9 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const { db } = database
   const app = Fastify({
     bodyLimit: 1024 * 1024,
-    logger: options.logger ?? {
-      level: config.logLevel,
+    logger: options.logger === false ? false : {
+      level: options.logger?.level ?? config.logLevel,
+      ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
       // no headers, no query string, no body: tokens and personal fields stay out of the logs
       serializers: {
         req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0] }),

@@ -1,0 +1,25 @@
+import pg from 'pg'
+
+/**
+ * Runs once before the suite. With TEST_DATABASE_URL the suite runs on PostgreSQL (each test
+ * file in a schema of its own); the extensions live in `public`, made here once so that test
+ * files starting together do not race to create them.
+ */
+export default async function setup(): Promise<void> {
+  const url = process.env.TEST_DATABASE_URL
+  if (!url) {
+    console.log('[customer-hub tests] database: embedded PGlite (set TEST_DATABASE_URL to run on PostgreSQL too; PostgreSQL-only tests are skipped)')
+    return
+  }
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public')
+    // schemas left by an interrupted earlier run
+    const { rows } = await client.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hubtest\\_%'`)
+    for (const r of rows) await client.query(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`)
+  } finally {
+    await client.end()
+  }
+  console.log('[customer-hub tests] database: PostgreSQL (TEST_DATABASE_URL)')
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import pg from 'pg'
+import { buildApp, type HubApp } from '../../src/http/app.js'
+import { createDatabase, type HubDatabase } from '../../src/db/create-database.js'
+import { migrate } from '../../src/db/migrate.js'
+import { defaultCustomerSettings, type CustomerSettings, type HubConfig } from '../../src/config.js'
+
+/** The PostgreSQL the suite also runs on, when configured. */
+export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
+export const onPostgres = testDatabaseUrl !== undefined
+
+export interface TestDatabase extends HubDatabase {
+  /** The PostgreSQL schema of this database (PostgreSQL only). */
+  schema: string | undefined
+}
+
+/**
+ * A clean, migrated database: a schema of its own on PostgreSQL when TEST_DATABASE_URL is set,
+ * else an in-memory PGlite. `close()` drops what it made.
+ */
+export async function createTestDatabase(options: { poolSize?: number } = {}): Promise<TestDatabase> {
+  if (!testDatabaseUrl) {
+    const database = await createDatabase({ dataDir: 'memory://' })
+    await migrate(database.db)
+    return { ...database, schema: undefined }
+  }
+  const schema = `hubtest_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: testDatabaseUrl })
+  await admin.connect()
+  await admin.query(`CREATE SCHEMA "${schema}"`)
+  await admin.end()
+  const database = await createDatabase({ url: testDatabaseUrl, schema, poolSize: options.poolSize ?? 10 })
+  await migrate(database.db)
+  return {
+    ...database,
+    schema,
+    close: async () => {
+      await database.close()
+      const c = new pg.Client({ connectionString: testDatabaseUrl })
+      await c.connect()
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await c.end()
+    },
+  }
+}
+
+/** A DATABASE_URL that puts a hub process into `schema` (for tests that spawn hubs). */
+export function urlWithSchema(schema: string): string {
+  const u = new URL(testDatabaseUrl!)
+  u.searchParams.set('options', `-c search_path=${schema},public`)
+  return u.toString()
+}
+
+export function testConfig(customer: Partial<CustomerSettings> = {}, adminToken = `test-admin-${randomBytes(12).toString('hex')}`): HubConfig {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    databaseUrl: testDatabaseUrl,
+    dataDir: 'memory://',
+    poolSize: 10,
+    adminToken,
+    customer: { ...defaultCustomerSettings, ...customer },
+  }
+}
+
+export interface TestHub {
+  app: HubApp
+  database: TestDatabase
+  config: HubConfig
+  adminToken: string
+  /** Headers with the admin token. */
+  admin: Record<string, string>
+  /** A new platform token's headers. */
+  platform(): Promise<Record<string, string>>
+  /** Every log line written so far (when built with `captureLogs`). */
+  logs: string[]
+  close(): Promise<void>
+}
+
+/**
+ * A hub on a clean database, for `app.inject()` tests.
+ *
+ * @example
+ * ```ts
+ * const hub = await createTestHub({ customer: { maxAddresses: 2 } })
+ * const res = await hub.app.inject({ method: 'POST', url: '/customer', headers: hub.admin, payload: {...} })
+ * ```
+ */
+export async function createTestHub(options: { customer?: Partial<CustomerSettings>; captureLogs?: boolean; database?: TestDatabase } = {}): Promise<TestHub> {
+  const database = options.database ?? (await createTestDatabase())
+  const config = testConfig(options.customer)
+  const logs: string[] = []
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...String(chunk).split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  const app = await buildApp({ config, database, logger: options.captureLogs ? { level: 'debug', stream } : false })
+  const adminToken = config.adminToken!
+  return {
+    app,
+    database,
+    config,
+    adminToken,
+    admin: { authorization: `Bearer ${adminToken}` },
+    async platform() {
+      const created = await app.tokens.create(`platform-${randomBytes(4).toString('hex')}`, 'platform')
+      return { authorization: `Bearer ${created.token}` }
+    },
+    logs,
+    async close() {
+      await app.close()
+      if (!options.database) await database.close()
+    },
+  }
+}
