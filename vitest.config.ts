@@ -1,13 +1,38 @@
 import { defineConfig } from 'vitest/config'
 
+// The suite always runs on the embedded PGlite database. With TEST_DATABASE_URL set it runs a
+// second time on that PostgreSQL, each test file in a schema of its own.
+const postgresUrl = process.env.TEST_DATABASE_URL || ''
+
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'], externalConditions: ['source'] } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'bench/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['packages/hub/test/global-setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'pglite',
+          include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+          env: { TEST_DATABASE_URL: '' },
+        },
+      },
+      ...(postgresUrl
+        ? [
+            {
+              extends: true as const,
+              test: {
+                name: 'postgres',
+                include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+                env: { TEST_DATABASE_URL: postgresUrl },
+              },
+            },
+          ]
+        : []),
+    ],
   },
 })

@@ -10,6 +10,12 @@ export const eventTypes = [
   'customer.address_added',
   'customer.address_updated',
   'customer.address_removed',
+  'customer.identity_linked',
+  'customer.identity_unlinked',
+  'customer.identity_conflict',
+  'customer.merged',
+  'customer.merge_undone',
+  'reward_account.created',
   'order.recorded',
   'order.corrected',
 ] as const

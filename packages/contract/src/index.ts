@@ -19,3 +19,24 @@ export {
 export { OrderInput, OrderResult } from './orders.js'
 export { HubEvent, EventListQuery, EventPage, eventTypes, type EventType } from './events.js'
 export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole } from './tokens.js'
+export {
+  Identity,
+  IdentityInput,
+  IdentityParams,
+  identityKinds,
+  type IdentityKind,
+  LookupQuery,
+  LookupResult,
+  SyncInput,
+  SyncResult,
+  IdentityConflict,
+  matchRules,
+  type MatchRule,
+  RewardAccount,
+  RewardAccountInput,
+  EnsuredRewardAccount,
+  MergeInput,
+  Merge,
+  MergeResult,
+  UndoResult,
+} from './identity.js'

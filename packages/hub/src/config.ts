@@ -20,6 +20,16 @@ export interface CustomerSettings {
   defaultCountry: CountryCode
 }
 
+/** A points ledger declared under `ledgers:` (`reward-points` always exists). */
+export interface LedgerSettings {
+  /** Lower-case handle, e.g. `reward-points`. */
+  handle: string
+  /** Display name. Default: the handle. */
+  name: string
+  /** Balances may go below zero. Default `false`. */
+  allowNegative: boolean
+}
+
 export interface HubConfig {
   /** `PORT`, default 1337. */
   port: number
@@ -36,6 +46,8 @@ export interface HubConfig {
   /** `HUB_ADMIN_TOKEN`: accepted as an admin token when set. */
   adminToken: string | undefined
   customer: CustomerSettings
+  /** Ledgers beyond `reward-points`, from the YAML `ledgers:` list. */
+  ledgers: LedgerSettings[]
 }
 
 export const defaultCustomerSettings: CustomerSettings = {
@@ -92,13 +104,18 @@ function readYaml(path: string): Record<string, unknown> {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): HubConfig {
   const customer: CustomerSettings = { ...defaultCustomerSettings }
+  const ledgers: LedgerSettings[] = []
   const explicit = env.HUB_CONFIG
   const path = explicit ? resolve(cwd, explicit) : resolve(cwd, 'customer-hub.yaml')
   if (explicit && !existsSync(path)) throw new ConfigError(`HUB_CONFIG names ${path}, which does not exist`)
   if (existsSync(path)) {
     const doc = readYaml(path)
     for (const [top, section] of Object.entries(doc)) {
-      if (top !== 'customer') throw new ConfigError(`unknown key "${top}" in ${path} (known: customer)`)
+      if (top === 'ledgers') {
+        ledgers.push(...readLedgers(section, path))
+        continue
+      }
+      if (top !== 'customer') throw new ConfigError(`unknown key "${top}" in ${path} (known: customer, ledgers)`)
       if (section == null) continue
       if (typeof section !== 'object' || Array.isArray(section)) throw new ConfigError(`customer in ${path} must be a mapping`)
       for (const [key, value] of Object.entries(section)) {
@@ -124,5 +141,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     poolSize: coerce('HUB_DB_POOL_SIZE', 'integer', env.HUB_DB_POOL_SIZE ?? 10, true, 1, 200) as number,
     adminToken: env.HUB_ADMIN_TOKEN || undefined,
     customer,
+    ledgers,
   }
+}
+
+const handlePattern = /^[a-z0-9][a-z0-9._-]{0,63}$/
+
+function readLedgers(section: unknown, path: string): LedgerSettings[] {
+  if (section == null) return []
+  if (!Array.isArray(section)) throw new ConfigError(`ledgers in ${path} must be a list of { handle, name, allow_negative }`)
+  return section.map((entry, n) => {
+    const at = `ledgers[${n}]`
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${at} in ${path} must be a mapping`)
+    for (const key of Object.keys(entry)) {
+      if (!['handle', 'name', 'allow_negative'].includes(key)) throw new ConfigError(`unknown key "${at}.${key}" in ${path} (known: handle, name, allow_negative)`)
+    }
+    const { handle, name, allow_negative } = entry as Record<string, unknown>
+    if (typeof handle !== 'string' || !handlePattern.test(handle)) throw new ConfigError(`${at}.handle must be a lower-case handle such as loyalty-points, got ${JSON.stringify(handle)}`)
+    if (name !== undefined && typeof name !== 'string') throw new ConfigError(`${at}.name must be a string`)
+    return {
+      handle,
+      name: (name as string | undefined) ?? handle,
+      allowNegative: allow_negative === undefined ? false : (coerce(`${at}.allow_negative`, 'boolean', allow_negative, false) as boolean),
+    }
+  })
 }

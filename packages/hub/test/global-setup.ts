@@ -5,6 +5,15 @@ import pg from 'pg'
  * file in a schema of its own); the extensions live in `public`, made here once so that test
  * files starting together do not race to create them.
  */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 export default async function setup(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL
   if (!url) {
@@ -15,9 +24,14 @@ export default async function setup(): Promise<void> {
   await client.connect()
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public')
-    // schemas left by an interrupted earlier run
+    // Schemas left by an interrupted earlier run: named hubtest_<pid>_…, dropped once their
+    // process is gone (a run going on beside this one keeps its schemas).
     const { rows } = await client.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hubtest\\_%'`)
-    for (const r of rows) await client.query(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`)
+    for (const r of rows) {
+      const pid = Number(/^hubtest_(\d+)_/.exec(r.nspname)?.[1])
+      if (Number.isInteger(pid) && isAlive(pid)) continue
+      await client.query(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`)
+    }
   } finally {
     await client.end()
   }

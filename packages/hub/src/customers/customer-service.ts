@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely'
-import type { Customer, CustomerInput, CustomerPatch } from '@his-her/contract'
+import type { Customer, CustomerInput, CustomerPatch, Identity } from '@his-her/contract'
 import type { Database } from '../db/schema.js'
 import type { CustomerSettings } from '../config.js'
 import { HubError } from '../errors.js'
@@ -7,6 +7,7 @@ import { newId, isId } from '../ids.js'
 import { normalizeEmail, normalizePhone } from '../identity/normalize.js'
 import { hashPassword } from '../auth/passwords.js'
 import { createEventWriter, eventRow } from '../events/event-store.js'
+import { insertCustomer } from './customer-insert.js'
 import { customerColumns, toCustomer, type CustomerRow } from './customer-mapper.js'
 
 export interface CustomerServiceOptions {
@@ -27,10 +28,55 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
   /** Reads one live customer with its addresses, or throws 404 `CUSTOMER_NOT_FOUND`. */
   async function get(id: string, executor: Kysely<Database> = db): Promise<Customer> {
     assertCustomerId(id)
-    const { rows } = await sql<CustomerRow>`
-      SELECT ${customerColumns} FROM customers c WHERE c.id = ${id} AND c.deleted_at IS NULL`.execute(executor)
-    if (!rows[0]) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
-    return toCustomer(rows[0])
+    const { rows } = await sql<CustomerRow & { deleted_at: Date | null; merged_into: string | null }>`
+      SELECT ${customerColumns}, c.deleted_at, c.merged_into FROM customers c WHERE c.id = ${id}`.execute(executor)
+    const row = rows[0]
+    if (row?.merged_into) {
+      throw new HubError('CUSTOMER_MERGED', `The customer ${id} was merged into ${row.merged_into}.`, { mergedInto: row.merged_into })
+    }
+    if (!row || row.deleted_at) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
+    return toCustomer(row)
+  }
+
+  /**
+   * Registration with the email of a guest record turns that guest into the account: same id,
+   * its orders, groups, identities and reward accounts kept. The guarded update (`has_account =
+   * false`) lets exactly one of two concurrent registrations win; the other gets EMAIL_TAKEN.
+   * Returns undefined when no guest holds the email.
+   */
+  async function registerGuest(email: string, phone: string | null, passwordHash: string, input: CustomerInput): Promise<Customer | undefined> {
+    const holder = await db
+      .selectFrom('identities as i')
+      .innerJoin('customers as c', 'c.id', 'i.customer_id')
+      .select(['c.id', 'c.has_account', 'c.phone'])
+      .where('i.kind', '=', 'email')
+      .where('i.value', '=', email)
+      .where('c.deleted_at', 'is', null)
+      .executeTakeFirst()
+    if (!holder || holder.has_account) return undefined
+    return db.transaction().execute(async (tx) => {
+      const converted = await sql<{ id: string }>`
+        UPDATE customers SET has_account = true, password_hash = ${passwordHash},
+          first_name = coalesce(${input.firstName ?? null}, first_name),
+          last_name = coalesce(${input.lastName ?? null}, last_name),
+          metadata = metadata || ${JSON.stringify(input.metadata ?? {})}::jsonb,
+          currency = coalesce(currency, ${input.currency ?? null}),
+          updated_at = now()
+        WHERE id = ${holder.id} AND has_account = false AND deleted_at IS NULL
+        RETURNING id`.execute(tx)
+      if (!converted.rows[0]) throw new HubError('EMAIL_TAKEN')
+      if (phone && holder.phone !== phone) {
+        await tx.insertInto('identities').values({ id: newId('idn'), customer_id: holder.id, kind: 'phone', value: phone, raw_value: input.phone! }).execute()
+        if (holder.phone === null) await tx.updateTable('customers').set({ phone }).where('id', '=', holder.id).execute()
+      }
+      const customer = await get(holder.id, tx)
+      await createEventWriter(tx).emit({
+        type: 'customer.merged',
+        customerId: holder.id,
+        payload: { reason: 'guest_registered', targetId: holder.id, sourceId: holder.id, customer },
+      })
+      return customer
+    })
   }
 
   return {
@@ -38,7 +84,8 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
 
     /**
      * Creates a customer: an account when a password is given, else a guest record (when
-     * `allow_guest_checkout`). The row, its email and phone identities and `customer.created`
+     * `allow_guest_checkout`). An account whose email a guest holds becomes that guest (when
+     * `auto_merge_guest`; else 409 `EMAIL_TAKEN`). The row, its email and phone identities and `customer.created`
      * are written by one statement, so they exist together or not at all; a taken email or
      * phone is refused by the identities' unique indexes (409 `EMAIL_TAKEN` / `PHONE_TAKEN`).
      */
@@ -56,6 +103,10 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
         if (!email && !phone) throw new HubError('IDENTIFIER_REQUIRED')
       }
       const passwordHash = hasAccount ? await hashPassword(input.password!) : null
+      if (hasAccount && settings.autoMergeGuest) {
+        const guest = await registerGuest(email!, phone, passwordHash!, input)
+        if (guest) return guest
+      }
 
       const now = new Date()
       const customer: Customer = {
@@ -75,20 +126,13 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
         createdAt: now.toISOString(),
         updatedAt: now.toISOString(),
       }
-      const identities = []
-      if (email) identities.push(sql`(${newId('idn')}, ${customer.id}, 'email', ${email}, ${input.email!})`)
-      if (phone) identities.push(sql`(${newId('idn')}, ${customer.id}, 'phone', ${phone}, ${input.phone!})`)
-      await sql`
-        WITH c AS (
-          INSERT INTO customers (id, email, first_name, last_name, phone, password_hash, metadata, currency, has_account, created_at, updated_at)
-          VALUES (${customer.id}, ${email}, ${customer.firstName}, ${customer.lastName}, ${phone}, ${passwordHash},
-                  ${JSON.stringify(customer.metadata)}::jsonb, ${customer.currency}, ${hasAccount}, ${now}, ${now})
-          RETURNING id
-        ), i AS (
-          INSERT INTO identities (id, customer_id, kind, value, raw_value) VALUES ${sql.join(identities)}
-        )
-        INSERT INTO events (position, id, type, customer_id, payload)
-        VALUES ${eventRow(1, { type: 'customer.created', customerId: customer.id, payload: { customer } })}`.execute(db)
+      const identities: Identity[] = []
+      const identity = (kind: 'email' | 'phone', value: string, raw: string): Identity => ({
+        id: newId('idn'), customerId: customer.id, kind, namespace: '', value, rawValue: raw, externalIdField: null, createdAt: customer.createdAt,
+      })
+      if (email) identities.push(identity('email', email, input.email!))
+      if (phone) identities.push(identity('phone', phone, input.phone!))
+      await insertCustomer({ customer, passwordHash, identities }).execute(db)
       return customer
     },
 

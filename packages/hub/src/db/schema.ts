@@ -20,6 +20,7 @@ export interface CustomersTable {
   created_at: Timestamp
   updated_at: Timestamp
   deleted_at: Date | null
+  merged_into: string | null
   search: ColumnType<string, never, never>
 }
 
@@ -30,6 +31,7 @@ export interface IdentitiesTable {
   namespace: Generated<string>
   value: string
   raw_value: string
+  external_id_field: string | null
   created_at: Timestamp
 }
 
@@ -83,6 +85,40 @@ export interface ApiTokensTable {
   revoked_at: Date | null
 }
 
+export interface LedgersTable {
+  id: string
+  name: string
+  allow_negative: Generated<boolean>
+  created_at: Timestamp
+}
+
+export interface RewardAccountsTable {
+  id: string
+  ledger_id: string
+  customer_id: string
+  created_at: Timestamp
+}
+
+export interface MergesTable {
+  id: string
+  target_id: string
+  source_id: string
+  reason: string
+  moved: ColumnType<Record<string, unknown>, string, string>
+  created_at: Timestamp
+  undone_at: Date | null
+}
+
+export interface IdempotencyKeysTable {
+  scope: string
+  key: string
+  request_hash: string
+  status_code: number | null
+  response: string | null
+  created_at: Timestamp
+  completed_at: Date | null
+}
+
 export interface Database {
   customers: CustomersTable
   identities: IdentitiesTable
@@ -90,4 +126,8 @@ export interface Database {
   orders: OrdersTable
   events: EventsTable
   api_tokens: ApiTokensTable
+  ledgers: LedgersTable
+  reward_accounts: RewardAccountsTable
+  merges: MergesTable
+  idempotency_keys: IdempotencyKeysTable
 }

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import Type from 'typebox'
-import { Address, Customer, ErrorResponse, HubEvent } from '@his-her/contract'
+import { Address, Customer, ErrorResponse, HubEvent, Identity, Merge, RewardAccount } from '@his-her/contract'
 import type { HubConfig } from '../config.js'
 import type { HubDatabase } from '../db/create-database.js'
-import { registerErrorHandling } from './error-handler.js'
+import { registerErrorHandling, toErrorBody } from './error-handler.js'
 import { registerAuthentication } from '../auth/authenticate.js'
 import { createApiTokenService, type ApiTokenService } from '../auth/api-token-service.js'
 import { tokenRoutes } from '../auth/token-routes.js'
@@ -18,6 +18,13 @@ import { customerRoutes } from '../customers/customer-routes.js'
 import { createOrderService } from '../orders/order-service.js'
 import { orderRoutes } from '../orders/order-routes.js'
 import { eventRoutes } from '../events/event-routes.js'
+import { registerIdempotency } from './idempotency.js'
+import { createLedgerCheck, ensureConfiguredLedgers } from '../loyalty/ledger-check.js'
+import { createIdentityService } from '../identity/identity-service.js'
+import { createSyncService } from '../identity/sync-service.js'
+import { identityRoutes } from '../identity/identity-routes.js'
+import { createMergeService } from '../customers/merge-service.js'
+import { mergeRoutes } from '../customers/merge-routes.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -79,13 +86,21 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     },
     requestIdHeader: false,
     ajv: { customOptions: { strict: false } },
+    // refused by the router before any route runs (a malformed URL, a path parameter over
+    // 100 characters): answered in the one error shape like every other error
+    frameworkErrors: (err, _request, reply) => {
+      const answer = toErrorBody(err)
+      void (reply as unknown as FastifyReply).code(answer.statusCode).type('application/json; charset=utf-8').send(answer)
+    },
   }) as unknown as HubApp
+  // the API speaks JSON only: a text/plain body is refused with 415 like any other media type
+  app.removeContentTypeParser('text/plain')
 
   app.setValidatorCompiler(validatorCompiler())
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
-  for (const schema of [ErrorResponse, Address, Customer, HubEvent]) app.addSchema(schema)
+  for (const schema of [ErrorResponse, Address, Customer, HubEvent, Identity, RewardAccount, Merge]) app.addSchema(schema)
 
   await app.register(swagger, {
     openapi: {
@@ -112,10 +127,16 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.decorate('tokens', tokens)
   registerErrorHandling(app)
   registerAuthentication(app, tokens)
+  registerIdempotency(app, db)
+  await ensureConfiguredLedgers(db, config.ledgers)
+  const ledgers = createLedgerCheck(db)
 
   const customers = createCustomerService({ db, settings: config.customer })
   const addresses = createAddressService({ db, settings: config.customer })
   const orders = createOrderService({ db })
+  const identities = createIdentityService({ db, settings: config.customer, ledgers })
+  const sync = createSyncService({ db, settings: config.customer, ledgers })
+  const merges = createMergeService({ db, customers })
 
   app.get('/health', {
     config: { access: 'public' },
@@ -132,6 +153,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
 
   await app.register(customerRoutes({ customers, addresses, db }))
+  await app.register(identityRoutes({ identities, sync }))
+  await app.register(mergeRoutes({ merges }))
   await app.register(orderRoutes({ orders }))
   await app.register(eventRoutes({ db }))
   await app.register(tokenRoutes({ tokens }))

@@ -25,7 +25,7 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
     await migrate(database.db)
     return { ...database, schema: undefined }
   }
-  const schema = `hubtest_${randomBytes(6).toString('hex')}`
+  const schema = `hubtest_${process.pid}_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: testDatabaseUrl })
   await admin.connect()
   await admin.query(`CREATE SCHEMA "${schema}"`)
@@ -62,6 +62,7 @@ export function testConfig(customer: Partial<CustomerSettings> = {}, adminToken 
     poolSize: 10,
     adminToken,
     customer: { ...defaultCustomerSettings, ...customer },
+    ledgers: [],
   }
 }
 

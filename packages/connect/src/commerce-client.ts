@@ -1,0 +1,232 @@
+import type {
+  Address,
+  AddressInput,
+  AddressPatch,
+  Customer,
+  CustomerInput,
+  CustomerListQuery,
+  CustomerPage,
+  CustomerPatch,
+  OrderInput,
+  OrderResult,
+} from '@his-her/contract'
+import { createHttpClient, encodePath, type FetchLike, type HttpClient, type QueryParams } from './http-client.js'
+
+export interface CommerceClientOptions {
+  /** Where the hub answers, e.g. `http://localhost:1337`. */
+  baseUrl: string
+  /** An API token (admin or platform); may be set later with `setToken`. */
+  token?: string | undefined
+  /** Another `fetch` than the global one. */
+  fetch?: FetchLike | undefined
+  /** Gives up on a call after this many milliseconds (`TIMEOUT`); 0 waits forever. Default 30 000. */
+  timeoutMs?: number | undefined
+}
+
+/** The answer of a removal. */
+export interface Deleted {
+  deleted: true
+  id: string
+}
+
+/** {@link CustomerListQuery} without the cursor: `listAll` walks the pages itself. */
+export type CustomerListAllQuery = Omit<CustomerListQuery, 'cursor'>
+
+export interface CustomersApi {
+  /**
+   * Registers a customer: with a password the record is an account, without one a guest.
+   * Throws `EMAIL_TAKEN` / `PHONE_TAKEN` (409) when another customer has the identity
+   * (`details.customerId` names it), `PASSWORD_TOO_SHORT`, `VALIDATION_FAILED` (400).
+   *
+   * @example
+   * ```ts
+   * const customer = await commerce.customers.create({
+   *   email: 'jane@example.com',
+   *   firstName: 'Jane',
+   *   lastName: 'Doe',
+   *   password: 'securePassword123',
+   * })
+   * ```
+   */
+  create(input: CustomerInput): Promise<Customer>
+  /**
+   * Reads a customer. Throws `CUSTOMER_NOT_FOUND` (404), `INVALID_ID` (400) for a malformed id.
+   *
+   * @example
+   * ```ts
+   * const jane = await commerce.customers.get('cus_…')
+   * ```
+   */
+  get(id: string): Promise<Customer>
+  /**
+   * Changes the given fields; `metadata` is merged key by key (a `null` value removes the key).
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.update(id, { phone: '+14155551234', metadata: { tier: 'gold' } })
+   * ```
+   */
+  update(id: string, patch: CustomerPatch): Promise<Customer>
+  /**
+   * Soft-deletes a customer (admin token); its email and phone become free.
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.delete(id) // { deleted: true, id }
+   * ```
+   */
+  delete(id: string): Promise<Deleted>
+  /**
+   * One page of customers matching every filter (admin token). Pass `nextCursor` back as
+   * `cursor` for the next page, or use {@link CustomersApi.listAll}.
+   *
+   * @example
+   * ```ts
+   * const { data, nextCursor } = await commerce.customers.list({ group: 'vip', minOrders: 5, sort: 'totalSpent:desc' })
+   * ```
+   */
+  list(query?: CustomerListQuery): Promise<CustomerPage>
+  /**
+   * Every customer matching the filters, fetching page after page as the loop asks for more.
+   *
+   * @example
+   * ```ts
+   * for await (const customer of commerce.customers.listAll({ group: ['vip', 'wholesale'], limit: 200 })) {
+   *   console.log(customer.email)
+   * }
+   * ```
+   */
+  listAll(query?: CustomerListAllQuery): AsyncGenerator<Customer, void, undefined>
+  /**
+   * Saves an address; the first one becomes the default. Throws `ADDRESS_LIMIT_REACHED` (422)
+   * beyond `max_addresses`, `INVALID_COUNTRY` / `INVALID_PHONE` (400).
+   *
+   * @example
+   * ```ts
+   * const office = await commerce.customers.addAddress(id, {
+   *   label: 'Office', line1: '456 Market St', city: 'San Francisco', state: 'CA', postalCode: '94105', country: 'US',
+   * })
+   * ```
+   */
+  addAddress(customerId: string, input: AddressInput): Promise<Address>
+  /**
+   * Changes an address; `isDefault: true` makes it the default. Throws `ADDRESS_NOT_FOUND` (404),
+   * `DEFAULT_ADDRESS_REQUIRED` (409) for `isDefault: false` on the default.
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.updateAddress(id, office.id, { isDefault: true })
+   * ```
+   */
+  updateAddress(customerId: string, addressId: string, patch: AddressPatch): Promise<Address>
+  /**
+   * Removes an address; the oldest remaining one becomes the default.
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.removeAddress(id, office.id) // { deleted: true, id: office.id }
+   * ```
+   */
+  removeAddress(customerId: string, addressId: string): Promise<Deleted>
+  /**
+   * Adds the customer to a group such as `vip` (lower-case; idempotent).
+   *
+   * @example
+   * ```ts
+   * const { groups } = await commerce.customers.addToGroup(id, 'vip')
+   * ```
+   */
+  addToGroup(customerId: string, group: string): Promise<Customer>
+  /**
+   * Removes the customer from a group (idempotent).
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.removeFromGroup(id, 'vip')
+   * ```
+   */
+  removeFromGroup(customerId: string, group: string): Promise<Customer>
+}
+
+export interface OrdersApi {
+  /**
+   * Reports an order, idempotent per `platform` and `externalId`: `outcome` tells whether it was
+   * `recorded`, a `corrected` total, or an `unchanged` repeat; the customer's new `orderCount`
+   * and `totalSpent` come with it. Throws `CURRENCY_MISMATCH` (422), `ORDER_CUSTOMER_MISMATCH` (409).
+   *
+   * @example
+   * ```ts
+   * const result = await commerce.orders.record({
+   *   platform: 'shopify', externalId: '1001', customerId: customer.id,
+   *   total: 4580, currency: 'USD', placedAt: new Date().toISOString(),
+   * })
+   * ```
+   */
+  record(input: OrderInput): Promise<OrderResult>
+}
+
+export interface CommerceClient {
+  customers: CustomersApi
+  orders: OrdersApi
+  /**
+   * Uses another token for every later call, e.g. after a login.
+   *
+   * @example
+   * ```ts
+   * commerce.setToken(session.accessToken)
+   * ```
+   */
+  setToken(token: string | undefined): void
+}
+
+/**
+ * The commerce SDK: customers, addresses, groups and orders of the customer hub. Every failed
+ * call throws a {@link HubApiError} carrying the hub's stable `code`.
+ *
+ * @example
+ * ```ts
+ * import { createCommerceClient } from '@his-her/connect'
+ *
+ * const commerce = createCommerceClient({ baseUrl: 'http://localhost:1337', token: process.env.HUB_TOKEN })
+ * const customer = await commerce.customers.create({
+ *   email: 'jane@example.com',
+ *   firstName: 'Jane',
+ *   lastName: 'Doe',
+ *   password: 'securePassword123',
+ * })
+ * await commerce.customers.addToGroup(customer.id, 'vip')
+ * ```
+ */
+export function createCommerceClient(options: CommerceClientOptions): CommerceClient {
+  const http: HttpClient = createHttpClient(options)
+
+  const list = (query: CustomerListQuery = {}) => http.get<CustomerPage>('/customer', { query: query as QueryParams })
+
+  // async, so that a path segment refused by encodePath rejects instead of throwing
+  const customers: CustomersApi = {
+    create: async (input) => http.post<Customer>('/customer', input),
+    get: async (id) => http.get<Customer>(encodePath`/customer/${id}`),
+    update: async (id, patch) => http.patch<Customer>(encodePath`/customer/${id}`, patch),
+    delete: async (id) => http.delete<Deleted>(encodePath`/customer/${id}`),
+    list,
+    async *listAll(query = {}) {
+      let cursor = (query as CustomerListQuery).cursor
+      do {
+        const page = await list({ ...query, ...(cursor === undefined ? {} : { cursor }) })
+        yield* page.data
+        cursor = page.nextCursor ?? undefined
+      } while (cursor !== undefined)
+    },
+    addAddress: async (customerId, input) => http.post<Address>(encodePath`/customer/${customerId}/address`, input),
+    updateAddress: async (customerId, addressId, patch) => http.patch<Address>(encodePath`/customer/${customerId}/address/${addressId}`, patch),
+    removeAddress: async (customerId, addressId) => http.delete<Deleted>(encodePath`/customer/${customerId}/address/${addressId}`),
+    addToGroup: async (customerId, group) => http.post<Customer>(encodePath`/customer/${customerId}/group`, { group }),
+    removeFromGroup: async (customerId, group) => http.delete<Customer>(encodePath`/customer/${customerId}/group/${group}`),
+  }
+
+  const orders: OrdersApi = {
+    record: async (input) => http.post<OrderResult>('/orders', input),
+  }
+
+  return { customers, orders, setToken: (token) => http.setToken(token) }
+}

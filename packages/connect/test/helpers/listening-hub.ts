@@ -1,0 +1,49 @@
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { buildApp, type HubApp } from '../../../hub/src/http/app.js'
+import type { CustomerSettings } from '../../../hub/src/config.js'
+import { createTestDatabase, testConfig, type TestDatabase } from '../../../hub/test/helpers/test-hub.js'
+
+export interface ListeningHub {
+  app: HubApp
+  database: TestDatabase
+  /** e.g. `http://127.0.0.1:41234` */
+  baseUrl: string
+  adminToken: string
+  /** A new platform token. */
+  platformToken(): Promise<string>
+  close(): Promise<void>
+}
+
+/** A hub listening on a free port of 127.0.0.1, on a clean test database. */
+export async function startListeningHub(customer: Partial<CustomerSettings> = {}): Promise<ListeningHub> {
+  const database = await createTestDatabase()
+  const config = testConfig(customer)
+  const app = await buildApp({ config, database, logger: false })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  let tokens = 0
+  return {
+    app,
+    database,
+    baseUrl: `http://127.0.0.1:${port}`,
+    adminToken: config.adminToken!,
+    async platformToken() {
+      tokens += 1
+      return (await app.tokens.create(`platform-${tokens}-${port}`, 'platform')).token
+    },
+    async close() {
+      await app.close()
+      await database.close()
+    },
+  }
+}
+
+/** A port nothing listens on: bound once, then released. */
+export async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())))
+  return port
+}
