@@ -99,19 +99,52 @@ describe('POST /customer/sync', () => {
   })
 
   it('is safe when many syncs of the same people arrive together', async () => {
+    // Every request of a person carries the email, plus a different mix of the other identifiers.
     const people = Array.from({ length: 8 }, (_, i) => ({ email: `${unique('crowd')}@example.com`, medusa: unique('m'), shopify: unique('s'), phone: `+6681300${String(1000 + i)}` }))
     const requests = people.flatMap((p) => [
       { platform: { ...medusa, externalId: p.medusa }, email: p.email },
       { platform: { ...shopify, externalId: p.shopify }, email: p.email, phone: p.phone },
-      { platform: { ...medusa, externalId: p.medusa }, phone: p.phone },
-      { platform: { ...shopify, externalId: p.shopify }, rewardLedger: 'reward-points' },
+      { platform: { ...medusa, externalId: p.medusa }, email: p.email.toUpperCase(), phone: p.phone },
+      { platform: { ...shopify, externalId: p.shopify }, email: p.email, rewardLedger: 'reward-points' },
     ])
     const answers = await Promise.all(requests.map((r) => sync(r)))
     expect(answers.map((a) => a.statusCode).filter((s) => s >= 300)).toEqual([])
+    expect(answers.flatMap((a) => a.json().conflicts)).toEqual([])
     for (const p of people) {
-      const { rows } = await sql<{ customer_id: string }>`
-        SELECT DISTINCT customer_id FROM identities WHERE value IN (${p.email}, ${p.medusa}, ${p.shopify}, ${p.phone})`.execute(hub.database.db)
+      const { rows } = await sql<{ customer_id: string; n: string }>`
+        SELECT customer_id, count(*) AS n FROM identities WHERE value IN (${p.email}, ${p.medusa}, ${p.shopify}, ${p.phone})
+        GROUP BY customer_id`.execute(hub.database.db)
       expect(rows).toHaveLength(1)
+      expect(Number(rows[0]!.n)).toBe(4)
+      const created = answers.filter((a) => a.json().customer.email === p.email && a.json().created)
+      expect(created).toHaveLength(1)
+    }
+  })
+
+})
+
+describe('the examples of docs/identity.md, in order', () => {
+  it('land where the table says', async () => {
+    const hub = await createTestHub({ customer: { defaultCountry: 'TH' } })
+    try {
+      const M = 'identity.his-and-her-store'
+      const S = 'identity.shopify-store'
+      const run = async (body: Record<string, unknown>) => (await hub.app.inject({ method: 'POST', url: '/customer/sync', headers: hub.admin, payload: body })).json()
+      const r1 = await run({ platform: { component: M, externalId: 'cus_1' }, email: 'jane@x.com', phone: '+66812345678' })
+      expect(r1).toMatchObject({ created: true, matchedBy: null })
+      const A = r1.documentId
+      expect(await run({ platform: { component: S, externalId: '77' }, email: 'JANE@x.com' })).toMatchObject({ documentId: A, matchedBy: 'email', linked: [{ kind: 'platform', value: '77' }] })
+      const r3 = await run({ platform: { component: M, externalId: 'cus_1' }, lastName: 'Smith' })
+      expect(r3).toMatchObject({ documentId: A, matchedBy: 'platform' })
+      expect(r3.customer).toMatchObject({ lastName: 'Smith', email: 'jane@x.com', phone: '+66812345678' })
+      const r4 = await run({ platform: { component: S, externalId: '88' }, email: 'bob@x.com', phone: '081-234-5678' })
+      expect(r4).toMatchObject({ created: true, conflicts: [{ kind: 'phone', customerId: A, reason: 'phone_shared_with_other_email' }] })
+      const B = r4.documentId
+      expect(await run({ platform: { component: S, externalId: '99' }, phone: '+66812345678' })).toMatchObject({ documentId: A, matchedBy: 'phone' })
+      const r6 = await run({ platform: { component: M, externalId: 'cus_2' }, email: 'bob@x.com', phone: '+66812345678' })
+      expect(r6).toMatchObject({ documentId: B, matchedBy: 'email', linked: [{ kind: 'platform', value: 'cus_2' }], conflicts: [{ kind: 'phone', customerId: A, reason: 'owned_by_other' }] })
+    } finally {
+      await hub.close()
     }
   })
 })
