@@ -7,6 +7,12 @@ import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
 import { createApiTokenService } from '../auth/api-token-service.js'
+import { HubError } from '../errors.js'
+import { isUniqueViolation } from '../db/pg-errors.js'
+import { hubUrlFile } from '../http/server.js'
+
+/** A failure to report in one line, without a stack. */
+class CommandError extends Error {}
 
 interface TokenOps {
   create(name: string, role: ApiRole): Promise<CreatedToken>
@@ -20,15 +26,21 @@ function viaApi(config: HubConfig): TokenOps {
   const tokenFile = join(config.dataDir, 'admin-token')
   const admin = config.adminToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined)
   if (!admin) throw new Error(`the hub is running and holds ${config.dataDir}; set HUB_ADMIN_TOKEN to an admin token to manage tokens through its API`)
-  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
+  // the running hub says where it listens; PORT and HOST of this shell need not match its own
+  const urlFile = hubUrlFile(config.dataDir)
+  const base = existsSync(urlFile)
+    ? readFileSync(urlFile, 'utf8').trim()
+    : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(base + path, {
       method,
       headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
+    }).catch((err: Error) => {
+      throw new CommandError(`the hub holding ${config.dataDir} does not answer at ${base}: ${err.message}`)
     })
     const json = (await res.json()) as Record<string, unknown>
-    if (!res.ok) throw new Error(`${json.code}: ${json.message}`)
+    if (!res.ok) throw new CommandError(`${json.code}: ${json.message}`)
     return json
   }
   return {
@@ -53,11 +65,18 @@ const usage = `usage:
 
 /** `customer-hub token create|list|revoke`. */
 export async function tokenCommand(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string' }, name: { type: 'string' } } })
+  let parsed
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string' }, name: { type: 'string' } } })
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${usage}`)
+    return 2
+  }
+  const { positionals, values } = parsed
   const [action, arg] = positionals
   const config = loadConfig()
   const embeddedBusy = !config.databaseUrl && dataDirOwner(config.dataDir) !== undefined
-  if (!action || !['create', 'list', 'revoke'].includes(action)) {
+  if (!action || !['create', 'list', 'revoke'].includes(action) || positionals.length > (action === 'revoke' ? 2 : 1)) {
     console.error(usage)
     return 2
   }
@@ -84,6 +103,11 @@ export async function tokenCommand(args: string[]): Promise<number> {
       console.error(`revoked "${arg}"`)
     }
     return 0
+  } catch (err) {
+    if (err instanceof CommandError || err instanceof HubError) console.error(`customer-hub: ${err.message}`)
+    else if (isUniqueViolation(err, 'api_tokens_name_key')) console.error(`customer-hub: an active token is already named "${values.name}"`)
+    else throw err
+    return 1
   } finally {
     await ops.close()
   }

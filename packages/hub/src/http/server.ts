@@ -1,9 +1,12 @@
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HubConfig } from '../config.js'
 import { createDatabase } from '../db/create-database.js'
 import { migrate } from '../db/migrate.js'
 import { buildApp, type HubApp } from './app.js'
+
+/** Where an embedded hub writes the URL it listens on, for `customer-hub token` to find it. */
+export const hubUrlFile = (dataDir: string): string => join(dataDir, 'hub.url')
 
 export interface RunningHub {
   app: HubApp
@@ -36,6 +39,7 @@ export async function startHub(config: HubConfig, out: (line: string) => void = 
       }
     }
     const address = await app.listen({ port: config.port, host: config.host })
+    if (database.kind === 'pglite') writeFileSync(hubUrlFile(config.dataDir), `${address}\n`)
     const running = app
     let stopping: Promise<void> | undefined
     return {
@@ -44,6 +48,7 @@ export async function startHub(config: HubConfig, out: (line: string) => void = 
       stop: () =>
         (stopping ??= (async () => {
           await running.close()
+          if (database.kind === 'pglite') rmSync(hubUrlFile(config.dataDir), { force: true })
           await database.close()
         })()),
     }

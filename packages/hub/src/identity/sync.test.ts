@@ -120,7 +120,6 @@ describe('POST /customer/sync', () => {
       expect(created).toHaveLength(1)
     }
   })
-
 })
 
 describe('the examples of docs/identity.md, in order', () => {
