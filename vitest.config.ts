@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
 // The suite always runs on the embedded PGlite database. With TEST_DATABASE_URL set it runs a
-// second time on that PostgreSQL, each test file in a schema of its own.
+// second time on that PostgreSQL, each test file in a schema of its own, together with the
+// PostgreSQL-only files (*.pg.test.ts: several hub processes sharing one database).
 const postgresUrl = process.env.TEST_DATABASE_URL || ''
 
 export default defineConfig({
@@ -18,6 +19,8 @@ export default defineConfig({
         test: {
           name: 'pglite',
           include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+          // several hub processes on one database: PostgreSQL only
+          exclude: ['**/*.pg.test.ts', '**/node_modules/**', '**/dist/**'],
           env: { TEST_DATABASE_URL: '' },
         },
       },

@@ -1,4 +1,8 @@
+import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
 
 /**
  * Runs once before the suite. With TEST_DATABASE_URL the suite runs on PostgreSQL (each test
@@ -17,7 +21,9 @@ function isAlive(pid: number): boolean {
 export default async function setup(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL
   if (!url) {
-    console.log('[customer-hub tests] database: embedded PGlite (set TEST_DATABASE_URL to run on PostgreSQL too; PostgreSQL-only tests are skipped)')
+    const pgOnly = readdirSync(here, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.pg.test.ts'))
+    console.log('[customer-hub tests] database: embedded PGlite. Set TEST_DATABASE_URL to run the suite on PostgreSQL too;')
+    console.log(`[customer-hub tests] without it these PostgreSQL-only files do not run: ${pgOnly.sort().join(', ')}`)
     return
   }
   const client = new pg.Client({ connectionString: url })
