@@ -66,7 +66,10 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
         RETURNING id`.execute(tx)
       if (!converted.rows[0]) throw new HubError('EMAIL_TAKEN')
       if (phone && holder.phone !== phone) {
-        await tx.insertInto('identities').values({ id: newId('idn'), customer_id: holder.id, kind: 'phone', value: phone, raw_value: input.phone! }).execute()
+        // the guest may already hold this phone as a second identity; another customer may not
+        const held = await tx.selectFrom('identities').select('customer_id').where('kind', '=', 'phone').where('value', '=', phone).executeTakeFirst()
+        if (held && held.customer_id !== holder.id) throw new HubError('PHONE_TAKEN')
+        if (!held) await tx.insertInto('identities').values({ id: newId('idn'), customer_id: holder.id, kind: 'phone', value: phone, raw_value: input.phone! }).execute()
         if (holder.phone === null) await tx.updateTable('customers').set({ phone }).where('id', '=', holder.id).execute()
       }
       const customer = await get(holder.id, tx)

@@ -142,6 +142,7 @@ export function createMergeService({ db, customers }: { db: Kysely<Database>; cu
             set[column] = source[column]
           }
         }
+        if (target.currency === null && source.currency !== null) filled.currency = source.currency
         await tx
           .updateTable('customers')
           .set({ ...set, groups: [...target.groups, ...groups], currency: target.currency ?? source.currency, updated_at: new Date() })
@@ -219,6 +220,10 @@ export function createMergeService({ db, customers }: { db: Kysely<Database>; cu
         await tx.updateTable('customers').set({ merged_into: null, deleted_at: null, updated_at: new Date() }).where('id', '=', sourceId).execute()
         await settle(tx, targetId)
         await settle(tx, sourceId)
+        // a currency the merge brought goes with the orders that brought it
+        if (moved.filled.currency !== undefined) {
+          await sql`UPDATE customers SET currency = NULL WHERE id = ${targetId} AND order_count = 0`.execute(tx)
+        }
         const undone = await tx.updateTable('merges').set({ undone_at: new Date() }).where('id', '=', mergeId).returningAll().executeTakeFirstOrThrow()
         const merge = toMerge(undone as MergeRow)
         await createEventWriter(tx).emit({ type: 'customer.merge_undone', customerId: targetId, payload: { merge } })

@@ -37,7 +37,9 @@ export function createIdentityService({ db, settings, ledgers }: { db: Kysely<Da
     if (input.kind === 'email') return { namespace: '', value: normalizeEmail(input.value) }
     if (input.kind === 'phone') return { namespace: '', value: normalizePhone(input.value, settings.defaultCountry) }
     if (!input.namespace) throw new HubError('VALIDATION_FAILED', 'A platform identity needs its namespace (the platform component).')
-    return { namespace: input.namespace, value: input.value.trim() }
+    const value = input.value.trim()
+    if (value === '' || value.length > 200) throw new HubError('VALIDATION_FAILED', 'A platform identity needs a value of 1 to 200 characters.')
+    return { namespace: input.namespace, value }
   }
 
   return {
