@@ -10,6 +10,7 @@ import type { HubConfig } from '../config.js'
 import type { HubDatabase } from '../db/create-database.js'
 import { registerErrorHandling, toErrorBody } from './error-handler.js'
 import { registerAuthentication } from '../auth/authenticate.js'
+import { HubError } from '../errors.js'
 import { createApiTokenService, type ApiTokenService } from '../auth/api-token-service.js'
 import { tokenRoutes } from '../auth/token-routes.js'
 import { createCustomerService } from '../customers/customer-service.js'
@@ -41,6 +42,40 @@ export interface HubApp extends FastifyInstance {
 }
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/
+
+// A client may put an email or a phone number in the path by mistake (GET /customer/jane@example.com).
+const personalSegment = /@|^\+?[0-9][0-9 ().-]{5,}$/
+
+/** The path as logged: no query string, and no segment that looks like an email or a phone number. */
+function loggedPath(url: string): string {
+  return url.split('?')[0]!.split('/').map((segment) => {
+    let decoded = segment
+    try {
+      decoded = decodeURIComponent(segment)
+    } catch {
+      // a malformed escape is logged as sent
+    }
+    return personalSegment.test(decoded) ? '[redacted]' : segment
+  }).join('/')
+}
+
+/** Deepest nesting a JSON body may have: far beyond any customer's data, well short of what
+ * would exhaust the stack when the body is serialized again (into the database, an event). */
+const maxBodyDepth = 32
+
+/** How deeply `value` nests arrays and objects (a scalar is 0), walked without recursion. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== 'object') continue
+    if (depth + 1 > deepest) deepest = depth + 1
+    if (deepest > maxBodyDepth) return deepest
+    for (const child of Object.values(node)) stack.push([child, depth + 1])
+  }
+  return deepest
+}
 
 /** The validators: bodies are taken as sent (no coercion, unknown fields refused); query and
  * path strings are coerced to the schema's types. */
@@ -75,7 +110,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
       ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
       // no headers, no query string, no body: tokens and personal fields stay out of the logs
       serializers: {
-        req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split('?')[0] }),
+        req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: loggedPath(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         err: (err: Error & { code?: string }) => ({ type: err.name, code: err.code, message: err.message, stack: err.stack ?? '' }),
       },
@@ -97,6 +132,11 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.removeContentTypeParser('text/plain')
 
   app.setValidatorCompiler(validatorCompiler())
+  app.addHook('preValidation', async (request) => {
+    if (nestingDepth(request.body) > maxBodyDepth) {
+      throw new HubError('VALIDATION_FAILED', `The request body is nested deeper than ${maxBodyDepth} levels.`)
+    }
+  })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

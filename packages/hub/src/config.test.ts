@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { defaultCustomerSettings, loadConfig } from './config.js'
+import { ConfigError } from './errors.js'
+
+let dir: string
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hub-config-'))
+})
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function writeYaml(name: string, text: string): string {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+
+/** The ConfigError `load` throws; fails the test when it throws nothing or something else. */
+function configError(load: () => unknown): ConfigError {
+  try {
+    load()
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError)
+    return err as ConfigError
+  }
+  throw new Error('expected a ConfigError, but the configuration loaded')
+}
+
+describe('loadConfig', () => {
+  test('defaults equal the documented ones', () => {
+    const config = loadConfig({}, dir)
+    expect(config.customer).toEqual({
+      requireEmailVerification: true,
+      allowGuestCheckout: true,
+      passwordMinLength: 8,
+      maxAddresses: 10,
+      autoMergeGuest: true,
+      defaultCountry: 'US',
+    })
+    expect(defaultCustomerSettings).toEqual(config.customer)
+    expect(config).toMatchObject({
+      port: 1337,
+      host: '127.0.0.1',
+      logLevel: 'info',
+      databaseUrl: undefined,
+      dataDir: join(dir, '.hub-data'),
+      poolSize: 10,
+      adminToken: undefined,
+    })
+  })
+
+  test('a YAML file named by HUB_CONFIG sets the customer settings', () => {
+    writeYaml('hub.yaml', [
+      'customer:',
+      '  require_email_verification: false',
+      '  allow_guest_checkout: false',
+      '  password_min_length: 12',
+      '  max_addresses: 4',
+      '  auto_merge_guest: false',
+      '  default_country: th',
+      '',
+    ].join('\n'))
+    const config = loadConfig({ HUB_CONFIG: 'hub.yaml' }, dir)
+    expect(config.customer).toEqual({
+      requireEmailVerification: false,
+      allowGuestCheckout: false,
+      passwordMinLength: 12,
+      maxAddresses: 4,
+      autoMergeGuest: false,
+      defaultCountry: 'TH',
+    })
+  })
+
+  test('./customer-hub.yaml is read when HUB_CONFIG is unset; keys it leaves out keep their defaults', () => {
+    writeYaml('customer-hub.yaml', 'customer:\n  max_addresses: 2\n')
+    const config = loadConfig({}, dir)
+    expect(config.customer).toEqual({ ...defaultCustomerSettings, maxAddresses: 2 })
+  })
+
+  test('an empty file or an empty customer section keeps the defaults', () => {
+    writeYaml('customer-hub.yaml', '')
+    expect(loadConfig({}, dir).customer).toEqual(defaultCustomerSettings)
+    writeYaml('customer-hub.yaml', 'customer:\n')
+    expect(loadConfig({}, dir).customer).toEqual(defaultCustomerSettings)
+  })
+
+  test('HUB_CUSTOMER_* variables override the file', () => {
+    writeYaml('customer-hub.yaml', 'customer:\n  max_addresses: 5\n  allow_guest_checkout: false\n  password_min_length: 9\n')
+    const config = loadConfig({
+      HUB_CUSTOMER_MAX_ADDRESSES: '3',
+      HUB_CUSTOMER_ALLOW_GUEST_CHECKOUT: 'true',
+      HUB_CUSTOMER_REQUIRE_EMAIL_VERIFICATION: 'false',
+      HUB_CUSTOMER_DEFAULT_COUNTRY: 'gb',
+      HUB_CUSTOMER_PASSWORD_MIN_LENGTH: '',
+    }, dir)
+    expect(config.customer).toEqual({
+      ...defaultCustomerSettings,
+      maxAddresses: 3,
+      allowGuestCheckout: true,
+      requireEmailVerification: false,
+      defaultCountry: 'GB',
+      // an empty variable overrides nothing
+      passwordMinLength: 9,
+    })
+    expect(loadConfig({ HUB_CUSTOMER_MAX_ADDRESSES: '3' }, dir).customer.maxAddresses).toBe(3)
+  })
+
+  test('the process settings come from their variables', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: 'postgres://db/hub',
+      HUB_DATA_DIR: 'data',
+      HUB_DB_POOL_SIZE: '25',
+      HUB_ADMIN_TOKEN: 'secret-admin',
+    }, dir)
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      logLevel: 'warn',
+      databaseUrl: 'postgres://db/hub',
+      dataDir: join(dir, 'data'),
+      poolSize: 25,
+      adminToken: 'secret-admin',
+    })
+  })
+
+  test('an unknown key throws a ConfigError naming it', () => {
+    writeYaml('customer-hub.yaml', 'customer:\n  max_adresses: 3\n')
+    expect(configError(() => loadConfig({}, dir)).message).toContain('customer.max_adresses')
+    writeYaml('customer-hub.yaml', 'customers:\n  max_addresses: 3\n')
+    expect(configError(() => loadConfig({}, dir)).message).toContain('"customers"')
+  })
+
+  test('a value of the wrong type throws a ConfigError naming the key', () => {
+    const cases: [string, string][] = [
+      ['max_addresses: ten', 'customer.max_addresses'],
+      ['max_addresses: 2.5', 'customer.max_addresses'],
+      ['max_addresses: 0', 'customer.max_addresses'],
+      ['max_addresses: "3"', 'customer.max_addresses'],
+      ['password_min_length: -1', 'customer.password_min_length'],
+      ['require_email_verification: "false"', 'customer.require_email_verification'],
+      ['allow_guest_checkout: yes', 'customer.allow_guest_checkout'],
+      ['auto_merge_guest: 1', 'customer.auto_merge_guest'],
+    ]
+    for (const [line, key] of cases) {
+      writeYaml('customer-hub.yaml', `customer:\n  ${line}\n`)
+      expect(configError(() => loadConfig({}, dir)).message, line).toContain(key)
+    }
+    writeYaml('customer-hub.yaml', 'customer: [1, 2]\n')
+    expect(configError(() => loadConfig({}, dir)).message).toContain('customer')
+  })
+
+  test('a wrong environment value throws a ConfigError naming the variable', () => {
+    const cases: Record<string, string> = {
+      HUB_CUSTOMER_MAX_ADDRESSES: 'many',
+      HUB_CUSTOMER_PASSWORD_MIN_LENGTH: '4.5',
+      HUB_CUSTOMER_AUTO_MERGE_GUEST: 'yes',
+      HUB_CUSTOMER_DEFAULT_COUNTRY: 'XX',
+      PORT: 'http',
+      HUB_DB_POOL_SIZE: '0',
+    }
+    for (const [name, value] of Object.entries(cases)) {
+      expect(configError(() => loadConfig({ [name]: value }, dir)).message, name).toContain(name)
+    }
+  })
+
+  test('a bad country throws a ConfigError naming the key', () => {
+    for (const country of ['XX', 'USA', '12', 'true']) {
+      writeYaml('customer-hub.yaml', `customer:\n  default_country: ${country}\n`)
+      expect(configError(() => loadConfig({}, dir)).message, country).toContain('customer.default_country')
+    }
+  })
+
+  test('a missing HUB_CONFIG file throws a ConfigError naming HUB_CONFIG', () => {
+    const error = configError(() => loadConfig({ HUB_CONFIG: 'does-not-exist.yaml' }, dir))
+    expect(error.message).toContain('HUB_CONFIG')
+    expect(error.message).toContain('does-not-exist.yaml')
+  })
+
+  test('a file that is not YAML or not a mapping throws a ConfigError naming the file', () => {
+    const broken = writeYaml('broken.yaml', 'customer:\n  max_addresses: [\n')
+    expect(configError(() => loadConfig({ HUB_CONFIG: broken }, dir)).message).toContain(broken)
+    const list = writeYaml('list.yaml', '- customer\n')
+    expect(configError(() => loadConfig({ HUB_CONFIG: list }, dir)).message).toContain(list)
+  })
+})
