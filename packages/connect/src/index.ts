@@ -1,5 +1,23 @@
 export { createCommerceClient } from './commerce-client.js'
 export type { CommerceClient, CommerceClientOptions, CustomersApi, OrdersApi, Deleted, CustomerListAllQuery } from './commerce-client.js'
+export {
+  createCustomerSyncClient,
+  silentSyncLogger,
+  consoleSyncLogger,
+  EMAIL_IDENTITY_COMPONENT,
+  PHONE_IDENTITY_COMPONENT,
+} from './customer-sync-client.js'
+export type {
+  CustomerSyncClient,
+  CustomerSyncConfig,
+  PlatformIdentityConfig,
+  SyncLogger,
+  SyncCustomerInput,
+  SyncCustomerResult,
+  ContactIdentity,
+  CreateContactInput,
+  CreatedContact,
+} from './customer-sync-client.js'
 export { createHttpClient, encodePath } from './http-client.js'
 export type { HttpClient, HttpClientOptions, HttpMethod, HttpRequest, HttpResponse, RequestOptions, QueryParams, QueryScalar, FetchLike } from './http-client.js'
 export { HubApiError, isHubApiError } from './hub-error.js'
@@ -17,4 +35,9 @@ export type {
   OrderResult,
   ErrorCode,
   ErrorBody,
+  Identity,
+  IdentityConflict,
+  MatchRule,
+  RewardAccount,
+  EnsuredRewardAccount,
 } from '@his-her/contract'

@@ -1,0 +1,389 @@
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCustomerSyncClient, type SyncLogger } from '@his-her/connect'
+import { createCommerceClient } from '@his-her/connect'
+import { isHubApiError } from '@his-her/connect'
+import { createCommerceClient as adminCommerce, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount } from './index.js'
+import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
+
+// Every ```ts block of the README is copied below verbatim, inside a function. What differs is
+// only what the functions get: the hub's address and token (through CDP_HOST, CDP_API_TOKEN and
+// HUB_TOKEN, or a createCustomerSyncClient that puts them in), and a console that records.
+
+const readmePath = new URL('../README.md', import.meta.url)
+const savedEnv = { CDP_HOST: process.env.CDP_HOST, CDP_API_TOKEN: process.env.CDP_API_TOKEN, HUB_TOKEN: process.env.HUB_TOKEN }
+
+function restoreEnv() {
+  for (const [k, v] of Object.entries(savedEnv)) {
+    if (v === undefined) delete process.env[k]
+    else process.env[k] = v
+  }
+}
+
+/** A console whose `log` keeps what the block prints. */
+function recordingConsole() {
+  const printed: unknown[][] = []
+  return { printed, log: (...args: unknown[]) => void printed.push(args) }
+}
+
+/** A logger in the shape of a typical application logger, keeping every line. */
+function appLogger() {
+  const lines: { level: 'info' | 'warn' | 'error'; msg: string; err?: unknown }[] = []
+  return {
+    lines,
+    info: (msg: string) => void lines.push({ level: 'info', msg }),
+    warn: (msg: string) => void lines.push({ level: 'warn', msg }),
+    error: (msg: string, err?: unknown) => void lines.push({ level: 'error', msg, err }),
+  }
+}
+
+/** The README's quick start. */
+async function quickStart(console: { log: (...args: unknown[]) => void }) {
+  const sync = createCustomerSyncClient({
+    cdpHost: process.env.CDP_HOST || 'http://localhost:1337',
+    cdpApiToken: process.env.CDP_API_TOKEN,
+    platformIdentity: {
+      component: 'identity.his-and-her-store',
+      externalIdField: 'medusaCustomerId',
+    },
+    rewardLedger: 'reward-points',
+  })
+
+  // One-call sync (find-or-create + reward account)
+  const result = await sync.syncCustomer({
+    externalId: 'cus_abc123',
+    email: 'jane@example.com',
+    phone: '+66812345678',
+    firstName: 'Jane',
+    lastName: 'Doe',
+  })
+
+  console.log(result.documentId) // hub customer id (cus_…)
+  console.log(result.created) // true if new contact
+  console.log(result.rewardAccountCreated) // true if reward account was created
+  return { sync, result }
+}
+
+/** The README's "Using from another platform"; `createCustomerSyncClient` puts in the test hub's address and token. */
+function anotherPlatform(createCustomerSyncClient: (config: CustomerSyncConfig) => CustomerSyncClient) {
+  const sync = createCustomerSyncClient({
+    cdpHost: 'https://cdp.example.com',
+    cdpApiToken: 'token',
+    platformIdentity: {
+      component: 'identity.shopify-store',
+      externalIdField: 'shopifyCustomerId',
+    },
+    rewardLedger: 'reward-points',
+  })
+  return sync
+}
+
+/** The README's "Lower-level API". */
+async function lowerLevel(sync: CustomerSyncClient) {
+  // Find only
+  const found = await sync.findContact('cus_abc123', 'jane@example.com')
+
+  // Create
+  const { contact, documentId } = await sync.createContact({
+    firstName: 'Jane',
+    identities: sync.buildIdentities({ externalId: 'cus_abc123', email: 'jane@example.com' }),
+  })
+
+  // Update
+  await sync.updateContact(documentId, { lastName: 'Smith' })
+
+  // Reward account
+  await sync.ensureRewardAccount(documentId)
+
+  // Raw hub client
+  const strapi = sync.getStrapiClient()
+  return { found, contact, documentId, strapi }
+}
+
+/** The README's "Custom logger", with the application's `myLogger` and `config` around it. */
+function customLogger(myLogger: ReturnType<typeof appLogger>, config: CustomerSyncConfig) {
+  const logger: SyncLogger = {
+    info: (msg) => myLogger.info(msg),
+    warn: (msg) => myLogger.warn(msg),
+    error: (msg, err) => myLogger.error(msg, err),
+  }
+
+  const sync = createCustomerSyncClient(config, logger)
+  return sync
+}
+
+/** The README's commerce SDK example. */
+async function commerceStart() {
+  const commerce = createCommerceClient({ baseUrl: process.env.CDP_HOST || 'http://localhost:1337', token: process.env.HUB_TOKEN })
+
+  const customer = await commerce.customers.create({
+    email: 'jane@example.com',
+    firstName: 'Jane',
+    lastName: 'Doe',
+    password: 'securePassword123',
+  })
+
+  await commerce.customers.addAddress(customer.id, {
+    label: 'Office', line1: '456 Market St', city: 'San Francisco', state: 'CA', postalCode: '94105', country: 'US',
+  })
+  await commerce.customers.addToGroup(customer.id, 'vip')
+  return { commerce, customer }
+}
+
+/** The README's setToken example. */
+function setTokenExample(commerce: ReturnType<typeof createCommerceClient>) {
+  commerce.setToken(process.env.HUB_TOKEN)
+}
+
+/** The README's error example. */
+async function errorExample(commerce: ReturnType<typeof createCommerceClient>, console: { log: (...args: unknown[]) => void }) {
+  try {
+    await commerce.customers.create({ email: 'jane@example.com', password: 'securePassword123' })
+  } catch (err) {
+    if (isHubApiError(err, 'EMAIL_TAKEN')) {
+      console.log('already registered', err.status, err.requestId)
+    } else throw err
+  }
+}
+
+/** The README's listAll example. */
+async function listAllExample(commerce: ReturnType<typeof createCommerceClient>, console: { log: (...args: unknown[]) => void }) {
+  for await (const vip of commerce.customers.listAll({ group: 'vip', minOrders: 5, sort: 'totalSpent:desc' })) {
+    console.log(vip.email, vip.totalSpent)
+  }
+}
+
+/** The names this file imports from `from`, e.g. `type SyncLogger`. */
+function imported(source: string, from: string): string[] {
+  return [...source.matchAll(/^import\s*\{([^}]*)\}\s*from\s+'([^']+)'$/gm)]
+    .filter((m) => m[2] === from)
+    .flatMap((m) => m[1]!.split(',').map((n) => n.trim()))
+}
+
+/** Each line trimmed, blank lines and `import` statements left out. */
+function normalize(code: string): string {
+  return code
+    .replace(/^import\s[^;]*?from\s+'[^']+'\s*$/gm, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join('\n')
+}
+
+describe('the README', () => {
+  it('has every TypeScript block copied in this file verbatim, its imports at the top', () => {
+    const readme = readFileSync(readmePath, 'utf8')
+    const self = readFileSync(new URL(import.meta.url), 'utf8')
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
+    expect(blocks.length).toBe(8)
+    const body = normalize(self)
+    for (const block of blocks) {
+      expect(body, `README block not copied here:\n${block}`).toContain(normalize(block))
+      for (const [, names, from] of block.matchAll(/^import\s*\{([^}]*)\}\s*from\s+'([^']+)'$/gm)) {
+        for (const name of names!.split(',').map((n) => n.trim()).filter(Boolean)) expect(imported(self, from!), `${name} from ${from}`).toContain(name)
+      }
+    }
+  })
+
+  it('promises nothing it does not have: seller onboarding and gift cards are announced for later', () => {
+    const readme = readFileSync(readmePath, 'utf8')
+    expect(readme).not.toMatch(/createHisHerConnectClient\(|syncOnboarding\(|syncGiftCardCoupon\(/)
+    expect(readme).toMatch(/## Mercur seller onboarding sync\n\nNot in this version/)
+    expect(readme).toMatch(/## Gift-card coupon sync\n\nNot in this version/)
+  })
+})
+
+describe('README customer sync against a listening hub', () => {
+  let hub: ListeningHub
+  let token: string
+  const admin = () => adminCommerce({ baseUrl: hub.baseUrl, token: hub.adminToken })
+  const identities = async (id: string) => (await hubGet<{ data: Identity[] }>(`/customer/${id}/identities`)).data
+  const rewardAccounts = async (id: string) => (await hubGet<{ data: RewardAccount[] }>(`/customer/${id}/reward-accounts`)).data
+  async function hubGet<T>(path: string): Promise<T> {
+    const res = await fetch(hub.baseUrl + path, { headers: { authorization: `Bearer ${hub.adminToken}` } })
+    expect(res.status).toBe(200)
+    return (await res.json()) as T
+  }
+
+  beforeAll(async () => {
+    hub = await startListeningHub()
+    token = await hub.platformToken()
+    process.env.CDP_HOST = hub.baseUrl
+    process.env.CDP_API_TOKEN = token
+  })
+  afterAll(async () => {
+    restoreEnv()
+    await hub?.close()
+  })
+
+  let janeId: string
+
+  it('quick start: creates Jane with her identities and reward account, and prints it', async () => {
+    const out = recordingConsole()
+    const { result } = await quickStart(out)
+    janeId = result.documentId
+    expect(out.printed).toEqual([[janeId], [true], [true]])
+    expect(janeId).toMatch(/^cus_/)
+    expect(result).toMatchObject({ matchedBy: null, conflicts: [] })
+    expect(result.contact).toMatchObject({ id: janeId, email: 'jane@example.com', phone: '+66812345678', firstName: 'Jane', lastName: 'Doe' })
+
+    const ids = await identities(janeId)
+    expect(ids.map((i) => [i.kind, i.namespace, i.value, i.externalIdField]).sort()).toEqual(
+      [
+        ['email', '', 'jane@example.com', null],
+        ['phone', '', '+66812345678', null],
+        ['platform', 'identity.his-and-her-store', 'cus_abc123', 'medusaCustomerId'],
+      ].sort(),
+    )
+    expect((await rewardAccounts(janeId)).map((a) => a.ledger)).toEqual(['reward-points'])
+  })
+
+  it('quick start again: finds Jane by her store id, creates nothing', async () => {
+    const out = recordingConsole()
+    const { result } = await quickStart(out)
+    expect(out.printed).toEqual([[janeId], [false], [false]])
+    expect(result.matchedBy).toBe('platform')
+    expect(result.linked).toEqual([])
+    expect((await admin().customers.list({ email: 'jane@example.com' })).data.map((c) => c.id)).toEqual([janeId])
+    expect(await rewardAccounts(janeId)).toHaveLength(1)
+  })
+
+  it('another platform: its sync of the same email lands on the same customer', async () => {
+    const seen: CustomerSyncConfig[] = []
+    const sync = anotherPlatform((config) => {
+      seen.push(config)
+      return createCustomerSyncClient({ ...config, cdpHost: hub.baseUrl, cdpApiToken: token })
+    })
+    expect(seen[0]).toMatchObject({ cdpHost: 'https://cdp.example.com', platformIdentity: { component: 'identity.shopify-store', externalIdField: 'shopifyCustomerId' } })
+
+    const byEmail = await sync.syncCustomer({ externalId: '7001', email: 'Jane@Example.com', firstName: 'Jane' })
+    expect(byEmail).toMatchObject({ documentId: janeId, created: false, matchedBy: 'email', rewardAccountCreated: false, conflicts: [] })
+    expect(byEmail.linked).toEqual([expect.objectContaining({ kind: 'platform', namespace: 'identity.shopify-store', value: '7001', externalIdField: 'shopifyCustomerId' })])
+
+    const byShopifyId = await sync.syncCustomer({ externalId: '7001' })
+    expect(byShopifyId).toMatchObject({ documentId: janeId, matchedBy: 'platform', created: false })
+    expect((await sync.findContact('7001'))?.id).toBe(janeId)
+    expect(await sync.buildIdentities({ externalId: '7001' })).toEqual([{ component: 'identity.shopify-store', shopifyCustomerId: '7001' }])
+    expect((await identities(janeId)).filter((i) => i.kind === 'platform').map((i) => i.namespace).sort()).toEqual(['identity.his-and-her-store', 'identity.shopify-store'])
+  })
+
+  it('custom logger: the application logger gets one info line per sync and a warn per conflict, never the token', async () => {
+    const myLogger = appLogger()
+    const config = {
+      cdpHost: hub.baseUrl,
+      cdpApiToken: token,
+      platformIdentity: { component: 'identity.his-and-her-store', externalIdField: 'medusaCustomerId' },
+      rewardLedger: 'reward-points',
+    }
+    const sync = customLogger(myLogger, config)
+
+    const bob = await sync.syncCustomer({ externalId: 'cus_bob', email: 'bob@example.com' })
+    expect(myLogger.lines).toEqual([{ level: 'info', msg: expect.stringMatching(new RegExp(`^created customer ${bob.documentId}\\b`)) }])
+
+    // Jane's store id with Bob's email: Jane is found, Bob's email stays Bob's
+    const mixed = await sync.syncCustomer({ externalId: 'cus_abc123', email: 'bob@example.com' })
+    expect(mixed).toMatchObject({ documentId: janeId, matchedBy: 'platform', conflicts: [{ kind: 'email', value: 'bob@example.com', customerId: bob.documentId, reason: 'owned_by_other' }] })
+    expect(myLogger.lines.slice(1)).toEqual([
+      { level: 'info', msg: expect.stringMatching(new RegExp(`^matched customer ${janeId} by platform\\b`)) },
+      { level: 'warn', msg: expect.stringContaining(`held by customer ${bob.documentId}`) },
+    ])
+    for (const line of myLogger.lines) {
+      expect(line.msg).not.toContain(token)
+      expect(line.msg).not.toContain('bob@example.com')
+    }
+  })
+})
+
+describe('README lower-level API against a listening hub', () => {
+  let hub: ListeningHub
+
+  beforeAll(async () => {
+    hub = await startListeningHub()
+  })
+  afterAll(async () => {
+    await hub?.close()
+  })
+
+  it('finds nobody, creates Jane with her store id, updates her, opens her reward account', async () => {
+    const sync = createCustomerSyncClient({
+      cdpHost: hub.baseUrl,
+      cdpApiToken: await hub.platformToken(),
+      platformIdentity: { component: 'identity.his-and-her-store', externalIdField: 'medusaCustomerId' },
+      rewardLedger: 'reward-points',
+    })
+    const { found, contact, documentId, strapi } = await lowerLevel(sync)
+
+    expect(found).toBeNull()
+    expect(contact).toMatchObject({ id: documentId, email: 'jane@example.com', firstName: 'Jane', lastName: null, hasAccount: false })
+    expect(strapi).toBe(sync.getStrapiClient())
+    expect(strapi.baseUrl).toBe(hub.baseUrl)
+
+    // the raw client carries the token
+    const now = await strapi.get<{ lastName: string | null }>(`/customer/${documentId}`)
+    expect(now.lastName).toBe('Smith')
+    const { data: ids } = await strapi.get<{ data: Identity[] }>(`/customer/${documentId}/identities`)
+    expect(ids.map((i) => [i.kind, i.namespace, i.value, i.externalIdField]).sort()).toEqual(
+      [
+        ['email', '', 'jane@example.com', null],
+        ['platform', 'identity.his-and-her-store', 'cus_abc123', 'medusaCustomerId'],
+      ].sort(),
+    )
+    const { data: accounts } = await strapi.get<{ data: RewardAccount[] }>(`/customer/${documentId}/reward-accounts`)
+    expect(accounts.map((a) => a.ledger)).toEqual(['reward-points'])
+    expect(await sync.ensureRewardAccount(documentId)).toMatchObject({ created: false, account: { id: accounts[0]!.id } })
+
+    expect((await sync.findContact('cus_abc123', undefined))?.id).toBe(documentId)
+    expect((await sync.findContact(undefined, 'JANE@example.com'))?.id).toBe(documentId)
+
+    // the same block again: the store id is Jane's already, so nothing is created
+    const again = await lowerLevel(sync).then(
+      () => {
+        throw new Error('expected createContact to fail')
+      },
+      (err: unknown) => err,
+    )
+    expect(isHubApiError(again, 'IDENTITY_TAKEN')).toBe(true)
+    expect(again).toMatchObject({ status: 409, details: { customerId: documentId } })
+    expect((await adminCommerce({ baseUrl: hub.baseUrl, token: hub.adminToken }).customers.list()).data.map((c) => c.id)).toEqual([documentId])
+  })
+})
+
+describe('README commerce SDK against a listening hub', () => {
+  let hub: ListeningHub
+
+  beforeAll(async () => {
+    hub = await startListeningHub()
+    process.env.CDP_HOST = hub.baseUrl
+    process.env.HUB_TOKEN = hub.adminToken
+  })
+  afterAll(async () => {
+    restoreEnv()
+    await hub?.close()
+  })
+
+  it('registers Jane with an address and the vip group; setToken, errors and listAll as written', async () => {
+    const { commerce, customer } = await commerceStart()
+    const jane = await commerce.customers.get(customer.id)
+    expect(jane).toMatchObject({ email: 'jane@example.com', hasAccount: true, groups: ['vip'] })
+    expect(jane.addresses).toEqual([expect.objectContaining({ label: 'Office', postalCode: '94105', isDefault: true })])
+
+    const anonymous = createCommerceClient({ baseUrl: hub.baseUrl })
+    const refused = await anonymous.customers.get(customer.id).catch((e: unknown) => e)
+    expect(isHubApiError(refused, 'UNAUTHORIZED')).toBe(true)
+    setTokenExample(anonymous)
+    expect((await anonymous.customers.get(customer.id)).id).toBe(customer.id)
+
+    const out = recordingConsole()
+    await errorExample(commerce, out)
+    expect(out.printed).toEqual([['already registered', 409, expect.stringMatching(/^req_/)]])
+
+    for (let n = 1; n <= 5; n++) {
+      await commerce.orders.record({ platform: 'shop', externalId: `order-${n}`, customerId: customer.id, total: 1000 * n, currency: 'USD', placedAt: new Date().toISOString() })
+    }
+    const other = await commerce.customers.create({ email: 'few-orders@example.com' })
+    await commerce.customers.addToGroup(other.id, 'vip')
+    const listed = recordingConsole()
+    await listAllExample(commerce, listed)
+    expect(listed.printed).toEqual([['jane@example.com', 15000]])
+  })
+})
