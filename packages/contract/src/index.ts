@@ -40,3 +40,16 @@ export {
   MergeResult,
   UndoResult,
 } from './identity.js'
+export {
+  LoginInput,
+  Session,
+  RefreshInput,
+  EmailRequestInput,
+  TokenInput as OneTimeTokenInput,
+  PasswordResetInput,
+  Accepted,
+  WhoAmI,
+  ServiceAccountInput,
+  ServiceAccount,
+  CustomerMePatch,
+} from './auth.js'

@@ -20,6 +20,34 @@ export interface CustomerSettings {
   defaultCountry: CountryCode
 }
 
+/** Sessions, sign-in limits and service accounts (the `auth:` section of the YAML file). */
+export interface AuthSettings {
+  /** Lifetime of an access token (a signed JWT), seconds. Default 900. */
+  accessTokenTtl: number
+  /** Lifetime of a refresh token, seconds. Default 30 days. */
+  refreshTokenTtl: number
+  /** Lifetime of an email-verification or password-reset token, seconds. Default 24 hours. */
+  oneTimeTokenTtl: number
+  /** Sign-in attempts allowed per email within `loginWindow`. Default 10. */
+  loginLimitPerEmail: number
+  /** Sign-in attempts allowed per client address within `loginWindow`. Default 100. */
+  loginLimitPerAddress: number
+  /** The window of those limits, seconds. Default 900. */
+  loginWindow: number
+  /** Service accounts get the email `<handle>@<this>`. Default `service.local`. */
+  serviceEmailDomain: string
+}
+
+export const defaultAuthSettings: AuthSettings = {
+  accessTokenTtl: 900,
+  refreshTokenTtl: 30 * 24 * 3600,
+  oneTimeTokenTtl: 24 * 3600,
+  loginLimitPerEmail: 10,
+  loginLimitPerAddress: 100,
+  loginWindow: 900,
+  serviceEmailDomain: 'service.local',
+}
+
 /** A points ledger declared under `ledgers:` (`reward-points` always exists). */
 export interface LedgerSettings {
   /** Lower-case handle, e.g. `reward-points`. */
@@ -48,6 +76,14 @@ export interface HubConfig {
   customer: CustomerSettings
   /** Ledgers beyond `reward-points`, from the YAML `ledgers:` list. */
   ledgers: LedgerSettings[]
+  auth: AuthSettings
+  /**
+   * `HUB_SECRET`: encrypts the private signing keys at rest (any string of 32+ characters).
+   * Required with PostgreSQL; the embedded database keeps a generated one in its data directory.
+   */
+  secret: string | undefined
+  /** `HUB_DEV_LOG_LINKS=true`: log email-verification and password-reset links (development only). */
+  devLogLinks: boolean
 }
 
 export const defaultCustomerSettings: CustomerSettings = {
@@ -59,7 +95,7 @@ export const defaultCustomerSettings: CustomerSettings = {
   defaultCountry: 'US',
 }
 
-type Kind = 'boolean' | 'integer' | 'country'
+type Kind = 'boolean' | 'integer' | 'country' | 'domain'
 const customerKeys: Record<string, { field: keyof CustomerSettings; kind: Kind; min?: number; max?: number }> = {
   require_email_verification: { field: 'requireEmailVerification', kind: 'boolean' },
   allow_guest_checkout: { field: 'allowGuestCheckout', kind: 'boolean' },
@@ -67,6 +103,36 @@ const customerKeys: Record<string, { field: keyof CustomerSettings; kind: Kind; 
   max_addresses: { field: 'maxAddresses', kind: 'integer', min: 1, max: 1000 },
   auto_merge_guest: { field: 'autoMergeGuest', kind: 'boolean' },
   default_country: { field: 'defaultCountry', kind: 'country' },
+}
+
+const authKeys: Record<string, { field: keyof AuthSettings; kind: Kind; min?: number; max?: number }> = {
+  access_token_ttl: { field: 'accessTokenTtl', kind: 'integer', min: 30, max: 86_400 },
+  refresh_token_ttl: { field: 'refreshTokenTtl', kind: 'integer', min: 60, max: 365 * 86_400 },
+  one_time_token_ttl: { field: 'oneTimeTokenTtl', kind: 'integer', min: 60, max: 30 * 86_400 },
+  login_limit_per_email: { field: 'loginLimitPerEmail', kind: 'integer', min: 1, max: 1_000_000 },
+  login_limit_per_address: { field: 'loginLimitPerAddress', kind: 'integer', min: 1, max: 1_000_000 },
+  login_window: { field: 'loginWindow', kind: 'integer', min: 1, max: 86_400 },
+  service_account_email_domain: { field: 'serviceEmailDomain', kind: 'domain' },
+}
+
+/** Reads one YAML section of scalar keys into `target`, refusing unknown keys and bad values. */
+function readSection<T>(name: string, section: unknown, keys: Record<string, { field: keyof T; kind: Kind; min?: number; max?: number }>, target: T, path: string) {
+  if (section == null) return
+  if (typeof section !== 'object' || Array.isArray(section)) throw new ConfigError(`${name} in ${path} must be a mapping`)
+  for (const [key, value] of Object.entries(section)) {
+    const spec = keys[key]
+    if (!spec) throw new ConfigError(`unknown key "${name}.${key}" in ${path} (known: ${Object.keys(keys).join(', ')})`)
+    ;(target as Record<string, unknown>)[spec.field as string] = coerce(`${name}.${key}`, spec.kind, value, false, spec.min, spec.max)
+  }
+}
+
+/** Applies `<PREFIX><KEY>` environment overrides to `target`. */
+function readEnv<T>(prefix: string, env: NodeJS.ProcessEnv, keys: Record<string, { field: keyof T; kind: Kind; min?: number; max?: number }>, target: T) {
+  for (const [key, spec] of Object.entries(keys)) {
+    const name = `${prefix}${key.toUpperCase()}`
+    const value = env[name]
+    if (value !== undefined && value !== '') (target as Record<string, unknown>)[spec.field as string] = coerce(name, spec.kind, value, true, spec.min, spec.max)
+  }
 }
 
 function coerce(key: string, kind: Kind, value: unknown, fromEnv: boolean, min = 0, max = Number.MAX_SAFE_INTEGER): unknown {
@@ -79,6 +145,10 @@ function coerce(key: string, kind: Kind, value: unknown, fromEnv: boolean, min =
     const n = fromEnv && typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value
     if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return n
     throw new ConfigError(`${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`)
+  }
+  if (kind === 'domain') {
+    if (typeof value === 'string' && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(value)) return value
+    throw new ConfigError(`${key} must be a lower-case domain such as service.local, got ${JSON.stringify(value)}`)
   }
   if (typeof value === 'string' && isSupportedCountry(value.toUpperCase())) return value.toUpperCase()
   throw new ConfigError(`${key} must be an ISO 3166-1 alpha-2 country code such as US or TH, got ${JSON.stringify(value)}`)
@@ -105,6 +175,7 @@ function readYaml(path: string): Record<string, unknown> {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): HubConfig {
   const customer: CustomerSettings = { ...defaultCustomerSettings }
   const ledgers: LedgerSettings[] = []
+  const auth: AuthSettings = { ...defaultAuthSettings }
   const explicit = env.HUB_CONFIG
   const path = explicit ? resolve(cwd, explicit) : resolve(cwd, 'customer-hub.yaml')
   if (explicit && !existsSync(path)) throw new ConfigError(`HUB_CONFIG names ${path}, which does not exist`)
@@ -115,23 +186,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         ledgers.push(...readLedgers(section, path))
         continue
       }
-      if (top !== 'customer') throw new ConfigError(`unknown key "${top}" in ${path} (known: customer, ledgers)`)
-      if (section == null) continue
-      if (typeof section !== 'object' || Array.isArray(section)) throw new ConfigError(`customer in ${path} must be a mapping`)
-      for (const [key, value] of Object.entries(section)) {
-        const spec = customerKeys[key]
-        if (!spec) throw new ConfigError(`unknown key "customer.${key}" in ${path} (known: ${Object.keys(customerKeys).join(', ')})`)
-        ;(customer as unknown as Record<string, unknown>)[spec.field] = coerce(`customer.${key}`, spec.kind, value, false, spec.min, spec.max)
-      }
+      if (top === 'customer') readSection('customer', section, customerKeys, customer, path)
+      else if (top === 'auth') readSection('auth', section, authKeys, auth, path)
+      else throw new ConfigError(`unknown key "${top}" in ${path} (known: customer, auth, ledgers)`)
     }
   }
-  for (const [key, spec] of Object.entries(customerKeys)) {
-    const name = `HUB_CUSTOMER_${key.toUpperCase()}`
-    const value = env[name]
-    if (value !== undefined && value !== '') {
-      ;(customer as unknown as Record<string, unknown>)[spec.field] = coerce(name, spec.kind, value, true, spec.min, spec.max)
-    }
-  }
+  readEnv('HUB_CUSTOMER_', env, customerKeys, customer)
+  readEnv('HUB_AUTH_', env, authKeys, auth)
+  const secret = env.HUB_SECRET || undefined
+  if (secret !== undefined && secret.length < 32) throw new ConfigError('HUB_SECRET must have at least 32 characters')
   return {
     port: coerce('PORT', 'integer', env.PORT ?? 1337, true, 0, 65535) as number,
     host: env.HOST || '127.0.0.1',
@@ -142,6 +205,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     adminToken: env.HUB_ADMIN_TOKEN || undefined,
     customer,
     ledgers,
+    auth,
+    secret,
+    devLogLinks: env.HUB_DEV_LOG_LINKS === 'true',
   }
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 
 const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ' // Crockford base32
 
-export type IdPrefix = 'cus' | 'addr' | 'evt' | 'ord' | 'tok' | 'idn' | 'rwa' | 'mrg'
+export type IdPrefix = 'cus' | 'addr' | 'evt' | 'ord' | 'tok' | 'idn' | 'rwa' | 'mrg' | 'key' | 'svc' | 'rft' | 'ott'
 
 /**
  * A new id: the kind prefix, then 26 base32 characters — 48 bits of milliseconds (so ids sort

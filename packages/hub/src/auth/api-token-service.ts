@@ -2,16 +2,11 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { ApiRole, ApiTokenInfo, CreatedToken } from '@his-her/contract'
 import type { Database } from '../db/schema.js'
+import type { ApiTokenPrincipal } from './principal.js'
 import { newId } from '../ids.js'
 import { HubError } from '../errors.js'
 
-export interface Principal {
-  kind: 'api-token'
-  role: ApiRole
-  /** The token's name (`env` for HUB_ADMIN_TOKEN). */
-  name: string
-  tokenId: string | null
-}
+export type { Principal, CustomerPrincipal, ServicePrincipal, ApiTokenPrincipal } from './principal.js'
 
 /** API tokens are 256-bit random strings; the hub keeps only their SHA-256. */
 export function hashToken(token: string): string {
@@ -100,7 +95,7 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
     },
 
     /** The principal a bearer token stands for, or undefined for an unknown or revoked token. */
-    async authenticate(token: string): Promise<Principal | undefined> {
+    async authenticate(token: string): Promise<ApiTokenPrincipal | undefined> {
       const hash = hashToken(token)
       if (envHash && timingSafeEqual(Buffer.from(hash, 'hex'), envHash)) {
         return { kind: 'api-token', role: 'admin', name: 'env', tokenId: null }

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
-import type { ApiRole } from '@his-her/contract'
 import { HubError } from '../errors.js'
-import type { ApiTokenService, Principal } from './api-token-service.js'
+import type { ApiTokenService } from './api-token-service.js'
+import type { SessionService } from './session-service.js'
+import type { Principal, Role } from './principal.js'
 
-export type Role = ApiRole
+export type { Role } from './principal.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -15,11 +16,15 @@ declare module 'fastify' {
   }
 }
 
+const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
 /**
  * Checks `Authorization: Bearer <token>` on every request against the route's `access`.
- * Routes are closed by default: one registered without `access` answers 403 to everyone.
+ * A JWT is a customer's or service account's access token (verified against the hub's keys);
+ * anything else is an API token. Routes are closed by default: one registered without
+ * `access` answers 403 to everyone.
  */
-export function registerAuthentication(app: FastifyInstance, tokens: ApiTokenService): void {
+export function registerAuthentication(app: FastifyInstance, tokens: ApiTokenService, sessions: SessionService): void {
   app.decorateRequest('principal', undefined)
   app.addHook('onRequest', async (request) => {
     if (request.is404) return
@@ -28,7 +33,8 @@ export function registerAuthentication(app: FastifyInstance, tokens: ApiTokenSer
     const header = request.headers.authorization
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
     if (!match) throw new HubError('UNAUTHORIZED', 'Send Authorization: Bearer <token>.')
-    const principal = await tokens.authenticate(match[1]!)
+    const token = match[1]!
+    const principal = jwtShape.test(token) ? await sessions.verifyAccess(token) : await tokens.authenticate(token)
     if (!principal) throw new HubError('UNAUTHORIZED', 'The token is unknown, revoked or expired.')
     request.principal = principal
     if (!access || !access.includes(principal.role)) {

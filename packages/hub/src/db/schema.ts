@@ -119,6 +119,56 @@ export interface IdempotencyKeysTable {
   completed_at: Date | null
 }
 
+export interface SigningKeysTable {
+  kid: string
+  public_jwk: ColumnType<Record<string, unknown>, string, string>
+  private_key_enc: string
+  created_at: Timestamp
+  retired_at: Date | null
+}
+
+export interface ServiceAccountsTable {
+  id: string
+  handle: string
+  email: string
+  password_hash: string
+  role_id: string
+  organization_id: string
+  provider_id: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  disabled_at: Date | null
+}
+
+export interface RefreshTokensTable {
+  id: string
+  family_id: string
+  subject_kind: 'customer' | 'service'
+  subject_id: string
+  token_hash: string
+  created_at: Timestamp
+  expires_at: ColumnType<Date, Date | string, Date | string>
+  used_at: Date | null
+  revoked_at: Date | null
+}
+
+export interface OneTimeTokensTable {
+  id: string
+  purpose: 'verify_email' | 'password_reset'
+  customer_id: string
+  email: string
+  token_hash: string
+  created_at: Timestamp
+  expires_at: ColumnType<Date, Date | string, Date | string>
+  used_at: Date | null
+}
+
+export interface RateLimitsTable {
+  key: string
+  window_start: Date
+  hits: number
+}
+
 export interface Database {
   customers: CustomersTable
   identities: IdentitiesTable
@@ -130,4 +180,9 @@ export interface Database {
   reward_accounts: RewardAccountsTable
   merges: MergesTable
   idempotency_keys: IdempotencyKeysTable
+  signing_keys: SigningKeysTable
+  service_accounts: ServiceAccountsTable
+  refresh_tokens: RefreshTokensTable
+  one_time_tokens: OneTimeTokensTable
+  rate_limits: RateLimitsTable
 }

@@ -20,6 +20,13 @@ import { createOrderService } from '../orders/order-service.js'
 import { orderRoutes } from '../orders/order-routes.js'
 import { eventRoutes } from '../events/event-routes.js'
 import { registerIdempotency } from './idempotency.js'
+import { createSigningKeys } from '../auth/signing-keys.js'
+import { createRateLimiter } from '../auth/rate-limiter.js'
+import { createServiceAccountService } from '../auth/service-account-service.js'
+import { createSessionService } from '../auth/session-service.js'
+import { authRoutes } from '../auth/auth-routes.js'
+import { meRoutes } from '../customers/me-routes.js'
+import { ConfigError } from '../errors.js'
 import { createLedgerCheck, ensureConfiguredLedgers } from '../loyalty/ledger-check.js'
 import { createIdentityService } from '../identity/identity-service.js'
 import { createSyncService } from '../identity/sync-service.js'
@@ -166,7 +173,19 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const tokens = createApiTokenService(db, { envAdminToken: config.adminToken })
   app.decorate('tokens', tokens)
   registerErrorHandling(app)
-  registerAuthentication(app, tokens)
+  if (!config.secret) throw new ConfigError('HUB_SECRET is not set: it encrypts the token-signing keys (32 characters or more)')
+  const keys = createSigningKeys(db, { secret: config.secret, accessTokenTtl: config.auth.accessTokenTtl })
+  const serviceAccounts = createServiceAccountService({ db, settings: config.auth, passwordMinLength: config.customer.passwordMinLength })
+  const sessions = createSessionService({
+    db,
+    keys,
+    limiter: createRateLimiter(db),
+    serviceAccounts,
+    auth: config.auth,
+    customer: config.customer,
+    devLink: config.devLogLinks ? (purpose, token) => app.log.info(`development link (${purpose}): token=${token}`) : undefined,
+  })
+  registerAuthentication(app, tokens, sessions)
   registerIdempotency(app, db)
   await ensureConfiguredLedgers(db, config.ledgers)
   const ledgers = createLedgerCheck(db)
@@ -193,6 +212,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
 
   await app.register(customerRoutes({ customers, addresses, db }))
+  await app.register(authRoutes({ sessions, keys, serviceAccounts }))
+  await app.register(meRoutes({ customers, addresses, identities }))
   await app.register(identityRoutes({ identities, sync }))
   await app.register(mergeRoutes({ merges }))
   await app.register(orderRoutes({ orders }))

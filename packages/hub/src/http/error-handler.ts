@@ -9,6 +9,8 @@ const uniqueConstraintCodes: Record<string, ErrorCode> = {
   identities_email_key: 'EMAIL_TAKEN',
   identities_phone_key: 'PHONE_TAKEN',
   api_tokens_name_key: 'TOKEN_NAME_TAKEN',
+  service_accounts_handle_key: 'SERVICE_ACCOUNT_TAKEN',
+  service_accounts_email_key: 'SERVICE_ACCOUNT_TAKEN',
 }
 
 const connectionErrors = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003'])
@@ -65,6 +67,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
       // the error's message and stack, never the request body
       request.log.error({ err }, 'request failed')
     }
+    const retryAfter = answer.details?.retryAfter
+    if (answer.statusCode === 429 && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
     return reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer)
   })
   app.setNotFoundHandler((request, reply) => {

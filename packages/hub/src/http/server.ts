@@ -1,12 +1,28 @@
-import { rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { HubConfig } from '../config.js'
+import { ConfigError } from '../errors.js'
 import { createDatabase } from '../db/create-database.js'
 import { migrate } from '../db/migrate.js'
 import { buildApp, type HubApp } from './app.js'
 
 /** Where an embedded hub writes the URL it listens on, for `customer-hub token` to find it. */
 export const hubUrlFile = (dataDir: string): string => join(dataDir, 'hub.url')
+
+/**
+ * The hub's secret: `HUB_SECRET`, or — for the embedded database only — one generated on first
+ * start and kept beside the data in `<data dir>/secret` (mode 0600).
+ */
+function resolveSecret(config: HubConfig, embedded: boolean): string {
+  if (config.secret) return config.secret
+  if (!embedded) throw new ConfigError('HUB_SECRET must be set with DATABASE_URL (32 characters or more, the same for every hub process): it encrypts the token-signing keys')
+  const file = join(config.dataDir, 'secret')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  const secret = randomBytes(32).toString('base64url')
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 })
+  return secret
+}
 
 export interface RunningHub {
   app: HubApp
@@ -21,11 +37,12 @@ export interface RunningHub {
  * `<data dir>/admin-token`, mode 0600); it never goes through the logger.
  */
 export async function startHub(config: HubConfig, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RunningHub> {
+  if (config.databaseUrl && !config.secret) resolveSecret(config, false) // fail before connecting
   const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize })
   let app: HubApp | undefined
   try {
     await migrate(database.db)
-    app = await buildApp({ config, database })
+    app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite') }, database })
     if (!config.adminToken) {
       const token = await app.tokens.bootstrap()
       if (token) {

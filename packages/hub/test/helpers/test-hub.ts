@@ -4,7 +4,7 @@ import pg from 'pg'
 import { buildApp, type HubApp } from '../../src/http/app.js'
 import { createDatabase, type HubDatabase } from '../../src/db/create-database.js'
 import { migrate } from '../../src/db/migrate.js'
-import { defaultCustomerSettings, type CustomerSettings, type HubConfig } from '../../src/config.js'
+import { defaultAuthSettings, defaultCustomerSettings, type AuthSettings, type CustomerSettings, type HubConfig } from '../../src/config.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -52,7 +52,11 @@ export function urlWithSchema(schema: string): string {
   return u.toString()
 }
 
-export function testConfig(customer: Partial<CustomerSettings> = {}, adminToken = `test-admin-${randomBytes(12).toString('hex')}`): HubConfig {
+export function testConfig(
+  customer: Partial<CustomerSettings> = {},
+  adminToken = `test-admin-${randomBytes(12).toString('hex')}`,
+  auth: Partial<AuthSettings> = {},
+): HubConfig {
   return {
     port: 0,
     host: '127.0.0.1',
@@ -63,6 +67,9 @@ export function testConfig(customer: Partial<CustomerSettings> = {}, adminToken 
     adminToken,
     customer: { ...defaultCustomerSettings, ...customer },
     ledgers: [],
+    auth: { ...defaultAuthSettings, ...auth },
+    secret: 'test-secret-0123456789abcdef0123456789abcdef',
+    devLogLinks: false,
   }
 }
 
@@ -89,9 +96,11 @@ export interface TestHub {
  * const res = await hub.app.inject({ method: 'POST', url: '/customer', headers: hub.admin, payload: {...} })
  * ```
  */
-export async function createTestHub(options: { customer?: Partial<CustomerSettings>; captureLogs?: boolean; database?: TestDatabase } = {}): Promise<TestHub> {
+export async function createTestHub(
+  options: { customer?: Partial<CustomerSettings>; auth?: Partial<AuthSettings>; captureLogs?: boolean; database?: TestDatabase } = {},
+): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
-  const config = testConfig(options.customer)
+  const config = testConfig(options.customer, undefined, options.auth)
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {

@@ -1,0 +1,337 @@
+// The hub's benchmark: a real hub process from the build, a real database, loopback HTTP.
+// `npm run bench` (PGlite); with BENCH_DATABASE_URL or DATABASE_URL set, PostgreSQL too.
+//
+// Environment (all optional):
+//   BENCH_DATABASE_URL / DATABASE_URL  PostgreSQL to measure (a fresh schema is made and dropped)
+//   BENCH_CUSTOMERS                    customers seeded for the list (default 100000 PG, 20000 PGlite)
+//   BENCH_CREATES                      POST /customer requests (default 5000 PG, 1000 PGlite)
+//   BENCH_CONCURRENCY                  concurrent clients for the load scenarios (default 16)
+//   BENCH_LIST_REQUESTS                first-page list requests (default 500)
+//   BENCH_ONLY                         `postgres` or `pglite` to measure one database
+//   BENCH_HUB_NODE_ARGS                extra node flags for the hub, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+//                                      or "--max-old-space-size=96"
+//   BENCH_EXPLAIN=1                    print the whole EXPLAIN ANALYZE of the list query
+//   BENCH_STRICT=1                     exit 1 when a target is missed
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir, cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { createHttpClient, expectStatus, runLoad } from './lib/http-client.js'
+import { readRssMiB, watchProcess, startHubProcess } from './lib/hub-process.js'
+import { preparePglite, preparePostgres } from './lib/databases.js'
+import { seedCustomers } from './lib/seed.js'
+import { createBackendCpuMeter } from './lib/pg-backends.js'
+import { summarize, msSince } from './lib/stats.js'
+import { fmt, table } from './lib/report.js'
+
+const env = process.env
+const int = (name, fallback) => {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+const pgUrl = env.BENCH_DATABASE_URL || env.DATABASE_URL || undefined
+const only = env.BENCH_ONLY
+const concurrency = int('BENCH_CONCURRENCY', 16)
+const listRequests = int('BENCH_LIST_REQUESTS', 500)
+const cursorWalks = 50
+const cursorDepth = 10 // pages per walk; pages 2..depth are timed
+const scenarioMaxMs = 120_000
+const hubNodeArgs = (env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+
+const targets = { createOps: 1500, rssMiB: 150, listP95: 10 }
+const listQuery = { group: 'vip', minOrders: 5, sort: 'totalSpent:desc', limit: 50 }
+const listPath = `/customer?${new URLSearchParams(Object.entries(listQuery).map(([k, v]) => [k, String(v)]))}`
+
+const plans = {
+  postgres: { customers: int('BENCH_CUSTOMERS', 100_000), creates: int('BENCH_CREATES', 5_000) },
+  pglite: { customers: int('BENCH_CUSTOMERS', 20_000), creates: int('BENCH_CREATES', 1_000) },
+}
+
+/**
+ * @typedef {{ scenario: string, database: string, concurrency: number, requests: number, errors: number,
+ *   stats: ReturnType<typeof summarize>, rss: number, hubCpuMs: number, dbCpuMs: number, clientCpuMs: number, load: number,
+ *   check?: { ok: boolean, text: string } }} Row
+ * @type {Row[]}
+ */
+const results = []
+const notes = []
+let failures = 0
+
+const log = (line) => process.stdout.write(`${line}\n`)
+
+// Ctrl-C: stop sending, then clean up as usual (stop the hub, drop the schema, remove temp files)
+const interrupted = new AbortController()
+process.once('SIGINT', () => {
+  log('\ninterrupted: stopping and cleaning up')
+  interrupted.abort()
+})
+
+/**
+ * Runs one scenario while watching the hub (peak RSS, CPU) and, on PostgreSQL, the backends
+ * serving it (CPU), then records and prints its row. CPU is reported per request: the work one
+ * request costs each side, which load on the machine hardly changes.
+ */
+async function scenario(ctx, name, conc, body) {
+  if (interrupted.signal.aborted) throw new Error('interrupted')
+  const watch = watchProcess(ctx.hub.pid)
+  const clientCpu = process.cpuUsage()
+  const dbStop = ctx.backends ? await ctx.backends.start() : undefined
+  const run = await body()
+  if (interrupted.signal.aborted) throw new Error('interrupted')
+  const watched = watch.stop()
+  const clientUsage = process.cpuUsage(clientCpu)
+  const dbCpuSeconds = dbStop ? await dbStop() : NaN
+  const stats = summarize(run.latencies, run.elapsedMs)
+  const handled = stats.count + run.errors + (run.untimed ?? 0)
+  const load = loadavg()[0]
+  /** @type {Row} */
+  const row = {
+    scenario: name,
+    database: ctx.label,
+    concurrency: conc,
+    requests: stats.count,
+    errors: run.errors,
+    stats,
+    rss: watched.peakRss,
+    hubCpuMs: handled > 0 ? (watched.cpuSeconds * 1000) / handled : NaN,
+    clientCpuMs: handled > 0 ? (clientUsage.user + clientUsage.system) / 1000 / handled : NaN,
+    dbCpuMs: handled > 0 ? (dbCpuSeconds * 1000) / handled : NaN,
+    load,
+  }
+  results.push(row)
+  if (run.errors > 0) {
+    failures++
+    notes.push(`${ctx.label} ${name}: ${run.errors} failed request(s); first: ${run.firstError}`)
+  }
+  if (run.timedOut) notes.push(`${ctx.label} ${name}: stopped at the ${scenarioMaxMs / 1000} s bound after ${stats.count} requests`)
+  log(
+    `  ${name.padEnd(34)} ${String(stats.count).padStart(6)} req ${fmt.ops(stats.opsPerSec).padStart(7)}/s  ` +
+      `p50 ${fmt.ms(stats.p50)}  p95 ${fmt.ms(stats.p95)}  p99 ${fmt.ms(stats.p99)}  RSS ${fmt.mib(row.rss)}  ` +
+      `hub CPU ${fmt.ms(row.hubCpuMs)}/req (${fmt.pct(watched.cpuPercent)} of a core)` +
+      (Number.isFinite(row.dbCpuMs) ? `  db CPU ${fmt.ms(row.dbCpuMs)}/req` : '') +
+      `  client CPU ${fmt.ms(row.clientCpuMs)}/req` +
+      `  load ${load.toFixed(1)}` +
+      (run.errors ? `  ERRORS ${run.errors}` : ''),
+  )
+  return row
+}
+
+/** One page of the list answer, checked: every row matches the filters, in sort order. */
+function checkPage(res, previous) {
+  expectStatus(res, 200, 'GET /customer')
+  const page = JSON.parse(res.text)
+  if (!Array.isArray(page.data) || page.data.length === 0) throw new Error('GET /customer: empty page')
+  let last = previous
+  for (const c of page.data) {
+    if (!c.groups.includes('vip') || c.orderCount < listQuery.minOrders) throw new Error(`GET /customer: ${c.id} does not match the filters`)
+    if (last && (c.totalSpent > last.totalSpent || (c.totalSpent === last.totalSpent && c.id >= last.id))) {
+      throw new Error(`GET /customer: ${c.id} is out of order after ${last.id}`)
+    }
+    last = c
+  }
+  return { page, last }
+}
+
+/**
+ * Follows nextCursor: each walk reads page 1 (not timed) and then pages 2..depth (timed),
+ * checking that the pages continue the order and never repeat a customer.
+ */
+async function walkCursors(request) {
+  const latencies = []
+  let errors = 0
+  let firstError
+  let timedOut = false
+  let untimed = 0
+  const started = process.hrtime.bigint()
+  const deadline = performance.now() + scenarioMaxMs
+  for (let w = 0; w < cursorWalks; w++) {
+    if (performance.now() > deadline || interrupted.signal.aborted) {
+      timedOut = !interrupted.signal.aborted
+      break
+    }
+    try {
+      untimed++
+      let { page, last } = checkPage(await request('GET', listPath))
+      const seen = new Set(page.data.map((c) => c.id))
+      for (let depth = 2; depth <= cursorDepth && page.nextCursor; depth++) {
+        const t = process.hrtime.bigint()
+        const res = await request('GET', `${listPath}&cursor=${encodeURIComponent(page.nextCursor)}`)
+        latencies.push(msSince(t))
+        ;({ page, last } = checkPage(res, last))
+        for (const c of page.data) {
+          if (seen.has(c.id)) throw new Error(`GET /customer: ${c.id} repeated across pages`)
+          seen.add(c.id)
+        }
+      }
+    } catch (err) {
+      errors++
+      firstError ??= err.message
+    }
+  }
+  return { latencies, elapsedMs: msSince(started), errors, firstError, timedOut, untimed }
+}
+
+async function benchDatabase(target, plan) {
+  const { kind, label } = target
+  log(`\n== ${label}: ${target.version}`)
+  const adminToken = `bench_${randomBytes(24).toString('base64url')}`
+  const workDir = target.workDir ?? mkdtempSync(join(tmpdir(), 'hub-bench-'))
+  let hub
+  let client
+  let backends
+  try {
+    log(`  seeding ${plan.customers} customers with SQL ...`)
+    const seeded = await seedCustomers(kind === 'postgres' ? { url: target.url } : { dataDir: target.dataDir }, plan.customers, listQuery)
+    log(`  seeded in ${seeded.seconds.toFixed(1)} s (incl. VACUUM ANALYZE)`)
+    const execLine = seeded.plan.find((l) => l.startsWith('Execution Time')) ?? ''
+    log(`  list plan: ${(seeded.plan.find((l) => /Scan|Sort/.test(l)) ?? seeded.plan[0] ?? '').trim().replace(/^->\s*/, '').replace(/\s+\(cost=.*$/, '')} — ${execLine}`)
+    if (env.BENCH_EXPLAIN === '1') for (const l of seeded.plan) log(`    ${l}`)
+
+    hub = await startHubProcess({
+      databaseUrl: target.url,
+      dataDir: target.dataDir ?? join(workDir, 'unused-data'),
+      adminToken,
+      cwd: workDir,
+      nodeArgs: hubNodeArgs,
+    })
+    const idleRss = readRssMiB(hub.pid)
+    if (kind === 'postgres') backends = createBackendCpuMeter(target.url, hub.pid)
+    log(`  hub pid ${hub.pid} at ${hub.url}, RSS at start ${fmt.mib(idleRss)}`)
+    client = createHttpClient(hub.url, { sockets: concurrency, headers: { authorization: `Bearer ${adminToken}` } })
+    const { request } = client
+
+    let serial = 0
+    const newGuest = () => {
+      const n = serial++
+      return {
+        email: `guest${n}@bench.example.com`,
+        firstName: 'Guest',
+        lastName: `Number${n}`,
+        phone: `+1646${String(2_000_000 + n).padStart(7, '0')}`,
+      }
+    }
+    const health = () => request('GET', '/health')
+    const checkHealth = (res) => expectStatus(res, 200, 'GET /health')
+    const create = () => request('POST', '/customer', newGuest())
+    const checkCreate = (res) => expectStatus(res, 201, 'POST /customer')
+
+    // warm-up: connections, JIT, plan caches; not measured, but it must succeed
+    for (const [what, warm] of [
+      ['GET /health', () => runLoad({ count: 300, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: health, check: checkHealth })],
+      ['POST /customer', () => runLoad({ count: 200, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: create, check: checkCreate })],
+      ['GET /customer', () => runLoad({ count: 50, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: () => request('GET', listPath), check: (r) => checkPage(r) })],
+    ]) {
+      const w = await warm()
+      if (interrupted.signal.aborted) throw new Error('interrupted')
+      if (w.errors > 0) throw new Error(`warm-up ${what}: ${w.errors} failed request(s); first: ${w.firstError}`)
+    }
+
+    const ctx = { hub, label, backends }
+
+    // 16 concurrent clients: the trivial route first, then customer creation
+    await scenario(ctx, 'baseline GET /health', concurrency, () =>
+      runLoad({ count: plan.creates, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: health, check: checkHealth }))
+    const createRow = await scenario(ctx, 'POST /customer (guest)', concurrency, () =>
+      runLoad({ count: plan.creates, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: create, check: checkCreate }))
+    if (kind === 'postgres') {
+      const ok = createRow.stats.opsPerSec >= targets.createOps && createRow.rss <= targets.rssMiB && createRow.errors === 0
+      createRow.check = { ok, text: `>= ${targets.createOps}/s, RSS <= ${targets.rssMiB} MiB` }
+    }
+
+    // one client, one request at a time: the trivial route, then the list
+    await scenario(ctx, 'baseline GET /health (sequential)', 1, () =>
+      runLoad({ count: listRequests, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: health, check: checkHealth }))
+    const listRow = await scenario(ctx, 'GET /customer list, page 1', 1, () =>
+      runLoad({ count: listRequests, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: () => request('GET', listPath), check: (r) => checkPage(r) }))
+    const cursorRow = await scenario(ctx, `GET /customer list, pages 2-${cursorDepth}`, 1, () => walkCursors(request))
+    if (kind === 'postgres') {
+      for (const row of [listRow, cursorRow]) row.check = { ok: row.stats.p95 <= targets.listP95 && row.errors === 0, text: `p95 <= ${targets.listP95} ms` }
+    }
+
+    const lifetimePeak = readRssMiB(hub.pid, 'VmHWM')
+    notes.push(
+      `${label}: hub RSS ${fmt.mib(idleRss)} at start, ${fmt.mib(lifetimePeak)} peak over its life (VmHWM)` +
+        (kind === 'postgres' ? ` (target <= ${targets.rssMiB} MiB: ${lifetimePeak <= targets.rssMiB ? 'met' : 'NOT met'})` : '') +
+        `; ${plan.customers} seeded customers; list query on the database alone: ${execLine}`,
+    )
+  } finally {
+    client?.close()
+    await backends?.close().catch(() => {})
+    if (hub) {
+      const code = await hub.stop()
+      if (code !== 0) notes.push(`${label}: the hub exited with ${code} on SIGTERM`)
+    }
+    if (!target.workDir) rmSync(workDir, { recursive: true, force: true })
+  }
+}
+
+async function main() {
+  log(`Customer Hub benchmark — node ${process.version}, ${cpus().length} CPUs, ${concurrency} concurrent clients, loopback; load average ${loadavg().map((v) => v.toFixed(1)).join(' ')}`)
+  const databases = []
+  if (only !== 'postgres') databases.push({ make: () => preparePglite(), plan: plans.pglite })
+  if (pgUrl && only !== 'pglite') databases.push({ make: () => preparePostgres(pgUrl), plan: plans.postgres })
+  if (!pgUrl) log('(set BENCH_DATABASE_URL to measure PostgreSQL too)')
+
+  for (const { make, plan } of databases) {
+    if (interrupted.signal.aborted) break
+    const target = await make()
+    try {
+      await benchDatabase(target, plan)
+    } catch (err) {
+      if (interrupted.signal.aborted) {
+        notes.push(`${target.label}: interrupted; the figures of this database are incomplete`)
+        continue
+      }
+      failures++
+      notes.push(`${target.label}: the run failed: ${err instanceof Error ? err.stack ?? err.message : err}`)
+      log(`  FAILED: ${err instanceof Error ? err.message : err}`)
+    } finally {
+      await target.cleanup().catch((err) => notes.push(`${target.label}: cleanup failed: ${err.message}`))
+    }
+  }
+
+  log('\n== Results')
+  log(
+    table(
+      ['scenario', 'database', 'clients', 'requests', 'ops/s', 'p50', 'p95', 'p99', 'peak RSS', 'target', 'met'],
+      results.map((r) => [
+        r.scenario,
+        r.database,
+        String(r.concurrency),
+        String(r.requests),
+        fmt.ops(r.stats.opsPerSec),
+        fmt.ms(r.stats.p50),
+        fmt.ms(r.stats.p95),
+        fmt.ms(r.stats.p99),
+        fmt.mib(r.rss),
+        r.check?.text ?? '',
+        r.check ? (r.check.ok ? 'yes' : 'NO') : '',
+      ]),
+    ),
+  )
+  log('\n== Where the time goes (CPU per request)')
+  log(
+    table(
+      ['scenario', 'database', 'hub', 'PostgreSQL backends', 'load generator', 'load avg'],
+      results.map((r) => [r.scenario, r.database, fmt.ms(r.hubCpuMs), fmt.ms(r.dbCpuMs), fmt.ms(r.clientCpuMs), r.load.toFixed(1)]),
+    ),
+  )
+  log(`\nTargets (PostgreSQL): POST /customer >= ${targets.createOps}/s with hub RSS <= ${targets.rssMiB} MiB; list p95 <= ${targets.listP95} ms at 100k customers.`)
+  log('Baseline rows: same hub process, same client; /health runs one trivial query (SELECT 1). The hub logs at info level (the default), one line per request.')
+  log('CPU per request: the hub process (PGlite runs inside it), the PostgreSQL backends serving it, and this load generator; load avg: 1-minute load average at the end of the scenario. All three share the machine.')
+  for (const n of notes) log(`- ${n}`)
+
+  const missed = results.filter((r) => r.check && !r.check.ok)
+  if (interrupted.signal.aborted) process.exitCode = 130
+  else if (failures > 0) process.exitCode = 1
+  else if (missed.length > 0 && env.BENCH_STRICT === '1') process.exitCode = 1
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})

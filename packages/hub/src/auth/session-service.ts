@@ -1,0 +1,268 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
+import { sql, type Kysely } from 'kysely'
+import type { Session } from '@his-her/contract'
+import type { Database } from '../db/schema.js'
+import type { AuthSettings, CustomerSettings } from '../config.js'
+import { HubError } from '../errors.js'
+import { newId } from '../ids.js'
+import { normalizeEmail } from '../identity/normalize.js'
+import { createEventWriter } from '../events/event-store.js'
+import { hashPassword, verifyPassword } from './passwords.js'
+import type { SigningKeys } from './signing-keys.js'
+import type { RateLimiter } from './rate-limiter.js'
+import type { ServiceAccountService } from './service-account-service.js'
+import type { CustomerPrincipal, ServicePrincipal } from './principal.js'
+
+const ISSUER = 'customer-hub'
+const AUDIENCE = 'customer-hub'
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
+const opaque = (prefix: string) => `${prefix}_${randomBytes(32).toString('base64url')}`
+
+// Verifying against this when the email is unknown makes a wrong email cost what a wrong
+// password costs, so timing does not tell which emails have accounts.
+let dummy: Promise<string> | undefined
+const dummyHash = () => (dummy ??= hashPassword(randomBytes(16).toString('hex')))
+
+type Subject = { kind: 'customer'; id: string } | { kind: 'service'; id: string; providerId: string | null; organizationId: string; handle: string }
+
+export interface SessionServiceOptions {
+  db: Kysely<Database>
+  keys: SigningKeys
+  limiter: RateLimiter
+  serviceAccounts: ServiceAccountService
+  auth: AuthSettings
+  customer: CustomerSettings
+  /** Called with a link-bearing message in development (`HUB_DEV_LOG_LINKS`); never in production. */
+  devLink?: ((purpose: string, token: string) => void) | undefined
+}
+
+/**
+ * Customer and service-account sessions: login with email and password, short-lived access
+ * tokens (EdDSA JWTs, verifiable by anyone through the JWKS), rotating refresh tokens, and the
+ * single-use tokens of email verification and password reset.
+ */
+export function createSessionService(o: SessionServiceOptions) {
+  const { db, keys, limiter, auth } = o
+
+  async function issue(subject: Subject, familyId = newId('rft')): Promise<Session> {
+    const signer = await keys.signer()
+    const claims: Record<string, unknown> =
+      subject.kind === 'customer'
+        ? { role: 'customer' }
+        : { role: 'service', prv: subject.providerId, org: subject.organizationId, hdl: subject.handle }
+    const accessToken = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT' })
+      .setSubject(subject.id)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setJti(randomBytes(9).toString('base64url'))
+      .setExpirationTime(`${auth.accessTokenTtl}s`)
+      .sign(signer.privateKey)
+    const refreshToken = opaque('rft')
+    await db
+      .insertInto('refresh_tokens')
+      .values({
+        id: newId('rft'),
+        family_id: familyId,
+        subject_kind: subject.kind,
+        subject_id: subject.id,
+        token_hash: sha256(refreshToken),
+        expires_at: new Date(Date.now() + auth.refreshTokenTtl * 1000),
+      })
+      .execute()
+    return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
+  }
+
+  async function subjectOf(kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {
+    if (kind === 'customer') {
+      const row = await db.selectFrom('customers').select('id').where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).executeTakeFirst()
+      return row ? { kind: 'customer', id } : undefined
+    }
+    const svc = await o.serviceAccounts.get(id)
+    return svc ? { kind: 'service', id, providerId: svc.provider_id, organizationId: svc.organization_id, handle: svc.handle } : undefined
+  }
+
+  async function createOneTimeToken(purpose: 'verify_email' | 'password_reset', customerId: string, email: string): Promise<{ token: string; expiresAt: string }> {
+    const token = opaque(purpose === 'verify_email' ? 'vrf' : 'rst')
+    const expiresAt = new Date(Date.now() + auth.oneTimeTokenTtl * 1000)
+    await db.transaction().execute(async (tx) => {
+      await tx.insertInto('one_time_tokens').values({ id: newId('ott'), purpose, customer_id: customerId, email, token_hash: sha256(token), expires_at: expiresAt }).execute()
+      // The event carries the token so that a webhook consumer can send the email.
+      await createEventWriter(tx).emit({
+        type: purpose === 'verify_email' ? 'customer.verification_requested' : 'customer.password_reset_requested',
+        customerId,
+        payload: { customerId, email, token, expiresAt: expiresAt.toISOString() },
+      })
+    })
+    o.devLink?.(purpose, token)
+    return { token, expiresAt: expiresAt.toISOString() }
+  }
+
+  /** Marks a one-time token used (a guarded update: it works once) and returns what it was for. */
+  async function consume(tx: Kysely<Database>, purpose: 'verify_email' | 'password_reset', token: string) {
+    const row = await tx
+      .updateTable('one_time_tokens')
+      .set({ used_at: new Date() })
+      .where('token_hash', '=', sha256(token))
+      .where('purpose', '=', purpose)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', new Date())
+      .returning(['customer_id', 'email'])
+      .executeTakeFirst()
+    if (!row) throw new HubError('INVALID_TOKEN')
+    return row
+  }
+
+  async function accountByEmail(email: string) {
+    return db.selectFrom('customers').select(['id', 'email_verified', 'password_hash'])
+      .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null).executeTakeFirst()
+  }
+
+  return {
+    /**
+     * Logs a customer or a service account in. A wrong email and a wrong password answer the
+     * same `INVALID_CREDENTIALS` after the same work (a hash is verified either way). Limited per
+     * email and per client address (429 `RATE_LIMITED`).
+     */
+    async login(rawEmail: string, password: string, clientAddress: string): Promise<Session> {
+      const email = rawEmail.trim().toLowerCase()
+      await limiter.hit(`login:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
+      await limiter.hit(`login:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      const customer = await accountByEmail(email)
+      const service = customer ? undefined : await o.serviceAccounts.forLogin(email)
+      const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
+      const ok = await verifyPassword(hash, password)
+      if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
+      if (customer) {
+        if (o.customer.requireEmailVerification && !customer.email_verified) throw new HubError('EMAIL_NOT_VERIFIED')
+        return issue({ kind: 'customer', id: customer.id })
+      }
+      return issue({ kind: 'service', id: service!.id, providerId: service!.provider_id, organizationId: service!.organization_id, handle: service!.handle })
+    },
+
+    /**
+     * Rotates a refresh token: the presented one is marked used by a guarded update, so of two
+     * concurrent refreshes with one token exactly one succeeds. Presenting a used token again is
+     * treated as theft: its whole family is revoked.
+     */
+    async refresh(refreshToken: string): Promise<Session> {
+      const hash = sha256(refreshToken)
+      const used = await db
+        .updateTable('refresh_tokens')
+        .set({ used_at: new Date() })
+        .where('token_hash', '=', hash)
+        .where('used_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', new Date())
+        .returning(['family_id', 'subject_kind', 'subject_id'])
+        .executeTakeFirst()
+      if (!used) {
+        const known = await db.selectFrom('refresh_tokens').select(['family_id', 'used_at', 'revoked_at']).where('token_hash', '=', hash).executeTakeFirst()
+        if (known?.used_at && !known.revoked_at) {
+          await db.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('family_id', '=', known.family_id).where('revoked_at', 'is', null).execute()
+          throw new HubError('REFRESH_TOKEN_REUSED')
+        }
+        throw new HubError('INVALID_REFRESH_TOKEN')
+      }
+      const subject = await subjectOf(used.subject_kind, used.subject_id)
+      if (!subject) throw new HubError('INVALID_REFRESH_TOKEN')
+      return issue(subject, used.family_id)
+    },
+
+    /** Revokes the refresh token's family (this session). Unknown tokens are ignored. */
+    async logout(refreshToken: string): Promise<void> {
+      await sql`
+        UPDATE refresh_tokens SET revoked_at = now()
+        WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ${sha256(refreshToken)})`.execute(db)
+    },
+
+    /** The principal of a valid access token, or an error saying why it is not valid. */
+    async verifyAccess(token: string): Promise<CustomerPrincipal | ServicePrincipal> {
+      let header
+      try {
+        header = decodeProtectedHeader(token)
+      } catch {
+        throw new HubError('UNAUTHORIZED', 'The token is malformed.')
+      }
+      if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') throw new HubError('UNAUTHORIZED', 'The token is not signed by this hub.')
+      const key = await keys.publicKey(header.kid)
+      if (!key) throw new HubError('UNAUTHORIZED', 'The token is not signed by a key of this hub.')
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] })
+        if (payload.role === 'customer') return { kind: 'customer', role: 'customer', customerId: payload.sub!, name: payload.sub!, tokenId: null }
+        if (payload.role === 'service') {
+          return {
+            kind: 'service',
+            role: 'service',
+            serviceAccountId: payload.sub!,
+            providerId: (payload.prv as string | null) ?? null,
+            organizationId: String(payload.org),
+            name: String(payload.hdl ?? payload.sub),
+            tokenId: null,
+          }
+        }
+        throw new HubError('UNAUTHORIZED', 'The token has no role.')
+      } catch (err) {
+        if (err instanceof HubError) throw err
+        if (err instanceof joseErrors.JWTExpired) throw new HubError('TOKEN_EXPIRED')
+        throw new HubError('UNAUTHORIZED', 'The token is not valid.')
+      }
+    },
+
+    /**
+     * Starts email verification: a single-use, expiring token, delivered by the
+     * `customer.verification_requested` event. Answers the same whether or not the email is
+     * known (no account enumeration).
+     */
+    async requestVerification(rawEmail: string, clientAddress: string): Promise<void> {
+      const email = normalizeEmail(rawEmail)
+      await limiter.hit(`verify:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      await limiter.hit(`verify:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
+      const account = await accountByEmail(email)
+      if (account && !account.email_verified) await createOneTimeToken('verify_email', account.id, email)
+    },
+
+    async verifyEmail(token: string): Promise<{ customerId: string }> {
+      return db.transaction().execute(async (tx) => {
+        const row = await consume(tx, 'verify_email', token)
+        // only while the customer still has the email the token was sent to
+        const verified = await tx.updateTable('customers').set({ email_verified: true, updated_at: new Date() })
+          .where('id', '=', row.customer_id).where('email', '=', row.email).where('deleted_at', 'is', null).returning('id').executeTakeFirst()
+        if (!verified) throw new HubError('INVALID_TOKEN')
+        await createEventWriter(tx).emit({ type: 'customer.email_verified', customerId: row.customer_id, payload: { customerId: row.customer_id } })
+        return { customerId: row.customer_id }
+      })
+    },
+
+    /** Starts a password reset, like `requestVerification` (event `customer.password_reset_requested`). */
+    async requestPasswordReset(rawEmail: string, clientAddress: string): Promise<void> {
+      const email = normalizeEmail(rawEmail)
+      await limiter.hit(`reset:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      await limiter.hit(`reset:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
+      const account = await accountByEmail(email)
+      if (account) await createOneTimeToken('password_reset', account.id, email)
+    },
+
+    /** Sets a new password with a reset token and revokes every session of the customer. */
+    async resetPassword(token: string, password: string): Promise<{ customerId: string }> {
+      if (password.length < o.customer.passwordMinLength) {
+        throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${o.customer.passwordMinLength} characters.`)
+      }
+      const passwordHash = await hashPassword(password)
+      return db.transaction().execute(async (tx) => {
+        const row = await consume(tx, 'password_reset', token)
+        const changed = await tx.updateTable('customers').set({ password_hash: passwordHash, updated_at: new Date() })
+          .where('id', '=', row.customer_id).where('deleted_at', 'is', null).where('has_account', '=', true).returning('id').executeTakeFirst()
+        if (!changed) throw new HubError('INVALID_TOKEN')
+        await tx.updateTable('refresh_tokens').set({ revoked_at: new Date() })
+          .where('subject_kind', '=', 'customer').where('subject_id', '=', row.customer_id).where('revoked_at', 'is', null).execute()
+        await createEventWriter(tx).emit({ type: 'customer.password_changed', customerId: row.customer_id, payload: { customerId: row.customer_id } })
+        return { customerId: row.customer_id }
+      })
+    },
+  }
+}
+export type SessionService = ReturnType<typeof createSessionService>
