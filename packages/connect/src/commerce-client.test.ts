@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createCommerceClient, HubApiError, isHubApiError, type CommerceClient, type CustomerInput } from './index.js'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createCommerceClient, HubApiError, isHubApiError, type CommerceClient, type CustomerInput, type CustomerMePatch, type ServiceAccount } from './index.js'
 import { closedPort, startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
 
 const missingId = 'cus_00000000000000000000000000'
@@ -340,5 +340,147 @@ describe('network', () => {
     expect(err.message).toContain(`127.0.0.1:${port}/customer`)
     expect(err.message).toContain('ECONNREFUSED')
     expect(err.cause).toBeInstanceOf(Error)
+  })
+})
+
+describe('login', () => {
+  it('a customer who has not verified the email gets EMAIL_NOT_VERIFIED (the hub requires verification by default)', async () => {
+    const email = unique('unverified')
+    await commerce.customers.create({ email, password: 'securePassword123' })
+    const storefront = createCommerceClient({ baseUrl: hub.baseUrl })
+    expect(await failure(storefront.auth.login({ email, password: 'securePassword123' }))).toMatchObject({ status: 403, code: 'EMAIL_NOT_VERIFIED' })
+  })
+})
+
+describe('customer login and the logged-in customer', () => {
+  // customers log in without verifying their email first
+  let open: ListeningHub
+  let admin: CommerceClient
+  let jane: Awaited<ReturnType<CommerceClient['customers']['create']>>
+
+  beforeAll(async () => {
+    open = await startListeningHub({ requireEmailVerification: false })
+    admin = createCommerceClient({ baseUrl: open.baseUrl, token: open.adminToken })
+    jane = await admin.customers.create({ email: 'jane@example.com', firstName: 'Jane', lastName: 'Doe', password: 'securePassword123' })
+  })
+  afterAll(async () => {
+    await open?.close()
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it("the second source document's login example runs as written", async () => {
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl })
+
+    // Storefront login
+    const session = await commerce.auth.login({
+      email: 'jane@example.com',
+      password: 'securePassword123',
+    })
+    // Use the session token for subsequent requests
+    commerce.setToken(session.accessToken)
+
+    expect(session).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 })
+    expect(session.accessToken.split('.')).toHaveLength(3)
+    expect(session.refreshToken).toMatch(/^rft_/)
+    expect(await commerce.auth.session()).toEqual({ kind: 'customer', role: 'customer', customerId: jane.id })
+    expect(await commerce.customers.me()).toEqual(await admin.customers.get(jane.id))
+  })
+
+  it('login takes the email in any case and ignores a stale token the client holds', async () => {
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl, token: 'aaa.bbb.ccc' })
+    const session = await commerce.auth.login({ email: 'JANE@Example.com', password: 'securePassword123' })
+    commerce.setToken(session.accessToken)
+    expect((await commerce.customers.me()).id).toBe(jane.id)
+  })
+
+  it('a wrong password and an unknown email both throw INVALID_CREDENTIALS', async () => {
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl })
+    const wrong = await failure(commerce.auth.login({ email: 'jane@example.com', password: 'wrongPassword123' }))
+    const unknown = await failure(commerce.auth.login({ email: 'nobody@example.com', password: 'securePassword123' }))
+    for (const err of [wrong, unknown]) expect(err).toMatchObject({ status: 401, code: 'INVALID_CREDENTIALS' })
+    expect(wrong.message).toBe(unknown.message)
+  })
+
+  it('me and updateMe read and change the logged-in customer only', async () => {
+    const email = unique('me')
+    const customer = await admin.customers.create({ email, firstName: 'Mia', password: 'securePassword123' })
+    const other = await admin.customers.create({ email: unique('other'), password: 'securePassword123' })
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl })
+    commerce.setToken((await commerce.auth.login({ email, password: 'securePassword123' })).accessToken)
+
+    expect(await commerce.customers.me()).toMatchObject({ id: customer.id, email, firstName: 'Mia' })
+    const changed = await commerce.customers.updateMe({ firstName: 'Maya', lastName: 'Lee', phone: '+14155550101' })
+    expect(changed).toMatchObject({ id: customer.id, firstName: 'Maya', lastName: 'Lee', phone: '+14155550101', email })
+    expect(await admin.customers.get(customer.id)).toEqual(changed)
+    expect(await admin.customers.get(other.id)).toEqual(other)
+
+    // what a customer may not change about itself, and an email another customer has
+    const refused = await failure(commerce.customers.updateMe({ groups: ['vip'] } as unknown as CustomerMePatch))
+    expect(refused).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' })
+    expect(await failure(commerce.customers.updateMe({ email: other.email! }))).toMatchObject({ status: 409, code: 'EMAIL_TAKEN' })
+    expect(await admin.customers.get(customer.id)).toEqual(changed)
+
+    const address = await commerce.customers.addMyAddress({ line1: '1 Main St', city: 'Austin', state: 'TX', postalCode: '73301', country: 'US' })
+    expect(address).toMatchObject({ line1: '1 Main St', isDefault: true })
+    expect((await commerce.customers.me()).addresses.map((a) => a.id)).toEqual([address.id])
+    expect((await commerce.customers.myIdentities()).data.map((i) => [i.kind, i.value]).sort()).toEqual([
+      ['email', email],
+      ['phone', '+14155550101'],
+    ])
+    expect((await commerce.customers.myRewardAccounts()).data).toEqual([])
+  })
+
+  it('me needs a customer token: none is UNAUTHORIZED, an API token or a service account FORBIDDEN', async () => {
+    expect(await failure(createCommerceClient({ baseUrl: open.baseUrl }).customers.me())).toMatchObject({ status: 401, code: 'UNAUTHORIZED' })
+    expect(await failure(admin.customers.me())).toMatchObject({ status: 403, code: 'FORBIDDEN' })
+    const account = await fetch(`${open.baseUrl}/service-accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${open.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ handle: 'brand_me', password: 'service-user-password', roleId: '3', organizationId: '12' }),
+    }).then((r) => r.json() as Promise<ServiceAccount>)
+    const seller = createCommerceClient({ baseUrl: open.baseUrl })
+    seller.setToken((await seller.auth.login({ email: account.email, password: 'service-user-password' })).accessToken)
+    expect(await seller.auth.session()).toMatchObject({ kind: 'service', serviceAccountId: account.id })
+    expect(await failure(seller.customers.me())).toMatchObject({ status: 403, code: 'FORBIDDEN' })
+    expect(await failure(seller.customers.updateMe({ firstName: 'X' }))).toMatchObject({ status: 403, code: 'FORBIDDEN' })
+  })
+
+  it('refresh trades the refresh token for a new session once; using it again revokes the session', async () => {
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl })
+    const first = await commerce.auth.login({ email: 'jane@example.com', password: 'securePassword123' })
+    const second = await commerce.auth.refresh(first.refreshToken)
+    expect(second).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 })
+    expect(second.accessToken).not.toBe(first.accessToken)
+    expect(second.refreshToken).not.toBe(first.refreshToken)
+    commerce.setToken(second.accessToken)
+    expect((await commerce.customers.me()).id).toBe(jane.id)
+
+    expect(await failure(commerce.auth.refresh(first.refreshToken))).toMatchObject({ status: 401, code: 'REFRESH_TOKEN_REUSED' })
+    // the reuse revoked the whole family, the refresh token given by the rotation too
+    expect(await failure(commerce.auth.refresh(second.refreshToken))).toMatchObject({ status: 401, code: 'INVALID_REFRESH_TOKEN' })
+  })
+
+  it('logout ends the session: its refresh token is refused, another session goes on', async () => {
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl })
+    const ending = await commerce.auth.login({ email: 'jane@example.com', password: 'securePassword123' })
+    const staying = await commerce.auth.login({ email: 'jane@example.com', password: 'securePassword123' })
+    expect(await commerce.auth.logout(ending.refreshToken)).toEqual({ loggedOut: true })
+    expect(await failure(commerce.auth.refresh(ending.refreshToken))).toMatchObject({ status: 401, code: 'INVALID_REFRESH_TOKEN' })
+    expect((await commerce.auth.refresh(staying.refreshToken)).tokenType).toBe('Bearer')
+    // logging out an unknown token changes nothing and says so the same way
+    expect(await commerce.auth.logout('rft_unknown_token_value')).toEqual({ loggedOut: true })
+  })
+
+  it('an expired access token throws TOKEN_EXPIRED; a refresh gives a working one', async () => {
+    const commerce = createCommerceClient({ baseUrl: open.baseUrl })
+    const session = await commerce.auth.login({ email: 'jane@example.com', password: 'securePassword123' })
+    commerce.setToken(session.accessToken)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + (session.expiresIn + 1) * 1000)
+    expect(await failure(commerce.customers.me())).toMatchObject({ status: 401, code: 'TOKEN_EXPIRED' })
+    commerce.setToken((await commerce.auth.refresh(session.refreshToken)).accessToken)
+    expect((await commerce.customers.me()).id).toBe(jane.id)
   })
 })

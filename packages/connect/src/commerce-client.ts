@@ -7,16 +7,24 @@ import type {
   CustomerListQuery,
   CustomerPage,
   CustomerPatch,
+  CustomerMePatch,
+  Identity,
+  LoginInput,
   OrderInput,
   OrderResult,
+  RewardAccount,
+  Session,
+  WhoAmI,
 } from '@his-her/contract'
-import { createHttpClient, encodePath, type FetchLike, type HttpClient, type QueryParams } from './http-client.js'
+import { createHttpClient, encodePath, type AuthProvider, type FetchLike, type HttpClient, type QueryParams } from './http-client.js'
 
 export interface CommerceClientOptions {
   /** Where the hub answers, e.g. `http://localhost:1337`. */
   baseUrl: string
-  /** An API token (admin or platform); may be set later with `setToken`. */
+  /** An API token (admin or platform) or an access token; may be set later with `setToken`. */
   token?: string | undefined
+  /** Gives the token of each call instead of a fixed `token`, e.g. `createServiceJwtAuth(…)`. */
+  auth?: AuthProvider | undefined
   /** Another `fetch` than the global one. */
   fetch?: FetchLike | undefined
   /** Gives up on a call after this many milliseconds (`TIMEOUT`); 0 waits forever. Default 30 000. */
@@ -146,6 +154,103 @@ export interface CustomersApi {
    * ```
    */
   removeFromGroup(customerId: string, group: string): Promise<Customer>
+  /**
+   * The logged-in customer's own record (a customer's access token). Throws `FORBIDDEN` (403)
+   * for any other token, `TOKEN_EXPIRED` (401) once the access token has expired.
+   *
+   * @example
+   * ```ts
+   * commerce.setToken(session.accessToken)
+   * const me = await commerce.customers.me()
+   * ```
+   */
+  me(): Promise<Customer>
+  /**
+   * Changes the logged-in customer's name, email or phone; nothing else (role, groups, totals)
+   * may be changed this way (`VALIDATION_FAILED`). Throws `EMAIL_TAKEN` / `PHONE_TAKEN` (409).
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.updateMe({ firstName: 'Janet', phone: '+14155551234' })
+   * ```
+   */
+  updateMe(patch: CustomerMePatch): Promise<Customer>
+  /**
+   * Saves an address of the logged-in customer, like {@link CustomersApi.addAddress}.
+   *
+   * @example
+   * ```ts
+   * await commerce.customers.addMyAddress({ line1: '1 Main St', city: 'Austin', postalCode: '73301', country: 'US' })
+   * ```
+   */
+  addMyAddress(input: AddressInput): Promise<Address>
+  /**
+   * The logged-in customer's identities (email, phone, platform ids).
+   *
+   * @example
+   * ```ts
+   * const { data } = await commerce.customers.myIdentities()
+   * ```
+   */
+  myIdentities(): Promise<{ data: Identity[] }>
+  /**
+   * The logged-in customer's reward accounts.
+   *
+   * @example
+   * ```ts
+   * const { data } = await commerce.customers.myRewardAccounts()
+   * ```
+   */
+  myRewardAccounts(): Promise<{ data: RewardAccount[] }>
+}
+
+export interface AuthApi {
+  /**
+   * Logs a customer (or a service account) in with email and password; pass the session's
+   * `accessToken` to `setToken`. Throws `INVALID_CREDENTIALS` (401) for a wrong email or
+   * password alike, `EMAIL_NOT_VERIFIED` (403) before the customer verified the email (when the
+   * hub requires it), `RATE_LIMITED` (429).
+   *
+   * @example
+   * ```ts
+   * const session = await commerce.auth.login({ email: 'jane@example.com', password: 'securePassword123' })
+   * commerce.setToken(session.accessToken)
+   * ```
+   */
+  login(input: LoginInput): Promise<Session>
+  /**
+   * Trades a refresh token for a new session. A refresh token works once: presenting it again
+   * throws `REFRESH_TOKEN_REUSED` (401) and revokes the new session too; an unknown, expired or
+   * revoked one throws `INVALID_REFRESH_TOKEN` (401).
+   *
+   * @example
+   * ```ts
+   * const next = await commerce.auth.refresh(session.refreshToken)
+   * commerce.setToken(next.accessToken)
+   * ```
+   */
+  refresh(refreshToken: string): Promise<Session>
+  /**
+   * Ends the session of a refresh token (its later refreshes fail). The access token stays valid
+   * until it expires (`expiresIn`). Unknown tokens are ignored.
+   *
+   * @example
+   * ```ts
+   * await commerce.auth.logout(session.refreshToken)
+   * commerce.setToken(undefined)
+   * ```
+   */
+  logout(refreshToken: string): Promise<{ loggedOut: true }>
+  /**
+   * Who the current token stands for: `{ kind: 'customer', role: 'customer', customerId }`, a
+   * service account, or an API token.
+   *
+   * @example
+   * ```ts
+   * const { customerId } = await commerce.auth.session()
+   * ```
+   */
+  session(): Promise<WhoAmI>
 }
 
 export interface OrdersApi {
@@ -166,10 +271,12 @@ export interface OrdersApi {
 }
 
 export interface CommerceClient {
+  auth: AuthApi
   customers: CustomersApi
   orders: OrdersApi
   /**
-   * Uses another token for every later call, e.g. after a login.
+   * Uses another token for every later call, e.g. the access token of a login; `undefined`
+   * sends none (or, with an `auth` provider, the provider's again).
    *
    * @example
    * ```ts
@@ -180,7 +287,7 @@ export interface CommerceClient {
 }
 
 /**
- * The commerce SDK: customers, addresses, groups and orders of the customer hub. Every failed
+ * The commerce SDK: login, customers, addresses, groups and orders of the customer hub. Every failed
  * call throws a {@link HubApiError} carrying the hub's stable `code`.
  *
  * @example
@@ -222,11 +329,24 @@ export function createCommerceClient(options: CommerceClientOptions): CommerceCl
     removeAddress: async (customerId, addressId) => http.delete<Deleted>(encodePath`/customer/${customerId}/address/${addressId}`),
     addToGroup: async (customerId, group) => http.post<Customer>(encodePath`/customer/${customerId}/group`, { group }),
     removeFromGroup: async (customerId, group) => http.delete<Customer>(encodePath`/customer/${customerId}/group/${group}`),
+    me: async () => http.get<Customer>('/customer/me'),
+    updateMe: async (patch) => http.patch<Customer>('/customer/me', patch),
+    addMyAddress: async (input) => http.post<Address>('/customer/me/address', input),
+    myIdentities: async () => http.get<{ data: Identity[] }>('/customer/me/identities'),
+    myRewardAccounts: async () => http.get<{ data: RewardAccount[] }>('/customer/me/reward-accounts'),
+  }
+
+  // public routes: no token is sent, so a stale one cannot get in the way of a login
+  const auth: AuthApi = {
+    login: async ({ email, password }) => http.post<Session>('/auth/login', { email, password }, { anonymous: true }),
+    refresh: async (refreshToken) => http.post<Session>('/auth/refresh', { refreshToken }, { anonymous: true }),
+    logout: async (refreshToken) => http.post<{ loggedOut: true }>('/auth/logout', { refreshToken }, { anonymous: true }),
+    session: async () => http.get<WhoAmI>('/auth/session'),
   }
 
   const orders: OrdersApi = {
     record: async (input) => http.post<OrderResult>('/orders', input),
   }
 
-  return { customers, orders, setToken: (token) => http.setToken(token) }
+  return { auth, customers, orders, setToken: (token) => http.setToken(token) }
 }

@@ -21,6 +21,8 @@ export interface HttpRequest {
   signal?: AbortSignal | undefined
   /** Overrides the client's `timeoutMs` for this call. */
   timeoutMs?: number | undefined
+  /** Sends no token at all, e.g. to `POST /auth/login`, and never asks the client's `auth` for one. */
+  anonymous?: boolean | undefined
 }
 
 export interface HttpResponse<T> {
@@ -31,11 +33,30 @@ export interface HttpResponse<T> {
   requestId: string | undefined
 }
 
+/**
+ * Where the token of each call comes from when it is not a fixed one, e.g. the logged-in service
+ * account of {@link createServiceJwtAuth}.
+ */
+export interface AuthProvider {
+  /** The token for the next call (`undefined` sends none); may log in first. */
+  getToken(): Promise<string | undefined>
+  /**
+   * Called once when the hub answered 401 to a call made with `token`; the call is then sent once
+   * more with the token {@link AuthProvider.getToken} gives next. A rejection fails the call.
+   */
+  onUnauthorized(token: string | undefined): Promise<void>
+}
+
 export interface HttpClientOptions {
   /** Where the hub answers, e.g. `http://localhost:1337`; a path prefix is kept. */
   baseUrl: string
   /** The API token, sent as `Authorization: Bearer <token>`. */
   token?: string | undefined
+  /**
+   * Gives the token of each call instead of a fixed `token` (not both): a call answered 401 is
+   * sent once more after {@link AuthProvider.onUnauthorized}.
+   */
+  auth?: AuthProvider | undefined
   fetch?: FetchLike | undefined
   /** Gives up on a call after this many milliseconds (`TIMEOUT`); 0 waits forever. Default 30 000. */
   timeoutMs?: number | undefined
@@ -43,7 +64,7 @@ export interface HttpClientOptions {
   headers?: Record<string, string> | undefined
 }
 
-export type RequestOptions = Pick<HttpRequest, 'query' | 'headers' | 'signal' | 'timeoutMs'>
+export type RequestOptions = Pick<HttpRequest, 'query' | 'headers' | 'signal' | 'timeoutMs' | 'anonymous'>
 
 export interface HttpClient {
   /** The base URL without trailing slash. */
@@ -56,7 +77,10 @@ export interface HttpClient {
   post<T = unknown>(path: string, body?: unknown, options?: RequestOptions): Promise<T>
   patch<T = unknown>(path: string, body?: unknown, options?: RequestOptions): Promise<T>
   delete<T = unknown>(path: string, options?: RequestOptions): Promise<T>
-  /** Replaces the token of every later call; `undefined` sends none. */
+  /**
+   * Replaces the token of every later call; `undefined` sends none, or, with an `auth` provider,
+   * the provider's token again (a token set here takes precedence over the provider's).
+   */
   setToken(token: string | undefined): void
 }
 
@@ -118,12 +142,14 @@ function normalizeBaseUrl(raw: string): string {
 }
 
 /**
- * The HTTP transport of the clients: JSON in and out, bearer token, timeout, and every failure
- * as a {@link HubApiError}. It has no dependency but the global `fetch`.
+ * The HTTP transport of the clients: JSON in and out, bearer token (fixed, or from an
+ * {@link AuthProvider}), timeout, and every failure as a {@link HubApiError}. It has no
+ * dependency but the global `fetch`.
  *
  * @example
  * ```ts
  * const http = createHttpClient({ baseUrl: 'http://localhost:1337', token: process.env.HUB_TOKEN })
+ * // or, as a service account: createHttpClient({ baseUrl, auth: createServiceJwtAuth({ baseUrl, email, password }) })
  * const customer = await http.get<Customer>(encodePath`/customer/${id}`)
  * const page = await http.get<CustomerPage>('/customer', { query: { group: ['vip', 'b2b'], limit: 20 } })
  * const { status, body } = await http.send<OrderResult>({ method: 'POST', path: '/orders', body: order })
@@ -134,14 +160,31 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const doFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const defaultTimeout = options.timeoutMs ?? 30_000
   const fixedHeaders = Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
+  if (options.token !== undefined && options.auth !== undefined) throw new TypeError('give either token or auth, not both')
+  const auth = options.auth
   let token = options.token
 
   async function send<T>(req: HttpRequest): Promise<HttpResponse<T>> {
+    const explicit = Object.keys(req.headers ?? {}).some((k) => k.toLowerCase() === 'authorization')
+    if (req.anonymous) return attempt<T>(req, undefined)
+    if (!auth || token !== undefined || explicit) return attempt<T>(req, token)
+    const first = await auth.getToken()
+    try {
+      return await attempt<T>(req, first)
+    } catch (err) {
+      if (!(err instanceof HubApiError) || err.status !== 401) throw err
+      await auth.onUnauthorized(first)
+      return attempt<T>(req, await auth.getToken())
+    }
+  }
+
+  async function attempt<T>(req: HttpRequest, token: string | undefined): Promise<HttpResponse<T>> {
     const path = req.path.startsWith('/') ? req.path : `/${req.path}`
     const url = `${baseUrl}${path}${queryString(req.query)}`
     // the query may hold personal data (email, q): messages name the path only
     const where = `${req.method} ${baseUrl}${path}`
     const headers: Record<string, string> = { accept: 'application/json', ...fixedHeaders }
+    if (req.anonymous) delete headers.authorization
     if (token) headers.authorization = `Bearer ${token}`
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v
     const hasBody = req.body !== undefined

@@ -1,5 +1,9 @@
 export { createCommerceClient } from './commerce-client.js'
-export type { CommerceClient, CommerceClientOptions, CustomersApi, OrdersApi, Deleted, CustomerListAllQuery } from './commerce-client.js'
+export type { CommerceClient, CommerceClientOptions, AuthApi, CustomersApi, OrdersApi, Deleted, CustomerListAllQuery } from './commerce-client.js'
+export { createServiceJwtAuth, serviceAccountEmail } from './service-jwt.js'
+export type { ServiceJwtAuth, ServiceJwtAuthOptions } from './service-jwt.js'
+export { createHisHerCustomerConfigFromEnv, hisHerCustomerAuthModes } from './config-from-env.js'
+export type { HisHerCustomerConfig, HisHerCustomerAuthMode, EnvSource } from './config-from-env.js'
 export {
   createCustomerSyncClient,
   silentSyncLogger,
@@ -19,7 +23,7 @@ export type {
   CreatedContact,
 } from './customer-sync-client.js'
 export { createHttpClient, encodePath } from './http-client.js'
-export type { HttpClient, HttpClientOptions, HttpMethod, HttpRequest, HttpResponse, RequestOptions, QueryParams, QueryScalar, FetchLike } from './http-client.js'
+export type { AuthProvider, HttpClient, HttpClientOptions, HttpMethod, HttpRequest, HttpResponse, RequestOptions, QueryParams, QueryScalar, FetchLike } from './http-client.js'
 export { HubApiError, isHubApiError } from './hub-error.js'
 export type { HubApiErrorCode, HubApiErrorInit, ClientErrorCode } from './hub-error.js'
 export type {
@@ -40,4 +44,10 @@ export type {
   MatchRule,
   RewardAccount,
   EnsuredRewardAccount,
+  LoginInput,
+  Session,
+  WhoAmI,
+  CustomerMePatch,
+  ServiceAccount,
+  ServiceAccountInput,
 } from '@his-her/contract'

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCustomerSyncClient, type SyncLogger } from '@his-her/connect'
 import { createCommerceClient } from '@his-her/connect'
 import { isHubApiError } from '@his-her/connect'
-import { createCommerceClient as adminCommerce, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount } from './index.js'
+import { createHisHerCustomerConfigFromEnv, createServiceJwtAuth, serviceAccountEmail } from '@his-her/connect'
+import { createCommerceClient as adminCommerce, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount, type ServiceAccount, type Session } from './index.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
 
 // Every ```ts block of the README is copied below verbatim, inside a function. What differs is
@@ -11,7 +12,17 @@ import { startListeningHub, type ListeningHub } from '../test/helpers/listening-
 // HUB_TOKEN, or a createCustomerSyncClient that puts them in), and a console that records.
 
 const readmePath = new URL('../README.md', import.meta.url)
-const savedEnv = { CDP_HOST: process.env.CDP_HOST, CDP_API_TOKEN: process.env.CDP_API_TOKEN, HUB_TOKEN: process.env.HUB_TOKEN }
+const envNames = [
+  'CDP_HOST',
+  'CDP_API_TOKEN',
+  'HUB_TOKEN',
+  'HIS_HER_CUSTOMER_STRAPI_URL',
+  'HIS_HER_CUSTOMER_STRAPI_API_TOKEN',
+  'HIS_HER_CUSTOMER_AUTH_MODE',
+  'HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD',
+  'HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN',
+]
+const savedEnv = Object.fromEntries(envNames.map((k) => [k, process.env[k]]))
 
 function restoreEnv() {
   for (const [k, v] of Object.entries(savedEnv)) {
@@ -153,6 +164,49 @@ async function listAllExample(commerce: ReturnType<typeof createCommerceClient>,
   }
 }
 
+/** The README's storefront login, with the storefront's `commerce` client. */
+async function storefrontLogin(commerce: ReturnType<typeof createCommerceClient>) {
+  // Storefront login
+  const session = await commerce.auth.login({
+    email: 'jane@example.com',
+    password: 'securePassword123',
+  })
+  // Use the session token for subsequent requests
+  commerce.setToken(session.accessToken)
+  return session
+}
+
+/** The README's calls of a logged-in customer. */
+async function loggedInExample(commerce: ReturnType<typeof createCommerceClient>, session: Session) {
+  const me = await commerce.customers.me()
+  await commerce.customers.updateMe({ firstName: 'Janet', phone: '+14155551234' })
+
+  // a new session before the access token expires; the old refresh token is used up
+  const next = await commerce.auth.refresh(session.refreshToken)
+  commerce.setToken(next.accessToken)
+
+  // the refresh token no longer works; the access token until it expires
+  await commerce.auth.logout(next.refreshToken)
+  commerce.setToken(undefined)
+  return { me, next }
+}
+
+/** The README's seller sync environment example. */
+async function sellerExample(console: { log: (...args: unknown[]) => void }) {
+  const config = createHisHerCustomerConfigFromEnv()
+  const seller = createCommerceClient({
+    baseUrl: config.baseUrl,
+    auth: createServiceJwtAuth({
+      baseUrl: config.baseUrl,
+      email: serviceAccountEmail('brand_handle', config.serviceAccount.emailDomain),
+      password: config.serviceAccount.password!,
+    }),
+  })
+
+  console.log(await seller.auth.session()) // { kind: 'service', role: 'service', serviceAccountId: 'svc_…', … }
+  return seller
+}
+
 /** The names this file imports from `from`, e.g. `type SyncLogger`. */
 function imported(source: string, from: string): string[] {
   return [...source.matchAll(/^import\s*\{([^}]*)\}\s*from\s+'([^']+)'$/gm)]
@@ -175,7 +229,7 @@ describe('the README', () => {
     const readme = readFileSync(readmePath, 'utf8')
     const self = readFileSync(new URL(import.meta.url), 'utf8')
     const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    expect(blocks.length).toBe(8)
+    expect(blocks.length).toBe(11)
     const body = normalize(self)
     for (const block of blocks) {
       expect(body, `README block not copied here:\n${block}`).toContain(normalize(block))
@@ -385,5 +439,70 @@ describe('README commerce SDK against a listening hub', () => {
     const listed = recordingConsole()
     await listAllExample(commerce, listed)
     expect(listed.printed).toEqual([['jane@example.com', 15000]])
+  })
+})
+
+describe('README customer login against a listening hub', () => {
+  let hub: ListeningHub
+
+  beforeAll(async () => {
+    // customers log in without verifying their email first
+    hub = await startListeningHub({ requireEmailVerification: false })
+  })
+  afterAll(async () => {
+    await hub?.close()
+  })
+
+  it('Jane logs in, reads and changes her record, refreshes and logs out as written', async () => {
+    const admin = adminCommerce({ baseUrl: hub.baseUrl, token: hub.adminToken })
+    const jane = await admin.customers.create({ email: 'jane@example.com', firstName: 'Jane', lastName: 'Doe', password: 'securePassword123' })
+    const commerce = createCommerceClient({ baseUrl: hub.baseUrl })
+
+    const session = await storefrontLogin(commerce)
+    expect(session).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 })
+    expect(await commerce.auth.session()).toEqual({ kind: 'customer', role: 'customer', customerId: jane.id })
+
+    const { me, next } = await loggedInExample(commerce, session)
+    expect(me).toEqual(jane)
+    expect(await admin.customers.get(jane.id)).toMatchObject({ firstName: 'Janet', lastName: 'Doe', phone: '+14155551234' })
+    expect(next.accessToken).not.toBe(session.accessToken)
+    // no token any more, and both refresh tokens are spent
+    expect(await commerce.customers.me().catch((e: unknown) => e)).toMatchObject({ status: 401, code: 'UNAUTHORIZED' })
+    expect(await commerce.auth.refresh(next.refreshToken).catch((e: unknown) => e)).toMatchObject({ status: 401, code: 'INVALID_REFRESH_TOKEN' })
+    expect(await commerce.auth.refresh(session.refreshToken).catch((e: unknown) => e)).toMatchObject({ status: 401 })
+  })
+})
+
+describe('README seller sync environment against a listening hub', () => {
+  let hub: ListeningHub
+
+  beforeAll(async () => {
+    hub = await startListeningHub()
+    process.env.HIS_HER_CUSTOMER_STRAPI_URL = hub.baseUrl
+    process.env.HIS_HER_CUSTOMER_STRAPI_API_TOKEN = hub.adminToken
+    process.env.HIS_HER_CUSTOMER_AUTH_MODE = 'service-jwt'
+    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD = 'service-user-password'
+    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN = 'service.local'
+  })
+  afterAll(async () => {
+    restoreEnv()
+    await hub?.close()
+  })
+
+  it('the service account made as the curl line shows logs in by itself', async () => {
+    // the README's curl line
+    const res = await fetch(`${hub.baseUrl}/service-accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${process.env.HIS_HER_CUSTOMER_STRAPI_API_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ handle: 'brand_handle', password: 'service-user-password', roleId: '3', organizationId: '12' }),
+    })
+    expect(res.status).toBe(201)
+    const account = (await res.json()) as ServiceAccount
+    expect(account.email).toBe('brand_handle@service.local')
+
+    const out = recordingConsole()
+    const seller = await sellerExample(out)
+    expect(out.printed).toEqual([[{ kind: 'service', role: 'service', serviceAccountId: account.id, providerId: null, organizationId: '12', name: 'brand_handle' }]])
+    expect(await seller.customers.me().catch((e: unknown) => e)).toMatchObject({ status: 403, code: 'FORBIDDEN' })
   })
 })

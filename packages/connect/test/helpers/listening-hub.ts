@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { buildApp, type HubApp } from '../../../hub/src/http/app.js'
-import type { CustomerSettings } from '../../../hub/src/config.js'
+import type { AuthSettings, CustomerSettings } from '../../../hub/src/config.js'
 import { createTestDatabase, testConfig, type TestDatabase } from '../../../hub/test/helpers/test-hub.js'
 
 export interface ListeningHub {
@@ -15,10 +15,11 @@ export interface ListeningHub {
   close(): Promise<void>
 }
 
-/** A hub listening on a free port of 127.0.0.1, on a clean test database. */
-export async function startListeningHub(customer: Partial<CustomerSettings> = {}): Promise<ListeningHub> {
+/** A hub listening on a free port of 127.0.0.1, on a clean test database; `auth` overrides the auth settings. */
+export async function startListeningHub(customer: Partial<CustomerSettings> = {}, options: { auth?: Partial<AuthSettings> } = {}): Promise<ListeningHub> {
   const database = await createTestDatabase()
-  const config = testConfig(customer)
+  const base = testConfig(customer)
+  const config = { ...base, auth: { ...base.auth, ...options.auth } }
   const app = await buildApp({ config, database, logger: false })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as AddressInfo

@@ -13,6 +13,9 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
+const CACHE_MS = 5_000
+const CACHE_MAX = 10_000
+
 function mintToken(): string {
   return `chub_${randomBytes(32).toString('base64url')}`
 }
@@ -44,6 +47,9 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
   // last_used_at is written at most once a minute per token and process: a write on every
   // request would serialize all requests of one token on its row lock.
   const touched = new Map<string, number>()
+  // Known tokens are remembered for a few seconds, sparing every request a query. A revocation
+  // takes effect at once in the process that made it and within CACHE_MS in the others.
+  const known = new Map<string, { principal: ApiTokenPrincipal; until: number }>()
 
   return {
     /** Creates a token; 409 `TOKEN_NAME_TAKEN` when an active token has the name (unique index). */
@@ -92,6 +98,7 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
         .where('revoked_at', 'is', null)
         .executeTakeFirst()
       if (res.numUpdatedRows === 0n) throw new HubError('TOKEN_NOT_FOUND')
+      for (const [hash, entry] of known) if (entry.principal.name === name) known.delete(hash)
     },
 
     /** The principal a bearer token stands for, or undefined for an unknown or revoked token. */
@@ -100,19 +107,27 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
       if (envHash && timingSafeEqual(Buffer.from(hash, 'hex'), envHash)) {
         return { kind: 'api-token', role: 'admin', name: 'env', tokenId: null }
       }
+      const now = Date.now()
+      const cached = known.get(hash)
+      if (cached && cached.until > now) return cached.principal
       const row = await db
         .selectFrom('api_tokens')
         .select(['id', 'name', 'role'])
         .where('token_hash', '=', hash)
         .where('revoked_at', 'is', null)
         .executeTakeFirst()
-      if (!row) return undefined
-      const now = Date.now()
+      if (!row) {
+        known.delete(hash)
+        return undefined
+      }
       if ((touched.get(row.id) ?? 0) < now - 60_000) {
         touched.set(row.id, now)
         db.updateTable('api_tokens').set({ last_used_at: new Date(now) }).where('id', '=', row.id).execute().catch(() => {})
       }
-      return { kind: 'api-token', role: row.role, name: row.name, tokenId: row.id }
+      const principal: ApiTokenPrincipal = { kind: 'api-token', role: row.role, name: row.name, tokenId: row.id }
+      if (known.size >= CACHE_MAX) known.clear()
+      known.set(hash, { principal, until: now + CACHE_MS })
+      return principal
     },
   }
 }

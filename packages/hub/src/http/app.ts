@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Ajv } from 'ajv'
@@ -127,6 +127,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
       return typeof given === 'string' && requestIdPattern.test(given) ? given : `req_${randomBytes(8).toString('hex')}`
     },
     requestIdHeader: false,
+    // one line per request, when it completes (below), instead of two
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { strict: false } },
     // refused by the router before any route runs (a malformed URL, a path parameter over
     // 100 characters): answered in the one error shape like every other error
@@ -146,6 +148,9 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ req: request, res: reply, responseTime: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
   })
   for (const schema of [ErrorResponse, Address, Customer, HubEvent, Identity, RewardAccount, Merge]) app.addSchema(schema)
 
