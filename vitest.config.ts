@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config'
 // second time on that PostgreSQL, each test file in a schema of its own, together with the
 // PostgreSQL-only files (*.pg.test.ts: several hub processes sharing one database).
 const postgresUrl = process.env.TEST_DATABASE_URL || ''
+const embeddedProcessTests = ['packages/hub/test/startup.test.ts', 'packages/hub/test/data-dir-lock.test.ts', 'packages/hub/test/shutdown.test.ts', 'packages/hub/test/cli.test.ts']
 
 export default defineConfig({
   resolve: { conditions: ['source'] },
@@ -31,6 +32,9 @@ export default defineConfig({
               test: {
                 name: 'postgres',
                 include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+                // these start embedded hub processes (data-directory lock, first start, signals,
+                // CLI): they never touch PostgreSQL, so one run of them, in the pglite project, is enough
+                exclude: [...embeddedProcessTests, '**/node_modules/**', '**/dist/**'],
                 env: { TEST_DATABASE_URL: postgresUrl },
               },
             },

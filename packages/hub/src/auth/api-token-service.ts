@@ -64,7 +64,8 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
     },
 
     /**
-     * Makes the first admin token when the database has none, exactly once across all
+     * Makes the first admin token when the database has never had one (platform tokens made
+     * with the CLI before the first start do not count), exactly once across all
      * processes (a unique index over the `bootstrap` flag). Returns the plain token to the one
      * process that made it, undefined to every other.
      */
@@ -73,7 +74,7 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
       const { rows } = await sql<{ id: string }>`
         INSERT INTO api_tokens (id, name, role, token_hash, bootstrap)
         SELECT ${newId('tok')}, 'admin', 'admin', ${hashToken(token)}, true
-        WHERE NOT EXISTS (SELECT 1 FROM api_tokens)
+        WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE role = 'admin')
         ON CONFLICT DO NOTHING
         RETURNING id`.execute(db)
       return rows.length === 1 ? token : undefined

@@ -205,17 +205,34 @@ describe('tokens.bootstrap()', () => {
     }
   })
 
-  test('makes nothing when a token exists', async () => {
+  test('makes one when only platform tokens exist, and none once an admin token exists', async () => {
     const database = await createTestDatabase()
     try {
       const tokens = createApiTokenService(database.db)
-      const existing = await tokens.create('first', 'platform')
+      const platform = await tokens.create('first', 'platform')
+      const made = await tokens.bootstrap()
+      expect(made).toMatch(/^chub_/)
+      expect(await tokens.authenticate(made!)).toMatchObject({ role: 'admin', name: 'admin' })
       expect(await tokens.bootstrap()).toBeUndefined()
-      const { rows } = await sql<{ name: string }>`SELECT name FROM api_tokens`.execute(database.db)
-      expect(rows).toEqual([{ name: 'first' }])
-      expect(await tokens.authenticate(existing.token)).toMatchObject({ role: 'platform', name: 'first' })
+      const { rows } = await sql<{ name: string }>`SELECT name FROM api_tokens ORDER BY name`.execute(database.db)
+      expect(rows).toEqual([{ name: 'admin' }, { name: 'first' }])
+      expect(await tokens.authenticate(platform.token)).toMatchObject({ role: 'platform', name: 'first' })
     } finally {
       await database.close()
     }
   })
+
+  test('makes nothing when an admin token was made another way', async () => {
+    const database = await createTestDatabase()
+    try {
+      const tokens = createApiTokenService(database.db)
+      await tokens.create('ops', 'admin')
+      expect(await tokens.bootstrap()).toBeUndefined()
+      const { rows } = await sql<{ name: string }>`SELECT name FROM api_tokens`.execute(database.db)
+      expect(rows).toEqual([{ name: 'ops' }])
+    } finally {
+      await database.close()
+    }
+  })
+
 })

@@ -4,6 +4,7 @@ import { DataDirLockedError } from '../db/data-dir-lock.js'
 import { serveCommand } from './serve.js'
 import { migrateCommand } from './migrate.js'
 import { tokenCommand } from './token.js'
+import { keysCommand } from './keys.js'
 
 const help = `customer-hub — one record per real person across every store and platform
 
@@ -12,7 +13,8 @@ commands:
   migrate               apply database migrations
   token create --role admin|platform --name NAME
   token list
-  token revoke NAME`
+  token revoke NAME
+  keys rotate           sign access tokens with a new key (old tokens stay valid until they expire)`
 
 async function main(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return 0
     case 'token':
       return tokenCommand(rest)
+    case 'keys':
+      return keysCommand(rest)
     case 'help':
     case '--help':
     case '-h':

@@ -1,5 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { apiRoles, type ApiRole, type ApiTokenInfo, type CreatedToken } from '@his-her/contract'
 import { loadConfig, type HubConfig } from '../config.js'
@@ -9,10 +7,7 @@ import { migrate } from '../db/migrate.js'
 import { createApiTokenService } from '../auth/api-token-service.js'
 import { HubError } from '../errors.js'
 import { isUniqueViolation } from '../db/pg-errors.js'
-import { hubUrlFile } from '../http/server.js'
-
-/** A failure to report in one line, without a stack. */
-class CommandError extends Error {}
+import { CommandError, runningHubApi } from './running-hub.js'
 
 interface TokenOps {
   create(name: string, role: ApiRole): Promise<CreatedToken>
@@ -23,26 +18,7 @@ interface TokenOps {
 
 /** Through the API of the hub that holds the embedded database. */
 function viaApi(config: HubConfig): TokenOps {
-  const tokenFile = join(config.dataDir, 'admin-token')
-  const admin = config.adminToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined)
-  if (!admin) throw new Error(`the hub is running and holds ${config.dataDir}; set HUB_ADMIN_TOKEN to an admin token to manage tokens through its API`)
-  // the running hub says where it listens; PORT and HOST of this shell need not match its own
-  const urlFile = hubUrlFile(config.dataDir)
-  const base = existsSync(urlFile)
-    ? readFileSync(urlFile, 'utf8').trim()
-    : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    }).catch((err: Error) => {
-      throw new CommandError(`the hub holding ${config.dataDir} does not answer at ${base}: ${err.message}`)
-    })
-    const json = (await res.json()) as Record<string, unknown>
-    if (!res.ok) throw new CommandError(`${json.code}: ${json.message}`)
-    return json
-  }
+  const call = runningHubApi(config)
   return {
     create: async (name, role) => (await call('POST', '/tokens', { name, role })) as unknown as CreatedToken,
     list: async () => (await call('GET', '/tokens')).data as ApiTokenInfo[],
@@ -88,7 +64,14 @@ export async function tokenCommand(args: string[]): Promise<number> {
     console.error(usage)
     return 2
   }
-  const ops = embeddedBusy ? viaApi(config) : await direct(config)
+  let ops: TokenOps
+  try {
+    ops = embeddedBusy ? viaApi(config) : await direct(config)
+  } catch (err) {
+    if (!(err instanceof CommandError)) throw err
+    console.error(`customer-hub: ${err.message}`)
+    return 1
+  }
   try {
     if (action === 'create') {
       const created = await ops.create(values.name!, values.role as ApiRole)

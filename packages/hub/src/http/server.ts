@@ -14,7 +14,7 @@ export const hubUrlFile = (dataDir: string): string => join(dataDir, 'hub.url')
  * The hub's secret: `HUB_SECRET`, or — for the embedded database only — one generated on first
  * start and kept beside the data in `<data dir>/secret` (mode 0600).
  */
-function resolveSecret(config: HubConfig, embedded: boolean): string {
+export function resolveSecret(config: HubConfig, embedded: boolean): string {
   if (config.secret) return config.secret
   if (!embedded) throw new ConfigError('HUB_SECRET must be set with DATABASE_URL (32 characters or more, the same for every hub process): it encrypts the token-signing keys')
   const file = join(config.dataDir, 'secret')

@@ -1,0 +1,184 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { builtMigrations, call, killAll, processTimeout, runCli, spawnHub, tempDir } from './helpers/spawn-hub.js'
+
+let tmp: ReturnType<typeof tempDir>
+let dataDir: string
+let env: Record<string, string>
+
+beforeEach(() => {
+  tmp = tempDir()
+  dataDir = join(tmp.dir, 'data')
+  env = { HUB_DATA_DIR: dataDir }
+})
+afterEach(async () => {
+  await killAll()
+  tmp.remove()
+})
+
+const cli = (...args: string[]) => runCli(args, { cwd: tmp.dir, env })
+
+describe('customer-hub migrate', { timeout: processTimeout }, () => {
+  it('applies every migration on a fresh data directory, then says it is up to date', async () => {
+    const first = await cli('migrate')
+    expect(first.code).toBe(0)
+    expect(first.stdout.trim()).toBe(`applied: ${builtMigrations().join(', ')}`)
+    expect(existsSync(join(dataDir, 'hub.lock'))).toBe(false)
+
+    const second = await cli('migrate')
+    expect(second.code).toBe(0)
+    expect(second.stdout.trim()).toBe('the database is up to date')
+
+    // a hub on the migrated directory starts and applies nothing more
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    expect((await call(hub.url, 'GET', '/customer', hub.firstStartToken)).status).toBe(200)
+    await hub.stop()
+    expect((await cli('migrate')).stdout.trim()).toBe('the database is up to date')
+  })
+})
+
+describe('customer-hub token', { timeout: processTimeout }, () => {
+  it('manages tokens directly while no hub runs, and through the running hub otherwise', async () => {
+    // the first start makes the admin token and its file
+    const boot = await spawnHub({ cwd: tmp.dir, env })
+    const admin = boot.firstStartToken!
+    await boot.stop()
+
+    // no hub runs: the command opens the database itself
+    const created = await cli('token', 'create', '--role', 'platform', '--name', 'shopify')
+    expect(created.code).toBe(0)
+    const shopify = created.stdout.trim()
+    expect(shopify).toMatch(/^chub_[A-Za-z0-9_-]{43}$/)
+    expect(created.stderr).toContain('created platform token "shopify"')
+
+    const listed = await cli('token', 'list')
+    expect(listed.code).toBe(0)
+    const rows = listed.stdout.trim().split('\n').map((l) => l.split('\t'))
+    expect(rows.map((r) => [r[0], r[1]])).toEqual([['admin', 'admin'], ['shopify', 'platform']])
+    expect(listed.stdout).not.toContain('chub_')
+    expect(listed.stdout).not.toContain(admin)
+
+    const duplicate = await cli('token', 'create', '--role', 'admin', '--name', 'shopify')
+    expect(duplicate.code).toBe(1)
+    expect(duplicate.stderr.trim()).toBe('customer-hub: an active token is already named "shopify"')
+
+    // the hub accepts the new token as a platform token; PORT of the commands below differs from the hub's
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    expect(hub.firstStartToken).toBeUndefined()
+    const customer = await call(hub.url, 'POST', '/customer', shopify, { email: 'platform@example.com' })
+    expect(customer.status).toBe(201)
+    const forbidden = await call(hub.url, 'GET', '/customer', shopify)
+    expect(forbidden.status).toBe(403)
+    expect(forbidden.body.code).toBe('FORBIDDEN')
+
+    // the hub runs and holds the directory: the commands go through its API with <dataDir>/admin-token
+    const viaApi = await cli('token', 'create', '--role', 'platform', '--name', 'woo')
+    expect(viaApi.code).toBe(0)
+    const woo = viaApi.stdout.trim()
+    expect(woo).toMatch(/^chub_/)
+    expect((await call(hub.url, 'POST', '/customer', woo, { email: 'woo@example.com' })).status).toBe(201)
+
+    const listedViaApi = await cli('token', 'list')
+    expect(listedViaApi.code).toBe(0)
+    expect(listedViaApi.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2))).toEqual([
+      ['admin', 'admin'],
+      ['shopify', 'platform'],
+      ['woo', 'platform'],
+    ])
+    expect(listedViaApi.stdout).not.toContain('chub_')
+    // shopify was used above, so the hub recorded it
+    expect(listedViaApi.stdout.split('\n').find((l) => l.startsWith('shopify\t'))).not.toContain('last used never')
+
+    const revoked = await cli('token', 'revoke', 'shopify')
+    expect(revoked.code).toBe(0)
+    expect(revoked.stderr).toContain('revoked "shopify"')
+    const refused = await call(hub.url, 'POST', '/customer', shopify, { email: 'after-revoke@example.com' })
+    expect(refused.status).toBe(401)
+    expect(refused.body.code).toBe('UNAUTHORIZED')
+
+    const unknown = await cli('token', 'revoke', 'shopify')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('TOKEN_NOT_FOUND')
+    expect(unknown.stderr).not.toMatch(/\n\s+at /)
+
+    await hub.stop()
+
+    // stopped again: revoke directly, and the next hub refuses the token
+    expect((await cli('token', 'revoke', 'woo')).code).toBe(0)
+    const next = await spawnHub({ cwd: tmp.dir, env })
+    expect((await call(next.url, 'GET', '/customer/x', woo)).status).toBe(401)
+    expect((await call(next.url, 'GET', '/customer', admin)).status).toBe(200)
+    const final = await cli('token', 'list')
+    expect(final.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['admin'])
+    await next.stop()
+  })
+
+  it('through a running hub, without an admin token to use, says to set HUB_ADMIN_TOKEN', async () => {
+    const given = 'given-admin-token-0123456789abcdef'
+    const hub = await spawnHub({ cwd: tmp.dir, env: { ...env, HUB_ADMIN_TOKEN: given } })
+    expect(existsSync(join(dataDir, 'admin-token'))).toBe(false)
+
+    const refused = await cli('token', 'list')
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('HUB_ADMIN_TOKEN')
+    expect(refused.stderr).not.toMatch(/\n\s+at /) // one line, no stack trace
+
+    const withToken = await runCli(['token', 'create', '--role', 'admin', '--name', 'ops'], { cwd: tmp.dir, env: { ...env, HUB_ADMIN_TOKEN: given } })
+    expect(withToken.code).toBe(0)
+    expect((await call(hub.url, 'GET', '/customer', withToken.stdout.trim())).status).toBe(200)
+    await hub.stop()
+  })
+
+  it('bad usage exits 2 with the usage and touches nothing', async () => {
+    const cases = [
+      ['token'],
+      ['token', 'frobnicate'],
+      ['token', 'create', '--name', 'x'],
+      ['token', 'create', '--role', 'platform'],
+      ['token', 'create', '--role', 'superuser', '--name', 'x'],
+      ['token', 'create', '--role', 'platform', '--name'],
+      ['token', 'create', '--role', 'platform', '--name', 'x', '--bogus'],
+      ['token', 'revoke'],
+      ['token', 'revoke', 'a', 'b'],
+      ['token', 'list', 'extra'],
+      ['frobnicate'],
+    ]
+    const results = await Promise.all(cases.map((args) => cli(...args)))
+    for (const [i, result] of results.entries()) {
+      expect({ args: cases[i], code: result.code }).toEqual({ args: cases[i], code: 2 })
+      expect(result.stderr).toContain('token create --role admin|platform --name NAME')
+      expect(result.stderr).not.toMatch(/\n\s+at /)
+      expect(result.stdout).toBe('')
+    }
+    expect(existsSync(dataDir)).toBe(false)
+
+    const help = await cli('help')
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('token create --role admin|platform --name NAME')
+  })
+})
+
+describe('customer-hub keys rotate', { timeout: processTimeout }, () => {
+  it('rotates directly while no hub runs and through the running hub otherwise; old keys stay published', async () => {
+    const first = await cli('keys', 'rotate')
+    expect(first.code).toBe(0)
+    const kid1 = first.stdout.trim()
+    expect(kid1).toMatch(/^key_[0-9A-Z]{26}$/)
+
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    const kids = async () => ((await call(hub.url, 'GET', '/.well-known/jwks.json')).body.keys as { kid: string }[]).map((k) => k.kid)
+    expect(await kids()).toEqual([kid1])
+
+    const second = await cli('keys', 'rotate')
+    expect(second.code).toBe(0)
+    const kid2 = second.stdout.trim()
+    expect(kid2).toMatch(/^key_/)
+    expect(kid2).not.toBe(kid1)
+    expect(await kids()).toEqual([kid2, kid1])
+    await hub.stop()
+
+    expect((await cli('keys')).code).toBe(2)
+    expect((await cli('keys', 'spin')).code).toBe(2)
+  })
+})

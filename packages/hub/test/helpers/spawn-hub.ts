@@ -1,0 +1,198 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The built `customer-hub` command (`npm run build` makes it). */
+export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
+/** The migrations the built command applies. */
+export const builtMigrations = (): string[] =>
+  readdirSync(fileURLToPath(new URL('../../dist/db/migrations/', import.meta.url)))
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+
+function assertBuilt(): void {
+  if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`npm run build\` before these tests`)
+}
+
+/** The caller's environment without anything that configures a hub, so each test says what it sets. */
+function cleanEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(HUB_|DATABASE_URL$|TEST_DATABASE_URL$|PORT$|HOST$|LOG_LEVEL$)/.test(k)) continue
+    out[k] = v
+  }
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete out[k]
+    else out[k] = v
+  }
+  return out
+}
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+export interface HubProcess {
+  child: ChildProcess
+  pid: number
+  /** `http://127.0.0.1:NNNN`, from the hub's "customer hub listening" log line. */
+  url: string
+  port: number
+  /** Every stdout line so far. */
+  stdout: string[]
+  /** Everything written to stderr so far. */
+  stderr(): string
+  /** The admin token printed on a first start, if this process printed one. */
+  firstStartToken: string | undefined
+  /** Resolves with the first stdout line that `match` accepts (lines already seen count). */
+  waitForLine(match: (line: string, json: Record<string, unknown> | undefined) => boolean): Promise<string>
+  exited: Promise<Exit>
+  /** Sends `signal` (SIGTERM by default) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<Exit>
+}
+
+/** Test time limit for files that start hub processes: each start is a new Node process and database. */
+export const processTimeout = 180_000
+
+const running = new Set<ChildProcess>()
+
+function parseJson(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined
+  try {
+    return JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+}
+
+function launch(args: string[], options: { env?: Record<string, string | undefined>; cwd: string }) {
+  assertBuilt()
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(child)
+  const stdout: string[] = []
+  let stderr = ''
+  let partial = ''
+  const waiters: Array<{ match: (line: string, json: Record<string, unknown> | undefined) => boolean; resolve: (l: string) => void }> = []
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running.delete(child)
+      resolve({ code, signal })
+    })
+  })
+  const onLine = (line: string) => {
+    stdout.push(line)
+    const json = parseJson(line)
+    for (const w of [...waiters]) {
+      if (w.match(line, json)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(line)
+      }
+    }
+  }
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n')
+    partial = parts.pop()!
+    for (const line of parts) onLine(line)
+  })
+  child.stdout!.on('end', () => {
+    if (partial) onLine(partial)
+    partial = ''
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk
+  })
+  // 'close' fires once the process has exited and its pipes are drained
+  const closed = new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
+  const waitForLine = (match: (line: string, json: Record<string, unknown> | undefined) => boolean) => {
+    const seen = stdout.find((l) => match(l, parseJson(l)))
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise<string>((resolve, reject) => {
+      waiters.push({ match, resolve })
+      void closed.then((exit) => reject(new Error(`the hub exited (${exit.code ?? exit.signal}) before the expected line\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr}`)))
+    })
+  }
+  return { child, stdout, stderr: () => stderr, exited, closed, waitForLine }
+}
+
+/**
+ * Starts `customer-hub serve` (from dist/) on a free port and resolves once it logs that it
+ * listens. Rejects with its output when it exits first.
+ *
+ * @example
+ * ```ts
+ * const hub = await spawnHub({ cwd: dir, env: { HUB_DATA_DIR: join(dir, 'data') } })
+ * await fetch(`${hub.url}/health`)
+ * await hub.stop()
+ * ```
+ */
+export async function spawnHub(options: { env?: Record<string, string | undefined>; cwd: string }): Promise<HubProcess> {
+  const p = launch(['serve'], { cwd: options.cwd, env: { PORT: '0', ...options.env } })
+  const line = await p.waitForLine((_l, json) => json?.msg === 'customer hub listening')
+  const url = String(parseJson(line)!.url)
+  const tokenLine = p.stdout.find((l) => /^ {2}chub_\S+$/.test(l))
+  return {
+    child: p.child,
+    pid: p.child.pid!,
+    url,
+    port: Number(new URL(url).port),
+    stdout: p.stdout,
+    stderr: p.stderr,
+    firstStartToken: tokenLine?.trim(),
+    waitForLine: p.waitForLine,
+    exited: p.closed,
+    async stop(signal = 'SIGTERM') {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal)
+      return p.closed
+    },
+  }
+}
+
+export interface CliResult extends Exit {
+  stdout: string
+  stderr: string
+}
+
+/** Runs `customer-hub <args>` to its end. */
+export async function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd: string }): Promise<CliResult> {
+  const p = launch(args, options)
+  const exit = await p.closed
+  return { ...exit, stdout: p.stdout.join('\n'), stderr: p.stderr() }
+}
+
+/** Starts `customer-hub serve` expecting it to fail at start-up; resolves with how it ended. */
+export const runServe = (options: { env?: Record<string, string | undefined>; cwd: string }) =>
+  runCli(['serve'], { cwd: options.cwd, env: { PORT: '0', ...options.env } })
+
+/** Kills every process these helpers started that still runs, and waits for them to end. */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          child.once('exit', () => resolve())
+          child.kill('SIGKILL')
+        }),
+    ),
+  )
+}
+
+/** A fresh temporary directory and its removal. */
+export function tempDir(prefix = 'customer-hub-'): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** fetch against a hub with a bearer token; the parsed JSON body comes back as `body`. */
+export async function call(base: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  })
+  const text = await res.text()
+  return { status: res.status, body: text ? JSON.parse(text) : undefined }
+}
