@@ -5,6 +5,7 @@
 //   BENCH_DATABASE_URL / DATABASE_URL  PostgreSQL to measure (a fresh schema is made and dropped)
 //   BENCH_CUSTOMERS                    customers seeded for the list (default 100000 PG, 20000 PGlite)
 //   BENCH_CREATES                      POST /customer requests (default 5000 PG, 1000 PGlite)
+//   BENCH_SYNCS                        POST /customer/sync requests a scenario (default 5000 PG, 500 PGlite)
 //   BENCH_CONCURRENCY                  concurrent clients for the load scenarios (default 16)
 //   BENCH_LIST_REQUESTS                first-page list requests (default 500)
 //   BENCH_ONLY                         `postgres` or `pglite` to measure one database
@@ -42,13 +43,14 @@ const cursorDepth = 10 // pages per walk; pages 2..depth are timed
 const scenarioMaxMs = 120_000
 const hubNodeArgs = (env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
 
-const targets = { createOps: 1500, rssMiB: 150, listP95: 10 }
+const targets = { createOps: 1500, rssMiB: 150, listP95: 10, syncSequentialOps: 1000, syncConcurrentOps: 2500 }
+const syncConcurrency = 32
 const listQuery = { group: 'vip', minOrders: 5, sort: 'totalSpent:desc', limit: 50 }
 const listPath = `/customer?${new URLSearchParams(Object.entries(listQuery).map(([k, v]) => [k, String(v)]))}`
 
 const plans = {
-  postgres: { customers: int('BENCH_CUSTOMERS', 100_000), creates: int('BENCH_CREATES', 5_000) },
-  pglite: { customers: int('BENCH_CUSTOMERS', 20_000), creates: int('BENCH_CREATES', 1_000) },
+  postgres: { customers: int('BENCH_CUSTOMERS', 100_000), creates: int('BENCH_CREATES', 5_000), syncs: int('BENCH_SYNCS', 5_000) },
+  pglite: { customers: int('BENCH_CUSTOMERS', 20_000), creates: int('BENCH_CREATES', 1_000), syncs: int('BENCH_SYNCS', 500) },
 }
 
 /**
@@ -201,7 +203,7 @@ async function benchDatabase(target, plan) {
     const idleRss = readRssMiB(hub.pid)
     if (kind === 'postgres') backends = createBackendCpuMeter(target.url, hub.pid)
     log(`  hub pid ${hub.pid} at ${hub.url}, RSS at start ${fmt.mib(idleRss)}`)
-    client = createHttpClient(hub.url, { sockets: concurrency, headers: { authorization: `Bearer ${adminToken}` } })
+    client = createHttpClient(hub.url, { sockets: Math.max(concurrency, syncConcurrency), headers: { authorization: `Bearer ${adminToken}` } })
     const { request } = client
 
     let serial = 0
@@ -218,6 +220,24 @@ async function benchDatabase(target, plan) {
     const checkHealth = (res) => expectStatus(res, 200, 'GET /health')
     const create = () => request('POST', '/customer', newGuest())
     const checkCreate = (res) => expectStatus(res, 201, 'POST /customer')
+    // a new person known to a platform by its id, an email and a phone: the sync of issue 3
+    const newPerson = () => {
+      const n = serial++
+      return {
+        platform: { component: 'identity.bench-store', externalIdField: 'benchCustomerId', externalId: `bench_${n}` },
+        email: `person${n}@bench.example.com`,
+        phone: `+1212${String(2_000_000 + n).padStart(7, '0')}`,
+        firstName: 'Person',
+        lastName: `Number${n}`,
+      }
+    }
+    const sync = () => request('POST', '/customer/sync', newPerson())
+    // as @his-her/connect sends it: one Idempotency-Key a call
+    const syncWithKey = () => request('POST', '/customer/sync', newPerson(), { 'idempotency-key': randomBytes(16).toString('hex') })
+    const checkSync = (res) => {
+      expectStatus(res, 201, 'POST /customer/sync')
+      if (!JSON.parse(res.text).created) throw new Error('POST /customer/sync: a new person was not created')
+    }
 
     // warm-up: connections, JIT, plan caches; not measured, but it must succeed
     for (const [what, warm] of [
@@ -240,6 +260,18 @@ async function benchDatabase(target, plan) {
     if (kind === 'postgres') {
       const ok = createRow.stats.opsPerSec >= targets.createOps && createRow.rss <= targets.rssMiB && createRow.errors === 0
       createRow.check = { ok, text: `>= ${targets.createOps}/s, RSS <= ${targets.rssMiB} MiB` }
+    }
+
+    // the sync of a new person: one client, then 32
+    const syncSeq = await scenario(ctx, 'POST /customer/sync (sequential)', 1, () =>
+      runLoad({ count: plan.syncs, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: sync, check: checkSync }))
+    const syncConc = await scenario(ctx, 'POST /customer/sync', syncConcurrency, () =>
+      runLoad({ count: plan.syncs, concurrency: syncConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: sync, check: checkSync }))
+    await scenario(ctx, 'POST /customer/sync + Idempotency-Key', syncConcurrency, () =>
+      runLoad({ count: plan.syncs, concurrency: syncConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: syncWithKey, check: checkSync }))
+    if (kind === 'postgres') {
+      syncSeq.check = { ok: syncSeq.stats.opsPerSec >= targets.syncSequentialOps && syncSeq.errors === 0, text: `>= ${targets.syncSequentialOps}/s` }
+      syncConc.check = { ok: syncConc.stats.opsPerSec >= targets.syncConcurrentOps && syncConc.errors === 0, text: `>= ${targets.syncConcurrentOps}/s` }
     }
 
     // one client, one request at a time: the trivial route, then the list
@@ -320,7 +352,7 @@ async function main() {
       results.map((r) => [r.scenario, r.database, fmt.ms(r.hubCpuMs), fmt.ms(r.dbCpuMs), fmt.ms(r.clientCpuMs), r.load.toFixed(1)]),
     ),
   )
-  log(`\nTargets (PostgreSQL): POST /customer >= ${targets.createOps}/s with hub RSS <= ${targets.rssMiB} MiB; list p95 <= ${targets.listP95} ms at 100k customers.`)
+  log(`\nTargets (PostgreSQL): POST /customer >= ${targets.createOps}/s with hub RSS <= ${targets.rssMiB} MiB; list p95 <= ${targets.listP95} ms at 100k customers; sync of a new person >= ${targets.syncSequentialOps}/s from one client and >= ${targets.syncConcurrentOps}/s from ${syncConcurrency}.`)
   log('Baseline rows: same hub process, same client; /health runs one trivial query (SELECT 1). The hub logs at info level (the default), one line per request.')
   log('CPU per request: the hub process (PGlite runs inside it), the PostgreSQL backends serving it, and this load generator; load avg: 1-minute load average at the end of the scenario. All three share the machine.')
   for (const n of notes) log(`- ${n}`)

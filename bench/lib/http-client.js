@@ -16,11 +16,12 @@ export function createHttpClient(baseUrl, { sockets, headers = {} }) {
    * @param {string} method
    * @param {string} path
    * @param {unknown} [body] sent as JSON when given
+   * @param {Record<string, string>} [extraHeaders]
    * @returns {Promise<{ status: number, text: string }>}
    */
-  function request(method, path, body) {
+  function request(method, path, body, extraHeaders) {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const reqHeaders = { ...headers }
+    const reqHeaders = { ...headers, ...extraHeaders }
     if (payload) {
       reqHeaders['content-type'] = 'application/json'
       reqHeaders['content-length'] = String(payload.length)
