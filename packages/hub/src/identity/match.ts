@@ -55,20 +55,31 @@ export interface Candidate {
   hasRewardAccount: boolean
 }
 
-/** One query: the live customers holding any of the keys, with their full records. */
+/**
+ * The live customers holding any of the keys, with their full records. The first query reads
+ * only the identities' unique indexes, so a new person — the common first sync — costs one
+ * small query; the records are read only for the holders it finds.
+ */
 export async function findCandidates(db: Kysely<Database>, keys: MatchKeys, ledger?: string): Promise<Candidate[]> {
   const ors = []
-  if (keys.platform) ors.push(sql`(i.kind = 'platform' AND i.namespace = ${keys.platform.namespace} AND i.value = ${keys.platform.value})`)
-  if (keys.email) ors.push(sql`(i.kind = 'email' AND i.value = ${keys.email.value})`)
-  if (keys.phone) ors.push(sql`(i.kind = 'phone' AND i.value = ${keys.phone.value})`)
+  if (keys.platform) ors.push(sql`(kind = 'platform' AND namespace = ${keys.platform.namespace} AND value = ${keys.platform.value})`)
+  if (keys.email) ors.push(sql`(kind = 'email' AND value = ${keys.email.value})`)
+  if (keys.phone) ors.push(sql`(kind = 'phone' AND value = ${keys.phone.value})`)
   if (ors.length === 0) return []
-  const { rows } = await sql<CustomerRow & { kind: IdentityKind; version: string; has_reward_account: boolean }>`
-    SELECT i.kind, c.xmin::text AS version,
+  const held = await sql<{ kind: IdentityKind; customer_id: string }>`
+    SELECT kind, customer_id FROM identities WHERE ${sql.join(ors, sql` OR `)}`.execute(db)
+  if (held.rows.length === 0) return []
+  const ids = [...new Set(held.rows.map((r) => r.customer_id))]
+  const { rows } = await sql<CustomerRow & { version: string; has_reward_account: boolean }>`
+    SELECT c.xmin::text AS version,
            ${ledger ? sql`EXISTS (SELECT 1 FROM reward_accounts r WHERE r.customer_id = c.id AND r.ledger_id = ${ledger})` : sql`false`} AS has_reward_account,
            ${customerColumns}
-    FROM identities i JOIN customers c ON c.id = i.customer_id AND c.deleted_at IS NULL
-    WHERE ${sql.join(ors, sql` OR `)}`.execute(db)
-  return rows.map((r) => ({ kind: r.kind, customer: r, version: r.version, hasRewardAccount: r.has_reward_account }))
+    FROM customers c WHERE c.id = ANY (${ids}::text[]) AND c.deleted_at IS NULL`.execute(db)
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  return held.rows.flatMap((h) => {
+    const customer = byId.get(h.customer_id)
+    return customer ? [{ kind: h.kind, customer, version: customer.version, hasRewardAccount: customer.has_reward_account }] : []
+  })
 }
 
 export interface CascadeOutcome {
