@@ -14,7 +14,7 @@ describe('sync through several hub processes on PostgreSQL', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase()
-    const env = { DATABASE_URL: urlWithSchema(database.schema!), HUB_ADMIN_TOKEN: admin, HUB_CUSTOMER_DEFAULT_COUNTRY: 'TH', LOG_LEVEL: 'info' }
+    const env = { DATABASE_URL: urlWithSchema(database.schema!), HUB_ADMIN_TOKEN: admin, HUB_SECRET: randomBytes(32).toString('hex'), HUB_CUSTOMER_DEFAULT_COUNTRY: 'TH', LOG_LEVEL: 'info' }
     hubs = await Promise.all([0, 1, 2].map(() => spawnHub({ cwd: tmp.dir, env })))
   })
   afterAll(async () => {

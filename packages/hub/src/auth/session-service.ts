@@ -47,12 +47,18 @@ export function createSessionService(o: SessionServiceOptions) {
   const { db, keys, limiter, auth } = o
 
   async function issue(subject: Subject, familyId = newId('rft')): Promise<Session> {
+    const accessToken = await signAccess(subject)
+    const refreshToken = await storeRefresh(subject.kind, subject.id, familyId, db)
+    return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
+  }
+
+  async function signAccess(subject: Subject): Promise<string> {
     const signer = await keys.signer()
     const claims: Record<string, unknown> =
       subject.kind === 'customer'
         ? { role: 'customer' }
         : { role: 'service', prv: subject.providerId, org: subject.organizationId, hdl: subject.handle }
-    const accessToken = await new SignJWT(claims)
+    return new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT' })
       .setSubject(subject.id)
       .setIssuer(ISSUER)
@@ -61,19 +67,22 @@ export function createSessionService(o: SessionServiceOptions) {
       .setJti(randomBytes(9).toString('base64url'))
       .setExpirationTime(`${auth.accessTokenTtl}s`)
       .sign(signer.privateKey)
+  }
+
+  async function storeRefresh(kind: Subject['kind'], subjectId: string, familyId: string, store: Kysely<Database>): Promise<string> {
     const refreshToken = opaque('rft')
-    await db
+    await store
       .insertInto('refresh_tokens')
       .values({
         id: newId('rft'),
         family_id: familyId,
-        subject_kind: subject.kind,
-        subject_id: subject.id,
+        subject_kind: kind,
+        subject_id: subjectId,
         token_hash: sha256(refreshToken),
         expires_at: new Date(Date.now() + auth.refreshTokenTtl * 1000),
       })
       .execute()
-    return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
+    return refreshToken
   }
 
   async function subjectOf(kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {
@@ -131,8 +140,9 @@ export function createSessionService(o: SessionServiceOptions) {
       const email = rawEmail.trim().toLowerCase()
       await limiter.hit(`login:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
       await limiter.hit(`login:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
-      const customer = await accountByEmail(email)
-      const service = customer ? undefined : await o.serviceAccounts.forLogin(email)
+      // A service account's address wins: a customer registered under it must not lock the account out.
+      const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(email) : undefined
+      const customer = service ? undefined : await accountByEmail(email)
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
@@ -150,15 +160,20 @@ export function createSessionService(o: SessionServiceOptions) {
      */
     async refresh(refreshToken: string): Promise<Session> {
       const hash = sha256(refreshToken)
-      const used = await db
-        .updateTable('refresh_tokens')
-        .set({ used_at: new Date() })
-        .where('token_hash', '=', hash)
-        .where('used_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', new Date())
-        .returning(['family_id', 'subject_kind', 'subject_id'])
-        .executeTakeFirst()
+      // The successor is stored in the transaction that uses the token up: a concurrent reuse,
+      // blocked on the row until then, revokes the family with the successor in it.
+      const used = await db.transaction().execute(async (tx) => {
+        const row = await tx
+          .updateTable('refresh_tokens')
+          .set({ used_at: new Date() })
+          .where('token_hash', '=', hash)
+          .where('used_at', 'is', null)
+          .where('revoked_at', 'is', null)
+          .where('expires_at', '>', new Date())
+          .returning(['family_id', 'subject_kind', 'subject_id'])
+          .executeTakeFirst()
+        return row && { ...row, successor: await storeRefresh(row.subject_kind, row.subject_id, row.family_id, tx) }
+      })
       if (!used) {
         const known = await db.selectFrom('refresh_tokens').select(['family_id', 'used_at', 'revoked_at']).where('token_hash', '=', hash).executeTakeFirst()
         if (known?.used_at && !known.revoked_at) {
@@ -168,8 +183,11 @@ export function createSessionService(o: SessionServiceOptions) {
         throw new HubError('INVALID_REFRESH_TOKEN')
       }
       const subject = await subjectOf(used.subject_kind, used.subject_id)
-      if (!subject) throw new HubError('INVALID_REFRESH_TOKEN')
-      return issue(subject, used.family_id)
+      if (!subject) {
+        await db.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('family_id', '=', used.family_id).where('revoked_at', 'is', null).execute()
+        throw new HubError('INVALID_REFRESH_TOKEN')
+      }
+      return { accessToken: await signAccess(subject), refreshToken: used.successor, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
     },
 
     /** Revokes the refresh token's family (this session). Unknown tokens are ignored. */

@@ -42,7 +42,9 @@ function decrypt(secret: string, sealed: string): string {
 export function createSigningKeys(db: Kysely<Database>, options: { secret: string; accessTokenTtl: number }) {
   const publicKeys = new Map<string, Key>()
   let current: { key: SigningKey; at: number } | undefined
-  let lastReload = 0
+  // kid → when it was last looked up and not found: a forged kid sent again and again costs
+  // one query a second, while a key just made by another process is found at its first use
+  const misses = new Map<string, number>()
 
   async function create(): Promise<SigningKey> {
     const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
@@ -77,20 +79,27 @@ export function createSigningKeys(db: Kysely<Database>, options: { secret: strin
     async publicKey(kid: string): Promise<Key | undefined> {
       const known = publicKeys.get(kid)
       if (known) return known
-      if (Date.now() - lastReload < 1000) return undefined // an unknown kid does not reload more than once a second
-      lastReload = Date.now()
+      if (Date.now() - (misses.get(kid) ?? 0) < 1000) return undefined
       const row = await db.selectFrom('signing_keys').select('public_jwk').where('kid', '=', kid).executeTakeFirst()
-      if (!row) return undefined
+      if (!row) {
+        if (misses.size >= 10_000) misses.clear()
+        misses.set(kid, Date.now())
+        return undefined
+      }
       const key = (await importJWK(row.public_jwk as JWK, 'EdDSA')) as Key
       publicKeys.set(kid, key)
       return key
     },
 
-    /** The JSON Web Key Set: every key that may have signed a token still valid. */
+    /**
+     * The JSON Web Key Set: every key that may have signed a token still valid. Another process
+     * may sign with a retired key for up to CURRENT_KEY_TTL_MS after the rotation, so a retired
+     * key stays listed that much longer than a token lives.
+     */
     async jwks(): Promise<{ keys: JWK[] }> {
       const { rows } = await sql<{ public_jwk: JWK }>`
         SELECT public_jwk FROM signing_keys
-        WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => ${options.accessTokenTtl})
+        WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => ${options.accessTokenTtl + CURRENT_KEY_TTL_MS / 1000})
         ORDER BY created_at DESC, kid DESC`.execute(db)
       return { keys: rows.map((r) => r.public_jwk) }
     },

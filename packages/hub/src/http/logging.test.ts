@@ -82,8 +82,9 @@ describe('request logging', () => {
     let lineCount = 0
     for (const { res, lines } of all) {
       const requestId = res.headers['x-request-id']
-      // at least the incoming and completed lines of each request
-      expect(lines.length, `${res.statusCode} ${res.body}`).toBeGreaterThanOrEqual(2)
+      // at least the line that says the request completed
+      expect(lines.length, `${res.statusCode} ${res.body}`).toBeGreaterThanOrEqual(1)
+      expect(lines.map((l) => JSON.parse(l).msg)).toContain('request completed')
       for (const line of lines) {
         lineCount++
         const entry = JSON.parse(line) as Record<string, unknown>
@@ -95,7 +96,7 @@ describe('request logging', () => {
         expect(line).not.toMatch(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/)
       }
     }
-    expect(lineCount).toBeGreaterThanOrEqual(all.length * 2)
+    expect(lineCount).toBeGreaterThanOrEqual(all.length)
 
     // an incoming request id is the reqId of its lines
     const traced = all.at(-1)!
@@ -103,8 +104,7 @@ describe('request logging', () => {
 
     // the lines do say what happened: method, path without the query, status
     const listLines = all[1]!.lines.map((l) => JSON.parse(l))
-    expect(listLines).toContainEqual(expect.objectContaining({ req: { method: 'GET', path: '/customer' } }))
-    expect(listLines).toContainEqual(expect.objectContaining({ res: { statusCode: 200 } }))
+    expect(listLines).toContainEqual(expect.objectContaining({ req: { method: 'GET', path: '/customer' }, res: { statusCode: 200 } }))
   })
 
   test('error lines of a failed request carry its reqId and no personal data', async () => {

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { decodeProtectedHeader, type JSONWebKeySet } from 'jose'
+import type { Session } from '@his-her/contract'
+import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+
+// Two hub instances on one database, as two processes behind a load balancer.
+let a: TestHub
+let b: TestHub
+const password = 'correct horse battery'
+
+beforeAll(async () => {
+  a = await createTestHub({ customer: { requireEmailVerification: false } })
+  b = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
+  const created = await a.app.inject({ method: 'POST', url: '/customer', headers: a.admin, payload: { email: 'two@example.com', password } })
+  expect(created.statusCode, created.body).toBe(201)
+})
+afterAll(async () => {
+  await b?.close()
+  await a?.close()
+})
+
+async function login(hub: TestHub): Promise<Session> {
+  const res = await hub.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'two@example.com', password } })
+  expect(res.statusCode, res.body).toBe(200)
+  return res.json<Session>()
+}
+
+const me = (hub: TestHub, token: string) => hub.app.inject({ method: 'GET', url: '/customer/me', headers: { authorization: `Bearer ${token}` } })
+
+describe('signing keys shared by several hub processes', () => {
+  test('both sign with the same first key, and each accepts the tokens of the other', async () => {
+    const fromA = await login(a)
+    const fromB = await login(b)
+    expect(decodeProtectedHeader(fromA.accessToken).kid).toBe(decodeProtectedHeader(fromB.accessToken).kid)
+    expect((await me(b, fromA.accessToken)).statusCode).toBe(200)
+    expect((await me(a, fromB.accessToken)).statusCode).toBe(200)
+  })
+
+  test('a key made by one process verifies at once in the other, for many requests at the same time', async () => {
+    await login(b) // b has its key set loaded
+    const rotated = await a.app.inject({ method: 'POST', url: '/keys/rotate', headers: a.admin })
+    expect(rotated.statusCode).toBe(200)
+    const kid = rotated.json<{ kid: string }>().kid
+    const session = await login(a)
+    expect(decodeProtectedHeader(session.accessToken).kid).toBe(kid)
+
+    const jwks = (await b.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>()
+    expect(jwks.keys.map((k) => k.kid)).toContain(kid)
+
+    const answers = await Promise.all(Array.from({ length: 8 }, () => me(b, session.accessToken)))
+    expect(answers.map((r) => r.statusCode)).toEqual(Array(8).fill(200))
+  })
+
+  test('a token of an unknown kid does not stop the next process-made key from verifying', async () => {
+    const forged = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: 'key_01AAAAAAAAAAAAAAAAAAAAAAAA' })).toString('base64url')}.e30.AAAA`
+    expect((await me(b, forged)).statusCode).toBe(401)
+    const rotated = await a.app.inject({ method: 'POST', url: '/keys/rotate', headers: a.admin })
+    expect(rotated.statusCode).toBe(200)
+    const session = await login(a)
+    // b looked the unknown kid up a moment ago; the new key must verify all the same
+    expect((await me(b, forged)).statusCode).toBe(401)
+    expect((await me(b, session.accessToken)).statusCode).toBe(200)
+  })
+})
