@@ -43,8 +43,8 @@ export type CustomerListAllQuery = Omit<CustomerListQuery, 'cursor'>
 export interface CustomersApi {
   /**
    * Registers a customer: with a password the record is an account, without one a guest.
-   * Throws `EMAIL_TAKEN` / `PHONE_TAKEN` (409) when another customer has the identity
-   * (`details.customerId` names it), `PASSWORD_TOO_SHORT`, `VALIDATION_FAILED` (400).
+   * Throws `EMAIL_TAKEN` / `PHONE_TAKEN` (409) when another customer has the email or phone,
+   * `PASSWORD_TOO_SHORT`, `VALIDATION_FAILED` (400).
    *
    * @example
    * ```ts

@@ -33,7 +33,7 @@ export interface HubApiErrorInit {
  *   await commerce.customers.create({ email: 'jane@example.com', password: 'securePassword123' })
  * } catch (err) {
  *   if (err instanceof HubApiError && err.code === 'EMAIL_TAKEN') {
- *     console.log('already registered as', err.details?.customerId, 'request', err.requestId)
+ *     console.log('this email is registered already; request', err.requestId)
  *   } else throw err
  * }
  * ```

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sql } from 'kysely'
 import type { ApiTokenInfo, CreatedToken, Customer } from '@his-her/contract'
 import { createTestDatabase, createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { bearer, expectError } from '../../test/helpers/requests.js'
 import { createApiTokenService, hashToken } from './api-token-service.js'
 
 let hub: TestHub
@@ -22,22 +23,10 @@ function send(opts: Inject) {
   return hub.app.inject(opts)
 }
 
-function bearer(token: string) {
-  return { authorization: `Bearer ${token}` }
-}
-
 async function createToken(name: string, role: 'admin' | 'platform' = 'platform'): Promise<CreatedToken> {
   const res = await send({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name, role } })
   expect(res.statusCode, res.body).toBe(201)
   return res.json()
-}
-
-function expectError(res: { statusCode: number; json(): unknown }, status: number, code: string) {
-  expect(res.statusCode).toBe(status)
-  const body = res.json() as Record<string, unknown>
-  expect(body).toMatchObject({ statusCode: status, code })
-  expect(typeof body.error).toBe('string')
-  expect(typeof body.message).toBe('string')
 }
 
 describe('API tokens', () => {

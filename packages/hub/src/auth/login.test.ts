@@ -1,17 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { expectError } from '../../test/helpers/requests.js'
 
 const password = 'correct horse battery'
 let seq = 0
-
-function expectError(res: { statusCode: number; json(): unknown }, status: number, code: string) {
-  expect(res.statusCode).toBe(status)
-  const body = res.json() as Record<string, unknown>
-  expect(body).toMatchObject({ statusCode: status, code })
-  expect(typeof body.error).toBe('string')
-  expect(typeof body.message).toBe('string')
-}
 
 async function register(hub: TestHub, email = `login${++seq}@example.com`): Promise<string> {
   const res = await hub.app.inject({ method: 'POST', url: '/customer', headers: hub.admin, payload: { email, password } })

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import type { Customer, ServiceAccount, Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { bearer, expectError } from '../../test/helpers/requests.js'
 
 let hub: TestHub
 let seq = 0
@@ -15,16 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub?.close()
 })
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-
-function expectError(res: { statusCode: number; body: string; json(): unknown }, status: number, code: string) {
-  expect(res.statusCode, res.body).toBe(status)
-  const body = res.json() as Record<string, unknown>
-  expect(body).toMatchObject({ statusCode: status, code })
-  expect(typeof body.error).toBe('string')
-  expect(typeof body.message).toBe('string')
-}
 
 function input(extra: Record<string, unknown> = {}) {
   return { handle: `seller-${++seq}`, password, roleId: 'role_seller', organizationId: 'org_market', providerId: `prov_${seq}`, ...extra }

@@ -4,6 +4,7 @@ import { sql } from 'kysely'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose'
 import type { Customer, Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { bearer, expectError } from '../../test/helpers/requests.js'
 
 let hub: TestHub
 let seq = 0
@@ -16,16 +17,7 @@ afterAll(async () => {
   await hub?.close()
 })
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
-
-function expectError(res: { statusCode: number; json(): unknown }, status: number, code: string) {
-  expect(res.statusCode).toBe(status)
-  const body = res.json() as Record<string, unknown>
-  expect(body).toMatchObject({ statusCode: status, code })
-  expect(typeof body.error).toBe('string')
-  expect(typeof body.message).toBe('string')
-}
 
 async function register(): Promise<{ customer: Customer; email: string }> {
   const email = `session${++seq}@example.com`

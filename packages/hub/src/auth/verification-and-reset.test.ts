@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sql } from 'kysely'
 import type { Customer, Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { expectError } from '../../test/helpers/requests.js'
 
 let hub: TestHub
 let seq = 0
@@ -17,14 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub?.close()
 })
-
-function expectError(res: { statusCode: number; body: string; json(): unknown }, status: number, code: string) {
-  expect(res.statusCode, res.body).toBe(status)
-  const body = res.json() as Record<string, unknown>
-  expect(body).toMatchObject({ statusCode: status, code })
-  expect(typeof body.error).toBe('string')
-  expect(typeof body.message).toBe('string')
-}
 
 async function register(): Promise<{ customer: Customer; email: string }> {
   const email = `verify${++seq}@example.com`

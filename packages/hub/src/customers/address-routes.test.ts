@@ -1,28 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestDatabase, createTestHub, type TestDatabase, type TestHub } from '../../test/helpers/test-hub.js'
+import { client, expectError } from '../../test/helpers/requests.js'
 import { newId } from '../ids.js'
-
-interface Res {
-  status: number
-  body: any
-  raw: string
-}
-
-function client(hub: TestHub) {
-  return async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = hub.admin): Promise<Res> {
-    const res = await hub.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
-    expect(res.statusCode, `${method} ${url} answered ${res.body}`).toBeLessThan(500)
-    return { status: res.statusCode, body: res.body ? res.json() : undefined, raw: res.body }
-  }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
-}
 
 let seq = 0
 const office = (extra: Record<string, unknown> = {}) => ({ label: `Office ${++seq}`, line1: `${seq} Market St`, city: 'San Francisco', state: 'CA', postalCode: '94105', country: 'US', ...extra })

@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { expectError, type Res } from '../../test/helpers/requests.js'
 
 type Method = 'POST' | 'PATCH'
-
-interface Res {
-  status: number
-  body: any
-  raw: string
-}
 
 let hub: TestHub
 let customerId: string
@@ -64,14 +59,6 @@ async function send(method: Method, url: string, payload: string, contentType: s
     throw new Error(`${method} ${url} answered ${res.statusCode} with a body that is not JSON: ${res.body.slice(0, 200)}`)
   }
   return { status: res.statusCode, body, raw: res.body }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
-  expect(res.body.message.length).toBeGreaterThan(0)
 }
 
 const routes: { name: string; method: Method; url: () => string; valid: () => Record<string, unknown> }[] = [

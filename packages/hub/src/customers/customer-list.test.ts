@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
-
-interface Res {
-  status: number
-  body: any
-  raw: string
-}
+import { client, expectError, type Call, type Res } from '../../test/helpers/requests.js'
 
 interface Model {
   id: string
@@ -22,20 +17,8 @@ interface Model {
 }
 
 let hub: TestHub
+let call: Call
 const people: Model[] = []
-
-async function call(method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = hub.admin): Promise<Res> {
-  const res = await hub.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
-  expect(res.statusCode, `${method} ${url} answered ${res.body}`).toBeLessThan(500)
-  return { status: res.statusCode, body: res.body ? res.json() : undefined, raw: res.body }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
-}
 
 // few distinct values, so that many customers share each sort value
 const lastNames = ['Doe', 'doe', 'Smith', null, 'adams', 'Zed', 'DOE', 'Nguyen']
@@ -46,6 +29,7 @@ const N = 62
 
 beforeAll(async () => {
   hub = await createTestHub()
+  call = client(hub)
   for (let i = 0; i < N; i++) {
     const groups = [i % 2 === 0 ? 'vip' : null, i % 3 === 0 ? 'wholesale' : null, i % 5 === 0 ? 'b2b' : null].filter((g): g is string => g !== null)
     const input: Record<string, unknown> = {

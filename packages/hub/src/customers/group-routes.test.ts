@@ -1,32 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { client, expectError, type Call } from '../../test/helpers/requests.js'
 import { newId } from '../ids.js'
 
-interface Res {
-  status: number
-  body: any
-  raw: string
-}
-
 let hub: TestHub
+let call: Call
 beforeAll(async () => {
   hub = await createTestHub()
+  call = client(hub)
 })
 afterAll(async () => hub?.close())
-
-async function call(method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = hub.admin): Promise<Res> {
-  const res = await hub.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
-  expect(res.statusCode, `${method} ${url} answered ${res.body}`).toBeLessThan(500)
-  return { status: res.statusCode, body: res.body ? res.json() : undefined, raw: res.body }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
-}
 
 let seq = 0
 async function newCustomer(): Promise<string> {

@@ -1,32 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestDatabase, createTestHub, type TestDatabase, type TestHub } from '../../test/helpers/test-hub.js'
+import { client, expectError, unique } from '../../test/helpers/requests.js'
 import { verifyPassword } from '../auth/passwords.js'
 
-interface Res {
-  status: number
-  body: any
-  raw: string
-}
-
-let seq = 0
-const unique = (tag: string) => `${tag}-${++seq}-${Math.random().toString(36).slice(2, 8)}`
 const password = 'a long enough password'
-
-function client(hub: TestHub) {
-  return async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown): Promise<Res> {
-    const res = await hub.app.inject({ method, url, headers: hub.admin, ...(payload === undefined ? {} : { payload: payload as object }) })
-    expect(res.statusCode, `${method} ${url} answered ${res.body}`).toBeLessThan(500)
-    return { status: res.statusCode, body: res.body ? res.json() : undefined, raw: res.body }
-  }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
-}
 
 async function snapshot(hub: TestHub, customerId: string) {
   const db = hub.database.db

@@ -1,30 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
-
-interface Res {
-  status: number
-  body: any
-  raw: string
-}
+import { client, expectError, unique, type Call } from '../../test/helpers/requests.js'
 
 let hub: TestHub
+let call: Call
 let seq = 0
-const unique = (tag: string) => `${tag}-${++seq}-${Math.random().toString(36).slice(2, 8)}`
 const newPhone = () => `+668${String(10_000_000 + (++seq * 7919) % 89_999_999).padStart(8, '0')}`
-
-async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = hub.admin): Promise<Res> {
-  const res = await hub.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
-  expect(res.statusCode, `${method} ${url} answered ${res.body}`).toBeLessThan(500)
-  return { status: res.statusCode, body: res.body ? res.json() : undefined, raw: res.body }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
-}
 
 async function newCustomer(fields: Record<string, unknown> = {}): Promise<any> {
   const res = await call('POST', '/customer', { email: `${unique('c')}@example.com`, ...fields })
@@ -74,6 +56,7 @@ async function readable(customerId: string) {
 
 beforeAll(async () => {
   hub = await createTestHub({ customer: { defaultCountry: 'TH', maxAddresses: 2 } })
+  call = client(hub)
   await sql`INSERT INTO ledgers (id, name) VALUES ('bonus', 'Bonus points')`.execute(hub.database.db)
 })
 afterAll(async () => hub?.close())

@@ -1,18 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { expectError, unique, type Res as Answer } from '../../test/helpers/requests.js'
 
-interface Res {
-  status: number
-  body: any
-  raw: string
+interface Res extends Answer {
   replayed: boolean
   contentType: string | undefined
 }
 
 let hub: TestHub
-let seq = 0
-const unique = (tag: string) => `${tag}-${++seq}-${Math.random().toString(36).slice(2, 8)}`
 
 async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, key?: string, auth: Record<string, string> = hub.admin): Promise<Res> {
   const headers = { ...auth, ...(key === undefined ? {} : { 'idempotency-key': key }) }
@@ -25,13 +21,6 @@ async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, pa
     replayed: res.headers['idempotent-replayed'] === 'true',
     contentType: res.headers['content-type'] as string | undefined,
   }
-}
-
-function expectError(res: Res, status: number, code: string) {
-  expect(res.status, res.raw).toBe(status)
-  expect(res.body).toMatchObject({ statusCode: status, code })
-  expect(typeof res.body.error).toBe('string')
-  expect(typeof res.body.message).toBe('string')
 }
 
 async function customersWithEmail(email: string) {

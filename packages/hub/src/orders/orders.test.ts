@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sql } from 'kysely'
 import type { Customer, OrderResult } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { expectError } from '../../test/helpers/requests.js'
 import { newId } from '../ids.js'
 
 let hub: TestHub
@@ -58,14 +59,6 @@ async function orderRows(customerId: string) {
   const { rows } = await sql<{ external_id: string; total: string }>`
     SELECT external_id, total::text AS total FROM orders WHERE customer_id = ${customerId} ORDER BY external_id`.execute(hub.database.db)
   return rows
-}
-
-function expectError(res: { statusCode: number; json(): unknown }, status: number, code: string) {
-  expect(res.statusCode).toBe(status)
-  const body = res.json() as Record<string, unknown>
-  expect(body).toMatchObject({ statusCode: status, code })
-  expect(typeof body.error).toBe('string')
-  expect(typeof body.message).toBe('string')
 }
 
 describe('POST /orders', () => {
