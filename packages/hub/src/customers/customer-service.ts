@@ -163,14 +163,12 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
         const set: Record<string, unknown> = {}
         const changed: string[] = []
         if (email !== undefined && email !== current.email) {
-          await replaceIdentity(tx, id, 'email', email, patch.email!)
-          set.email = email
+          set.email = await replaceIdentity(tx, id, 'email', current.email, email, patch.email!)
           set.email_verified = false
           changed.push('email')
         }
         if (phone !== undefined && phone !== current.phone) {
-          await replaceIdentity(tx, id, 'phone', phone, patch.phone ?? null)
-          set.phone = phone
+          set.phone = await replaceIdentity(tx, id, 'phone', current.phone, phone, patch.phone ?? null)
           changed.push('phone')
         }
         if (patch.firstName !== undefined && patch.firstName !== current.first_name) {
@@ -257,13 +255,29 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
 }
 export type CustomerService = ReturnType<typeof createCustomerService>
 
-/** Replaces the customer's identity of `kind` (email or phone); null removes it. */
-async function replaceIdentity(tx: Kysely<Database>, customerId: string, kind: 'email' | 'phone', value: string | null, raw: string | null) {
-  await tx.deleteFrom('identities').where('customer_id', '=', customerId).where('kind', '=', kind).execute()
-  if (value !== null) {
-    await tx
-      .insertInto('identities')
-      .values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw ?? value })
-      .execute()
+/**
+ * Moves the customer's primary email or phone from `previous` to `value`: the identity of the
+ * previous value goes, the new one is linked (unless the customer already holds it; another
+ * customer holding it fails the unique index). Other identities of the kind are kept. Returns
+ * what the field becomes: the new value, or — when cleared — another identity of the kind, or null.
+ */
+async function replaceIdentity(
+  tx: Kysely<Database>,
+  customerId: string,
+  kind: 'email' | 'phone',
+  previous: string | null,
+  value: string | null,
+  raw: string | null,
+): Promise<string | null> {
+  if (previous !== null) {
+    await tx.deleteFrom('identities').where('customer_id', '=', customerId).where('kind', '=', kind).where('value', '=', previous).execute()
   }
+  if (value !== null) {
+    const held = await tx.selectFrom('identities').select('id').where('customer_id', '=', customerId).where('kind', '=', kind).where('value', '=', value).executeTakeFirst()
+    if (!held) await tx.insertInto('identities').values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw ?? value }).execute()
+    return value
+  }
+  const other = await tx.selectFrom('identities').select('value').where('customer_id', '=', customerId).where('kind', '=', kind)
+    .orderBy('created_at').orderBy('id').executeTakeFirst()
+  return other?.value ?? null
 }

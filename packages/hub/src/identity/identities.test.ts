@@ -302,3 +302,36 @@ describe('reward accounts', () => {
     expect((await call('GET', `/customer/${c.id}/identities`, undefined, platform)).status).toBe(200)
   })
 })
+
+describe('PATCH /customer/:id with several identities of a kind', () => {
+  it('moves only the primary email, keeps the others, and points a cleared phone at another one', async () => {
+    const first = `${unique('first')}@example.com`
+    const second = `${unique('second')}@example.com`
+    const phoneA = newPhone()
+    const phoneB = newPhone()
+    const customer = await newCustomer({ email: first, phone: phoneA })
+    expect((await call('POST', `/customer/${customer.id}/identities`, { kind: 'email', value: second })).status).toBe(201)
+    expect((await call('POST', `/customer/${customer.id}/identities`, { kind: 'phone', value: phoneB })).status).toBe(201)
+
+    const moved = `${unique('moved')}@example.com`
+    const patched = await call('PATCH', `/customer/${customer.id}`, { email: moved })
+    expect(patched.status, patched.raw).toBe(200)
+    expect(patched.body.email).toBe(moved)
+    const emails = (await identityRows(customer.id)).filter((i) => i.kind === 'email').map((i) => i.value)
+    expect(emails.sort()).toEqual([moved, second].sort())
+
+    // the first email is free again; the second still belongs to this customer
+    expect((await call('POST', '/customer', { email: first })).status).toBe(201)
+    expectError(await call('POST', '/customer', { email: second }), 409, 'EMAIL_TAKEN')
+
+    // making a held secondary email the primary keeps one identity of it
+    const promoted = await call('PATCH', `/customer/${customer.id}`, { email: second })
+    expect(promoted.body.email).toBe(second)
+    expect((await identityRows(customer.id)).filter((i) => i.kind === 'email').map((i) => i.value)).toEqual([second])
+
+    const cleared = await call('PATCH', `/customer/${customer.id}`, { phone: null })
+    expect(cleared.status, cleared.raw).toBe(200)
+    expect(cleared.body.phone).toBe(phoneB)
+    await expectFieldsAgree(customer.id)
+  })
+})
