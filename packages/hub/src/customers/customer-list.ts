@@ -53,7 +53,9 @@ export async function listCustomers(db: Kysely<Database>, query: CustomerListQue
   if (query.maxOrders !== undefined) where.push(sql`c.order_count <= ${query.maxOrders}`)
   if (query.minSpent !== undefined) where.push(sql`c.total_spent >= ${query.minSpent}`)
   if (query.q !== undefined) where.push(sql`c.search LIKE ${`%${escapeLike(query.q.trim().toLowerCase())}%`}`)
-  if (query.email !== undefined) where.push(sql`c.email = ${normalizeEmail(query.email)}`)
+  if (query.email !== undefined) {
+    where.push(sql`c.id IN (SELECT customer_id FROM identities WHERE kind = 'email' AND value = ${normalizeEmail(query.email)})`)
+  }
   if (query.hasAccount !== undefined) where.push(sql`c.has_account = ${query.hasAccount}`)
   if (query.createdAfter !== undefined) where.push(sql`c.created_at > ${query.createdAfter}::timestamptz`)
   if (query.createdBefore !== undefined) where.push(sql`c.created_at < ${query.createdBefore}::timestamptz`)
