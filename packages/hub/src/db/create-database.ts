@@ -46,6 +46,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     pool.on('error', () => {
       // an idle client lost its connection; the pool replaces it and the next query reports it
     })
+    preparedStatements(pool)
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,
@@ -80,6 +81,33 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     unlock()
     throw err
   }
+}
+
+/** Distinct statements a process prepares at most; others are sent unprepared. */
+const MAX_PREPARED = 500
+
+/**
+ * Sends every parameterized statement as a named prepared statement, so PostgreSQL parses and
+ * plans each distinct statement once per connection instead of on every call (a third of a
+ * simple read's cost). Statements without parameters — migrations among them — go as they are.
+ * Names are given per statement text for the life of the process, up to MAX_PREPARED.
+ */
+function preparedStatements(pool: pg.Pool): void {
+  const names = new Map<string, string>()
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    ;(client as unknown as { query: (...args: unknown[]) => unknown }).query = (config: unknown, values?: unknown, callback?: unknown) => {
+      if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
+        let name = names.get(config)
+        if (name === undefined && names.size < MAX_PREPARED) {
+          name = `hub_${names.size}`
+          names.set(config, name)
+        }
+        if (name !== undefined) return query({ name, text: config, values }, callback)
+      }
+      return query(config, values, callback)
+    }
+  })
 }
 
 async function ping(db: Kysely<Database>): Promise<boolean> {
