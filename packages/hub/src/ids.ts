@@ -2,6 +2,22 @@ import { randomBytes } from 'node:crypto'
 
 const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ' // Crockford base32
 
+// Random bytes are drawn 4 KiB at a time: one call per id costs more than the id itself.
+const POOL_SIZE = 4096
+let pool = randomBytes(POOL_SIZE)
+let offset = 0
+
+/** `n` (≤ 64) fresh random bytes from the pool; never handed out twice. */
+export function randomChunk(n: number): Buffer {
+  if (offset + n > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE)
+    offset = 0
+  }
+  const chunk = pool.subarray(offset, offset + n)
+  offset += n
+  return chunk
+}
+
 export type IdPrefix = 'cus' | 'addr' | 'evt' | 'ord' | 'tok' | 'idn' | 'rwa' | 'mrg' | 'key' | 'svc' | 'rft' | 'ott'
 
 /**
@@ -18,7 +34,7 @@ export function newId(prefix: IdPrefix): string {
     out[i] = alphabet[time % 32]!
     time = Math.floor(time / 32)
   }
-  const rnd = randomBytes(10)
+  const rnd = randomChunk(10)
   // 80 bits → 16 base32 characters, 5 bits at a time
   let acc = 0
   let bits = 0

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomChunk } from '../ids.js'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -124,7 +124,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     },
     genReqId: (req) => {
       const given = req.headers['x-request-id']
-      return typeof given === 'string' && requestIdPattern.test(given) ? given : `req_${randomBytes(8).toString('hex')}`
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : `req_${randomChunk(8).toString('hex')}`
     },
     requestIdHeader: false,
     // one line per request, when it completes (below), instead of two
