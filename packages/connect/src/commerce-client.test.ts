@@ -1,24 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createCommerceClient, HubApiError, isHubApiError, type CommerceClient, type CustomerInput, type CustomerMePatch, type ServiceAccount } from './index.js'
 import { closedPort, startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
+import { failure } from '../test/helpers/failure.js'
 
 const missingId = 'cus_00000000000000000000000000'
 let hub: ListeningHub
 let commerce: CommerceClient
 let n = 0
 const unique = (tag: string) => `${tag}-${Date.now().toString(36)}-${++n}@example.com`
-
-/** The rejection of `promise`, which must be a HubApiError. */
-async function failure(promise: Promise<unknown>): Promise<HubApiError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the call to fail')
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(HubApiError)
-  return err as HubApiError
-}
 
 beforeAll(async () => {
   hub = await startListeningHub()

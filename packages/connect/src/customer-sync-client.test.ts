@@ -10,6 +10,7 @@ import {
   type SyncLogger,
 } from './index.js'
 import { closedPort, startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
+import { failure } from '../test/helpers/failure.js'
 
 let hub: ListeningHub
 let token: string
@@ -75,17 +76,6 @@ function flakyFetch(steps: Step[]) {
 
 function client(extra: Partial<CustomerSyncConfig> = {}, logger?: SyncLogger) {
   return createCustomerSyncClient({ cdpHost: hub.baseUrl, cdpApiToken: token, platformIdentity: store, rewardLedger: 'reward-points', retryDelayMs: 1, ...extra }, logger)
-}
-
-async function failure(promise: Promise<unknown>): Promise<HubApiError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the call to fail')
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(HubApiError)
-  return err as HubApiError
 }
 
 const customersWithEmail = async (email: string) => (await admin.customers.list({ email })).data

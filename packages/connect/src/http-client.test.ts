@@ -3,21 +3,11 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpClient, encodePath, HubApiError, type Customer, type FetchLike } from './index.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
+import { failure } from '../test/helpers/failure.js'
 
 let hub: ListeningHub
 let n = 0
 const unique = (tag: string) => `${tag}-${Date.now().toString(36)}-${++n}@example.com`
-
-async function failure(promise: Promise<unknown>): Promise<HubApiError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the call to fail')
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(HubApiError)
-  return err as HubApiError
-}
 
 /** A fetch that passes every call to the global one and keeps what was sent. */
 function recordingFetch() {

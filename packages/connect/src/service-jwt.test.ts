@@ -12,6 +12,7 @@ import {
   type WhoAmI,
 } from './index.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
+import { failure } from '../test/helpers/failure.js'
 
 const TTL = 30 // seconds: the hub's shortest access-token lifetime
 const password = 'service-user-password'
@@ -44,17 +45,6 @@ function recordingFetch() {
     fetch: fetchFn,
     count: (path: string) => calls.filter((c) => c.path === path).length,
   }
-}
-
-async function failure(promise: Promise<unknown>): Promise<HubApiError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the call to fail')
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(HubApiError)
-  return err as HubApiError
 }
 
 /** A new service account of the hub, created with the admin token. */

@@ -2,6 +2,14 @@ import { sql, type RawBuilder } from 'kysely'
 import type { Customer, Identity, RewardAccount } from '@his-her/contract'
 import { eventRow, type EventInput } from '../events/event-store.js'
 
+/** The row values of an identity, in the order of `identityColumns`. */
+export function identityRow(i: Identity): RawBuilder<unknown> {
+  return sql`(${i.id}, ${i.customerId}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${i.createdAt}::timestamptz)`
+}
+
+/** The columns `identityRow` fills. */
+export const identityColumns = sql`(id, customer_id, kind, namespace, value, raw_value, external_id_field, created_at)`
+
 export interface NewCustomer {
   customer: Customer
   passwordHash: string | null
@@ -17,9 +25,7 @@ export interface NewCustomer {
  * unique violation of `identities_*_key`.
  */
 export function insertCustomer({ customer, passwordHash, identities, rewardAccount, events = [] }: NewCustomer): RawBuilder<unknown> {
-  const identityRows = identities.map(
-    (i) => sql`(${i.id}, ${customer.id}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${customer.createdAt}::timestamptz)`,
-  )
+  const identityRows = identities.map(identityRow)
   const allEvents: EventInput[] = [{ type: 'customer.created', customerId: customer.id, payload: { customer } }, ...events]
   return sql`
     WITH c AS (
@@ -29,7 +35,7 @@ export function insertCustomer({ customer, passwordHash, identities, rewardAccou
               ${customer.createdAt}::timestamptz, ${customer.updatedAt}::timestamptz)
       RETURNING id
     )${identityRows.length ? sql`, i AS (
-      INSERT INTO identities (id, customer_id, kind, namespace, value, raw_value, external_id_field, created_at)
+      INSERT INTO identities ${identityColumns}
       VALUES ${sql.join(identityRows)}
     )` : sql``}${rewardAccount ? sql`, r AS (
       INSERT INTO reward_accounts (id, ledger_id, customer_id, created_at)

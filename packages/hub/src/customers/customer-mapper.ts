@@ -85,3 +85,18 @@ export const customerColumns: RawBuilder<unknown> = sql`
   c.id, c.email, c.first_name, c.last_name, c.phone, c.groups, c.metadata, c.order_count,
   c.total_spent::text AS total_spent, c.currency, c.has_account, c.email_verified, c.created_at, c.updated_at,
   coalesce((SELECT json_agg(a ORDER BY a.created_at, a.id) FROM addresses a WHERE a.customer_id = c.id), '[]'::json) AS addresses`
+
+/**
+ * Merges a metadata patch key by key; a null value removes the key.
+ *
+ * @example mergeMetadata({ a: 1, b: 2 }, { b: null, c: 3 }) // { a: 1, c: 3 }
+ */
+export function mergeMetadata(current: object, patch: object | undefined): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...(current as Record<string, unknown>) }
+  if (!patch) return merged
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key]
+    else merged[key] = value
+  }
+  return merged
+}

@@ -8,7 +8,7 @@ import { normalizeEmail, normalizePhone } from '../identity/normalize.js'
 import { hashPassword } from '../auth/passwords.js'
 import { createEventWriter, eventRow } from '../events/event-store.js'
 import { insertCustomer } from './customer-insert.js'
-import { customerColumns, toCustomer, type CustomerRow } from './customer-mapper.js'
+import { customerColumns, mergeMetadata, toCustomer, type CustomerRow } from './customer-mapper.js'
 
 export interface CustomerServiceOptions {
   db: Kysely<Database>
@@ -180,11 +180,7 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
           changed.push('lastName')
         }
         if (patch.metadata !== undefined) {
-          const merged: Record<string, unknown> = { ...current.metadata }
-          for (const [key, value] of Object.entries(patch.metadata)) {
-            if (value === null) delete merged[key]
-            else merged[key] = value
-          }
+          const merged = mergeMetadata(current.metadata, patch.metadata)
           if (JSON.stringify(merged) !== JSON.stringify(current.metadata)) {
             set.metadata = JSON.stringify(merged)
             changed.push('metadata')

@@ -6,8 +6,8 @@ import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { isPgError, isUniqueViolation } from '../db/pg-errors.js'
 import { eventRow, type EventInput } from '../events/event-store.js'
-import { toCustomer } from '../customers/customer-mapper.js'
-import { insertCustomer } from '../customers/customer-insert.js'
+import { mergeMetadata, toCustomer } from '../customers/customer-mapper.js'
+import { identityColumns, identityRow, insertCustomer } from '../customers/customer-insert.js'
 import type { LedgerCheck } from '../loyalty/ledger-check.js'
 import { cascade, findCandidates, matchKeys, type IdentityKey } from './match.js'
 
@@ -24,16 +24,6 @@ function identityOf(key: IdentityKey, customerId: string, at: string): Identity 
     externalIdField: key.externalIdField,
     createdAt: at,
   }
-}
-
-function mergeMetadata(current: object, patch: object | undefined): Record<string, unknown> {
-  if (!patch) return current as Record<string, unknown>
-  const merged: Record<string, unknown> = { ...(current as Record<string, unknown>) }
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete merged[k]
-    else merged[k] = v
-  }
-  return merged
 }
 
 /** A retry is needed: another writer got between this sync's read and its write. */
@@ -133,9 +123,7 @@ export function createSyncService({ db, settings, ledgers }: { db: Kysely<Databa
       ...conflicts.map((conflict) => ({ type: 'customer.identity_conflict' as const, customerId: id, payload: { customerId: id, conflict } })),
     ]
     const rewardAccount: RewardAccount | undefined = ensureAccount ? { id: newId('rwa'), ledger: ledger!, customerId: id, createdAt: now } : undefined
-    const identityRows = linked.map(
-      (i) => sql`(${i.id}, ${id}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${now}::timestamptz)`,
-    )
+    const identityRows = linked.map(identityRow)
     const eventRows = events.map((e, n) => eventRow(n + 1, e))
     const { rows } = await sql<{ updated: number; reward_created: number }>`
       WITH u AS (
@@ -145,7 +133,7 @@ export function createSyncService({ db, settings, ledgers }: { db: Kysely<Databa
         WHERE id = ${id} AND deleted_at IS NULL AND xmin = ${match.version}::xid
         RETURNING id
       )${identityRows.length ? sql`, i AS (
-        INSERT INTO identities (id, customer_id, kind, namespace, value, raw_value, external_id_field, created_at)
+        INSERT INTO identities ${identityColumns}
         SELECT * FROM (VALUES ${sql.join(identityRows)}) v WHERE EXISTS (SELECT 1 FROM u)
       )` : sql``}${rewardAccount ? sql`, r AS (
         INSERT INTO reward_accounts (id, ledger_id, customer_id, created_at)
