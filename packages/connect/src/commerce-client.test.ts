@@ -67,9 +67,9 @@ describe('customers', () => {
     expect(err).toMatchObject({ status: 400, code: 'PASSWORD_TOO_SHORT' })
   })
 
-  it('get throws CUSTOMER_NOT_FOUND for an unknown id and INVALID_ID for a malformed one', async () => {
+  it('get throws CUSTOMER_NOT_FOUND for an unknown id and for a malformed one alike', async () => {
     expect(await failure(commerce.customers.get(missingId))).toMatchObject({ status: 404, code: 'CUSTOMER_NOT_FOUND' })
-    expect(await failure(commerce.customers.get('not-an-id'))).toMatchObject({ status: 400, code: 'INVALID_ID' })
+    expect(await failure(commerce.customers.get('not-an-id'))).toMatchObject({ status: 404, code: 'CUSTOMER_NOT_FOUND' })
   })
 
   it('get refuses an id that would name another route, sending nothing', async () => {

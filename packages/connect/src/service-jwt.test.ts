@@ -254,7 +254,7 @@ describe('createHttpClient with an auth provider', () => {
 
   it('takes any provider: a revoked API token answered 401 is replaced once and the call sent again', async () => {
     const first = await hub.app.tokens.create(`rotating-${++n}`, 'platform')
-    await hub.app.tokens.revoke(first.name)
+    expect((await hub.app.inject({ method: 'DELETE', url: `/tokens/${first.name}`, headers: { authorization: `Bearer ${hub.adminToken}` } })).statusCode).toBe(200)
     const replacement = await hub.app.tokens.create(`rotating-${++n}`, 'platform')
     let current = first.token
     const unauthorized: (string | undefined)[] = []

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox'
-import { Timestamp } from './common.js'
+import { List, Timestamp } from './common.js'
+import { defineDomain, roles } from './define.js'
 
 const Email = Type.String({ minLength: 3, maxLength: 254 })
 const Password = Type.String({ minLength: 1, maxLength: 256 })
@@ -22,15 +23,17 @@ export type RefreshInput = Static<typeof RefreshInput>
 export const EmailRequestInput = Type.Object({ email: Email }, { additionalProperties: false })
 export type EmailRequestInput = Static<typeof EmailRequestInput>
 
-export const TokenInput = Type.Object({ token: Opaque }, { additionalProperties: false })
+export const OneTimeTokenInput = Type.Object({ token: Opaque }, { additionalProperties: false })
+export type OneTimeTokenInput = Static<typeof OneTimeTokenInput>
 export const PasswordResetInput = Type.Object({ token: Opaque, password: Password }, { additionalProperties: false })
 export type PasswordResetInput = Static<typeof PasswordResetInput>
 
 export const Accepted = Type.Object({ accepted: Type.Literal(true) }, { description: 'the same answer whether or not the email is known' })
 
+export const principalKinds = ['api-token', 'customer', 'service'] as const
 export const WhoAmI = Type.Object({
-  kind: Type.Union([Type.Literal('api-token'), Type.Literal('customer'), Type.Literal('service')]),
-  role: Type.Union([Type.Literal('admin'), Type.Literal('platform'), Type.Literal('customer'), Type.Literal('service')]),
+  kind: Type.Enum(principalKinds),
+  role: Type.Enum(roles),
   customerId: Type.Optional(Type.String()),
   serviceAccountId: Type.Optional(Type.String()),
   providerId: Type.Optional(Type.Union([Type.String(), Type.Null()])),
@@ -62,14 +65,115 @@ export const ServiceAccount = Type.Object({
 })
 export type ServiceAccount = Static<typeof ServiceAccount>
 
-/** What a customer may change of its own record: never its role, account state or totals. */
-export const CustomerMePatch = Type.Object(
-  {
-    email: Type.Optional(Email),
-    firstName: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
-    lastName: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
-    phone: Type.Optional(Type.Union([Type.String({ minLength: 3, maxLength: 40 }), Type.Null()])),
+export const Jwks = Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) })
+export type Jwks = Static<typeof Jwks>
+
+const OneTimeTokenEvent = Type.Object({ customerId: Type.String(), email: Type.String(), token: Type.String(), expiresAt: Timestamp })
+const CustomerRef = Type.Object({ customerId: Type.String() })
+
+const tags = ['auth']
+const open = 'public' as const
+const limited = ['RATE_LIMITED'] as const
+
+/** Sign-in: sessions of customers and service accounts, email verification, password reset, signing keys. */
+export const auth = defineDomain({
+  errors: {
+    INVALID_TOKEN: { status: 400, message: 'The verification or reset token is unknown, used or expired; request a new one.' },
+    PASSWORD_TOO_SHORT: { status: 400, message: 'The password is shorter than password_min_length.' },
+    INVALID_CREDENTIALS: { status: 401, message: 'The email or the password is wrong.' },
+    INVALID_REFRESH_TOKEN: { status: 401, message: 'The refresh token is unknown, expired or revoked; log in again.' },
+    REFRESH_TOKEN_REUSED: { status: 401, message: 'This refresh token was used already; every session of its family is revoked. Log in again.' },
+    EMAIL_NOT_VERIFIED: { status: 403, message: 'Verify the email address before logging in (require_email_verification).' },
+    SERVICE_ACCOUNT_TAKEN: { status: 409, message: 'A service account already has this handle.' },
   },
-  { additionalProperties: false },
-)
-export type CustomerMePatch = Static<typeof CustomerMePatch>
+  events: {
+    'customer.verification_requested': OneTimeTokenEvent,
+    'customer.email_verified': CustomerRef,
+    'customer.password_reset_requested': OneTimeTokenEvent,
+    'customer.password_changed': CustomerRef,
+  },
+  routes: {
+    login: {
+      method: 'POST', path: '/auth/login', tags, access: open,
+      summary: 'Log in a customer or a service account with email and password',
+      body: LoginInput,
+      responses: { 200: Session },
+      errors: ['INVALID_CREDENTIALS', 'EMAIL_NOT_VERIFIED', ...limited],
+      secretAnswer: true,
+    },
+    refreshSession: {
+      method: 'POST', path: '/auth/refresh', tags, access: open,
+      summary: 'Trade a refresh token for a new session (the old token is used up)',
+      body: RefreshInput,
+      responses: { 200: Session },
+      errors: ['INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED'],
+      secretAnswer: true,
+    },
+    logout: {
+      method: 'POST', path: '/auth/logout', tags, access: open,
+      summary: 'End the session of a refresh token',
+      body: RefreshInput,
+      responses: { 200: Type.Object({ loggedOut: Type.Literal(true) }) },
+      errors: [],
+    },
+    requestVerification: {
+      method: 'POST', path: '/auth/verify-email/request', tags, access: open,
+      summary: 'Send a verification token (event customer.verification_requested)',
+      body: EmailRequestInput,
+      responses: { 202: Accepted },
+      errors: ['INVALID_EMAIL', ...limited],
+    },
+    verifyEmail: {
+      method: 'POST', path: '/auth/verify-email', tags, access: open,
+      summary: 'Verify an email with its token',
+      body: OneTimeTokenInput,
+      responses: { 200: Type.Object({ customerId: Type.String(), emailVerified: Type.Literal(true) }) },
+      errors: ['INVALID_TOKEN'],
+    },
+    requestPasswordReset: {
+      method: 'POST', path: '/auth/password-reset/request', tags, access: open,
+      summary: 'Send a password-reset token (event customer.password_reset_requested)',
+      body: EmailRequestInput,
+      responses: { 202: Accepted },
+      errors: ['INVALID_EMAIL', ...limited],
+    },
+    resetPassword: {
+      method: 'POST', path: '/auth/password-reset', tags, access: open,
+      summary: 'Set a new password with a reset token; every session is revoked',
+      body: PasswordResetInput,
+      responses: { 200: Type.Object({ customerId: Type.String(), passwordChanged: Type.Literal(true) }) },
+      errors: ['INVALID_TOKEN', 'PASSWORD_TOO_SHORT'],
+    },
+    getSession: {
+      method: 'GET', path: '/auth/session', tags, access: roles,
+      summary: 'Who the bearer token stands for',
+      responses: { 200: WhoAmI },
+      errors: [],
+    },
+    jwks: {
+      method: 'GET', path: '/.well-known/jwks.json', tags, access: open,
+      summary: 'The public keys that verify access tokens (JWKS)',
+      responses: { 200: Jwks },
+      errors: [],
+    },
+    rotateKeys: {
+      method: 'POST', path: '/keys/rotate', tags, access: ['admin'],
+      summary: 'Start signing with a new key; tokens signed before stay valid until they expire',
+      responses: { 200: Type.Object({ kid: Type.String() }) },
+      errors: [],
+    },
+    createServiceAccount: {
+      method: 'POST', path: '/service-accounts', tags: ['service accounts'], access: ['admin'],
+      summary: 'Create a service account (email <handle>@<service email domain>)',
+      body: ServiceAccountInput,
+      responses: { 201: ServiceAccount },
+      errors: ['PASSWORD_TOO_SHORT', 'SERVICE_ACCOUNT_TAKEN'],
+    },
+    listServiceAccounts: {
+      method: 'GET', path: '/service-accounts', tags: ['service accounts'], access: ['admin'],
+      summary: 'List service accounts',
+      responses: { 200: List(ServiceAccount) },
+      errors: [],
+    },
+  },
+})

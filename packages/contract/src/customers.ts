@@ -1,13 +1,13 @@
 import Type, { type Static } from 'typebox'
-import { Currency, IdOf, Metadata, Page, Timestamp } from './common.js'
+import { Currency, Deleted, IdOf, Metadata, Nullable, Page, PathId, Timestamp } from './common.js'
+import { defineDomain } from './define.js'
 
 const Name = Type.String({ minLength: 1, maxLength: 200 })
-const Email = Type.String({ minLength: 3, maxLength: 254, description: 'trimmed and lower-cased before it is stored' })
-const Phone = Type.String({ minLength: 3, maxLength: 40, description: 'any common notation; stored as E.164 (default_country for national numbers)' })
+export const Email = Type.String({ minLength: 3, maxLength: 254, description: 'trimmed and lower-cased before it is stored' })
+export const Phone = Type.String({ minLength: 3, maxLength: 40, description: 'any common notation; stored as E.164 (default_country for national numbers)' })
 const Country = Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2, e.g. US' })
 const Group = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'lower-case tag such as vip, wholesale, b2b' })
-const Opt = <T extends Parameters<typeof Type.Optional>[0]>(t: T) => Type.Optional(t)
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+const Opt = Type.Optional
 
 export const Address = Type.Object(
   {
@@ -49,17 +49,10 @@ export type AddressInput = Static<typeof AddressInput>
 
 export const AddressPatch = Type.Object(
   {
-    label: addressFields.label,
-    firstName: addressFields.firstName,
-    lastName: addressFields.lastName,
+    ...addressFields,
     line1: Opt(addressFields.line1),
-    line2: addressFields.line2,
     city: Opt(addressFields.city),
-    state: addressFields.state,
-    postalCode: addressFields.postalCode,
     country: Opt(Country),
-    phone: addressFields.phone,
-    isDefault: addressFields.isDefault,
   },
   { additionalProperties: false },
 )
@@ -113,6 +106,18 @@ export const CustomerPatch = Type.Object(
 )
 export type CustomerPatch = Static<typeof CustomerPatch>
 
+/** What a customer may change of its own record: never its role, account state or totals. */
+export const CustomerMePatch = Type.Object(
+  {
+    email: Opt(Email),
+    firstName: Opt(Nullable(Name)),
+    lastName: Opt(Nullable(Name)),
+    phone: Opt(Nullable(Phone)),
+  },
+  { additionalProperties: false },
+)
+export type CustomerMePatch = Static<typeof CustomerMePatch>
+
 export const GroupInput = Type.Object({ group: Group }, { additionalProperties: false })
 export type GroupInput = Static<typeof GroupInput>
 
@@ -138,9 +143,154 @@ export const CustomerListQuery = Type.Object(
 )
 export type CustomerListQuery = Static<typeof CustomerListQuery>
 
-export const CustomerPage = Page(Type.Ref('Customer'))
-export type CustomerPage = { data: Customer[]; nextCursor: string | null }
+export const CustomerPage = Page(Customer)
+export type CustomerPage = Static<typeof CustomerPage>
 
-export const CustomerIdParams = Type.Object({ id: Type.String({ maxLength: 100 }) })
-export const AddressParams = Type.Object({ id: Type.String({ maxLength: 100 }), addressId: Type.String({ maxLength: 100 }) })
-export const GroupParams = Type.Object({ id: Type.String({ maxLength: 100 }), group: Type.String({ maxLength: 100 }) })
+export const CustomerIdParams = Type.Object({ id: PathId })
+export const AddressParams = Type.Object({ id: PathId, addressId: PathId })
+export const AddressIdParams = Type.Object({ addressId: PathId })
+export const GroupParams = Type.Object({ id: PathId, group: Type.String({ maxLength: 100 }) })
+
+const tags = ['customers']
+const me = ['me']
+const rw = ['admin', 'platform'] as const
+const admin = ['admin'] as const
+const customerRole = ['customer'] as const
+/** What every route naming a customer in its path can answer. */
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+const contact = ['INVALID_EMAIL', 'INVALID_PHONE', 'EMAIL_TAKEN', 'PHONE_TAKEN'] as const
+
+/** The Customer Module: customers, their addresses and groups, the filtered list, the `/customer/me` routes. */
+export const customers = defineDomain({
+  errors: {
+    INVALID_COUNTRY: { status: 400, message: 'The country is not an ISO 3166-1 alpha-2 code.' },
+    GUEST_CHECKOUT_DISABLED: { status: 403, message: 'Guest records are disabled (allow_guest_checkout: false); send a password.' },
+    CUSTOMER_NOT_FOUND: { status: 404, message: 'No live customer has this id.' },
+    ADDRESS_NOT_FOUND: { status: 404, message: 'The customer has no address with this id.' },
+    DEFAULT_ADDRESS_REQUIRED: { status: 409, message: 'A customer with addresses keeps one default; make another address the default instead.' },
+    CUSTOMER_MERGED: { status: 410, message: 'This customer was merged into another; details.mergedInto names it.' },
+    ADDRESS_LIMIT_REACHED: { status: 422, message: 'The customer already has max_addresses addresses.' },
+  },
+  events: {
+    'customer.created': Type.Object({ customer: Customer }),
+    'customer.updated': Type.Object({ customer: Customer, changed: Type.Array(Type.String()) }),
+    'customer.deleted': Type.Object({ customerId: Type.String() }),
+    'customer.group_added': Type.Object({ customerId: Type.String(), group: Type.String() }),
+    'customer.group_removed': Type.Object({ customerId: Type.String(), group: Type.String() }),
+    'customer.address_added': Type.Object({ customerId: Type.String(), address: Address }),
+    'customer.address_updated': Type.Object({ customerId: Type.String(), address: Address }),
+    'customer.address_removed': Type.Object({ customerId: Type.String(), addressId: Type.String() }),
+  },
+  routes: {
+    createCustomer: {
+      method: 'POST', path: '/customer', tags, access: rw,
+      summary: 'Register a customer (with password) or create a guest record',
+      description: 'Registering with the email of a guest record turns that guest into the account (auto_merge_guest).',
+      body: CustomerInput,
+      responses: { 201: Customer },
+      errors: ['IDENTIFIER_REQUIRED', 'PASSWORD_TOO_SHORT', 'GUEST_CHECKOUT_DISABLED', ...contact],
+    },
+    listCustomers: {
+      method: 'GET', path: '/customer', tags, access: admin,
+      summary: 'List customers with filters, sorted, in cursor pages',
+      query: CustomerListQuery,
+      responses: { 200: CustomerPage },
+      errors: ['INVALID_CURSOR', 'INVALID_EMAIL'],
+    },
+    getCustomer: {
+      method: 'GET', path: '/customer/:id', tags, access: rw,
+      summary: 'Read a customer',
+      params: CustomerIdParams,
+      responses: { 200: Customer },
+      errors: named,
+    },
+    updateCustomer: {
+      method: 'PATCH', path: '/customer/:id', tags, access: rw,
+      summary: 'Change the given fields of a customer',
+      params: CustomerIdParams,
+      body: CustomerPatch,
+      responses: { 200: Customer },
+      errors: ['EMPTY_PATCH', ...named, ...contact],
+    },
+    deleteCustomer: {
+      method: 'DELETE', path: '/customer/:id', tags, access: admin,
+      summary: 'Soft-delete a customer (its email and phone become free)',
+      params: CustomerIdParams,
+      responses: { 200: Deleted },
+      errors: named,
+    },
+    addAddress: {
+      method: 'POST', path: '/customer/:id/address', tags, access: rw,
+      summary: 'Add an address (the first becomes the default)',
+      params: CustomerIdParams,
+      body: AddressInput,
+      responses: { 201: Address },
+      errors: [...named, 'INVALID_COUNTRY', 'INVALID_PHONE', 'ADDRESS_LIMIT_REACHED'],
+    },
+    updateAddress: {
+      method: 'PATCH', path: '/customer/:id/address/:addressId', tags, access: rw,
+      summary: 'Change an address; isDefault: true makes it the default',
+      params: AddressParams,
+      body: AddressPatch,
+      responses: { 200: Address },
+      errors: ['EMPTY_PATCH', 'INVALID_ID', ...named, 'ADDRESS_NOT_FOUND', 'DEFAULT_ADDRESS_REQUIRED', 'INVALID_COUNTRY', 'INVALID_PHONE'],
+    },
+    removeAddress: {
+      method: 'DELETE', path: '/customer/:id/address/:addressId', tags, access: rw,
+      summary: 'Remove an address (the oldest remaining becomes the default)',
+      params: AddressParams,
+      responses: { 200: Deleted },
+      errors: ['INVALID_ID', ...named, 'ADDRESS_NOT_FOUND'],
+    },
+    addToGroup: {
+      method: 'POST', path: '/customer/:id/group', tags, access: rw,
+      summary: 'Add the customer to a group (idempotent)',
+      params: CustomerIdParams,
+      body: GroupInput,
+      responses: { 200: Customer },
+      errors: named,
+    },
+    removeFromGroup: {
+      method: 'DELETE', path: '/customer/:id/group/:group', tags, access: rw,
+      summary: 'Remove the customer from a group (idempotent)',
+      params: GroupParams,
+      responses: { 200: Customer },
+      errors: named,
+    },
+    getMe: {
+      method: 'GET', path: '/customer/me', tags: me, access: customerRole,
+      summary: 'My record',
+      responses: { 200: Customer },
+      errors: named,
+    },
+    updateMe: {
+      method: 'PATCH', path: '/customer/me', tags: me, access: customerRole,
+      summary: 'Change my name, email or phone',
+      body: CustomerMePatch,
+      responses: { 200: Customer },
+      errors: ['EMPTY_PATCH', ...named, ...contact],
+    },
+    addMyAddress: {
+      method: 'POST', path: '/customer/me/address', tags: me, access: customerRole,
+      summary: 'Add one of my addresses',
+      body: AddressInput,
+      responses: { 201: Address },
+      errors: [...named, 'INVALID_COUNTRY', 'INVALID_PHONE', 'ADDRESS_LIMIT_REACHED'],
+    },
+    updateMyAddress: {
+      method: 'PATCH', path: '/customer/me/address/:addressId', tags: me, access: customerRole,
+      summary: 'Change one of my addresses',
+      params: AddressIdParams,
+      body: AddressPatch,
+      responses: { 200: Address },
+      errors: ['EMPTY_PATCH', 'INVALID_ID', ...named, 'ADDRESS_NOT_FOUND', 'DEFAULT_ADDRESS_REQUIRED', 'INVALID_COUNTRY', 'INVALID_PHONE'],
+    },
+    removeMyAddress: {
+      method: 'DELETE', path: '/customer/me/address/:addressId', tags: me, access: customerRole,
+      summary: 'Remove one of my addresses',
+      params: AddressIdParams,
+      responses: { 200: Deleted },
+      errors: ['INVALID_ID', ...named, 'ADDRESS_NOT_FOUND'],
+    },
+  },
+})

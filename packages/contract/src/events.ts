@@ -1,42 +1,6 @@
-import Type, { type Static } from 'typebox'
-import { IdOf, Timestamp } from './common.js'
-
-export const eventTypes = [
-  'customer.created',
-  'customer.updated',
-  'customer.deleted',
-  'customer.group_added',
-  'customer.group_removed',
-  'customer.address_added',
-  'customer.address_updated',
-  'customer.address_removed',
-  'customer.identity_linked',
-  'customer.identity_unlinked',
-  'customer.identity_conflict',
-  'customer.merged',
-  'customer.merge_undone',
-  'customer.verification_requested',
-  'customer.email_verified',
-  'customer.password_reset_requested',
-  'customer.password_changed',
-  'reward_account.created',
-  'order.recorded',
-  'order.corrected',
-] as const
-export type EventType = (typeof eventTypes)[number]
-
-export const HubEvent = Type.Object(
-  {
-    id: IdOf('evt'),
-    sequence: Type.String({ pattern: '^[0-9]+$', description: 'position in the feed; pass as `after` to read on' }),
-    type: Type.String(),
-    customerId: Type.Union([Type.String(), Type.Null()]),
-    payload: Type.Object({}, { additionalProperties: true }),
-    createdAt: Timestamp,
-  },
-  { $id: 'Event' },
-)
-export type HubEvent = Static<typeof HubEvent>
+import Type, { type Static, type TSchema } from 'typebox'
+import { IdOf, Nullable, Timestamp } from './common.js'
+import { defineDomain } from './define.js'
 
 export const EventListQuery = Type.Object(
   {
@@ -47,8 +11,39 @@ export const EventListQuery = Type.Object(
 )
 export type EventListQuery = Static<typeof EventListQuery>
 
-export const EventPage = Type.Object({
-  data: Type.Array(Type.Ref('Event')),
-  nextAfter: Type.String({ description: 'pass as `after` for the next read (unchanged when nothing new)' }),
-})
-export type EventPage = { data: HubEvent[]; nextAfter: string }
+/** The envelope of every event: what the feed answers and what a consumer receives. */
+export function eventEnvelope<const T extends readonly string[]>(types: T) {
+  return Type.Object(
+    {
+      id: IdOf('evt'),
+      sequence: Type.String({ pattern: '^[0-9]+$', description: 'position in the feed; pass as `after` to read on' }),
+      type: Type.Enum(types),
+      customerId: Nullable(Type.String()),
+      payload: Type.Object({}, { additionalProperties: true, description: 'its schema depends on type (see the event catalogue)' }),
+      createdAt: Timestamp,
+    },
+    { $id: 'Event' },
+  )
+}
+
+/** The event feed's part of the contract, made once every other domain's event types are known. */
+export function feedDomain<const T extends readonly string[]>(types: T) {
+  const Event = eventEnvelope(types)
+  const EventPage = Type.Object({
+    data: Type.Array(Event),
+    nextAfter: Type.String({ description: 'pass as `after` for the next read (unchanged when nothing new)' }),
+  })
+  return defineDomain({
+    errors: {},
+    events: {} as Record<never, TSchema>,
+    routes: {
+      listEvents: {
+        method: 'GET', path: '/events', tags: ['events'], access: ['admin'],
+        summary: 'Read the event feed in order, after a sequence',
+        query: EventListQuery,
+        responses: { 200: EventPage },
+        errors: ['INVALID_CURSOR'],
+      },
+    },
+  })
+}

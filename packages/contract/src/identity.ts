@@ -1,9 +1,11 @@
 import Type, { type Static } from 'typebox'
-import { IdOf, Metadata, Timestamp } from './common.js'
+import { Handle, IdOf, List, Metadata, Nullable, PathId, Timestamp, Deleted } from './common.js'
+import { Customer, CustomerIdParams } from './customers.js'
+import { defineDomain } from './define.js'
 
 export const identityKinds = ['platform', 'email', 'phone'] as const
 export type IdentityKind = (typeof identityKinds)[number]
-const Kind = Type.Union([Type.Literal('platform'), Type.Literal('email'), Type.Literal('phone')])
+const Kind = Type.Enum(identityKinds)
 
 const Component = Type.String({
   pattern: '^[a-z0-9][a-z0-9._-]{0,99}$',
@@ -20,7 +22,7 @@ export const Identity = Type.Object(
     namespace: Type.String({ description: "the platform's component for kind platform; empty otherwise" }),
     value: Type.String({ description: 'normalized: lower-case email, E.164 phone, platform id as given' }),
     rawValue: Type.String({ description: 'as it was sent' }),
-    externalIdField: Type.Union([Type.String(), Type.Null()]),
+    externalIdField: Nullable(Type.String()),
     createdAt: Timestamp,
   },
   { $id: 'Identity' },
@@ -38,14 +40,11 @@ export const IdentityInput = Type.Object(
 )
 export type IdentityInput = Static<typeof IdentityInput>
 
-export const IdentityParams = Type.Object({ id: Type.String({ maxLength: 100 }), identityId: Type.String({ maxLength: 100 }) })
+export const IdentityParams = Type.Object({ id: PathId, identityId: PathId })
 
 export const matchRules = ['platform', 'email', 'phone'] as const
 export type MatchRule = (typeof matchRules)[number]
-const Rule = Type.Union([Type.Literal('platform'), Type.Literal('email'), Type.Literal('phone')])
-const MatchedBy = Type.Union([Rule, Type.Null()], {
-  description: 'which rule of the cascade found the customer; null when the sync created it',
-})
+const Rule = Type.Enum(matchRules)
 
 export const LookupQuery = Type.Object(
   {
@@ -58,10 +57,8 @@ export const LookupQuery = Type.Object(
 )
 export type LookupQuery = Static<typeof LookupQuery>
 
-export const LookupResult = Type.Object({
-  customer: Type.Ref('Customer'),
-  matchedBy: Rule,
-})
+export const LookupResult = Type.Object({ customer: Customer, matchedBy: Rule })
+export type LookupResult = Static<typeof LookupResult>
 
 export const SyncInput = Type.Object(
   {
@@ -73,63 +70,42 @@ export const SyncInput = Type.Object(
       },
       { additionalProperties: false },
     ),
-    email: Type.Optional(Type.Union([Type.String({ maxLength: 254 }), Type.Null()])),
-    phone: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
-    firstName: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
-    lastName: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
+    email: Type.Optional(Nullable(Type.String({ maxLength: 254 }))),
+    phone: Type.Optional(Nullable(Type.String({ maxLength: 40 }))),
+    firstName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    lastName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
     metadata: Type.Optional(Metadata),
-    rewardLedger: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' })),
+    rewardLedger: Type.Optional(Handle),
   },
   { additionalProperties: false },
 )
 export type SyncInput = Static<typeof SyncInput>
 
+export const conflictReasons = ['owned_by_other', 'phone_shared_with_other_email'] as const
 export const IdentityConflict = Type.Object({
   kind: Kind,
   namespace: Type.String(),
   value: Type.String(),
   customerId: Type.String({ description: 'the customer who keeps it' }),
-  reason: Type.Union([Type.Literal('owned_by_other'), Type.Literal('phone_shared_with_other_email')]),
+  reason: Type.Enum(conflictReasons),
 })
 export type IdentityConflict = Static<typeof IdentityConflict>
 
 export const SyncResult = Type.Object({
-  customer: Type.Ref('Customer'),
+  customer: Customer,
   documentId: Type.String({ description: "the customer's id" }),
   created: Type.Boolean(),
-  matchedBy: MatchedBy,
-  linked: Type.Array(Type.Ref('Identity'), { description: 'identities this sync added to the customer' }),
+  matchedBy: Nullable(Rule),
+  linked: Type.Array(Identity, { description: 'identities this sync added to the customer' }),
   conflicts: Type.Array(IdentityConflict),
   rewardAccountCreated: Type.Boolean(),
 })
-export type SyncResult = {
-  customer: import('./customers.js').Customer
-  documentId: string
-  created: boolean
-  matchedBy: MatchRule | null
-  linked: Identity[]
-  conflicts: IdentityConflict[]
-  rewardAccountCreated: boolean
-}
-
-export const RewardAccount = Type.Object(
-  {
-    id: IdOf('rwa'),
-    ledger: Type.String(),
-    customerId: Type.String(),
-    createdAt: Timestamp,
-  },
-  { $id: 'RewardAccount' },
-)
-export type RewardAccount = Static<typeof RewardAccount>
-
-export const RewardAccountInput = Type.Object({ ledger: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }) }, { additionalProperties: false })
-export const EnsuredRewardAccount = Type.Object({ account: Type.Ref('RewardAccount'), created: Type.Boolean() })
-export type EnsuredRewardAccount = { account: RewardAccount; created: boolean }
+export type SyncResult = Static<typeof SyncResult>
 
 export const MergeInput = Type.Object({ sourceId: IdOf('cus') }, { additionalProperties: false })
 export type MergeInput = Static<typeof MergeInput>
 
+export const mergeReasons = ['manual', 'guest_registered'] as const
 export const Merge = Type.Object(
   {
     id: IdOf('mrg'),
@@ -138,13 +114,116 @@ export const Merge = Type.Object(
     reason: Type.String({ description: 'manual (an admin merged) or guest_registered' }),
     moved: Type.Object({}, { additionalProperties: true, description: 'exactly what moved from the source to the target' }),
     createdAt: Timestamp,
-    undoneAt: Type.Union([Timestamp, Type.Null()]),
+    undoneAt: Nullable(Timestamp),
   },
   { $id: 'Merge' },
 )
 export type Merge = Static<typeof Merge>
 
-export const MergeResult = Type.Object({ merge: Type.Ref('Merge'), customer: Type.Ref('Customer') })
-export type MergeResult = { merge: Merge; customer: import('./customers.js').Customer }
-export const UndoResult = Type.Object({ merge: Type.Ref('Merge'), target: Type.Ref('Customer'), source: Type.Ref('Customer') })
-export type UndoResult = { merge: Merge; target: import('./customers.js').Customer; source: import('./customers.js').Customer }
+export const MergeResult = Type.Object({ merge: Merge, customer: Customer })
+export type MergeResult = Static<typeof MergeResult>
+export const UndoResult = Type.Object({ merge: Merge, target: Customer, source: Customer })
+export type UndoResult = Static<typeof UndoResult>
+export const MergeParams = Type.Object({ id: PathId })
+
+const tags = ['identity']
+const rw = ['admin', 'platform'] as const
+const admin = ['admin'] as const
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+
+/** Who is who: identities, the matching cascade (lookup and sync), and merges with their undo. */
+export const identity = defineDomain({
+  errors: {
+    INVALID_EMAIL: { status: 400, message: 'The email address is not valid.' },
+    INVALID_PHONE: { status: 400, message: 'The phone number is not valid for its country.' },
+    IDENTIFIER_REQUIRED: { status: 400, message: 'At least one of email or phone is required.' },
+    MERGE_SAME_CUSTOMER: { status: 400, message: 'A customer cannot be merged into itself.' },
+    IDENTITY_NOT_FOUND: { status: 404, message: 'The customer has no identity with this id.' },
+    NO_MATCH: { status: 404, message: 'No live customer matches these identifiers.' },
+    MERGE_NOT_FOUND: { status: 404, message: 'No merge has this id.' },
+    EMAIL_TAKEN: { status: 409, message: 'Another customer already has this email address.' },
+    PHONE_TAKEN: { status: 409, message: 'Another customer already has this phone number.' },
+    IDENTITY_TAKEN: { status: 409, message: 'Another customer holds this identity; details.customerId names it.' },
+    MERGE_ALREADY_UNDONE: { status: 409, message: 'This merge has been undone already.' },
+    MERGE_UNDO_CONFLICT: { status: 409, message: 'Something changed since the merge that makes undoing it impossible (details say what).' },
+    CUSTOMER_ALREADY_MERGED: { status: 409, message: 'The source customer was merged already.' },
+  },
+  events: {
+    'customer.identity_linked': Type.Object({ customerId: Type.String(), identity: Identity }),
+    'customer.identity_unlinked': Type.Object({ customerId: Type.String(), identity: Identity }),
+    'customer.identity_conflict': Type.Object({ customerId: Type.String(), conflict: IdentityConflict }),
+    'customer.merged': Type.Union([
+      Type.Object({ merge: Merge }),
+      Type.Object({ reason: Type.Literal('guest_registered'), targetId: Type.String(), sourceId: Type.String(), customer: Customer }),
+    ]),
+    'customer.merge_undone': Type.Object({ merge: Merge }),
+  },
+  routes: {
+    syncCustomer: {
+      method: 'POST', path: '/customer/sync', tags, access: rw,
+      summary: 'Find or create one person from what a platform knows (platform id → email → phone)',
+      description: '201 when the sync created the customer, 200 when it matched one. See docs/identity.md for the rules.',
+      body: SyncInput,
+      responses: { 200: SyncResult, 201: SyncResult },
+      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'LEDGER_NOT_FOUND', 'CONTENTION'],
+    },
+    lookupCustomer: {
+      method: 'GET', path: '/customer/lookup', tags, access: rw,
+      summary: 'Run the matching cascade without writing',
+      query: LookupQuery,
+      responses: { 200: LookupResult },
+      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'NO_MATCH'],
+    },
+    listIdentities: {
+      method: 'GET', path: '/customer/:id/identities', tags, access: rw,
+      summary: "A customer's identities",
+      params: CustomerIdParams,
+      responses: { 200: List(Identity) },
+      errors: named,
+    },
+    linkIdentity: {
+      method: 'POST', path: '/customer/:id/identities', tags, access: rw,
+      summary: 'Link an identity (409 IDENTITY_TAKEN with the holder when another customer has it)',
+      description: '201 when linked, 200 when the customer held it already.',
+      params: CustomerIdParams,
+      body: IdentityInput,
+      responses: { 200: Identity, 201: Identity },
+      errors: [...named, 'INVALID_EMAIL', 'INVALID_PHONE', 'IDENTITY_TAKEN'],
+    },
+    unlinkIdentity: {
+      method: 'DELETE', path: '/customer/:id/identities/:identityId', tags, access: rw,
+      summary: 'Unlink an identity',
+      params: IdentityParams,
+      responses: { 200: Deleted },
+      errors: ['INVALID_ID', ...named, 'IDENTITY_NOT_FOUND'],
+    },
+    myIdentities: {
+      method: 'GET', path: '/customer/me/identities', tags: ['me'], access: ['customer'],
+      summary: 'My identities',
+      responses: { 200: List(Identity) },
+      errors: named,
+    },
+    mergeCustomers: {
+      method: 'POST', path: '/customer/:id/merge', tags: ['merges'], access: admin,
+      summary: 'Merge another customer (sourceId) into this one; it is recorded and can be undone',
+      params: CustomerIdParams,
+      body: MergeInput,
+      responses: { 200: MergeResult },
+      errors: [...named, 'MERGE_SAME_CUSTOMER', 'CUSTOMER_ALREADY_MERGED', 'CURRENCY_MISMATCH'],
+    },
+    getMerge: {
+      method: 'GET', path: '/merges/:id', tags: ['merges'], access: admin,
+      summary: 'A merge record: what moved',
+      params: MergeParams,
+      responses: { 200: Merge },
+      errors: ['INVALID_ID', 'MERGE_NOT_FOUND'],
+    },
+    undoMerge: {
+      method: 'POST', path: '/merges/:id/undo', tags: ['merges'], access: admin,
+      summary: 'Undo a merge: put back exactly what moved',
+      params: MergeParams,
+      responses: { 200: UndoResult },
+      errors: ['INVALID_ID', 'MERGE_NOT_FOUND', 'MERGE_ALREADY_UNDONE', 'MERGE_UNDO_CONFLICT'],
+    },
+  },
+})

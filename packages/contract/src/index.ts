@@ -1,5 +1,94 @@
-export { errorCatalogue, type ErrorCode, type ErrorBody } from './errors.js'
-export { IdOf, Timestamp, Metadata, Currency, ErrorResponse, Page } from './common.js'
+import Type, { type Static } from 'typebox'
+import { combineDomains, type RouteSpec } from './define.js'
+import { common } from './common.js'
+import { operations } from './operations.js'
+import { customers } from './customers.js'
+import { identity } from './identity.js'
+import { loyalty } from './loyalty.js'
+import { orders } from './orders.js'
+import { auth } from './auth.js'
+import { tokens } from './tokens.js'
+import { eventEnvelope, feedDomain } from './events.js'
+
+// One line a domain: its error codes, events and routes join the catalogue, the event map and
+// the route table below.
+const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens })
+
+/** Every event type with the schema of its payload. */
+export const eventPayloads = domains.events
+export type EventPayloads = typeof eventPayloads
+export type EventType = keyof EventPayloads & string
+export type EventPayload<T extends EventType> = Static<EventPayloads[T]>
+export const eventTypes = Object.keys(eventPayloads) as EventType[]
+
+/** The envelope of an event as the feed and webhooks carry it. */
+export const HubEventEnvelope = eventEnvelope(eventTypes)
+/** One event: the envelope, its `type` a literal and its `payload` that type's payload, so a `switch` on `type` narrows it. */
+export type HubEvent = {
+  [T in EventType]: Omit<Static<typeof HubEventEnvelope>, 'type' | 'payload'> & { type: T; payload: EventPayload<T> }
+}[EventType]
+export type EventPage = { data: HubEvent[]; nextAfter: string }
+
+const feed = feedDomain(eventTypes)
+
+/**
+ * The route table: every route of the API by operation id, with its access, schemas, answers and
+ * error codes. The hub registers exactly these; `@his-her/connect` calls them; the OpenAPI
+ * document is built from them.
+ */
+export const routes = { ...domains.routes, ...feed.routes }
+export type Routes = typeof routes
+export type OperationId = keyof Routes & string
+
+/**
+ * The error catalogue: every error the hub answers with carries one of these stable codes.
+ * Clients switch on `code`, never on `message`.
+ *
+ * @example
+ * ```ts
+ * try { await commerce.customers.create(input) }
+ * catch (err) { if (err.code === 'EMAIL_TAKEN') … }
+ * ```
+ */
+export const errorCatalogue = domains.errors
+export type ErrorCode = keyof typeof errorCatalogue & string
+export const errorCodes = Object.keys(errorCatalogue) as ErrorCode[]
+
+/** Every error answer of the hub has this shape. */
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.Enum(errorCodes, { description: 'stable UPPER_SNAKE code from the error catalogue' }),
+    error: Type.String({ description: 'the HTTP reason phrase, e.g. Conflict' }),
+    message: Type.String(),
+    details: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'extra facts, e.g. { customerId } of the owner of a taken identity' })),
+  },
+  { $id: 'Error' },
+)
+export type ErrorBody = Static<typeof ErrorResponse>
+
+/** The codes a route names must be in the catalogue: a typo fails to compile here. */
+type UnknownCodes = { [K in OperationId]: Exclude<Routes[K]['errors'][number], ErrorCode> }[OperationId]
+const everyCodeKnown: [UnknownCodes] extends [never] ? true : UnknownCodes = true
+void everyCodeKnown
+
+export {
+  roles,
+  routeErrors,
+  isWrite,
+  type Role,
+  type RouteSpec,
+  type HttpMethod,
+  type SuccessStatus,
+  type ErrorSpec,
+  type ParamsOf,
+  type QueryOf,
+  type BodyOf,
+  type AnswerOf,
+  type ResultOf,
+} from './define.js'
+export { buildOpenApi, type OpenApiInfo } from './openapi.js'
+export { IdOf, idPattern, Timestamp, Metadata, Currency, Page, List, Deleted, Nullable } from './common.js'
 export {
   Address,
   AddressInput,
@@ -7,22 +96,19 @@ export {
   Customer,
   CustomerInput,
   CustomerPatch,
+  CustomerMePatch,
   GroupInput,
   CustomerListQuery,
   CustomerPage,
-  CustomerIdParams,
-  AddressParams,
-  GroupParams,
   customerSortFields,
   type CustomerSortField,
 } from './customers.js'
-export { OrderInput, OrderResult } from './orders.js'
-export { HubEvent, EventListQuery, EventPage, eventTypes, type EventType } from './events.js'
+export { OrderInput, OrderResult, Order, orderOutcomes } from './orders.js'
+export { EventListQuery } from './events.js'
 export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole } from './tokens.js'
 export {
   Identity,
   IdentityInput,
-  IdentityParams,
   identityKinds,
   type IdentityKind,
   LookupQuery,
@@ -30,26 +116,31 @@ export {
   SyncInput,
   SyncResult,
   IdentityConflict,
+  conflictReasons,
   matchRules,
   type MatchRule,
-  RewardAccount,
-  RewardAccountInput,
-  EnsuredRewardAccount,
   MergeInput,
   Merge,
   MergeResult,
   UndoResult,
+  mergeReasons,
 } from './identity.js'
+export { RewardAccount, RewardAccountInput, EnsuredRewardAccount } from './loyalty.js'
 export {
   LoginInput,
   Session,
   RefreshInput,
   EmailRequestInput,
-  TokenInput as OneTimeTokenInput,
+  OneTimeTokenInput,
   PasswordResetInput,
   Accepted,
   WhoAmI,
+  principalKinds,
   ServiceAccountInput,
   ServiceAccount,
-  CustomerMePatch,
+  Jwks,
 } from './auth.js'
+
+/** A route of the table by operation id (for generic code over the table). */
+export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec
+export type { Static }

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { Currency, IdOf, Timestamp } from './common.js'
+import { defineDomain } from './define.js'
 
 export const OrderInput = Type.Object(
   {
@@ -14,7 +15,7 @@ export const OrderInput = Type.Object(
 )
 export type OrderInput = Static<typeof OrderInput>
 
-export const OrderResult = Type.Object({
+const orderFact = {
   id: IdOf('ord'),
   platform: Type.String(),
   externalId: Type.String(),
@@ -22,10 +23,43 @@ export const OrderResult = Type.Object({
   total: Type.Integer(),
   currency: Type.String(),
   placedAt: Timestamp,
-  outcome: Type.Union([Type.Literal('recorded'), Type.Literal('corrected'), Type.Literal('unchanged')], {
+}
+
+/** An order as the hub keeps it: a fact reported by a platform. */
+export const Order = Type.Object(orderFact)
+export type Order = Static<typeof Order>
+
+export const orderOutcomes = ['recorded', 'corrected', 'unchanged'] as const
+export const OrderResult = Type.Object({
+  ...orderFact,
+  outcome: Type.Enum(orderOutcomes, {
     description: 'recorded: first report; corrected: a changed total was applied; unchanged: a repeat, nothing counted',
   }),
   orderCount: Type.Integer({ description: "the customer's order count after this report" }),
   totalSpent: Type.Integer({ description: "the customer's total after this report" }),
 })
 export type OrderResult = Static<typeof OrderResult>
+
+const OrderEvent = Type.Object({ order: Order, orderCount: Type.Integer(), totalSpent: Type.Integer() })
+
+/** Orders reported by platforms, kept as facts for each customer's totals. */
+export const orders = defineDomain({
+  errors: {
+    ORDER_CUSTOMER_MISMATCH: { status: 409, message: 'This order was already recorded for another customer.' },
+    CURRENCY_MISMATCH: { status: 422, message: "The order's currency differs from the customer's currency." },
+  },
+  events: {
+    'order.recorded': OrderEvent,
+    'order.corrected': OrderEvent,
+  },
+  routes: {
+    recordOrder: {
+      method: 'POST', path: '/orders', tags: ['orders'], access: ['admin', 'platform'],
+      summary: 'Report an order (idempotent per platform and externalId)',
+      description: '201 when first recorded; 200 when a repeat (unchanged) or a correction of the total.',
+      body: OrderInput,
+      responses: { 200: OrderResult, 201: OrderResult },
+      errors: ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH'],
+    },
+  },
+})

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { defaultCustomerSettings, loadConfig } from './config.js'
+import { loadConfig } from './config.js'
+import { defaultCustomerSettings } from './customers/settings.js'
 import { ConfigError } from './errors.js'
 
 let dir: string

@@ -18,7 +18,13 @@ export function randomChunk(n: number): Buffer {
   return chunk
 }
 
-export type IdPrefix = 'cus' | 'addr' | 'evt' | 'ord' | 'tok' | 'idn' | 'rwa' | 'mrg' | 'key' | 'svc' | 'rft' | 'ott'
+/**
+ * The id prefixes, each with the kind of record it names. Each domain adds its own from its
+ * `tables.ts` (`declare module '../ids.js' { interface IdPrefixes { cus: 'customer' } }`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface IdPrefixes {}
+export type IdPrefix = keyof IdPrefixes & string
 
 /**
  * A new id: the kind prefix, then 26 base32 characters — 48 bits of milliseconds (so ids sort

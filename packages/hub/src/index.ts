@@ -1,6 +1,7 @@
 export { buildApp, type AppOptions, type HubApp } from './http/app.js'
 export { startHub, type RunningHub } from './http/server.js'
-export { loadConfig, defaultCustomerSettings, type HubConfig, type CustomerSettings } from './config.js'
+export { loadConfig, type HubConfig } from './config.js'
+export { defaultCustomerSettings, type CustomerSettings } from './customers/settings.js'
 export { createDatabase, type HubDatabase, type DatabaseOptions } from './db/create-database.js'
 export { migrate } from './db/migrate.js'
 export { HubError, ConfigError } from './errors.js'

@@ -90,7 +90,7 @@ beforeAll(async () => {
 
   const now = Math.floor(Date.now() / 1000)
   const claims = { role: 'customer', sub: customer.id, iss: 'customer-hub', aud: 'customer-hub', iat: now - 1000 }
-  const signer = await createSigningKeys(hub.database.db, { secret: hub.config.secret!, accessTokenTtl: hub.config.auth.accessTokenTtl }).signer()
+  const signer = await createSigningKeys({ secret: hub.config.secret!, accessTokenTtl: hub.config.auth.accessTokenTtl }).signer(hub.database.db)
   callers['expired customer JWT'] = await new SignJWT({ ...claims, exp: now - 10 }).setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT' }).sign(signer.privateKey)
   const other = await generateKeyPair('EdDSA', { crv: 'Ed25519' })
   callers['JWT of another key'] = await new SignJWT({ ...claims, exp: now + 600 }).setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT' }).sign(other.privateKey)

@@ -1,7 +1,9 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { buildApp, type HubApp } from '../../../hub/src/http/app.js'
-import type { AuthSettings, CustomerSettings } from '../../../hub/src/config.js'
+import type { AuthSettings } from '../../../hub/src/auth/settings.js'
+import type { CustomerSettings } from '../../../hub/src/customers/settings.js'
+import type { UndeclaredAnswer } from '../../../hub/src/http/response-check.js'
 import { createTestDatabase, testConfig, type TestDatabase } from '../../../hub/test/helpers/test-hub.js'
 
 export interface ListeningHub {
@@ -20,7 +22,8 @@ export async function startListeningHub(customer: Partial<CustomerSettings> = {}
   const database = await createTestDatabase()
   const base = testConfig(customer)
   const config = { ...base, auth: { ...base.auth, ...options.auth } }
-  const app = await buildApp({ config, database, logger: false })
+  const undeclared: UndeclaredAnswer[] = []
+  const app = await buildApp({ config, database, logger: false, onUndeclaredAnswer: (a) => undeclared.push(a) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as AddressInfo
   let tokens = 0
@@ -36,6 +39,9 @@ export async function startListeningHub(customer: Partial<CustomerSettings> = {}
     async close() {
       await app.close()
       await database.close()
+      if (undeclared.length > 0) {
+        throw new Error(`answers the route table does not declare:\n${undeclared.map((a) => `  ${a.method} ${a.url} (${a.operationId}) answered ${a.status} ${a.code ?? ''}`).join('\n')}`)
+      }
     },
   }
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import type { ApiRole, ApiTokenInfo, CreatedToken } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
+import type { Executor, Tx } from '../db/executor.js'
 import type { ApiTokenPrincipal } from './principal.js'
 import { newId } from '../ids.js'
 import { HubError } from '../errors.js'
@@ -42,7 +42,7 @@ function info(row: TokenRow): ApiTokenInfo {
  * API tokens for platforms and admins: created (the plain token is returned once), listed,
  * revoked, and checked on every request.
  */
-export function createApiTokenService(db: Kysely<Database>, options: { envAdminToken?: string | undefined } = {}) {
+export function createApiTokenService(options: { envAdminToken?: string | undefined } = {}) {
   const envHash = options.envAdminToken ? Buffer.from(hashToken(options.envAdminToken), 'hex') : undefined
   // last_used_at is written at most once a minute per token and process: a write on every
   // request would serialize all requests of one token on its row lock.
@@ -53,13 +53,15 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
 
   return {
     /** Creates a token; 409 `TOKEN_NAME_TAKEN` when an active token has the name (unique index). */
-    async create(name: string, role: ApiRole): Promise<CreatedToken> {
+    async create(tx: Tx, name: string, role: ApiRole): Promise<CreatedToken> {
       const token = mintToken()
-      const row = await db
+      const row = await tx
         .insertInto('api_tokens')
         .values({ id: newId('tok'), name, role, token_hash: hashToken(token) })
+        .onConflict((oc) => oc.doNothing())
         .returning(['id', 'name', 'role', 'created_at', 'last_used_at'])
-        .executeTakeFirstOrThrow()
+        .executeTakeFirst()
+      if (!row) throw new HubError('TOKEN_NAME_TAKEN')
       return { ...info(row), token }
     },
 
@@ -69,19 +71,19 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
      * processes (a unique index over the `bootstrap` flag). Returns the plain token to the one
      * process that made it, undefined to every other.
      */
-    async bootstrap(): Promise<string | undefined> {
+    async bootstrap(tx: Tx): Promise<string | undefined> {
       const token = mintToken()
       const { rows } = await sql<{ id: string }>`
         INSERT INTO api_tokens (id, name, role, token_hash, bootstrap)
         SELECT ${newId('tok')}, 'admin', 'admin', ${hashToken(token)}, true
         WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE role = 'admin')
         ON CONFLICT DO NOTHING
-        RETURNING id`.execute(db)
+        RETURNING id`.execute(tx)
       return rows.length === 1 ? token : undefined
     },
 
-    async list(): Promise<ApiTokenInfo[]> {
-      const rows = await db
+    async list(exec: Executor): Promise<ApiTokenInfo[]> {
+      const rows = await exec
         .selectFrom('api_tokens')
         .select(['id', 'name', 'role', 'created_at', 'last_used_at'])
         .where('revoked_at', 'is', null)
@@ -91,8 +93,8 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
       return rows.map(info)
     },
 
-    async revoke(name: string): Promise<void> {
-      const res = await db
+    async revoke(tx: Tx, name: string): Promise<void> {
+      const res = await tx
         .updateTable('api_tokens')
         .set({ revoked_at: new Date() })
         .where('name', '=', name)
@@ -103,7 +105,7 @@ export function createApiTokenService(db: Kysely<Database>, options: { envAdminT
     },
 
     /** The principal a bearer token stands for, or undefined for an unknown or revoked token. */
-    async authenticate(token: string): Promise<ApiTokenPrincipal | undefined> {
+    async authenticate(db: Executor, token: string): Promise<ApiTokenPrincipal | undefined> {
       const hash = hashToken(token)
       if (envHash && timingSafeEqual(Buffer.from(hash, 'hex'), envHash)) {
         return { kind: 'api-token', role: 'admin', name: 'env', tokenId: null }

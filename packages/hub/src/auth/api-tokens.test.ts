@@ -6,6 +6,7 @@ import type { ApiTokenInfo, CreatedToken, Customer } from '@his-her/contract'
 import { createTestDatabase, createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { bearer, expectError } from '../../test/helpers/requests.js'
 import { createApiTokenService, hashToken } from './api-token-service.js'
+import { withTransaction } from '../db/executor.js'
 
 let hub: TestHub
 let seq = 0
@@ -174,21 +175,22 @@ describe('tokens.bootstrap()', () => {
     const database = await createTestDatabase()
     try {
       // several services stand for several hub processes starting together
-      const services = Array.from({ length: 5 }, () => createApiTokenService(database.db))
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => services[i % services.length]!.bootstrap()))
+      const services = Array.from({ length: 5 }, () => createApiTokenService())
+      const { db } = database
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => withTransaction(db, (tx) => services[i % services.length]!.bootstrap(tx))))
       const made = results.filter((r): r is string => typeof r === 'string')
       expect(made).toHaveLength(1)
-      expect(await services[0]!.bootstrap()).toBeUndefined()
+      expect(await withTransaction(db, (tx) => services[0]!.bootstrap(tx))).toBeUndefined()
 
       const { rows } = await sql<{ name: string; role: string; token_hash: string; bootstrap: boolean }>`
         SELECT name, role, token_hash, bootstrap FROM api_tokens`.execute(database.db)
       expect(rows).toEqual([{ name: 'admin', role: 'admin', token_hash: hashToken(made[0]!), bootstrap: true }])
-      expect(await services[1]!.authenticate(made[0]!)).toMatchObject({ role: 'admin', name: 'admin' })
+      expect(await services[1]!.authenticate(db, made[0]!)).toMatchObject({ role: 'admin', name: 'admin' })
 
       // once revoked, the table is still not empty: no second bootstrap token
-      await services[0]!.revoke('admin')
-      expect(await services[0]!.bootstrap()).toBeUndefined()
-      expect(await services[0]!.authenticate(made[0]!)).toBeUndefined()
+      await withTransaction(db, (tx) => services[0]!.revoke(tx, 'admin'))
+      expect(await withTransaction(db, (tx) => services[0]!.bootstrap(tx))).toBeUndefined()
+      expect(await services[0]!.authenticate(db, made[0]!)).toBeUndefined()
     } finally {
       await database.close()
     }
@@ -197,15 +199,16 @@ describe('tokens.bootstrap()', () => {
   test('makes one when only platform tokens exist, and none once an admin token exists', async () => {
     const database = await createTestDatabase()
     try {
-      const tokens = createApiTokenService(database.db)
-      const platform = await tokens.create('first', 'platform')
-      const made = await tokens.bootstrap()
+      const service = createApiTokenService()
+      const { db } = database
+      const platform = await withTransaction(db, (tx) => service.create(tx, 'first', 'platform'))
+      const made = await withTransaction(db, (tx) => service.bootstrap(tx))
       expect(made).toMatch(/^chub_/)
-      expect(await tokens.authenticate(made!)).toMatchObject({ role: 'admin', name: 'admin' })
-      expect(await tokens.bootstrap()).toBeUndefined()
+      expect(await service.authenticate(db, made!)).toMatchObject({ role: 'admin', name: 'admin' })
+      expect(await withTransaction(db, (tx) => service.bootstrap(tx))).toBeUndefined()
       const { rows } = await sql<{ name: string }>`SELECT name FROM api_tokens ORDER BY name`.execute(database.db)
       expect(rows).toEqual([{ name: 'admin' }, { name: 'first' }])
-      expect(await tokens.authenticate(platform.token)).toMatchObject({ role: 'platform', name: 'first' })
+      expect(await service.authenticate(db, platform.token)).toMatchObject({ role: 'platform', name: 'first' })
     } finally {
       await database.close()
     }
@@ -214,9 +217,9 @@ describe('tokens.bootstrap()', () => {
   test('makes nothing when an admin token was made another way', async () => {
     const database = await createTestDatabase()
     try {
-      const tokens = createApiTokenService(database.db)
-      await tokens.create('ops', 'admin')
-      expect(await tokens.bootstrap()).toBeUndefined()
+      const service = createApiTokenService()
+      await withTransaction(database.db, (tx) => service.create(tx, 'ops', 'admin'))
+      expect(await withTransaction(database.db, (tx) => service.bootstrap(tx))).toBeUndefined()
       const { rows } = await sql<{ name: string }>`SELECT name FROM api_tokens`.execute(database.db)
       expect(rows).toEqual([{ name: 'ops' }])
     } finally {

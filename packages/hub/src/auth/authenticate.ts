@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
+import type { Role } from '@his-her/contract'
+import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import type { ApiTokenService } from './api-token-service.js'
 import type { SessionService } from './session-service.js'
-import type { Principal, Role } from './principal.js'
-
-export type { Role } from './principal.js'
+import type { Principal } from './principal.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -24,7 +24,7 @@ const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * anything else is an API token. Routes are closed by default: one registered without
  * `access` answers 403 to everyone.
  */
-export function registerAuthentication(app: FastifyInstance, tokens: ApiTokenService, sessions: SessionService): void {
+export function registerAuthentication(app: FastifyInstance, db: Executor, tokens: ApiTokenService, sessions: SessionService): void {
   app.decorateRequest('principal', undefined)
   app.addHook('onRequest', async (request) => {
     if (request.is404) return
@@ -34,7 +34,7 @@ export function registerAuthentication(app: FastifyInstance, tokens: ApiTokenSer
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
     if (!match) throw new HubError('UNAUTHORIZED', 'Send Authorization: Bearer <token>.')
     const token = match[1]!
-    const principal = jwtShape.test(token) ? await sessions.verifyAccess(token) : await tokens.authenticate(token)
+    const principal = jwtShape.test(token) ? await sessions.verifyAccess(db, token) : await tokens.authenticate(db, token)
     if (!principal) throw new HubError('UNAUTHORIZED', 'The token is unknown, revoked or expired.')
     request.principal = principal
     if (!access || !access.includes(principal.role)) {

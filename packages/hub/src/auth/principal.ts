@@ -1,10 +1,9 @@
-import type { ApiRole } from '@his-her/contract'
+import type { ApiRole, Role } from '@his-her/contract'
 
 /** Who is calling: an API token, a logged-in customer, or a service account. */
 export type Principal = ApiTokenPrincipal | CustomerPrincipal | ServicePrincipal
 
-export type Role = Principal['role']
-export const roles: readonly Role[] = ['admin', 'platform', 'service', 'customer']
+export type { Role }
 
 export interface ApiTokenPrincipal {
   kind: 'api-token'
@@ -32,4 +31,10 @@ export interface ServicePrincipal {
   /** The account's handle. */
   name: string
   tokenId: null
+}
+
+/** The logged-in customer's id: the `/customer/me` routes take it from the token, never from the request. */
+export function customerIdOf(principal: Principal): string {
+  if (principal.kind !== 'customer') throw new Error('a /customer/me route was reached without a customer token') // the route's access guarantees it
+  return principal.customerId
 }

@@ -1,17 +1,20 @@
 import { createHash } from 'node:crypto'
-import { sql, type Kysely } from 'kysely'
-import type { Database } from '../db/schema.js'
+import { sql } from 'kysely'
+import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
 
 /**
  * Fixed-window counters kept in the database, so the limit holds across every hub process.
  * One statement counts the hit and reads the window (an upsert under the row lock).
  * Keys are hashed: an email never sits in the table in the clear.
+ *
+ * A hit is counted on the database itself (`db`), not in a request's transaction: it must stay
+ * counted when the attempt it counts fails.
  */
-export function createRateLimiter(db: Kysely<Database>) {
+export function createRateLimiter() {
   return {
     /** Counts a hit on `key`; throws 429 `RATE_LIMITED` (with `retryAfter` seconds) past `limit`. */
-    async hit(key: string, limit: number, windowSeconds: number): Promise<void> {
+    async hit(db: Executor, key: string, limit: number, windowSeconds: number): Promise<void> {
       const hashed = createHash('sha256').update(key).digest('base64url')
       const { rows } = await sql<{ hits: number; retry_after: string }>`
         INSERT INTO rate_limits (key, window_start, hits) VALUES (${hashed}, now(), 1)

@@ -1,11 +1,9 @@
-import type { Kysely } from 'kysely'
 import type { ServiceAccount, ServiceAccountInput } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
-import type { AuthSettings } from '../config.js'
+import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
-import { isUniqueViolation } from '../db/pg-errors.js'
 import { hashPassword } from './passwords.js'
+import type { AuthSettings } from './settings.js'
 
 const columns = ['id', 'handle', 'email', 'role_id', 'organization_id', 'provider_id', 'created_at'] as const
 
@@ -26,47 +24,44 @@ function toServiceAccount(r: { id: string; handle: string; email: string; role_i
  * `<handle>@<service email domain>` and a password (argon2id), logs in like a customer, and
  * acts with role `service` within its own provider only.
  */
-export function createServiceAccountService({ db, settings, passwordMinLength }: { db: Kysely<Database>; settings: AuthSettings; passwordMinLength: number }) {
+export function createServiceAccountService({ settings, passwordMinLength }: { settings: AuthSettings; passwordMinLength: number }) {
   return {
     emailOf: (handle: string) => `${handle}@${settings.serviceEmailDomain}`,
 
     /** Creates a service account; 409 `SERVICE_ACCOUNT_TAKEN` when the handle is taken (unique index). */
-    async create(input: ServiceAccountInput): Promise<ServiceAccount> {
+    async create(tx: Tx, input: ServiceAccountInput): Promise<ServiceAccount> {
       if (input.password.length < passwordMinLength) throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${passwordMinLength} characters.`)
-      try {
-        const row = await db
-          .insertInto('service_accounts')
-          .values({
-            id: newId('svc'),
-            handle: input.handle,
-            email: `${input.handle}@${settings.serviceEmailDomain}`,
-            password_hash: await hashPassword(input.password),
-            role_id: input.roleId,
-            organization_id: input.organizationId,
-            provider_id: input.providerId ?? null,
-          })
-          .returning(columns)
-          .executeTakeFirstOrThrow()
-        return toServiceAccount(row)
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new HubError('SERVICE_ACCOUNT_TAKEN')
-        throw err
-      }
+      const row = await tx
+        .insertInto('service_accounts')
+        .values({
+          id: newId('svc'),
+          handle: input.handle,
+          email: `${input.handle}@${settings.serviceEmailDomain}`,
+          password_hash: await hashPassword(input.password),
+          role_id: input.roleId,
+          organization_id: input.organizationId,
+          provider_id: input.providerId ?? null,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .returning(columns)
+        .executeTakeFirst()
+      if (!row) throw new HubError('SERVICE_ACCOUNT_TAKEN')
+      return toServiceAccount(row)
     },
 
-    async list(): Promise<ServiceAccount[]> {
-      const rows = await db.selectFrom('service_accounts').select(columns).where('disabled_at', 'is', null).orderBy('created_at').orderBy('id').execute()
+    async list(exec: Executor): Promise<ServiceAccount[]> {
+      const rows = await exec.selectFrom('service_accounts').select(columns).where('disabled_at', 'is', null).orderBy('created_at').orderBy('id').execute()
       return rows.map(toServiceAccount)
     },
 
     /** The account with this login email and its password hash, for sign-in. */
-    async forLogin(email: string) {
-      return db.selectFrom('service_accounts').select(['id', 'handle', 'password_hash', 'role_id', 'organization_id', 'provider_id'])
+    async forLogin(exec: Executor, email: string) {
+      return exec.selectFrom('service_accounts').select(['id', 'handle', 'password_hash', 'role_id', 'organization_id', 'provider_id'])
         .where('email', '=', email).where('disabled_at', 'is', null).executeTakeFirst()
     },
 
-    async get(id: string) {
-      return db.selectFrom('service_accounts').select(['id', 'handle', 'role_id', 'organization_id', 'provider_id']).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()
+    async get(exec: Executor, id: string) {
+      return exec.selectFrom('service_accounts').select(['id', 'handle', 'role_id', 'organization_id', 'provider_id']).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()
     },
   }
 }

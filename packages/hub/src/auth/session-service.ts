@@ -1,13 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import type { Session } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
-import type { AuthSettings, CustomerSettings } from '../config.js'
+import { withTransaction, type Executor, type Tx } from '../db/executor.js'
+import type { CustomerSettings } from '../customers/settings.js'
+import type { CustomerService } from '../customers/customer-service.js'
+import type { EventService } from '../events/event-store.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { normalizeEmail } from '../identity/normalize.js'
-import { createEventWriter } from '../events/event-store.js'
+import type { AuthSettings } from './settings.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -28,8 +30,9 @@ const dummyHash = () => (dummy ??= hashPassword(randomBytes(16).toString('hex'))
 type Subject = { kind: 'customer'; id: string } | { kind: 'service'; id: string; providerId: string | null; organizationId: string; handle: string }
 
 export interface SessionServiceOptions {
-  db: Kysely<Database>
   keys: SigningKeys
+  customers: CustomerService
+  events: EventService
   limiter: RateLimiter
   serviceAccounts: ServiceAccountService
   auth: AuthSettings
@@ -42,18 +45,22 @@ export interface SessionServiceOptions {
  * Customer and service-account sessions: login with email and password, short-lived access
  * tokens (EdDSA JWTs, verifiable by anyone through the JWKS), rotating refresh tokens, and the
  * single-use tokens of email verification and password reset.
+ *
+ * These back public routes, which run on the database rather than in a request transaction:
+ * a counted sign-in attempt and a revoked token family must stay so when the request fails.
+ * Each function opens the transactions it needs.
  */
 export function createSessionService(o: SessionServiceOptions) {
-  const { db, keys, limiter, auth } = o
+  const { keys, limiter, auth, customers, events } = o
 
-  async function issue(subject: Subject, familyId = newId('rft')): Promise<Session> {
-    const accessToken = await signAccess(subject)
+  async function issue(db: Executor, subject: Subject, familyId = newId('rft')): Promise<Session> {
+    const accessToken = await signAccess(db, subject)
     const refreshToken = await storeRefresh(subject.kind, subject.id, familyId, db)
     return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
   }
 
-  async function signAccess(subject: Subject): Promise<string> {
-    const signer = await keys.signer()
+  async function signAccess(db: Executor, subject: Subject): Promise<string> {
+    const signer = await keys.signer(db)
     const claims: Record<string, unknown> =
       subject.kind === 'customer'
         ? { role: 'customer' }
@@ -69,7 +76,7 @@ export function createSessionService(o: SessionServiceOptions) {
       .sign(signer.privateKey)
   }
 
-  async function storeRefresh(kind: Subject['kind'], subjectId: string, familyId: string, store: Kysely<Database>): Promise<string> {
+  async function storeRefresh(kind: Subject['kind'], subjectId: string, familyId: string, store: Executor): Promise<string> {
     const refreshToken = opaque('rft')
     await store
       .insertInto('refresh_tokens')
@@ -85,22 +92,19 @@ export function createSessionService(o: SessionServiceOptions) {
     return refreshToken
   }
 
-  async function subjectOf(kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {
-    if (kind === 'customer') {
-      const row = await db.selectFrom('customers').select('id').where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).executeTakeFirst()
-      return row ? { kind: 'customer', id } : undefined
-    }
-    const svc = await o.serviceAccounts.get(id)
+  async function subjectOf(db: Executor, kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {
+    if (kind === 'customer') return (await customers.isAccount(db, id)) ? { kind: 'customer', id } : undefined
+    const svc = await o.serviceAccounts.get(db, id)
     return svc ? { kind: 'service', id, providerId: svc.provider_id, organizationId: svc.organization_id, handle: svc.handle } : undefined
   }
 
-  async function createOneTimeToken(purpose: 'verify_email' | 'password_reset', customerId: string, email: string): Promise<{ token: string; expiresAt: string }> {
+  async function createOneTimeToken(db: Executor, purpose: 'verify_email' | 'password_reset', customerId: string, email: string): Promise<{ token: string; expiresAt: string }> {
     const token = opaque(purpose === 'verify_email' ? 'vrf' : 'rst')
     const expiresAt = new Date(Date.now() + auth.oneTimeTokenTtl * 1000)
-    await db.transaction().execute(async (tx) => {
+    await withTransaction(db, async (tx) => {
       await tx.insertInto('one_time_tokens').values({ id: newId('ott'), purpose, customer_id: customerId, email, token_hash: sha256(token), expires_at: expiresAt }).execute()
       // The event carries the token so that a webhook consumer can send the email.
-      await createEventWriter(tx).emit({
+      await events.emit(tx, {
         type: purpose === 'verify_email' ? 'customer.verification_requested' : 'customer.password_reset_requested',
         customerId,
         payload: { customerId, email, token, expiresAt: expiresAt.toISOString() },
@@ -111,7 +115,7 @@ export function createSessionService(o: SessionServiceOptions) {
   }
 
   /** Marks a one-time token used (a guarded update: it works once) and returns what it was for. */
-  async function consume(tx: Kysely<Database>, purpose: 'verify_email' | 'password_reset', token: string) {
+  async function consume(tx: Tx, purpose: 'verify_email' | 'password_reset', token: string) {
     const row = await tx
       .updateTable('one_time_tokens')
       .set({ used_at: new Date() })
@@ -125,10 +129,6 @@ export function createSessionService(o: SessionServiceOptions) {
     return row
   }
 
-  async function accountByEmail(email: string) {
-    return db.selectFrom('customers').select(['id', 'email_verified', 'password_hash'])
-      .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null).executeTakeFirst()
-  }
 
   return {
     /**
@@ -136,21 +136,21 @@ export function createSessionService(o: SessionServiceOptions) {
      * same `INVALID_CREDENTIALS` after the same work (a hash is verified either way). Limited per
      * email and per client address (429 `RATE_LIMITED`).
      */
-    async login(rawEmail: string, password: string, clientAddress: string): Promise<Session> {
+    async login(db: Executor, rawEmail: string, password: string, clientAddress: string): Promise<Session> {
       const email = rawEmail.trim().toLowerCase()
-      await limiter.hit(`login:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
-      await limiter.hit(`login:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      await limiter.hit(db, `login:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
+      await limiter.hit(db, `login:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
       // A service account's address wins: a customer registered under it must not lock the account out.
-      const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(email) : undefined
-      const customer = service ? undefined : await accountByEmail(email)
+      const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(db, email) : undefined
+      const customer = service ? undefined : await customers.accountByEmail(db, email)
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
       if (customer) {
         if (o.customer.requireEmailVerification && !customer.email_verified) throw new HubError('EMAIL_NOT_VERIFIED')
-        return issue({ kind: 'customer', id: customer.id })
+        return issue(db, { kind: 'customer', id: customer.id })
       }
-      return issue({ kind: 'service', id: service!.id, providerId: service!.provider_id, organizationId: service!.organization_id, handle: service!.handle })
+      return issue(db, { kind: 'service', id: service!.id, providerId: service!.provider_id, organizationId: service!.organization_id, handle: service!.handle })
     },
 
     /**
@@ -158,11 +158,11 @@ export function createSessionService(o: SessionServiceOptions) {
      * concurrent refreshes with one token exactly one succeeds. Presenting a used token again is
      * treated as theft: its whole family is revoked.
      */
-    async refresh(refreshToken: string): Promise<Session> {
+    async refresh(db: Executor, refreshToken: string): Promise<Session> {
       const hash = sha256(refreshToken)
       // The successor is stored in the transaction that uses the token up: a concurrent reuse,
       // blocked on the row until then, revokes the family with the successor in it.
-      const used = await db.transaction().execute(async (tx) => {
+      const used = await withTransaction(db, async (tx) => {
         const row = await tx
           .updateTable('refresh_tokens')
           .set({ used_at: new Date() })
@@ -182,23 +182,23 @@ export function createSessionService(o: SessionServiceOptions) {
         }
         throw new HubError('INVALID_REFRESH_TOKEN')
       }
-      const subject = await subjectOf(used.subject_kind, used.subject_id)
+      const subject = await subjectOf(db, used.subject_kind, used.subject_id)
       if (!subject) {
         await db.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('family_id', '=', used.family_id).where('revoked_at', 'is', null).execute()
         throw new HubError('INVALID_REFRESH_TOKEN')
       }
-      return { accessToken: await signAccess(subject), refreshToken: used.successor, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
+      return { accessToken: await signAccess(db, subject), refreshToken: used.successor, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
     },
 
     /** Revokes the refresh token's family (this session). Unknown tokens are ignored. */
-    async logout(refreshToken: string): Promise<void> {
+    async logout(db: Executor, refreshToken: string): Promise<void> {
       await sql`
         UPDATE refresh_tokens SET revoked_at = now()
         WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ${sha256(refreshToken)})`.execute(db)
     },
 
     /** The principal of a valid access token, or an error saying why it is not valid. */
-    async verifyAccess(token: string): Promise<CustomerPrincipal | ServicePrincipal> {
+    async verifyAccess(db: Executor, token: string): Promise<CustomerPrincipal | ServicePrincipal> {
       let header
       try {
         header = decodeProtectedHeader(token)
@@ -206,7 +206,7 @@ export function createSessionService(o: SessionServiceOptions) {
         throw new HubError('UNAUTHORIZED', 'The token is malformed.')
       }
       if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') throw new HubError('UNAUTHORIZED', 'The token is not signed by this hub.')
-      const key = await keys.publicKey(header.kid)
+      const key = await keys.publicKey(db, header.kid)
       if (!key) throw new HubError('UNAUTHORIZED', 'The token is not signed by a key of this hub.')
       try {
         const { payload } = await jwtVerify(token, key, { algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] })
@@ -235,49 +235,45 @@ export function createSessionService(o: SessionServiceOptions) {
      * `customer.verification_requested` event. Answers the same whether or not the email is
      * known (no account enumeration).
      */
-    async requestVerification(rawEmail: string, clientAddress: string): Promise<void> {
+    async requestVerification(db: Executor, rawEmail: string, clientAddress: string): Promise<void> {
       const email = normalizeEmail(rawEmail)
-      await limiter.hit(`verify:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
-      await limiter.hit(`verify:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
-      const account = await accountByEmail(email)
-      if (account && !account.email_verified) await createOneTimeToken('verify_email', account.id, email)
+      await limiter.hit(db, `verify:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      await limiter.hit(db, `verify:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
+      const account = await customers.accountByEmail(db, email)
+      if (account && !account.email_verified) await createOneTimeToken(db, 'verify_email', account.id, email)
     },
 
-    async verifyEmail(token: string): Promise<{ customerId: string }> {
-      return db.transaction().execute(async (tx) => {
+    async verifyEmail(db: Executor, token: string): Promise<{ customerId: string }> {
+      return withTransaction(db, async (tx) => {
         const row = await consume(tx, 'verify_email', token)
         // only while the customer still has the email the token was sent to
-        const verified = await tx.updateTable('customers').set({ email_verified: true, updated_at: new Date() })
-          .where('id', '=', row.customer_id).where('email', '=', row.email).where('deleted_at', 'is', null).returning('id').executeTakeFirst()
-        if (!verified) throw new HubError('INVALID_TOKEN')
-        await createEventWriter(tx).emit({ type: 'customer.email_verified', customerId: row.customer_id, payload: { customerId: row.customer_id } })
+        if (!(await customers.markEmailVerified(tx, row.customer_id, row.email))) throw new HubError('INVALID_TOKEN')
+        await events.emit(tx, { type: 'customer.email_verified', customerId: row.customer_id, payload: { customerId: row.customer_id } })
         return { customerId: row.customer_id }
       })
     },
 
     /** Starts a password reset, like `requestVerification` (event `customer.password_reset_requested`). */
-    async requestPasswordReset(rawEmail: string, clientAddress: string): Promise<void> {
+    async requestPasswordReset(db: Executor, rawEmail: string, clientAddress: string): Promise<void> {
       const email = normalizeEmail(rawEmail)
-      await limiter.hit(`reset:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
-      await limiter.hit(`reset:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
-      const account = await accountByEmail(email)
-      if (account) await createOneTimeToken('password_reset', account.id, email)
+      await limiter.hit(db, `reset:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      await limiter.hit(db, `reset:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
+      const account = await customers.accountByEmail(db, email)
+      if (account) await createOneTimeToken(db, 'password_reset', account.id, email)
     },
 
     /** Sets a new password with a reset token and revokes every session of the customer. */
-    async resetPassword(token: string, password: string): Promise<{ customerId: string }> {
+    async resetPassword(db: Executor, token: string, password: string): Promise<{ customerId: string }> {
       if (password.length < o.customer.passwordMinLength) {
         throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${o.customer.passwordMinLength} characters.`)
       }
       const passwordHash = await hashPassword(password)
-      return db.transaction().execute(async (tx) => {
+      return withTransaction(db, async (tx) => {
         const row = await consume(tx, 'password_reset', token)
-        const changed = await tx.updateTable('customers').set({ password_hash: passwordHash, updated_at: new Date() })
-          .where('id', '=', row.customer_id).where('deleted_at', 'is', null).where('has_account', '=', true).returning('id').executeTakeFirst()
-        if (!changed) throw new HubError('INVALID_TOKEN')
+        if (!(await customers.setPassword(tx, row.customer_id, passwordHash))) throw new HubError('INVALID_TOKEN')
         await tx.updateTable('refresh_tokens').set({ revoked_at: new Date() })
           .where('subject_kind', '=', 'customer').where('subject_id', '=', row.customer_id).where('revoked_at', 'is', null).execute()
-        await createEventWriter(tx).emit({ type: 'customer.password_changed', customerId: row.customer_id, payload: { customerId: row.customer_id } })
+        await events.emit(tx, { type: 'customer.password_changed', customerId: row.customer_id, payload: { customerId: row.customer_id } })
         return { customerId: row.customer_id }
       })
     },

@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK } from 'jose'
-import { sql, type Kysely } from 'kysely'
-import type { Database } from '../db/schema.js'
+import { sql } from 'kysely'
+import type { Executor, Tx } from '../db/executor.js'
+import { withTransaction } from '../db/executor.js'
 import { newId } from '../ids.js'
+import { createSealer } from '../secrets.js'
 
 type Key = CryptoKey | Uint8Array
 
@@ -16,67 +17,51 @@ const KEY_LOCK = 7_302_114_552
 /** How often a process looks for a newer signing key made by another process. */
 const CURRENT_KEY_TTL_MS = 60_000
 
-/** AES-256-GCM under a key derived from the hub's secret: `iv.tag.ciphertext`, base64url. */
-function encrypt(secret: string, plain: string): string {
-  const key = createHash('sha256').update(`customer-hub signing keys\0${secret}`).digest()
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', key, iv)
-  const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()])
-  return [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url')).join('.')
-}
-
-function decrypt(secret: string, sealed: string): string {
-  const key = createHash('sha256').update(`customer-hub signing keys\0${secret}`).digest()
-  const [iv, tag, data] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'))
-  const decipher = createDecipheriv('aes-256-gcm', key, iv!)
-  decipher.setAuthTag(tag!)
-  return Buffer.concat([decipher.update(data!), decipher.final()]).toString('utf8')
-}
-
 /**
  * The Ed25519 keys that sign access tokens. Keys live in the database (private parts encrypted
  * with the hub's secret), so every hub process signs and verifies with the same set. The newest
  * unretired key signs; a retired key still verifies — and stays in the JWKS — until every token
  * it signed has expired.
  */
-export function createSigningKeys(db: Kysely<Database>, options: { secret: string; accessTokenTtl: number }) {
+export function createSigningKeys(options: { secret: string; accessTokenTtl: number }) {
+  const sealer = createSealer(options.secret, 'signing keys')
   const publicKeys = new Map<string, Key>()
   let current: { key: SigningKey; at: number } | undefined
   // kid → when it was last looked up and not found: a forged kid sent again and again costs
   // one query a second, while a key just made by another process is found at its first use
   const misses = new Map<string, number>()
 
-  async function create(): Promise<SigningKey> {
+  async function create(tx: Tx): Promise<SigningKey> {
     const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
     const kid = newId('key')
     const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' }
-    await db.insertInto('signing_keys').values({ kid, public_jwk: JSON.stringify(jwk), private_key_enc: encrypt(options.secret, await exportPKCS8(privateKey)) }).execute()
+    await tx.insertInto('signing_keys').values({ kid, public_jwk: JSON.stringify(jwk), private_key_enc: sealer.seal(await exportPKCS8(privateKey)) }).execute()
     publicKeys.set(kid, publicKey)
     return { kid, privateKey }
   }
 
-  async function loadCurrent(): Promise<SigningKey> {
+  async function loadCurrent(db: Executor): Promise<SigningKey> {
     const row = await db.selectFrom('signing_keys').select(['kid', 'private_key_enc']).where('retired_at', 'is', null)
       .orderBy('created_at', 'desc').orderBy('kid', 'desc').executeTakeFirst()
-    if (row) return { kid: row.kid, privateKey: await importPKCS8(decrypt(options.secret, row.private_key_enc), 'EdDSA') }
-    // The first key: made once, whichever process asks first.
-    return db.transaction().execute(async (tx) => {
+    if (row) return { kid: row.kid, privateKey: await importPKCS8(sealer.open(row.private_key_enc), 'EdDSA') }
+    // The first key: made once, whichever process asks first (the lock is held until the key is in).
+    const made = await withTransaction(db, async (tx) => {
       await sql`SELECT pg_advisory_xact_lock(${KEY_LOCK})`.execute(tx)
       const again = await tx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst()
-      if (again) return undefined
-      return 'create' as const
-    }).then(async (decision) => (decision === 'create' ? create() : loadCurrent()))
+      return again ? undefined : create(tx)
+    })
+    return made ?? loadCurrent(db)
   }
 
   return {
     /** The key to sign with now. */
-    async signer(): Promise<SigningKey> {
-      if (!current || Date.now() - current.at > CURRENT_KEY_TTL_MS) current = { key: await loadCurrent(), at: Date.now() }
+    async signer(db: Executor): Promise<SigningKey> {
+      if (!current || Date.now() - current.at > CURRENT_KEY_TTL_MS) current = { key: await loadCurrent(db), at: Date.now() }
       return current.key
     },
 
     /** The public key of `kid`, or undefined when no such key exists (or it expired). */
-    async publicKey(kid: string): Promise<Key | undefined> {
+    async publicKey(db: Executor, kid: string): Promise<Key | undefined> {
       const known = publicKeys.get(kid)
       if (known) return known
       if (Date.now() - (misses.get(kid) ?? 0) < 1000) return undefined
@@ -96,7 +81,7 @@ export function createSigningKeys(db: Kysely<Database>, options: { secret: strin
      * may sign with a retired key for up to CURRENT_KEY_TTL_MS after the rotation, so a retired
      * key stays listed that much longer than a token lives.
      */
-    async jwks(): Promise<{ keys: JWK[] }> {
+    async jwks(db: Executor): Promise<{ keys: JWK[] }> {
       const { rows } = await sql<{ public_jwk: JWK }>`
         SELECT public_jwk FROM signing_keys
         WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => ${options.accessTokenTtl + CURRENT_KEY_TTL_MS / 1000})
@@ -105,9 +90,9 @@ export function createSigningKeys(db: Kysely<Database>, options: { secret: strin
     },
 
     /** Makes a new signing key and retires the others (they keep verifying until their tokens expire). */
-    async rotate(): Promise<string> {
-      const key = await create()
-      await db.updateTable('signing_keys').set({ retired_at: new Date() }).where('kid', '!=', key.kid).where('retired_at', 'is', null).execute()
+    async rotate(tx: Tx): Promise<string> {
+      const key = await create(tx)
+      await tx.updateTable('signing_keys').set({ retired_at: new Date() }).where('kid', '!=', key.kid).where('retired_at', 'is', null).execute()
       current = { key, at: Date.now() }
       return key.kid
     },

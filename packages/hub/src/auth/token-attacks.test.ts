@@ -47,7 +47,7 @@ function expectUnauthorized(res: { statusCode: number; body: string; json(): unk
 
 /** Signs with the hub's own current private key, loaded the way the hub loads it. */
 async function signWithHubKey(payload: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
-  const signer = await createSigningKeys(hub.database.db, { secret: hub.config.secret!, accessTokenTtl: hub.config.auth.accessTokenTtl }).signer()
+  const signer = await createSigningKeys({ secret: hub.config.secret!, accessTokenTtl: hub.config.auth.accessTokenTtl }).signer(hub.database.db)
   expect(signer.kid).toBe(hubKid)
   return new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT', ...header }).sign(signer.privateKey)
 }

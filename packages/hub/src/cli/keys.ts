@@ -3,6 +3,7 @@ import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
 import { createSigningKeys } from '../auth/signing-keys.js'
+import { withTransaction } from '../db/executor.js'
 import { resolveSecret } from '../http/server.js'
 import { CommandError, runningHubApi } from './running-hub.js'
 
@@ -25,8 +26,8 @@ export async function keysCommand(args: string[]): Promise<number> {
     const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
     try {
       await migrate(database.db)
-      const keys = createSigningKeys(database.db, { secret: resolveSecret(config, database.kind === 'pglite'), accessTokenTtl: config.auth.accessTokenTtl })
-      console.log(await keys.rotate())
+      const keys = createSigningKeys({ secret: resolveSecret(config, database.kind === 'pglite'), accessTokenTtl: config.auth.accessTokenTtl })
+      console.log(await withTransaction(database.db, (tx) => keys.rotate(tx)))
       return 0
     } finally {
       await database.close()

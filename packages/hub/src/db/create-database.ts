@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
-import type { Database } from './schema.js'
+import type { Database } from './database.js'
 import { lockDataDir } from './data-dir-lock.js'
 
 export type DatabaseKind = 'postgres' | 'pglite'
@@ -46,7 +46,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     pool.on('error', () => {
       // an idle client lost its connection; the pool replaces it and the next query reports it
     })
-    preparedStatements(pool)
+    wrapQueries(pool, { prepare: true })
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,
@@ -66,6 +66,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     const lite = new PGlite({ dataDir, extensions: { pg_trgm } })
     await lite.waitReady
     const pool = new pg.Pool(createPgConfig(lite) as unknown as pg.PoolConfig)
+    wrapQueries(pool, { prepare: false })
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,
@@ -86,26 +87,47 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
 /** Distinct statements a process prepares at most; others are sent unprepared. */
 const MAX_PREPARED = 500
 
+type QueryFn = (...args: unknown[]) => unknown
+interface QueryResult {
+  rows?: unknown[]
+  fields?: unknown[]
+}
+
 /**
- * Sends every parameterized statement as a named prepared statement, so PostgreSQL parses and
- * plans each distinct statement once per connection instead of on every call (a third of a
- * simple read's cost). Statements without parameters — migrations among them — go as they are.
- * Names are given per statement text for the life of the process, up to MAX_PREPARED.
+ * The answer of a text of several statements (`BEGIN; INSERT … RETURNING …`) is one result per
+ * statement; Kysely reads one. It gets the last that returns columns (the `RETURNING` or
+ * `SELECT`), or the last of all.
  */
-function preparedStatements(pool: pg.Pool): void {
+function lastResult(result: unknown): unknown {
+  if (!Array.isArray(result)) return result
+  const results = result as QueryResult[]
+  return [...results].reverse().find((r) => (r.fields?.length ?? 0) > 0) ?? results.at(-1)
+}
+
+/**
+ * Adapts every connection of the pool:
+ * - with `prepare`, every parameterized statement is sent as a named prepared statement, so
+ *   PostgreSQL parses and plans each distinct statement once per connection instead of on every
+ *   call (a third of a simple read's cost). Statements without parameters — migrations, and the
+ *   several-statement texts of the unit of work — go as they are. Names are given per statement
+ *   text for the life of the process, up to MAX_PREPARED.
+ * - a text of several statements answers with one result (see {@link lastResult}).
+ */
+function wrapQueries(pool: pg.Pool, options: { prepare: boolean }): void {
   const names = new Map<string, string>()
   pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown
-    ;(client as unknown as { query: (...args: unknown[]) => unknown }).query = (config: unknown, values?: unknown, callback?: unknown) => {
-      if (typeof config === 'string' && Array.isArray(values) && values.length > 0) {
+    const query = client.query.bind(client) as QueryFn
+    ;(client as unknown as { query: QueryFn }).query = (config: unknown, values?: unknown, callback?: unknown) => {
+      if (callback !== undefined) return query(config, values, callback)
+      if (options.prepare && typeof config === 'string' && Array.isArray(values) && values.length > 0) {
         let name = names.get(config)
         if (name === undefined && names.size < MAX_PREPARED) {
           name = `hub_${names.size}`
           names.set(config, name)
         }
-        if (name !== undefined) return query({ name, text: config, values }, callback)
+        if (name !== undefined) return query({ name, text: config, values })
       }
-      return query(config, values, callback)
+      return (query(config, values) as Promise<unknown>).then(lastResult)
     }
   })
 }

@@ -1,13 +1,20 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely'
-import type { EventType, HubEvent } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
+import { sql, type RawBuilder } from 'kysely'
+import type { EventPage, EventPayload, EventType, HubEvent } from '@his-her/contract'
+import type { Executor, Tx } from '../db/executor.js'
 import { newId } from '../ids.js'
 import { HubError } from '../errors.js'
 
-export interface EventInput {
-  type: EventType
-  customerId: string | null
-  payload: Record<string, unknown>
+/** An event to write: its type, the customer it concerns, and the payload its type declares. */
+export type EventInput = { [T in EventType]: { type: T; customerId: string | null; payload: EventPayload<T> } }[EventType]
+
+// The ordinal of the last event written in each transaction.
+const ordinals = new WeakMap<Tx, number>()
+
+/** The next `count` ordinals of `tx`'s events. */
+function takeOrdinals(tx: Tx, count: number): number {
+  const first = (ordinals.get(tx) ?? 0) + 1
+  ordinals.set(tx, first + count - 1)
+  return first
 }
 
 /**
@@ -20,68 +27,63 @@ function position(ordinal: number): RawBuilder<string> {
   return sql<string>`((pg_current_xact_id()::text::bigint << 16) | ${sql.lit(ordinal)})`
 }
 
-/**
- * The row values of one event, for an `INSERT INTO events (position, id, type, customer_id,
- * payload)` written inside the statement that makes the change (a data-modifying CTE).
- * `ordinal` numbers the events of one transaction from 1.
- */
-export function eventRow(ordinal: number, event: EventInput): RawBuilder<unknown> {
+function eventRow(ordinal: number, event: EventInput): RawBuilder<unknown> {
   return sql`(${position(ordinal)}, ${newId('evt')}, ${event.type}, ${event.customerId}, ${JSON.stringify(event.payload)}::jsonb)`
 }
 
 /**
- * Writes events inside a transaction, numbering them. Create one per transaction:
- *
- * @example
- * ```ts
- * await db.transaction().execute(async (tx) => {
- *   const events = createEventWriter(tx)
- *   … change rows …
- *   await events.emit({ type: 'customer.updated', customerId, payload })
- * })
- * ```
+ * The events of a change, written in the change's transaction (the outbox): each gets a stable
+ * id and a position that orders it after every event of earlier transactions, so a consumer of
+ * the feed sees them in commit order, per customer and overall.
  */
-export function createEventWriter(tx: Kysely<Database>) {
-  let ordinal = 0
+export function createEventService() {
   return {
-    async emit(...events: EventInput[]): Promise<void> {
+    /** Writes events in `tx`, numbered after those it wrote already. */
+    async emit(tx: Tx, ...events: EventInput[]): Promise<void> {
       if (events.length === 0) return
-      const rows = events.map((e) => eventRow(++ordinal, e))
-      await sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${sql.join(rows)}`.execute(tx)
+      const first = takeOrdinals(tx, events.length)
+      await sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${sql.join(events.map((e, n) => eventRow(first + n, e)))}`.execute(tx)
+    },
+
+    /**
+     * The same insert as one part of a larger statement (a data-modifying CTE), so a change and its
+     * events are one round trip. With `when`, the rows are written only if it holds (e.g.
+     * `EXISTS (SELECT 1 FROM u)`: only when the guarded update of the statement changed a row).
+     */
+    insertSql(tx: Tx, events: EventInput[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
+      const first = takeOrdinals(tx, events.length)
+      const rows = sql.join(events.map((e, n) => eventRow(first + n, e)))
+      return when
+        ? sql`INSERT INTO events (position, id, type, customer_id, payload) SELECT * FROM (VALUES ${rows}) v WHERE ${when}`
+        : sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${rows}`
+    },
+
+    /**
+     * Reads the feed: events after `after`, in order. Only events of transactions older than the
+     * oldest one still running are returned, so an event that commits late is never skipped.
+     */
+    async read(db: Executor, after: string, limit: number): Promise<EventPage> {
+      if (!/^[0-9]{1,19}$/.test(after) || BigInt(after) > 9223372036854775807n) throw new HubError('INVALID_CURSOR')
+      const rows = await db
+        .selectFrom('events')
+        .select([sql<string>`position::text`.as('position'), 'id', 'type', 'customer_id', 'payload', 'created_at'])
+        .where(sql<boolean>`position > ${after}::bigint AND position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`)
+        .orderBy('position')
+        .limit(limit)
+        .execute()
+      const data = rows.map(
+        (r) =>
+          ({
+            id: r.id,
+            sequence: r.position,
+            type: r.type,
+            customerId: r.customer_id,
+            payload: r.payload,
+            createdAt: r.created_at.toISOString(),
+          }) as HubEvent,
+      )
+      return { data, nextAfter: data.at(-1)?.sequence ?? after }
     },
   }
 }
-export type EventWriter = ReturnType<typeof createEventWriter>
-
-interface EventRow {
-  position: string
-  id: string
-  type: string
-  customer_id: string | null
-  payload: Record<string, unknown>
-  created_at: Date
-}
-
-/**
- * Reads the feed: events after `after`, in order. Only events of transactions older than the
- * oldest one still running are returned, so an event that commits late is never skipped.
- */
-export async function readEvents(db: Kysely<Database>, after: string, limit: number): Promise<{ data: HubEvent[]; nextAfter: string }> {
-  if (!/^[0-9]{1,19}$/.test(after) || BigInt(after) > 9223372036854775807n) throw new HubError('INVALID_CURSOR')
-  const { rows } = await sql<EventRow>`
-    SELECT position::text AS position, id, type, customer_id, payload, created_at
-    FROM events
-    WHERE position > ${after}::bigint
-      AND position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
-    ORDER BY position
-    LIMIT ${limit}`.execute(db)
-  const data = rows.map((r) => ({
-    id: r.id,
-    sequence: r.position,
-    type: r.type,
-    customerId: r.customer_id,
-    payload: r.payload,
-    createdAt: r.created_at.toISOString(),
-  }))
-  return { data, nextAfter: data.at(-1)?.sequence ?? after }
-}
+export type EventService = ReturnType<typeof createEventService>

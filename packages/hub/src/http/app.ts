@@ -1,38 +1,22 @@
-import { randomChunk } from '../ids.js'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import Type from 'typebox'
-import { Address, Customer, ErrorResponse, HubEvent, Identity, Merge, RewardAccount } from '@his-her/contract'
+import type { ApiRole, CreatedToken } from '@his-her/contract'
+import { randomChunk } from '../ids.js'
 import type { HubConfig } from '../config.js'
 import type { HubDatabase } from '../db/create-database.js'
+import { withTransaction } from '../db/executor.js'
+import { hubModules } from '../modules.js'
+import type { Handlers, HubModule, Services } from '../module.js'
 import { registerErrorHandling, toErrorBody } from './error-handler.js'
 import { registerAuthentication } from '../auth/authenticate.js'
-import { HubError } from '../errors.js'
-import { createApiTokenService, type ApiTokenService } from '../auth/api-token-service.js'
-import { tokenRoutes } from '../auth/token-routes.js'
-import { createCustomerService } from '../customers/customer-service.js'
-import { createAddressService } from '../customers/address-service.js'
-import { customerRoutes } from '../customers/customer-routes.js'
-import { createOrderService } from '../orders/order-service.js'
-import { orderRoutes } from '../orders/order-routes.js'
-import { eventRoutes } from '../events/event-routes.js'
-import { registerIdempotency } from './idempotency.js'
-import { createSigningKeys } from '../auth/signing-keys.js'
-import { createRateLimiter } from '../auth/rate-limiter.js'
-import { createServiceAccountService } from '../auth/service-account-service.js'
-import { createSessionService } from '../auth/session-service.js'
-import { authRoutes } from '../auth/auth-routes.js'
-import { meRoutes } from '../customers/me-routes.js'
-import { ConfigError } from '../errors.js'
-import { createLedgerCheck, ensureConfiguredLedgers } from '../loyalty/ledger-check.js'
-import { createIdentityService } from '../identity/identity-service.js'
-import { createSyncService } from '../identity/sync-service.js'
-import { identityRoutes } from '../identity/identity-routes.js'
-import { createMergeService } from '../customers/merge-service.js'
-import { mergeRoutes } from '../customers/merge-routes.js'
+import { HubError, ConfigError } from '../errors.js'
+import { createUnitOfWork } from './unit-of-work.js'
+import { registerRoutes } from './routes.js'
+import { registerResponseCheck, type UndeclaredAnswer } from './response-check.js'
+import { openApiDocument } from './operations-module.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -42,11 +26,24 @@ export interface AppOptions {
   /** Logging: JSON lines at `config.logLevel` on stdout by default; another `stream` or `level`
    * (tests capture the lines), or `false` for none. */
   logger?: false | { stream?: NodeJS.WritableStream; level?: string }
+  /** Called with every answer a route gives that the route table does not declare (the tests fail on any). */
+  onUndeclaredAnswer?: (answer: UndeclaredAnswer) => void
+  /** The modules to build from; the hub's own list by default. */
+  modules?: readonly HubModule[]
 }
 
 export interface HubApp extends FastifyInstance {
-  tokens: ApiTokenService
+  /** Every module's services. */
+  services: Services
+  /** API tokens outside a request (first start, tests): each call is a transaction of its own. */
+  tokens: {
+    create(name: string, role: ApiRole): Promise<CreatedToken>
+    bootstrap(): Promise<string | undefined>
+  }
 }
+
+/** How often old Idempotency-Key answers are swept. */
+const SWEEP_MS = 60 * 60 * 1000
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -152,78 +149,52 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
   })
-  for (const schema of [ErrorResponse, Address, Customer, HubEvent, Identity, RewardAccount, Merge]) app.addSchema(schema)
+  if (options.onUndeclaredAnswer) registerResponseCheck(app, options.onUndeclaredAnswer)
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Customer Hub API',
-        version: '0.1.0',
-        description: 'One record per real person across every store and platform.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-  })
+  // the API's description, built from the route table; the documentation pages are public
+  await app.register(swagger, { mode: 'static', specification: { document: openApiDocument() as never } })
   await app.register(async (scope) => {
-    // the documentation pages are public
     scope.addHook('onRoute', (route) => {
       route.config = { ...(route.config ?? {}), access: 'public' }
     })
     await scope.register(swaggerUi, { routePrefix: '/docs' })
   })
 
-  const tokens = createApiTokenService(db, { envAdminToken: config.adminToken })
-  app.decorate('tokens', tokens)
   registerErrorHandling(app)
   if (!config.secret) throw new ConfigError('HUB_SECRET is not set: it encrypts the token-signing keys (32 characters or more)')
-  const keys = createSigningKeys(db, { secret: config.secret, accessTokenTtl: config.auth.accessTokenTtl })
-  const serviceAccounts = createServiceAccountService({ db, settings: config.auth, passwordMinLength: config.customer.passwordMinLength })
-  const sessions = createSessionService({
-    db,
-    keys,
-    limiter: createRateLimiter(db),
-    serviceAccounts,
-    auth: config.auth,
-    customer: config.customer,
-    devLink: config.devLogLinks ? (purpose, token) => app.log.info(`development link (${purpose}): token=${token}`) : undefined,
+
+  // the modules: their services in list order, then their handlers and start-up work
+  const modules = options.modules ?? hubModules
+  const services = {} as Services
+  for (const module of modules) Object.assign(services, module.services?.({ config, services, log: app.log }) ?? {})
+  const handlers: Partial<Handlers> = {}
+  for (const module of modules) {
+    for (const [operationId, handler] of Object.entries(module.handlers?.(services, config) ?? {})) {
+      if (operationId in handlers) throw new Error(`two modules handle the route ${operationId}`)
+      ;(handlers as Record<string, unknown>)[operationId] = handler
+    }
+  }
+  const stops: (() => Promise<void> | void)[] = []
+  for (const module of modules) {
+    const stop = await module.start?.({ db, config, services, log: app.log })
+    if (typeof stop === 'function') stops.push(stop)
+  }
+  app.addHook('onClose', async () => {
+    for (const stop of stops.reverse()) await stop()
   })
-  registerAuthentication(app, tokens, sessions)
-  registerIdempotency(app, db)
-  await ensureConfiguredLedgers(db, config.ledgers)
-  const ledgers = createLedgerCheck(db)
 
-  const customers = createCustomerService({ db, settings: config.customer })
-  const addresses = createAddressService({ db, settings: config.customer })
-  const orders = createOrderService({ db })
-  const identities = createIdentityService({ db, settings: config.customer, ledgers })
-  const sync = createSyncService({ db, settings: config.customer, ledgers })
-  const merges = createMergeService({ db, customers })
-
-  app.get('/health', {
-    config: { access: 'public' },
-    schema: {
-      tags: ['operations'],
-      summary: 'Is the hub up and its database reachable?',
-      security: [],
-      response: { 200: Type.Object({ status: Type.Literal('ok'), database: Type.Literal('up') }), 503: Type.Ref('Error') },
-    },
-  }, async (_req, reply) => {
-    if (await database.ping()) return { status: 'ok' as const, database: 'up' as const }
-    return reply.code(503).send({ statusCode: 503, code: 'DATABASE_UNAVAILABLE', error: 'Service Unavailable', message: 'The database does not answer.' })
+  app.decorate('services', services)
+  app.decorate('tokens', {
+    create: (name: string, role: ApiRole) => withTransaction(db, (tx) => services.tokens.create(tx, name, role)),
+    bootstrap: () => withTransaction(db, (tx) => services.tokens.bootstrap(tx)),
   })
-  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
+  registerAuthentication(app, db, services.tokens, services.sessions)
+  const unitOfWork = createUnitOfWork(db, { secret: config.secret })
+  registerRoutes(app, { handlers, db, unitOfWork })
 
-  await app.register(customerRoutes({ customers, addresses, db }))
-  await app.register(authRoutes({ sessions, keys, serviceAccounts }))
-  await app.register(meRoutes({ customers, addresses, identities }))
-  await app.register(identityRoutes({ identities, sync }))
-  await app.register(mergeRoutes({ merges }))
-  await app.register(orderRoutes({ orders }))
-  await app.register(eventRoutes({ db }))
-  await app.register(tokenRoutes({ tokens }))
+  const sweep = setInterval(() => void unitOfWork.sweep().catch(() => {}), SWEEP_MS)
+  sweep.unref()
+  app.addHook('onClose', async () => clearInterval(sweep))
   await app.ready()
   return app
 }

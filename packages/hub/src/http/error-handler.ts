@@ -67,7 +67,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       // the error's message and stack, never the request body
       request.log.error({ err }, 'request failed')
     }
-    const retryAfter = answer.details?.retryAfter
+    const retryAfter = (answer.details as { retryAfter?: unknown } | undefined)?.retryAfter
     if (answer.statusCode === 429 && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
     return reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer)
   })

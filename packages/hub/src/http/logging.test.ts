@@ -54,9 +54,9 @@ describe('request logging', () => {
       { method: 'GET', url: '/tokens', headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } },
       { method: 'GET', url: `/no-such-route?email=${encodeURIComponent(email)}&password=${password}`, headers: hub.admin }, // 404
       // personal data put in the path by mistake, on a route and off any route
-      { method: 'GET', url: `/customer/${email}`, headers: hub.admin }, // 400 INVALID_ID
+      { method: 'GET', url: `/customer/${email}`, headers: hub.admin }, // 404 CUSTOMER_NOT_FOUND
       { method: 'GET', url: `/customer/${encodeURIComponent(email)}/address`, headers: hub.admin }, // 404
-      { method: 'DELETE', url: `/customer/${encodeURIComponent(phone)}`, headers: hub.admin }, // 400 INVALID_ID
+      { method: 'DELETE', url: `/customer/${encodeURIComponent(phone)}`, headers: hub.admin }, // 404 CUSTOMER_NOT_FOUND
       { method: 'GET', url: `/lookup/${encodeURIComponent(nationalPhone)}`, headers: hub.admin }, // 404
       { method: 'GET', url: `/health?email=${encodeURIComponent(email)}`, headers: { 'x-request-id': 'trace-me-1' } },
     ]

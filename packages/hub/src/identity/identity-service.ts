@@ -1,142 +1,180 @@
-import { sql, type Kysely } from 'kysely'
-import type { EnsuredRewardAccount, Identity, IdentityInput, LookupQuery, MatchRule, RewardAccount, Customer } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
-import type { CustomerSettings } from '../config.js'
+import { sql, type RawBuilder } from 'kysely'
+import type { Identity, IdentityInput, IdentityKind, Merge } from '@his-her/contract'
+import type { CountryCode } from 'libphonenumber-js/max'
+import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId, isId } from '../ids.js'
-import { isUniqueViolation } from '../db/pg-errors.js'
-import { createEventWriter } from '../events/event-store.js'
-import { assertCustomerId } from '../customers/customer-service.js'
-import { toCustomer } from '../customers/customer-mapper.js'
-import type { LedgerCheck } from '../loyalty/ledger-check.js'
-import { cascade, findCandidates, matchKeys, toIdentity, type IdentityRow } from './match.js'
+import type { EventService } from '../events/event-store.js'
+import { toIdentity, type MatchKeys } from './match.js'
 import { normalizeEmail, normalizePhone } from './normalize.js'
+import type { MergeRow } from './tables.js'
 
 const identityColumns = ['id', 'customer_id', 'kind', 'namespace', 'value', 'raw_value', 'external_id_field', 'created_at'] as const
 
-/**
- * A customer's identities (how each platform knows them), the lookup cascade, and reward
- * accounts. The customer's `email` and `phone` fields always name one of its identities of that
- * kind (or are null when it has none).
- */
-export function createIdentityService({ db, settings, ledgers }: { db: Kysely<Database>; settings: CustomerSettings; ledgers: LedgerCheck }) {
-  async function assertLive(executor: Kysely<Database>, customerId: string, lock = false): Promise<{ email: string | null; phone: string | null }> {
-    assertCustomerId(customerId)
-    const row = await executor
-      .selectFrom('customers')
-      .select(['email', 'phone', 'deleted_at', 'merged_into'])
-      .where('id', '=', customerId)
-      .$if(lock, (q) => q.forUpdate())
-      .executeTakeFirst()
-    if (row?.merged_into) throw new HubError('CUSTOMER_MERGED', `The customer ${customerId} was merged into ${row.merged_into}.`, { mergedInto: row.merged_into })
-    if (!row || row.deleted_at) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${customerId}.`)
-    return row
+function toMerge(r: MergeRow): Merge {
+  return {
+    id: r.id,
+    targetId: r.target_id,
+    sourceId: r.source_id,
+    reason: r.reason,
+    moved: r.moved,
+    createdAt: r.created_at.toISOString(),
+    undoneAt: r.undone_at?.toISOString() ?? null,
   }
+}
 
+/**
+ * The identity domain: the `identities` table — how each platform knows a customer — and the
+ * `merges` table, the record of who was joined with whom. An identity belongs to at most one
+ * customer: the unique indexes decide every race.
+ */
+export function createIdentityService({ defaultCountry, events }: { defaultCountry: CountryCode; events: EventService }) {
   function normalize(input: IdentityInput): { namespace: string; value: string } {
     if (input.kind === 'email') return { namespace: '', value: normalizeEmail(input.value) }
-    if (input.kind === 'phone') return { namespace: '', value: normalizePhone(input.value, settings.defaultCountry) }
+    if (input.kind === 'phone') return { namespace: '', value: normalizePhone(input.value, defaultCountry) }
     if (!input.namespace) throw new HubError('VALIDATION_FAILED', 'A platform identity needs its namespace (the platform component).')
     const value = input.value.trim()
     if (value === '' || value.length > 200) throw new HubError('VALIDATION_FAILED', 'A platform identity needs a value of 1 to 200 characters.')
     return { namespace: input.namespace, value }
   }
 
+  async function holderOf(exec: Executor, kind: IdentityKind, namespace: string, value: string): Promise<string | undefined> {
+    const row = await exec.selectFrom('identities').select('customer_id')
+      .where('kind', '=', kind).where('namespace', '=', namespace).where('value', '=', value).executeTakeFirst()
+    return row?.customer_id
+  }
+
   return {
-    async list(customerId: string): Promise<Identity[]> {
-      await assertLive(db, customerId)
-      const rows = await db.selectFrom('identities').select(identityColumns).where('customer_id', '=', customerId).orderBy('created_at').orderBy('id').execute()
-      return rows.map((r) => toIdentity(r as IdentityRow))
+    normalize,
+    holderOf,
+
+    /**
+     * Who holds each of the keys: one query that reads only the identities' unique indexes, so
+     * a new person — the common first sync — costs one small query.
+     */
+    async holders(exec: Executor, keys: MatchKeys): Promise<{ kind: IdentityKind; customer_id: string }[]> {
+      const ors = []
+      if (keys.platform) ors.push(sql`(kind = 'platform' AND namespace = ${keys.platform.namespace} AND value = ${keys.platform.value})`)
+      if (keys.email) ors.push(sql`(kind = 'email' AND value = ${keys.email.value})`)
+      if (keys.phone) ors.push(sql`(kind = 'phone' AND value = ${keys.phone.value})`)
+      if (ors.length === 0) return []
+      const { rows } = await sql<{ kind: IdentityKind; customer_id: string }>`SELECT kind, customer_id FROM identities WHERE ${sql.join(ors, sql` OR `)}`.execute(exec)
+      return rows
+    },
+
+    /** The ids of the customers holding an email: a sub-select for the list's `email` filter. */
+    emailHoldersSql(email: string): RawBuilder<unknown> {
+      return sql`SELECT customer_id FROM identities WHERE kind = 'email' AND value = ${normalizeEmail(email)}`
+    },
+
+    async list(exec: Executor, customerId: string): Promise<Identity[]> {
+      const rows = await exec.selectFrom('identities').select(identityColumns).where('customer_id', '=', customerId).orderBy('created_at').orderBy('id').execute()
+      return rows.map(toIdentity)
+    },
+
+    /** The customer's identity values of one kind, oldest first (what `contactField` chooses from). */
+    async values(exec: Executor, customerId: string, kind: 'email' | 'phone'): Promise<string[]> {
+      const rows = await exec.selectFrom('identities').select('value').where('customer_id', '=', customerId).where('kind', '=', kind).orderBy('created_at').orderBy('id').execute()
+      return rows.map((r) => r.value)
+    },
+
+    /** The insert of identities, as one part of a larger statement; with `when`, only if it holds. */
+    insertSql(identities: Identity[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
+      const rows = sql.join(identities.map((i) => sql`(${i.id}, ${i.customerId}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${i.createdAt}::timestamptz)`))
+      const columns = sql`(id, customer_id, kind, namespace, value, raw_value, external_id_field, created_at)`
+      return when ? sql`INSERT INTO identities ${columns} SELECT * FROM (VALUES ${rows}) v WHERE ${when}` : sql`INSERT INTO identities ${columns} VALUES ${rows}`
     },
 
     /**
-     * Links an identity. 409 `IDENTITY_TAKEN` (with the holder's id) when another customer
-     * holds it — the unique index decides; linking one the customer already has answers it
-     * with `created: false`.
+     * Links an identity to a customer (who the caller has locked). Race-free without a failed
+     * statement: the insert does nothing on a unique conflict (waiting for a concurrent insert of
+     * the same identity to commit), and the holder is then read. Throws 409 `IDENTITY_TAKEN`
+     * (with `details.customerId`) when another customer holds it; answers `created: false`
+     * when this one does.
      */
-    async link(customerId: string, input: IdentityInput): Promise<{ identity: Identity; created: boolean }> {
+    async link(tx: Tx, customerId: string, input: IdentityInput): Promise<{ identity: Identity; created: boolean }> {
       const { namespace, value } = normalize(input)
-      try {
-        return await db.transaction().execute(async (tx) => {
-          const current = await assertLive(tx, customerId, true)
-          const existing = await tx.selectFrom('identities').select(identityColumns)
-            .where('kind', '=', input.kind).where('namespace', '=', namespace).where('value', '=', value).executeTakeFirst()
-          if (existing?.customer_id === customerId) return { identity: toIdentity(existing as IdentityRow), created: false }
-          const row = await tx
-            .insertInto('identities')
-            .values({ id: newId('idn'), customer_id: customerId, kind: input.kind, namespace, value, raw_value: input.value, external_id_field: input.externalIdField ?? null })
-            .returning(identityColumns)
-            .executeTakeFirstOrThrow()
-          const identity = toIdentity(row as IdentityRow)
-          if ((input.kind === 'email' && current.email === null) || (input.kind === 'phone' && current.phone === null)) {
-            await tx.updateTable('customers').set({ [input.kind]: value, updated_at: new Date() }).where('id', '=', customerId).execute()
-          }
-          await createEventWriter(tx).emit({ type: 'customer.identity_linked', customerId, payload: { customerId, identity } })
-          return { identity, created: true }
-        })
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err
-        const holder = await db.selectFrom('identities').select('customer_id')
-          .where('kind', '=', input.kind).where('namespace', '=', namespace).where('value', '=', value).executeTakeFirst()
-        throw new HubError('IDENTITY_TAKEN', `Another customer holds this ${input.kind} identity.`, { customerId: holder?.customer_id ?? null })
+      const inserted = await tx
+        .insertInto('identities')
+        .values({ id: newId('idn'), customer_id: customerId, kind: input.kind, namespace, value, raw_value: input.value, external_id_field: input.externalIdField ?? null })
+        .onConflict((oc) => oc.doNothing())
+        .returning(identityColumns)
+        .executeTakeFirst()
+      if (inserted) {
+        const identity = toIdentity(inserted)
+        await events.emit(tx, { type: 'customer.identity_linked', customerId, payload: { customerId, identity } })
+        return { identity, created: true }
       }
+      const existing = await tx.selectFrom('identities').select(identityColumns)
+        .where('kind', '=', input.kind).where('namespace', '=', namespace).where('value', '=', value).executeTakeFirst()
+      if (existing?.customer_id === customerId) return { identity: toIdentity(existing), created: false }
+      throw new HubError('IDENTITY_TAKEN', `Another customer holds this ${input.kind} identity.`, { customerId: existing?.customer_id ?? null })
     },
 
-    /** Unlinks an identity; the customer's email/phone field moves to another of that kind, or null. */
-    async unlink(customerId: string, identityId: string): Promise<void> {
+    /** Links an email or phone the caller has normalized (registration, a changed email). 409 `EMAIL_TAKEN`/`PHONE_TAKEN` when held by another. */
+    async linkContact(tx: Tx, customerId: string, kind: 'email' | 'phone', value: string, raw: string): Promise<void> {
+      const holder = await holderOf(tx, kind, '', value)
+      if (holder === customerId) return
+      if (holder !== undefined) throw new HubError(kind === 'email' ? 'EMAIL_TAKEN' : 'PHONE_TAKEN')
+      // a concurrent link of the same value fails this insert on the unique index: 409 the same
+      await tx.insertInto('identities').values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw }).execute()
+    },
+
+    /** Removes the customer's identity of `kind` with `value` (a changed email or phone). */
+    async unlinkValue(tx: Tx, customerId: string, kind: 'email' | 'phone', value: string): Promise<void> {
+      await tx.deleteFrom('identities').where('customer_id', '=', customerId).where('kind', '=', kind).where('value', '=', value).execute()
+    },
+
+    /** Unlinks one identity by id; 404 `IDENTITY_NOT_FOUND` when the customer has none such. */
+    async unlink(tx: Tx, customerId: string, identityId: string): Promise<Identity> {
       if (!isId('idn', identityId)) throw new HubError('INVALID_ID', `"${identityId}" is not an identity id (idn_…).`)
-      await db.transaction().execute(async (tx) => {
-        const current = await assertLive(tx, customerId, true)
-        const removed = await tx.deleteFrom('identities').where('id', '=', identityId).where('customer_id', '=', customerId)
-          .returning(identityColumns).executeTakeFirst()
-        if (!removed) throw new HubError('IDENTITY_NOT_FOUND')
-        const kind = removed.kind
-        if ((kind === 'email' && current.email === removed.value) || (kind === 'phone' && current.phone === removed.value)) {
-          await sql`
-            UPDATE customers SET ${sql.ref(kind)} = (
-              SELECT value FROM identities WHERE customer_id = ${customerId} AND kind = ${kind} ORDER BY created_at, id LIMIT 1
-            ), updated_at = now()
-            WHERE id = ${customerId}`.execute(tx)
-        }
-        await createEventWriter(tx).emit({ type: 'customer.identity_unlinked', customerId, payload: { customerId, identity: toIdentity(removed as IdentityRow) } })
-      })
+      const removed = await tx.deleteFrom('identities').where('id', '=', identityId).where('customer_id', '=', customerId).returning(identityColumns).executeTakeFirst()
+      if (!removed) throw new HubError('IDENTITY_NOT_FOUND')
+      const identity = toIdentity(removed)
+      await events.emit(tx, { type: 'customer.identity_unlinked', customerId, payload: { customerId, identity } })
+      return identity
     },
 
-    /** The cascade of `POST /customer/sync` without writing: 404 `NO_MATCH` when nobody matches. */
-    async lookup(query: LookupQuery): Promise<{ customer: Customer; matchedBy: MatchRule }> {
-      const keys = matchKeys(query, settings.defaultCountry)
-      if (!keys.platform && !keys.email && !keys.phone) {
-        throw new HubError('IDENTIFIER_REQUIRED', 'Give component with externalId, email or phone.')
-      }
-      const { match, matchedBy } = cascade(keys, await findCandidates(db, keys))
-      if (!match || !matchedBy) throw new HubError('NO_MATCH')
-      return { customer: toCustomer(match.customer), matchedBy }
+    /** Removes every identity of a customer (a deleted customer's identifiers become free). */
+    async removeAll(tx: Tx, customerId: string): Promise<void> {
+      await tx.deleteFrom('identities').where('customer_id', '=', customerId).execute()
     },
 
-    /** Makes sure the customer has an account in the ledger; race-free by the unique constraint. */
-    async ensureRewardAccount(customerId: string, ledger: string): Promise<EnsuredRewardAccount> {
-      await ledgers.assertExists(ledger)
-      return db.transaction().execute(async (tx) => {
-        await assertLive(tx, customerId)
-        const inserted = await tx
-          .insertInto('reward_accounts')
-          .values({ id: newId('rwa'), ledger_id: ledger, customer_id: customerId })
-          .onConflict((oc) => oc.constraint('reward_accounts_ledger_customer_key').doNothing())
-          .returning(['id', 'ledger_id', 'customer_id', 'created_at'])
-          .executeTakeFirst()
-        const row = inserted ?? (await tx.selectFrom('reward_accounts').select(['id', 'ledger_id', 'customer_id', 'created_at'])
-          .where('ledger_id', '=', ledger).where('customer_id', '=', customerId).executeTakeFirstOrThrow())
-        const account: RewardAccount = { id: row.id, ledger: row.ledger_id, customerId: row.customer_id, createdAt: row.created_at.toISOString() }
-        if (inserted) await createEventWriter(tx).emit({ type: 'reward_account.created', customerId, payload: { rewardAccount: account } })
-        return { account, created: inserted !== undefined }
-      })
+    /** Moves every identity of `fromId` to `toId` (a merge); returns their ids. */
+    async moveAll(tx: Tx, fromId: string, toId: string): Promise<string[]> {
+      const rows = await tx.updateTable('identities').set({ customer_id: toId }).where('customer_id', '=', fromId).returning('id').execute()
+      return rows.map((r) => r.id)
     },
 
-    async listRewardAccounts(customerId: string): Promise<RewardAccount[]> {
-      await assertLive(db, customerId)
-      const rows = await db.selectFrom('reward_accounts').select(['id', 'ledger_id', 'customer_id', 'created_at'])
-        .where('customer_id', '=', customerId).orderBy('created_at').orderBy('id').execute()
-      return rows.map((r) => ({ id: r.id, ledger: r.ledger_id, customerId: r.customer_id, createdAt: r.created_at.toISOString() }))
+    /** Moves exactly these identities back (undo); false when one is no longer on `fromId`. */
+    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string): Promise<boolean> {
+      if (ids.length === 0) return true
+      const res = await tx.updateTable('identities').set({ customer_id: toId }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
+      return Number(res.numUpdatedRows) === ids.length
+    },
+
+    // ---- merge records ----
+
+    async recordMerge(tx: Tx, merge: { targetId: string; sourceId: string; reason: string; moved: object }): Promise<Merge> {
+      const row = await tx
+        .insertInto('merges')
+        .values({ id: newId('mrg'), target_id: merge.targetId, source_id: merge.sourceId, reason: merge.reason, moved: JSON.stringify(merge.moved) })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      return toMerge(row)
+    },
+
+    /** A merge record; 404 `MERGE_NOT_FOUND`. With `lock`, locked for the transaction. */
+    async getMerge(exec: Executor, id: string, options: { lock?: boolean } = {}): Promise<Merge> {
+      if (!isId('mrg', id)) throw new HubError('INVALID_ID', `"${id}" is not a merge id (mrg_…).`)
+      const row = await exec.selectFrom('merges').selectAll().where('id', '=', id).$if(options.lock === true, (q) => q.forUpdate()).executeTakeFirst()
+      if (!row) throw new HubError('MERGE_NOT_FOUND')
+      return toMerge(row)
+    },
+
+    async markUndone(tx: Tx, id: string): Promise<Merge> {
+      const row = await tx.updateTable('merges').set({ undone_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+      return toMerge(row)
     },
   }
 }

@@ -1,9 +1,8 @@
-import { sql, type Kysely } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js/max'
 import type { Identity, IdentityConflict, IdentityKind, MatchRule } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
-import { customerColumns, type CustomerRow } from '../customers/customer-mapper.js'
+import type { CustomerRecord } from '../customers/customer-mapper.js'
 import { normalizeEmail, normalizePhone } from './normalize.js'
+import type { IdentityRow } from './tables.js'
 
 /** One identifier of a request, normalized, with what was sent. */
 export interface IdentityKey {
@@ -48,38 +47,11 @@ export function matchKeys(raw: RawKeys, defaultCountry: CountryCode): MatchKeys 
 /** A customer that holds one of the request's identifiers. */
 export interface Candidate {
   kind: IdentityKind
-  customer: CustomerRow
+  customer: CustomerRecord
   /** The row version (`xmin`): a write guarded by it fails when the row changed since. */
   version: string
   /** Whether the customer has an account in the requested ledger (when one was asked). */
   hasRewardAccount: boolean
-}
-
-/**
- * The live customers holding any of the keys, with their full records. The first query reads
- * only the identities' unique indexes, so a new person — the common first sync — costs one
- * small query; the records are read only for the holders it finds.
- */
-export async function findCandidates(db: Kysely<Database>, keys: MatchKeys, ledger?: string): Promise<Candidate[]> {
-  const ors = []
-  if (keys.platform) ors.push(sql`(kind = 'platform' AND namespace = ${keys.platform.namespace} AND value = ${keys.platform.value})`)
-  if (keys.email) ors.push(sql`(kind = 'email' AND value = ${keys.email.value})`)
-  if (keys.phone) ors.push(sql`(kind = 'phone' AND value = ${keys.phone.value})`)
-  if (ors.length === 0) return []
-  const held = await sql<{ kind: IdentityKind; customer_id: string }>`
-    SELECT kind, customer_id FROM identities WHERE ${sql.join(ors, sql` OR `)}`.execute(db)
-  if (held.rows.length === 0) return []
-  const ids = [...new Set(held.rows.map((r) => r.customer_id))]
-  const { rows } = await sql<CustomerRow & { version: string; has_reward_account: boolean }>`
-    SELECT c.xmin::text AS version,
-           ${ledger ? sql`EXISTS (SELECT 1 FROM reward_accounts r WHERE r.customer_id = c.id AND r.ledger_id = ${ledger})` : sql`false`} AS has_reward_account,
-           ${customerColumns}
-    FROM customers c WHERE c.id = ANY (${ids}::text[]) AND c.deleted_at IS NULL`.execute(db)
-  const byId = new Map(rows.map((r) => [r.id, r]))
-  return held.rows.flatMap((h) => {
-    const customer = byId.get(h.customer_id)
-    return customer ? [{ kind: h.kind, customer, version: customer.version, hasRewardAccount: customer.has_reward_account }] : []
-  })
 }
 
 export interface CascadeOutcome {
@@ -137,18 +109,7 @@ export function cascade(keys: MatchKeys, candidates: Candidate[]): CascadeOutcom
   return { match, matchedBy, free, conflicts }
 }
 
-export interface IdentityRow {
-  id: string
-  customer_id: string
-  kind: IdentityKind
-  namespace: string
-  value: string
-  raw_value: string
-  external_id_field: string | null
-  created_at: Date | string
-}
-
-export function toIdentity(r: IdentityRow): Identity {
+export function toIdentity(r: Omit<IdentityRow, 'created_at'> & { created_at: Date | string }): Identity {
   return {
     id: r.id,
     customerId: r.customer_id,

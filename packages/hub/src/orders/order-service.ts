@@ -1,11 +1,12 @@
-import { sql, type Kysely } from 'kysely'
-import type { OrderInput, OrderResult } from '@his-her/contract'
-import type { Database } from '../db/schema.js'
+import { sql } from 'kysely'
+import type { Order, OrderInput, OrderResult } from '@his-her/contract'
+import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
-import { createEventWriter } from '../events/event-store.js'
+import type { EventService } from '../events/event-store.js'
+import type { CustomerService } from '../customers/customer-service.js'
 
-interface OrderRow {
+interface OrderRecord {
   id: string
   customer_id: string
   total: string
@@ -18,20 +19,21 @@ interface OrderRow {
  *
  * Idempotency: `(platform, externalId)` is unique in the database. The first report inserts the
  * order and adds it to the customer's sums; a repeat with the same total changes nothing; a
- * repeat with another total corrects the sums by the difference. Each runs in one transaction
- * holding the order's row lock, so concurrent reports of one order count it once.
+ * repeat with another total corrects the sums by the difference. Each holds the order's row
+ * lock until its transaction ends, so concurrent reports of one order count it once.
  */
-export function createOrderService({ db }: { db: Kysely<Database> }) {
-  async function recordOnce(input: OrderInput): Promise<OrderResult> {
-    return db.transaction().execute(async (tx) => {
-      const events = createEventWriter(tx)
-      const inserted = await sql<OrderRow>`
+export function createOrderService({ customers, events }: { customers: CustomerService; events: EventService }) {
+  return {
+    /** Records an order report; see the idempotency rule above. */
+    async record(tx: Tx, input: OrderInput): Promise<OrderResult> {
+      await customers.requireLive(tx, input.customerId)
+      const inserted = await sql<OrderRecord>`
         INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at)
         VALUES (${newId('ord')}, ${input.platform}, ${input.externalId}, ${input.customerId}, ${input.total}, ${input.currency}, ${input.placedAt}::timestamptz)
         ON CONFLICT ON CONSTRAINT orders_platform_external_key DO NOTHING
         RETURNING id, customer_id, total::text AS total, currency, placed_at`.execute(tx)
 
-      let order: OrderRow
+      let order: OrderRecord
       let outcome: OrderResult['outcome']
       let countDelta = 0
       let spentDelta = 0
@@ -41,7 +43,7 @@ export function createOrderService({ db }: { db: Kysely<Database> }) {
         countDelta = 1
         spentDelta = input.total
       } else {
-        const existing = await sql<OrderRow>`
+        const existing = await sql<OrderRecord>`
           SELECT id, customer_id, total::text AS total, currency, placed_at FROM orders
           WHERE platform = ${input.platform} AND external_id = ${input.externalId} FOR UPDATE`.execute(tx)
         const prior = existing.rows[0]
@@ -56,7 +58,7 @@ export function createOrderService({ db }: { db: Kysely<Database> }) {
         outcome = spentDelta === 0 && prior.placed_at.getTime() === new Date(input.placedAt).getTime() ? 'unchanged' : 'corrected'
         order = prior
         if (outcome === 'corrected') {
-          const updated = await sql<OrderRow>`
+          const updated = await sql<OrderRecord>`
             UPDATE orders SET total = ${input.total}, placed_at = ${input.placedAt}::timestamptz, updated_at = now()
             WHERE id = ${prior.id}
             RETURNING id, customer_id, total::text AS total, currency, placed_at`.execute(tx)
@@ -64,21 +66,8 @@ export function createOrderService({ db }: { db: Kysely<Database> }) {
         }
       }
 
-      // The guarded update: only a live customer whose currency is unset or the same.
-      const sums = await sql<{ order_count: number; total_spent: string }>`
-        UPDATE customers
-        SET order_count = order_count + ${countDelta}, total_spent = total_spent + ${spentDelta},
-            currency = coalesce(currency, ${input.currency}),
-            updated_at = CASE WHEN ${countDelta} <> 0 OR ${spentDelta} <> 0 THEN now() ELSE updated_at END
-        WHERE id = ${input.customerId} AND deleted_at IS NULL AND (currency IS NULL OR currency = ${input.currency})
-        RETURNING order_count, total_spent::text AS total_spent`.execute(tx)
-      if (!sums.rows[0]) {
-        const customer = await tx.selectFrom('customers').select('currency').where('id', '=', input.customerId).where('deleted_at', 'is', null).executeTakeFirst()
-        if (!customer) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${input.customerId}.`)
-        throw new HubError('CURRENCY_MISMATCH', `The customer's totals are kept in ${customer.currency}; this order is in ${input.currency}.`)
-      }
-
-      const result: OrderResult = {
+      const sums = await customers.addToTotals(tx, input.customerId, { count: countDelta, spent: spentDelta, currency: input.currency })
+      const fact: Order = {
         id: order.id,
         platform: input.platform,
         externalId: input.externalId,
@@ -86,34 +75,35 @@ export function createOrderService({ db }: { db: Kysely<Database> }) {
         total: Number(order.total),
         currency: order.currency,
         placedAt: order.placed_at.toISOString(),
-        outcome,
-        orderCount: sums.rows[0].order_count,
-        totalSpent: Number(sums.rows[0].total_spent),
       }
       if (outcome !== 'unchanged') {
-        const { outcome: _o, orderCount: _c, totalSpent: _s, ...fact } = result
-        await events.emit({
+        await events.emit(tx, {
           type: outcome === 'recorded' ? 'order.recorded' : 'order.corrected',
           customerId: input.customerId,
-          payload: { order: fact, orderCount: result.orderCount, totalSpent: result.totalSpent },
+          payload: { order: fact, ...sums },
         })
       }
-      return result
-    })
-  }
+      return { ...fact, outcome, ...sums }
+    },
 
-  return {
-    /** Records an order report; see the idempotency rule above. */
-    async record(input: OrderInput): Promise<OrderResult> {
-      try {
-        return await recordOnce(input)
-      } catch (err) {
-        // a foreign key failure means the customer id does not exist at all
-        if (typeof err === 'object' && err && (err as { code?: string }).code === '23503') {
-          throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${input.customerId}.`)
-        }
-        throw err
-      }
+    /** The count and sum of a customer's orders, from the orders themselves. */
+    async totalsOf(exec: Executor, customerId: string): Promise<{ count: number; spent: number }> {
+      const row = await exec.selectFrom('orders').select([sql<number>`count(*)::int`.as('count'), sql<string>`coalesce(sum(total), 0)::text`.as('spent')])
+        .where('customer_id', '=', customerId).executeTakeFirstOrThrow()
+      return { count: row.count, spent: Number(row.spent) }
+    },
+
+    /** Moves every order of `fromId` to `toId` (a merge); returns their ids. */
+    async moveAll(tx: Tx, fromId: string, toId: string): Promise<string[]> {
+      const rows = await tx.updateTable('orders').set({ customer_id: toId }).where('customer_id', '=', fromId).returning('id').execute()
+      return rows.map((r) => r.id)
+    },
+
+    /** Moves exactly these orders back (undo); false when one is no longer on `fromId`. */
+    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string): Promise<boolean> {
+      if (ids.length === 0) return true
+      const res = await tx.updateTable('orders').set({ customer_id: toId }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
+      return Number(res.numUpdatedRows) === ids.length
     },
   }
 }

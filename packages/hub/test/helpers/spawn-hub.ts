@@ -6,11 +6,17 @@ import { fileURLToPath } from 'node:url'
 
 /** The built `customer-hub` command (`npm run build` makes it). */
 export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
-/** The migrations the built command applies. */
-export const builtMigrations = (): string[] =>
-  readdirSync(fileURLToPath(new URL('../../dist/db/migrations/', import.meta.url)))
-    .filter((f) => f.endsWith('.sql'))
-    .sort()
+/** The migrations the built command applies (`<module>/<file>`, in the order they run). */
+export const builtMigrations = (): string[] => {
+  const dist = fileURLToPath(new URL('../../dist/', import.meta.url))
+  return readdirSync(dist, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(dist, e.name, 'migrations')))
+    .flatMap((e) => readdirSync(join(dist, e.name, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => ({ folder: e.name, f })))
+    .sort((a, b) => a.f.localeCompare(b.f))
+    .map(({ folder, f }) => `${moduleOfFolder[folder] ?? folder}/${f}`)
+}
+// the module that keeps its migrations in each folder (the HTTP layer's is "requests")
+const moduleOfFolder: Record<string, string> = { http: 'requests' }
 
 function assertBuilt(): void {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run \`npm run build\` before these tests`)

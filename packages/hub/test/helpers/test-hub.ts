@@ -4,7 +4,10 @@ import pg from 'pg'
 import { buildApp, type HubApp } from '../../src/http/app.js'
 import { createDatabase, type HubDatabase } from '../../src/db/create-database.js'
 import { migrate } from '../../src/db/migrate.js'
-import { defaultAuthSettings, defaultCustomerSettings, type AuthSettings, type CustomerSettings, type HubConfig } from '../../src/config.js'
+import type { HubConfig } from '../../src/config.js'
+import { defaultAuthSettings, type AuthSettings } from '../../src/auth/settings.js'
+import { defaultCustomerSettings, type CustomerSettings } from '../../src/customers/settings.js'
+import type { UndeclaredAnswer } from '../../src/http/response-check.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -84,6 +87,8 @@ export interface TestHub {
   platform(): Promise<Record<string, string>>
   /** Every log line written so far (when built with `captureLogs`). */
   logs: string[]
+  /** Answers the route table does not declare (`close()` fails when there are any). */
+  undeclared: UndeclaredAnswer[]
   close(): Promise<void>
 }
 
@@ -108,7 +113,13 @@ export async function createTestHub(
       cb()
     },
   })
-  const app = await buildApp({ config, database, logger: options.captureLogs ? { level: 'debug', stream } : false })
+  const undeclared: UndeclaredAnswer[] = []
+  const app = await buildApp({
+    config,
+    database,
+    logger: options.captureLogs ? { level: 'debug', stream } : false,
+    onUndeclaredAnswer: (answer) => undeclared.push(answer),
+  })
   const adminToken = config.adminToken!
   return {
     app,
@@ -121,9 +132,13 @@ export async function createTestHub(
       return { authorization: `Bearer ${created.token}` }
     },
     logs,
+    undeclared,
     async close() {
       await app.close()
       if (!options.database) await database.close()
+      if (undeclared.length > 0) {
+        throw new Error(`answers the route table does not declare:\n${undeclared.map((a) => `  ${a.method} ${a.url} (${a.operationId}) answered ${a.status} ${a.code ?? ''}`).join('\n')}`)
+      }
     },
   }
 }

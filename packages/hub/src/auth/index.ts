@@ -1,0 +1,81 @@
+import { defineModule } from '../module.js'
+import { ConfigError } from '../errors.js'
+import { createApiTokenService, type ApiTokenService } from './api-token-service.js'
+import { createSigningKeys, type SigningKeys } from './signing-keys.js'
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
+import { createServiceAccountService, type ServiceAccountService } from './service-account-service.js'
+import { createSessionService, type SessionService } from './session-service.js'
+import { authSection } from './settings.js'
+import './tables.js'
+
+declare module '../module.js' {
+  interface Services {
+    tokens: ApiTokenService
+    keys: SigningKeys
+    limiter: RateLimiter
+    serviceAccounts: ServiceAccountService
+    sessions: SessionService
+  }
+}
+
+/** Access: API tokens, signing keys, service accounts, customer and service-account sessions. */
+export const authModule = defineModule({
+  name: 'auth',
+  folder: 'auth',
+  tables: ['api_tokens', 'signing_keys', 'service_accounts', 'refresh_tokens', 'one_time_tokens', 'rate_limits'],
+  migrations: new URL('./migrations/', import.meta.url),
+  config: authSection,
+  services: ({ config, services, log }) => {
+    if (!config.secret) throw new ConfigError('HUB_SECRET is not set: it encrypts the token-signing keys (32 characters or more)')
+    const keys = createSigningKeys({ secret: config.secret, accessTokenTtl: config.auth.accessTokenTtl })
+    const limiter = createRateLimiter()
+    const serviceAccounts = createServiceAccountService({ settings: config.auth, passwordMinLength: config.customer.passwordMinLength })
+    const sessions = createSessionService({
+      keys,
+      limiter,
+      serviceAccounts,
+      customers: services.customers,
+      events: services.events,
+      auth: config.auth,
+      customer: config.customer,
+      devLink: config.devLogLinks ? (purpose, token) => log.info(`development link (${purpose}): token=${token}`) : undefined,
+    })
+    return { tokens: createApiTokenService({ envAdminToken: config.adminToken }), keys, limiter, serviceAccounts, sessions }
+  },
+  handlers: ({ sessions, keys, serviceAccounts, tokens }) => ({
+    login: async ({ db, body, request }) => sessions.login(db, body.email, body.password, request.ip),
+    refreshSession: async ({ db, body }) => sessions.refresh(db, body.refreshToken),
+    logout: async ({ db, body }) => {
+      await sessions.logout(db, body.refreshToken)
+      return { loggedOut: true as const }
+    },
+    requestVerification: async ({ db, body, request }) => {
+      await sessions.requestVerification(db, body.email, request.ip)
+      return { accepted: true as const }
+    },
+    verifyEmail: async ({ db, body }) => ({ ...(await sessions.verifyEmail(db, body.token)), emailVerified: true as const }),
+    requestPasswordReset: async ({ db, body, request }) => {
+      await sessions.requestPasswordReset(db, body.email, request.ip)
+      return { accepted: true as const }
+    },
+    resetPassword: async ({ db, body }) => ({ ...(await sessions.resetPassword(db, body.token, body.password)), passwordChanged: true as const }),
+    getSession: async ({ principal: p }) => {
+      if (p.kind === 'customer') return { kind: p.kind, role: p.role, customerId: p.customerId }
+      if (p.kind === 'service') return { kind: p.kind, role: p.role, serviceAccountId: p.serviceAccountId, providerId: p.providerId, organizationId: p.organizationId, name: p.name }
+      return { kind: p.kind, role: p.role, name: p.name }
+    },
+    jwks: async ({ db, reply }) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return (await keys.jwks(db)) as { keys: Record<string, unknown>[] }
+    },
+    rotateKeys: async ({ tx }) => ({ kid: await keys.rotate(tx) }),
+    createServiceAccount: async ({ tx, body }) => serviceAccounts.create(tx, body),
+    listServiceAccounts: async ({ db }) => ({ data: await serviceAccounts.list(db) }),
+    createToken: async ({ tx, body }) => tokens.create(tx, body.name, body.role),
+    listTokens: async ({ db }) => ({ data: await tokens.list(db) }),
+    revokeToken: async ({ tx, params }) => {
+      await tokens.revoke(tx, params.name)
+      return { revoked: true as const, name: params.name }
+    },
+  }),
+})

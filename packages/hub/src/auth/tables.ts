@@ -1,0 +1,86 @@
+import type { Generated } from 'kysely'
+import type { Json, RequiredTimestamp, Timestamp } from '../db/database.js'
+
+export interface ApiTokensTable {
+  id: string
+  name: string
+  role: 'admin' | 'platform'
+  /** SHA-256 of the token: the token itself is never stored. */
+  token_hash: string
+  bootstrap: Generated<boolean>
+  created_at: Timestamp
+  last_used_at: Date | null
+  revoked_at: Date | null
+}
+
+export interface SigningKeysTable {
+  kid: string
+  public_jwk: Json<Record<string, unknown>>
+  /** AES-256-GCM under a key derived from HUB_SECRET. */
+  private_key_enc: string
+  created_at: Timestamp
+  retired_at: Date | null
+}
+
+export interface ServiceAccountsTable {
+  id: string
+  handle: string
+  email: string
+  password_hash: string
+  role_id: string
+  organization_id: string
+  provider_id: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  disabled_at: Date | null
+}
+
+export interface RefreshTokensTable {
+  id: string
+  family_id: string
+  subject_kind: 'customer' | 'service'
+  subject_id: string
+  token_hash: string
+  created_at: Timestamp
+  expires_at: RequiredTimestamp
+  used_at: Date | null
+  revoked_at: Date | null
+}
+
+export interface OneTimeTokensTable {
+  id: string
+  purpose: 'verify_email' | 'password_reset'
+  customer_id: string
+  email: string
+  token_hash: string
+  created_at: Timestamp
+  expires_at: RequiredTimestamp
+  used_at: Date | null
+}
+
+export interface RateLimitsTable {
+  key: string
+  window_start: Date
+  hits: number
+}
+
+declare module '../db/database.js' {
+  interface Database {
+    api_tokens: ApiTokensTable
+    signing_keys: SigningKeysTable
+    service_accounts: ServiceAccountsTable
+    refresh_tokens: RefreshTokensTable
+    one_time_tokens: OneTimeTokensTable
+    rate_limits: RateLimitsTable
+  }
+}
+
+declare module '../ids.js' {
+  interface IdPrefixes {
+    tok: 'API token'
+    key: 'signing key'
+    svc: 'service account'
+    rft: 'refresh token'
+    ott: 'one-time token'
+  }
+}

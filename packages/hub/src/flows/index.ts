@@ -1,0 +1,64 @@
+import { defineModule } from '../module.js'
+import { customerIdOf } from '../auth/principal.js'
+import { listCustomers } from '../customers/customer-list.js'
+import { createCustomer } from './create-customer.js'
+import { updateCustomer } from './update-customer.js'
+import { syncCustomer } from './sync-customer.js'
+import { deleteCustomer, linkIdentity, listIdentities, lookupCustomer, unlinkIdentity } from './identities.js'
+import { mergeCustomers, undoMerge } from './merge-customers.js'
+
+/**
+ * The routes whose work spans domains. Each is a flow: an orchestration of the domains'
+ * functions inside the request's one transaction (see `docs/architecture.md`).
+ */
+export const flowsModule = defineModule({
+  name: 'flows',
+  folder: 'flows',
+  tables: [],
+  handlers: (services, config) => {
+    const settings = config.customer
+    return {
+      createCustomer: async ({ tx, body }) => createCustomer(tx, services, settings, body),
+      listCustomers: async ({ db, query: { email, ...query } }) =>
+        listCustomers(db, query, email === undefined ? undefined : services.identities.emailHoldersSql(email)),
+      updateCustomer: async ({ tx, params, body }) => updateCustomer(tx, services, settings, params.id, body),
+      updateMe: async ({ tx, principal, body }) => updateCustomer(tx, services, settings, customerIdOf(principal), body),
+      deleteCustomer: async ({ tx, params }) => {
+        await deleteCustomer(tx, services, params.id)
+        return { deleted: true as const, id: params.id }
+      },
+      syncCustomer: async ({ tx, body }) => {
+        const result = await syncCustomer(tx, services, settings, body)
+        return { status: result.created ? 201 : 200, body: result }
+      },
+      lookupCustomer: async ({ db, query }) => lookupCustomer(db, services, settings, query),
+      listIdentities: async ({ db, params }) => ({ data: await listIdentities(db, services, params.id) }),
+      myIdentities: async ({ db, principal }) => ({ data: await listIdentities(db, services, customerIdOf(principal)) }),
+      linkIdentity: async ({ tx, params, body }) => {
+        const { identity, created } = await linkIdentity(tx, services, params.id, body)
+        return { status: created ? 201 : 200, body: identity }
+      },
+      unlinkIdentity: async ({ tx, params }) => {
+        await unlinkIdentity(tx, services, params.id, params.identityId)
+        return { deleted: true as const, id: params.identityId }
+      },
+      listRewardAccounts: async ({ db, params }) => {
+        await services.customers.requireLive(db, params.id)
+        return { data: await services.loyalty.list(db, params.id) }
+      },
+      myRewardAccounts: async ({ db, principal }) => {
+        const id = customerIdOf(principal)
+        await services.customers.requireLive(db, id)
+        return { data: await services.loyalty.list(db, id) }
+      },
+      ensureRewardAccount: async ({ tx, params, body }) => {
+        await services.loyalty.assertLedger(tx, body.ledger)
+        await services.customers.requireLive(tx, params.id)
+        const result = await services.loyalty.ensureAccount(tx, params.id, body.ledger)
+        return { status: result.created ? 201 : 200, body: result }
+      },
+      mergeCustomers: async ({ tx, params, body }) => mergeCustomers(tx, services, params.id, body.sourceId),
+      undoMerge: async ({ tx, params }) => undoMerge(tx, services, params.id),
+    }
+  },
+})

@@ -1,0 +1,92 @@
+import { sql, type RawBuilder } from 'kysely'
+import type { EnsuredRewardAccount, RewardAccount } from '@his-her/contract'
+import type { Executor, Tx } from '../db/executor.js'
+import { HubError } from '../errors.js'
+import { newId } from '../ids.js'
+import type { EventService } from '../events/event-store.js'
+import type { LedgerSettings } from './settings.js'
+
+const accountColumns = ['id', 'ledger_id', 'customer_id', 'created_at'] as const
+const toAccount = (r: { id: string; ledger_id: string; customer_id: string; created_at: Date }): RewardAccount => ({
+  id: r.id,
+  ledger: r.ledger_id,
+  customerId: r.customer_id,
+  createdAt: r.created_at.toISOString(),
+})
+
+/** The loyalty domain: ledgers and the customers' reward accounts in them. */
+export function createLoyaltyService({ events }: { events: EventService }) {
+  // ledgers are only ever added, so a positive answer never goes stale
+  const knownLedgers = new Set<string>()
+
+  return {
+    /** Throws 404 `LEDGER_NOT_FOUND` unless the ledger exists; asks the database once per ledger. */
+    async assertLedger(exec: Executor, ledger: string): Promise<void> {
+      if (knownLedgers.has(ledger)) return
+      const row = await exec.selectFrom('ledgers').select('id').where('id', '=', ledger).executeTakeFirst()
+      if (!row) throw new HubError('LEDGER_NOT_FOUND', `No ledger "${ledger}"; declare it under ledgers: in the configuration.`)
+      knownLedgers.add(ledger)
+    },
+
+    /** Adds the ledgers the configuration declares (existing ones keep their settings). */
+    async ensureConfigured(tx: Tx, ledgers: LedgerSettings[]): Promise<void> {
+      for (const l of ledgers) {
+        await tx.insertInto('ledgers').values({ id: l.handle, name: l.name, allow_negative: l.allowNegative }).onConflict((oc) => oc.column('id').doNothing()).execute()
+      }
+    },
+
+    /** Makes sure the customer (whom the caller checked is live) has an account in the ledger; race-free by the unique constraint. */
+    async ensureAccount(tx: Tx, customerId: string, ledger: string): Promise<EnsuredRewardAccount> {
+      const inserted = await tx
+        .insertInto('reward_accounts')
+        .values({ id: newId('rwa'), ledger_id: ledger, customer_id: customerId })
+        .onConflict((oc) => oc.constraint('reward_accounts_ledger_customer_key').doNothing())
+        .returning(accountColumns)
+        .executeTakeFirst()
+      const row = inserted ?? (await tx.selectFrom('reward_accounts').select(accountColumns).where('ledger_id', '=', ledger).where('customer_id', '=', customerId).executeTakeFirstOrThrow())
+      const account = toAccount(row)
+      if (inserted) await events.emit(tx, { type: 'reward_account.created', customerId, payload: { rewardAccount: account } })
+      return { account, created: inserted !== undefined }
+    },
+
+    async list(exec: Executor, customerId: string): Promise<RewardAccount[]> {
+      const rows = await exec.selectFrom('reward_accounts').select(accountColumns).where('customer_id', '=', customerId).orderBy('created_at').orderBy('id').execute()
+      return rows.map(toAccount)
+    },
+
+    /**
+     * The insert of a reward account, as one part of a larger statement: nothing on conflict
+     * (the customer has one in the ledger already), `RETURNING id` when it made one.
+     */
+    accountInsertSql(account: RewardAccount, when?: RawBuilder<unknown>): RawBuilder<unknown> {
+      return sql`
+        INSERT INTO reward_accounts (id, ledger_id, customer_id, created_at)
+        SELECT ${account.id}, ${account.ledger}, ${account.customerId}, ${account.createdAt}::timestamptz ${when ? sql`WHERE ${when}` : sql``}
+        ON CONFLICT ON CONSTRAINT reward_accounts_ledger_customer_key DO NOTHING
+        RETURNING id`
+    },
+
+    /** Whether the customer `customerId` (a column reference) has an account in `ledger`: a column for another domain's read. */
+    hasAccountSql(customerId: RawBuilder<unknown>, ledger: string): RawBuilder<boolean> {
+      return sql<boolean>`EXISTS (SELECT 1 FROM reward_accounts r WHERE r.customer_id = ${customerId} AND r.ledger_id = ${ledger})`
+    },
+
+    /** Moves `fromId`'s accounts in ledgers where `toId` has none (a merge); returns their ids. */
+    async moveAll(tx: Tx, fromId: string, toId: string): Promise<string[]> {
+      const { rows } = await sql<{ id: string }>`
+        UPDATE reward_accounts SET customer_id = ${toId}
+        WHERE customer_id = ${fromId}
+          AND ledger_id NOT IN (SELECT ledger_id FROM reward_accounts WHERE customer_id = ${toId})
+        RETURNING id`.execute(tx)
+      return rows.map((r) => r.id)
+    },
+
+    /** Moves exactly these accounts back (undo); false when one is no longer on `fromId`. */
+    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string): Promise<boolean> {
+      if (ids.length === 0) return true
+      const res = await tx.updateTable('reward_accounts').set({ customer_id: toId }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
+      return Number(res.numUpdatedRows) === ids.length
+    },
+  }
+}
+export type LoyaltyService = ReturnType<typeof createLoyaltyService>

@@ -1,0 +1,28 @@
+import type { ColumnType } from 'kysely'
+import type { Timestamp } from '../db/database.js'
+
+/** Orders are facts reported by platforms; (platform, external_id) makes a report idempotent. */
+export interface OrdersTable {
+  id: string
+  platform: string
+  external_id: string
+  customer_id: string
+  /** bigint minor units, read as text. */
+  total: ColumnType<string, number | string, number | string>
+  currency: string
+  placed_at: ColumnType<Date, Date | string, Date | string>
+  recorded_at: Timestamp
+  updated_at: Timestamp
+}
+
+declare module '../db/database.js' {
+  interface Database {
+    orders: OrdersTable
+  }
+}
+
+declare module '../ids.js' {
+  interface IdPrefixes {
+    ord: 'order'
+  }
+}
