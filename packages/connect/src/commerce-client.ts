@@ -8,15 +8,20 @@ import type {
   CustomerPage,
   CustomerPatch,
   CustomerMePatch,
+  DeletedAnswer,
   Identity,
   LoginInput,
+  OperationId,
   OrderInput,
   OrderResult,
+  ResultOf,
   RewardAccount,
+  Routes,
   Session,
   WhoAmI,
 } from '@his-her/contract'
-import { createHttpClient, encodePath, type AuthProvider, type FetchLike, type HttpClient, type QueryParams } from './http-client.js'
+import { createHttpClient, type AuthProvider, type FetchLike, type HttpClient, type RequestOptions } from './http-client.js'
+import { callRoute, type RouteInput } from './route-call.js'
 
 export interface CommerceClientOptions {
   /** Where the hub answers, e.g. `http://localhost:1337`. */
@@ -32,10 +37,7 @@ export interface CommerceClientOptions {
 }
 
 /** The answer of a removal. */
-export interface Deleted {
-  deleted: true
-  id: string
-}
+export type Deleted = DeletedAnswer
 
 /** {@link CustomerListQuery} without the cursor: `listAll` walks the pages itself. */
 export type CustomerListAllQuery = Omit<CustomerListQuery, 'cursor'>
@@ -306,46 +308,49 @@ export interface CommerceClient {
  */
 export function createCommerceClient(options: CommerceClientOptions): CommerceClient {
   const http: HttpClient = createHttpClient(options)
+  const call = async <K extends OperationId>(operation: K, input: RouteInput<K>, o?: RequestOptions): Promise<ResultOf<Routes[K]>> =>
+    (await callRoute(http, operation, input, o)).body
 
-  const list = (query: CustomerListQuery = {}) => http.get<CustomerPage>('/customer', { query: query as QueryParams })
+  const list = (query: CustomerListQuery = {}) => call('listCustomers', { query })
 
-  // async, so that a path segment refused by encodePath rejects instead of throwing
+  // async, so that a path segment refused by routePath rejects instead of throwing
   const customers: CustomersApi = {
-    create: async (input) => http.post<Customer>('/customer', input),
-    get: async (id) => http.get<Customer>(encodePath`/customer/${id}`),
-    update: async (id, patch) => http.patch<Customer>(encodePath`/customer/${id}`, patch),
-    delete: async (id) => http.delete<Deleted>(encodePath`/customer/${id}`),
+    create: async (input) => call('createCustomer', { body: input }),
+    get: async (id) => call('getCustomer', { params: { id } }),
+    update: async (id, patch) => call('updateCustomer', { params: { id }, body: patch }),
+    delete: async (id) => call('deleteCustomer', { params: { id } }),
     list,
     async *listAll(query = {}) {
       let cursor = (query as CustomerListQuery).cursor
       do {
-        const page = await list({ ...query, ...(cursor === undefined ? {} : { cursor }) })
+        const page: CustomerPage = await list({ ...query, ...(cursor === undefined ? {} : { cursor }) })
         yield* page.data
         cursor = page.nextCursor ?? undefined
       } while (cursor !== undefined)
     },
-    addAddress: async (customerId, input) => http.post<Address>(encodePath`/customer/${customerId}/address`, input),
-    updateAddress: async (customerId, addressId, patch) => http.patch<Address>(encodePath`/customer/${customerId}/address/${addressId}`, patch),
-    removeAddress: async (customerId, addressId) => http.delete<Deleted>(encodePath`/customer/${customerId}/address/${addressId}`),
-    addToGroup: async (customerId, group) => http.post<Customer>(encodePath`/customer/${customerId}/group`, { group }),
-    removeFromGroup: async (customerId, group) => http.delete<Customer>(encodePath`/customer/${customerId}/group/${group}`),
-    me: async () => http.get<Customer>('/customer/me'),
-    updateMe: async (patch) => http.patch<Customer>('/customer/me', patch),
-    addMyAddress: async (input) => http.post<Address>('/customer/me/address', input),
-    myIdentities: async () => http.get<{ data: Identity[] }>('/customer/me/identities'),
-    myRewardAccounts: async () => http.get<{ data: RewardAccount[] }>('/customer/me/reward-accounts'),
+    addAddress: async (customerId, input) => call('addAddress', { params: { id: customerId }, body: input }),
+    updateAddress: async (customerId, addressId, patch) => call('updateAddress', { params: { id: customerId, addressId }, body: patch }),
+    removeAddress: async (customerId, addressId) => call('removeAddress', { params: { id: customerId, addressId } }),
+    addToGroup: async (customerId, group) => call('addToGroup', { params: { id: customerId }, body: { group } }),
+    removeFromGroup: async (customerId, group) => call('removeFromGroup', { params: { id: customerId, group } }),
+    me: async () => call('getMe', {}),
+    updateMe: async (patch) => call('updateMe', { body: patch }),
+    addMyAddress: async (input) => call('addMyAddress', { body: input }),
+    myIdentities: async () => call('myIdentities', {}),
+    myRewardAccounts: async () => call('myRewardAccounts', {}),
   }
 
   // public routes: no token is sent, so a stale one cannot get in the way of a login
+  const anonymous = { anonymous: true }
   const auth: AuthApi = {
-    login: async ({ email, password }) => http.post<Session>('/auth/login', { email, password }, { anonymous: true }),
-    refresh: async (refreshToken) => http.post<Session>('/auth/refresh', { refreshToken }, { anonymous: true }),
-    logout: async (refreshToken) => http.post<{ loggedOut: true }>('/auth/logout', { refreshToken }, { anonymous: true }),
-    session: async () => http.get<WhoAmI>('/auth/session'),
+    login: async ({ email, password }) => call('login', { body: { email, password } }, anonymous),
+    refresh: async (refreshToken) => call('refreshSession', { body: { refreshToken } }, anonymous),
+    logout: async (refreshToken) => call('logout', { body: { refreshToken } }, anonymous),
+    session: async () => call('getSession', {}),
   }
 
   const orders: OrdersApi = {
-    record: async (input) => http.post<OrderResult>('/orders', input),
+    record: async (input) => call('recordOrder', { body: input }),
   }
 
   return { auth, customers, orders, setToken: (token) => http.setToken(token) }

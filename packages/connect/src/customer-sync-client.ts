@@ -7,11 +7,16 @@ import type {
   IdentityConflict,
   IdentityInput,
   MatchRule,
+  OperationId,
+  ResultOf,
+  Routes,
   SyncInput,
   SyncResult,
 } from '@his-her/contract'
-import { createHttpClient, encodePath, type FetchLike, type HttpClient, type HttpRequest } from './http-client.js'
+import { createHttpClient, type FetchLike, type HttpClient } from './http-client.js'
 import { HubApiError, isHubApiError } from './hub-error.js'
+import { callRoute, type RouteInput } from './route-call.js'
+import { contractPatterns, routeTable } from './routes.generated.js'
 
 /** Where the customer sync writes its lines. Messages never carry the API token. */
 export type SyncLogger = {
@@ -204,8 +209,8 @@ export interface CustomerSyncClient {
   getStrapiClient(): HttpClient
 }
 
-const componentPattern = /^[a-z0-9][a-z0-9._-]{0,99}$/
-const fieldPattern = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+const componentPattern = new RegExp(contractPatterns.component)
+const fieldPattern = new RegExp(contractPatterns.externalIdField)
 const MAX_BACKOFF_MS = 5_000
 
 function invalid(message: string): HubApiError {
@@ -309,20 +314,20 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
   }
 
   /**
-   * Sends a request, trying again after an answer-less failure or a 5xx. Writes carry one
-   * `Idempotency-Key` over all attempts, so the hub runs them once and replays the answer.
+   * Calls one operation of the hub, trying again after an answer-less failure or a 5xx. Writes
+   * carry one `Idempotency-Key` over all attempts, so the hub runs them once and replays the answer.
    */
-  async function call<T>(req: HttpRequest): Promise<{ status: number; body: T }> {
-    const headers = req.method === 'GET' ? req.headers : { ...req.headers, 'idempotency-key': globalThis.crypto.randomUUID() }
+  async function call<K extends OperationId>(operation: K, input: RouteInput<K>): Promise<ResultOf<Routes[K]>> {
+    const { method, path } = routeTable[operation]
+    const headers = method === 'GET' ? undefined : { 'idempotency-key': globalThis.crypto.randomUUID() }
     for (let attempt = 1; ; attempt++) {
       try {
-        const { status, body } = await http.send<T>({ ...req, headers })
-        return { status, body }
+        return (await callRoute(http, operation, input, { headers })).body
       } catch (err) {
         if (attempt > retries || !retryable(err)) throw err
         const delay = backoff(attempt)
         const e = err as HubApiError
-        logger.warn(`${req.method} ${req.path} failed with ${e.code}${e.status ? ` (${e.status})` : ''}, attempt ${attempt} of ${retries + 1}; retrying in ${delay} ms`)
+        logger.warn(`${method} ${path} failed with ${e.code}${e.status ? ` (${e.status})` : ''}, attempt ${attempt} of ${retries + 1}; retrying in ${delay} ms`)
         await sleep(delay)
       }
     }
@@ -342,7 +347,7 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
     })
     let result: SyncResult
     try {
-      result = (await call<SyncResult>({ method: 'POST', path: '/customer/sync', body })).body
+      result = await call('syncCustomer', { body })
     } catch (err) {
       const e = err as Partial<HubApiError>
       logger.error(`sync of ${platformLabel(input.externalId)} failed: ${e.code ?? 'ERROR'}${e.status ? ` (${e.status})` : ''}`, err)
@@ -369,7 +374,7 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
 
   async function lookup(query: { component?: string; externalId?: string; email?: string; phone?: string }): Promise<Customer | null> {
     try {
-      return (await call<{ customer: Customer }>({ method: 'GET', path: '/customer/lookup', query })).body.customer
+      return (await call('lookupCustomer', { query })).customer
     } catch (err) {
       if (isHubApiError(err, 'NO_MATCH')) return null
       throw err
@@ -415,11 +420,11 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
       lastName: input.lastName,
       metadata: input.metadata,
     })
-    const contact = (await call<Customer>({ method: 'POST', path: '/customer', body: customerInput })).body
+    const contact = await call('createCustomer', { body: customerInput })
     const linked: Identity[] = []
     for (const identity of toLink) {
       try {
-        linked.push((await call<Identity>({ method: 'POST', path: encodePath`/customer/${contact.id}/identities`, body: identity })).body)
+        linked.push(await call('linkIdentity', { params: { id: contact.id }, body: identity }))
       } catch (err) {
         const e = isHubApiError(err) ? err : new HubApiError({ status: 0, code: 'NETWORK_ERROR', message: String(err), cause: err })
         const message = `customer ${contact.id} was created, but linking its ${describeIdentity(identity)} failed with ${e.code}: ${e.message}. The customer exists without this identity and those after it; link them with POST /customer/${contact.id}/identities or remove the customer.`
@@ -451,12 +456,12 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
     findContact,
     createContact,
     buildIdentities,
-    updateContact: async (documentId, patch) => (await call<Customer>({ method: 'PATCH', path: encodePath`/customer/${documentId}`, body: patch })).body,
+    updateContact: async (documentId, patch) => call('updateCustomer', { params: { id: documentId }, body: patch }),
     async ensureRewardAccount(documentId, ledger = rewardLedger) {
       if (ledger === undefined) {
         throw invalid('ensureRewardAccount needs a ledger: set rewardLedger in the createCustomerSyncClient config (e.g. reward-points) or pass one')
       }
-      return (await call<EnsuredRewardAccount>({ method: 'POST', path: encodePath`/customer/${documentId}/reward-accounts`, body: { ledger } })).body
+      return call('ensureRewardAccount', { params: { id: documentId }, body: { ledger } })
     },
     getStrapiClient: () => http,
   }

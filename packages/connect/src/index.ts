@@ -23,6 +23,9 @@ export type {
   CreatedContact,
 } from './customer-sync-client.js'
 export { createHttpClient, encodePath } from './http-client.js'
+export { callRoute, routePath } from './route-call.js'
+export type { RouteInput } from './route-call.js'
+export { routeTable } from './routes.generated.js'
 export type { AuthProvider, HttpClient, HttpClientOptions, HttpMethod, HttpRequest, HttpResponse, RequestOptions, QueryParams, QueryScalar, FetchLike } from './http-client.js'
 export { HubApiError, isHubApiError } from './hub-error.js'
 export type { HubApiErrorCode, HubApiErrorInit, ClientErrorCode } from './hub-error.js'
@@ -50,4 +53,20 @@ export type {
   CustomerMePatch,
   ServiceAccount,
   ServiceAccountInput,
+  HubEvent,
+  EventType,
+  EventPayload,
+  EventPage,
+  LookupResult,
+  SyncResult,
+  Merge,
+  MergeResult,
+  UndoResult,
+  OperationId,
+  Routes,
+  ParamsOf,
+  QueryOf,
+  BodyOf,
+  ResultOf,
+  Role,
 } from '@his-her/contract'

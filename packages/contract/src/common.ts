@@ -1,4 +1,4 @@
-import Type, { type TSchema } from 'typebox'
+import Type, { type Static, type TSchema } from 'typebox'
 import { defineDomain } from './define.js'
 
 /** The shape of every id the hub makes: a kind prefix, `_`, then 26 Crockford base32 characters. */
@@ -35,6 +35,7 @@ export const List = <T extends TSchema>(item: T) => Type.Object({ data: Type.Arr
 
 /** The answer of a removal. */
 export const Deleted = Type.Object({ deleted: Type.Literal(true), id: Type.String() })
+export type DeletedAnswer = Static<typeof Deleted>
 
 /** The error codes of the HTTP layer itself, shared by every route. */
 export const common = defineDomain({

@@ -88,7 +88,14 @@ export {
   type ResultOf,
 } from './define.js'
 export { buildOpenApi, type OpenApiInfo } from './openapi.js'
-export { IdOf, idPattern, Timestamp, Metadata, Currency, Page, List, Deleted, Nullable } from './common.js'
+export { clientTableSource } from './client-table.js'
+import { SyncInput as SyncInputSchema } from './identity.js'
+/** Patterns the clients check before sending: the platform component and its id field name. */
+export const clientPatterns = {
+  component: (SyncInputSchema.properties.platform.properties.component as unknown as { pattern: string }).pattern,
+  externalIdField: (SyncInputSchema.properties.platform.properties.externalIdField as unknown as { pattern: string }).pattern,
+}
+export { IdOf, idPattern, Timestamp, Metadata, Currency, Page, List, Deleted, Nullable, type DeletedAnswer } from './common.js'
 export {
   Address,
   AddressInput,

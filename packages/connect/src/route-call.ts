@@ -1,0 +1,45 @@
+import type { BodyOf, OperationId, ParamsOf, QueryOf, ResultOf, Routes } from '@his-her/contract'
+import { routeTable } from './routes.generated.js'
+import { HubApiError } from './hub-error.js'
+import type { HttpClient, HttpResponse, QueryParams, RequestOptions } from './http-client.js'
+
+type Part<K extends string, T> = [T] extends [undefined] ? { [P in K]?: undefined } : { [P in K]: T }
+
+/** What a call of one operation sends: its path parameters, query and body, typed by the contract. */
+export type RouteInput<K extends OperationId> = Part<'params', ParamsOf<Routes[K]>> &
+  ([QueryOf<Routes[K]>] extends [undefined] ? { query?: undefined } : { query?: QueryOf<Routes[K]> }) &
+  Part<'body', BodyOf<Routes[K]>>
+
+/** The path of an operation with its parameters, each encoded as one segment. */
+export function routePath(operation: OperationId, params: Record<string, string | number> | undefined): string {
+  const template = routeTable[operation].path
+  return template.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => {
+    const value = params?.[name]
+    const segment = value === undefined ? '' : String(value)
+    if (segment === '' || segment === '.' || segment === '..') {
+      throw new HubApiError({ status: 0, code: 'INVALID_ARGUMENT', message: `"${segment}" cannot be the ${name} of ${template}` })
+    }
+    return encodeURIComponent(segment)
+  })
+}
+
+/**
+ * Calls one operation of the hub's route table: the method and path come from the table, the
+ * types of what is sent and answered from the contract.
+ *
+ * @example
+ * ```ts
+ * const { body: customer } = await callRoute(http, 'getCustomer', { params: { id } })
+ * ```
+ */
+export async function callRoute<K extends OperationId>(
+  http: HttpClient,
+  operation: K,
+  input: RouteInput<K>,
+  options: RequestOptions = {},
+): Promise<HttpResponse<ResultOf<Routes[K]>>> {
+  const { method } = routeTable[operation]
+  const { params, query, body } = input as { params?: Record<string, string>; query?: QueryParams; body?: unknown }
+  const path = routePath(operation, params)
+  return http.send<ResultOf<Routes[K]>>({ ...options, method, path, query: query ?? options.query, ...(body === undefined ? {} : { body }) })
+}

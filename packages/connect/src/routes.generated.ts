@@ -1,0 +1,58 @@
+// Generated from the route table of @his-her/contract by `npm run generate`: do not edit.
+import type { OperationId, Routes } from '@his-her/contract'
+
+/** Every route of the hub by operation id: its method and path (Fastify syntax, `:name` for a parameter). */
+export const routeTable = {
+  health: { method: 'GET', path: '/health' },
+  openapi: { method: 'GET', path: '/openapi.json' },
+  createCustomer: { method: 'POST', path: '/customer' },
+  listCustomers: { method: 'GET', path: '/customer' },
+  getCustomer: { method: 'GET', path: '/customer/:id' },
+  updateCustomer: { method: 'PATCH', path: '/customer/:id' },
+  deleteCustomer: { method: 'DELETE', path: '/customer/:id' },
+  addAddress: { method: 'POST', path: '/customer/:id/address' },
+  updateAddress: { method: 'PATCH', path: '/customer/:id/address/:addressId' },
+  removeAddress: { method: 'DELETE', path: '/customer/:id/address/:addressId' },
+  addToGroup: { method: 'POST', path: '/customer/:id/group' },
+  removeFromGroup: { method: 'DELETE', path: '/customer/:id/group/:group' },
+  getMe: { method: 'GET', path: '/customer/me' },
+  updateMe: { method: 'PATCH', path: '/customer/me' },
+  addMyAddress: { method: 'POST', path: '/customer/me/address' },
+  updateMyAddress: { method: 'PATCH', path: '/customer/me/address/:addressId' },
+  removeMyAddress: { method: 'DELETE', path: '/customer/me/address/:addressId' },
+  syncCustomer: { method: 'POST', path: '/customer/sync' },
+  lookupCustomer: { method: 'GET', path: '/customer/lookup' },
+  listIdentities: { method: 'GET', path: '/customer/:id/identities' },
+  linkIdentity: { method: 'POST', path: '/customer/:id/identities' },
+  unlinkIdentity: { method: 'DELETE', path: '/customer/:id/identities/:identityId' },
+  myIdentities: { method: 'GET', path: '/customer/me/identities' },
+  mergeCustomers: { method: 'POST', path: '/customer/:id/merge' },
+  getMerge: { method: 'GET', path: '/merges/:id' },
+  undoMerge: { method: 'POST', path: '/merges/:id/undo' },
+  listRewardAccounts: { method: 'GET', path: '/customer/:id/reward-accounts' },
+  ensureRewardAccount: { method: 'POST', path: '/customer/:id/reward-accounts' },
+  myRewardAccounts: { method: 'GET', path: '/customer/me/reward-accounts' },
+  recordOrder: { method: 'POST', path: '/orders' },
+  login: { method: 'POST', path: '/auth/login' },
+  refreshSession: { method: 'POST', path: '/auth/refresh' },
+  logout: { method: 'POST', path: '/auth/logout' },
+  requestVerification: { method: 'POST', path: '/auth/verify-email/request' },
+  verifyEmail: { method: 'POST', path: '/auth/verify-email' },
+  requestPasswordReset: { method: 'POST', path: '/auth/password-reset/request' },
+  resetPassword: { method: 'POST', path: '/auth/password-reset' },
+  getSession: { method: 'GET', path: '/auth/session' },
+  jwks: { method: 'GET', path: '/.well-known/jwks.json' },
+  rotateKeys: { method: 'POST', path: '/keys/rotate' },
+  createServiceAccount: { method: 'POST', path: '/service-accounts' },
+  listServiceAccounts: { method: 'GET', path: '/service-accounts' },
+  createToken: { method: 'POST', path: '/tokens' },
+  listTokens: { method: 'GET', path: '/tokens' },
+  revokeToken: { method: 'DELETE', path: '/tokens/:name' },
+  listEvents: { method: 'GET', path: '/events' },
+} as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path'] } }
+
+/** Patterns of the contract the client checks before it sends anything. */
+export const contractPatterns = {
+  component: "^[a-z0-9][a-z0-9._-]{0,99}$",
+  externalIdField: "^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+} as const
