@@ -13,12 +13,15 @@
 //                                      or "--max-old-space-size=96"
 //   BENCH_EXPLAIN=1                    print the whole EXPLAIN ANALYZE of the list query
 //   BENCH_STRICT=1                     exit 1 when a target is missed
+//   BENCH_BASELINE=<git ref>           also measure that commit, built in a worktree beside this one, with the
+//                                      same scenarios in the same run; the figures are printed side by side
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { createHttpClient, expectStatus, runLoad } from './lib/http-client.js'
 import { readRssMiB, watchProcess, startHubProcess } from './lib/hub-process.js'
+import { baselineBuild, currentBuild } from './lib/build.js'
 import { preparePglite, preparePostgres } from './lib/databases.js'
 import { seedCustomers } from './lib/seed.js'
 import { createBackendCpuMeter } from './lib/pg-backends.js'
@@ -36,6 +39,7 @@ const int = (name, fallback) => {
 
 const pgUrl = env.BENCH_DATABASE_URL || env.DATABASE_URL || undefined
 const only = env.BENCH_ONLY
+const baselineRef = env.BENCH_BASELINE || undefined
 const concurrency = int('BENCH_CONCURRENCY', 16)
 const listRequests = int('BENCH_LIST_REQUESTS', 500)
 const cursorWalks = 50
@@ -93,6 +97,7 @@ async function scenario(ctx, name, conc, body) {
   /** @type {Row} */
   const row = {
     scenario: name,
+    build: ctx.build,
     database: ctx.label,
     concurrency: conc,
     requests: stats.count,
@@ -177,9 +182,9 @@ async function walkCursors(request) {
   return { latencies, elapsedMs: msSince(started), errors, firstError, timedOut, untimed }
 }
 
-async function benchDatabase(target, plan) {
+async function benchDatabase(target, plan, build) {
   const { kind, label } = target
-  log(`\n== ${label}: ${target.version}`)
+  log(`\n== ${label}, ${build.label}: ${target.version}`)
   const adminToken = `bench_${randomBytes(24).toString('base64url')}`
   const workDir = target.workDir ?? mkdtempSync(join(tmpdir(), 'hub-bench-'))
   let hub
@@ -187,13 +192,14 @@ async function benchDatabase(target, plan) {
   let backends
   try {
     log(`  seeding ${plan.customers} customers with SQL ...`)
-    const seeded = await seedCustomers(kind === 'postgres' ? { url: target.url } : { dataDir: target.dataDir }, plan.customers, listQuery)
+    const seeded = await seedCustomers(build, kind === 'postgres' ? { url: target.url } : { dataDir: target.dataDir }, plan.customers, listQuery)
     log(`  seeded in ${seeded.seconds.toFixed(1)} s (incl. VACUUM ANALYZE)`)
     const execLine = seeded.plan.find((l) => l.startsWith('Execution Time')) ?? ''
     log(`  list plan: ${(seeded.plan.find((l) => /Scan|Sort/.test(l)) ?? seeded.plan[0] ?? '').trim().replace(/^->\s*/, '').replace(/\s+\(cost=.*$/, '')} — ${execLine}`)
     if (env.BENCH_EXPLAIN === '1') for (const l of seeded.plan) log(`    ${l}`)
 
     hub = await startHubProcess({
+      hubMain: build.hubMain,
       databaseUrl: target.url,
       dataDir: target.dataDir ?? join(workDir, 'unused-data'),
       adminToken,
@@ -250,7 +256,7 @@ async function benchDatabase(target, plan) {
       if (w.errors > 0) throw new Error(`warm-up ${what}: ${w.errors} failed request(s); first: ${w.firstError}`)
     }
 
-    const ctx = { hub, label, backends }
+    const ctx = { hub, label, backends, build: build.label }
 
     // 16 concurrent clients: the trivial route first, then customer creation
     await scenario(ctx, 'baseline GET /health', concurrency, () =>
@@ -267,6 +273,8 @@ async function benchDatabase(target, plan) {
       runLoad({ count: plan.syncs, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: sync, check: checkSync }))
     const syncConc = await scenario(ctx, 'POST /customer/sync', syncConcurrency, () =>
       runLoad({ count: plan.syncs, concurrency: syncConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: sync, check: checkSync }))
+    await scenario(ctx, 'POST /customer/sync (sequential) + Idempotency-Key', 1, () =>
+      runLoad({ count: plan.syncs, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: syncWithKey, check: checkSync }))
     await scenario(ctx, 'POST /customer/sync + Idempotency-Key', syncConcurrency, () =>
       runLoad({ count: plan.syncs, concurrency: syncConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: syncWithKey, check: checkSync }))
     if (kind === 'postgres') {
@@ -286,7 +294,7 @@ async function benchDatabase(target, plan) {
 
     const lifetimePeak = readRssMiB(hub.pid, 'VmHWM')
     notes.push(
-      `${label}: hub RSS ${fmt.mib(idleRss)} at start, ${fmt.mib(lifetimePeak)} peak over its life (VmHWM)` +
+      `${label}, ${build.label}: hub RSS ${fmt.mib(idleRss)} at start, ${fmt.mib(lifetimePeak)} peak over its life (VmHWM)` +
         (kind === 'postgres' ? ` (target <= ${targets.rssMiB} MiB: ${lifetimePeak <= targets.rssMiB ? 'met' : 'NOT met'})` : '') +
         `; ${plan.customers} seeded customers; list query on the database alone: ${execLine}`,
     )
@@ -308,31 +316,39 @@ async function main() {
   if (pgUrl && only !== 'pglite') databases.push({ make: () => preparePostgres(pgUrl), plan: plans.postgres })
   if (!pgUrl) log('(set BENCH_DATABASE_URL to measure PostgreSQL too)')
 
+  const builds = []
+  if (baselineRef) builds.push(await baselineBuild(baselineRef, log))
+  builds.push(await currentBuild())
+
   for (const { make, plan } of databases) {
-    if (interrupted.signal.aborted) break
-    const target = await make()
-    try {
-      await benchDatabase(target, plan)
-    } catch (err) {
-      if (interrupted.signal.aborted) {
-        notes.push(`${target.label}: interrupted; the figures of this database are incomplete`)
-        continue
+    for (const build of builds) {
+      if (interrupted.signal.aborted) break
+      const target = await make()
+      try {
+        await benchDatabase(target, plan, build)
+      } catch (err) {
+        if (interrupted.signal.aborted) {
+          notes.push(`${target.label}, ${build.label}: interrupted; the figures of this database are incomplete`)
+          continue
+        }
+        failures++
+        notes.push(`${target.label}, ${build.label}: the run failed: ${err instanceof Error ? err.stack ?? err.message : err}`)
+        log(`  FAILED: ${err instanceof Error ? err.message : err}`)
+      } finally {
+        await target.cleanup().catch((err) => notes.push(`${target.label}: cleanup failed: ${err.message}`))
       }
-      failures++
-      notes.push(`${target.label}: the run failed: ${err instanceof Error ? err.stack ?? err.message : err}`)
-      log(`  FAILED: ${err instanceof Error ? err.message : err}`)
-    } finally {
-      await target.cleanup().catch((err) => notes.push(`${target.label}: cleanup failed: ${err.message}`))
     }
   }
+  for (const build of builds) build.cleanup?.()
 
   log('\n== Results')
   log(
     table(
-      ['scenario', 'database', 'clients', 'requests', 'ops/s', 'p50', 'p95', 'p99', 'peak RSS', 'target', 'met'],
+      ['scenario', 'database', 'build', 'clients', 'requests', 'ops/s', 'p50', 'p95', 'p99', 'peak RSS', 'target', 'met'],
       results.map((r) => [
         r.scenario,
         r.database,
+        r.build,
         String(r.concurrency),
         String(r.requests),
         fmt.ops(r.stats.opsPerSec),
@@ -348,10 +364,31 @@ async function main() {
   log('\n== Where the time goes (CPU per request)')
   log(
     table(
-      ['scenario', 'database', 'hub', 'PostgreSQL backends', 'load generator', 'load avg'],
-      results.map((r) => [r.scenario, r.database, fmt.ms(r.hubCpuMs), fmt.ms(r.dbCpuMs), fmt.ms(r.clientCpuMs), r.load.toFixed(1)]),
+      ['scenario', 'database', 'build', 'hub', 'PostgreSQL backends', 'load generator', 'load avg'],
+      results.map((r) => [r.scenario, r.database, r.build, fmt.ms(r.hubCpuMs), fmt.ms(r.dbCpuMs), fmt.ms(r.clientCpuMs), r.load.toFixed(1)]),
     ),
   )
+  if (builds.length > 1) {
+    const [base, head] = builds.map((b) => b.label)
+    const pairs = results.filter((r) => r.build === head).map((r) => [results.find((b) => b.build === base && b.scenario === r.scenario && b.database === r.database), r])
+    log(`\n== Side by side: ${base} and ${head} (same machine, same run, one after the other)`)
+    log(
+      table(
+        ['scenario', 'database', `${base} ops/s`, `${head} ops/s`, 'change', `${base} p50`, `${head} p50`, `${base} hub+db CPU`, `${head} hub+db CPU`],
+        pairs.map(([b, h]) => [
+          h.scenario,
+          h.database,
+          fmt.ops(b?.stats.opsPerSec),
+          fmt.ops(h.stats.opsPerSec),
+          b ? `${(((h.stats.opsPerSec / b.stats.opsPerSec) - 1) * 100).toFixed(0)}%` : '-',
+          fmt.ms(b?.stats.p50),
+          fmt.ms(h.stats.p50),
+          fmt.ms(b ? b.hubCpuMs + (Number.isFinite(b.dbCpuMs) ? b.dbCpuMs : 0) : NaN),
+          fmt.ms(h.hubCpuMs + (Number.isFinite(h.dbCpuMs) ? h.dbCpuMs : 0)),
+        ]),
+      ),
+    )
+  }
   log(`\nTargets (PostgreSQL): POST /customer >= ${targets.createOps}/s with hub RSS <= ${targets.rssMiB} MiB; list p95 <= ${targets.listP95} ms at 100k customers; sync of a new person >= ${targets.syncSequentialOps}/s from one client and >= ${targets.syncConcurrentOps}/s from ${syncConcurrency}.`)
   log('Baseline rows: same hub process, same client; /health runs one trivial query (SELECT 1). The hub logs at info level (the default), one line per request.')
   log('CPU per request: the hub process (PGlite runs inside it), the PostgreSQL backends serving it, and this load generator; load avg: 1-minute load average at the end of the scenario. All three share the machine.')

@@ -1,9 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 
-const hubMain = fileURLToPath(new URL('../../packages/hub/dist/cli/main.js', import.meta.url))
 
 /** Resident set size of a process in MiB, from /proc (Linux); NaN when it cannot be read. */
 export function readRssMiB(pid, field = 'VmRSS') {
@@ -73,10 +71,10 @@ export function watchProcess(pid, intervalMs = 50) {
  * resolves once it prints the JSON log line that carries its `url`. Its later output is read
  * and dropped (a full pipe would stall the hub's synchronous logger).
  *
- * @param {{ databaseUrl?: string, dataDir: string, adminToken: string, cwd: string, nodeArgs?: string[], startTimeoutMs?: number }} options
+ * @param {{ hubMain: string, databaseUrl?: string, dataDir: string, adminToken: string, cwd: string, nodeArgs?: string[], startTimeoutMs?: number }} options
  * @returns {Promise<{ url: string, pid: number, stop: () => Promise<number | null> }>}
  */
-export function startHubProcess({ databaseUrl, dataDir, adminToken, cwd, nodeArgs = [], startTimeoutMs = 60_000 }) {
+export function startHubProcess({ hubMain, databaseUrl, dataDir, adminToken, cwd, nodeArgs = [], startTimeoutMs = 60_000 }) {
   const env = { ...process.env }
   // the hub reads these; a developer's own settings must not change what is measured
   for (const key of Object.keys(env)) if (key.startsWith('HUB_') || key === 'DATABASE_URL' || key === 'HOST' || key === 'PORT') delete env[key]

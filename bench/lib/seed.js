@@ -1,7 +1,4 @@
 import { CompiledQuery, sql } from 'kysely'
-import { createDatabase } from '../../packages/hub/dist/db/create-database.js'
-import { migrate } from '../../packages/hub/dist/db/migrate.js'
-import { listCustomers } from '../../packages/hub/dist/customers/customer-list.js'
 
 const firstNames = ['Ann', 'Bo', 'Chai', 'Dara', 'Eli', 'Fern', 'Gus', 'Hana', 'Ivan', 'June', 'Kai', 'Lena', 'Mali', 'Nico', 'Olga', 'Pim']
 const lastNames = ['Adams', 'Boonma', 'Chen', 'Dubois', 'Eriksen', 'Fischer', 'Garcia', 'Hughes', 'Ito', 'Jones', 'Kowalski', 'Lopez', 'Muller', 'Nakamura', 'Okafor', 'Park', 'Quinn', 'Rossi', 'Srisuk', 'Tanaka']
@@ -17,12 +14,14 @@ const batchSize = 25_000
  *
  * PGlite must be seeded before the hub starts: one data directory, one process.
  *
+ * @param {{ createDatabase: Function, migrate: Function, listCustomers: Function }} build the build whose storage seeds
  * @param {{ url?: string, dataDir?: string }} target
  * @param {number} count
  * @param {Record<string, unknown>} listQuery the list query to explain, as the route receives it
  * @returns {Promise<{ seconds: number, plan: string[] }>}
  */
-export async function seedCustomers(target, count, listQuery) {
+export async function seedCustomers(build, target, count, listQuery) {
+  const { createDatabase, migrate, listCustomers } = build
   const database = await createDatabase(target.url ? { url: target.url } : { dataDir: target.dataDir })
   try {
     const { db } = database
@@ -53,14 +52,14 @@ export async function seedCustomers(target, count, listQuery) {
     })
     await sql`VACUUM ANALYZE customers`.execute(db)
     const seconds = (performance.now() - started) / 1000
-    return { seconds, plan: await explainList(db, listQuery) }
+    return { seconds, plan: await explainList(db, listQuery, listCustomers) }
   } finally {
     await database.close()
   }
 }
 
 /** EXPLAIN (ANALYZE, BUFFERS) of exactly the statement the hub's list runs for `query`. */
-async function explainList(db, query) {
+async function explainList(db, query, listCustomers) {
   let compiled
   const capture = {
     transformQuery(args) {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { ApiRole, ApiTokenInfo, CreatedToken } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import type { ApiTokenPrincipal } from './principal.js'
+import type { ApiTokensTable } from './tables.js'
 import { newId } from '../ids.js'
 import { HubError } from '../errors.js'
 
@@ -20,13 +21,7 @@ function mintToken(): string {
   return `chub_${randomBytes(32).toString('base64url')}`
 }
 
-interface TokenRow {
-  id: string
-  name: string
-  role: ApiRole
-  created_at: Date
-  last_used_at: Date | null
-}
+type TokenRow = Pick<Selectable<ApiTokensTable>, 'id' | 'name' | 'role' | 'created_at' | 'last_used_at'>
 
 function info(row: TokenRow): ApiTokenInfo {
   return {

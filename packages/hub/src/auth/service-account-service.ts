@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely'
 import type { ServiceAccount, ServiceAccountInput } from '@his-her/contract'
+import type { ServiceAccountsTable } from './tables.js'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
@@ -7,7 +9,7 @@ import type { AuthSettings } from './settings.js'
 
 const columns = ['id', 'handle', 'email', 'role_id', 'organization_id', 'provider_id', 'created_at'] as const
 
-function toServiceAccount(r: { id: string; handle: string; email: string; role_id: string; organization_id: string; provider_id: string | null; created_at: Date }): ServiceAccount {
+function toServiceAccount(r: Pick<Selectable<ServiceAccountsTable>, (typeof columns)[number]>): ServiceAccount {
   return {
     id: r.id,
     handle: r.handle,

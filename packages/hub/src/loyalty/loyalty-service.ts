@@ -1,13 +1,14 @@
-import { sql, type RawBuilder } from 'kysely'
+import { sql, type RawBuilder, type Selectable } from 'kysely'
 import type { EnsuredRewardAccount, RewardAccount } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import type { EventService } from '../events/event-store.js'
 import type { LedgerSettings } from './settings.js'
+import type { RewardAccountsTable } from './tables.js'
 
 const accountColumns = ['id', 'ledger_id', 'customer_id', 'created_at'] as const
-const toAccount = (r: { id: string; ledger_id: string; customer_id: string; created_at: Date }): RewardAccount => ({
+const toAccount = (r: Pick<Selectable<RewardAccountsTable>, (typeof accountColumns)[number]>): RewardAccount => ({
   id: r.id,
   ledger: r.ledger_id,
   customerId: r.customer_id,

@@ -1,18 +1,14 @@
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { Order, OrderInput, OrderResult } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import type { EventService } from '../events/event-store.js'
 import type { CustomerService } from '../customers/customer-service.js'
+import type { OrdersTable } from './tables.js'
 
-interface OrderRecord {
-  id: string
-  customer_id: string
-  total: string
-  currency: string
-  placed_at: Date
-}
+/** An order as the raw statements below read it (`total::text`: a bigint, exact). */
+type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' | 'currency' | 'placed_at'>
 
 /**
  * Orders reported by platforms, kept as facts so that `orderCount` and `totalSpent` stay right.

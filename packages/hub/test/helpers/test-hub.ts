@@ -22,10 +22,10 @@ export interface TestDatabase extends HubDatabase {
  * A clean, migrated database: a schema of its own on PostgreSQL when TEST_DATABASE_URL is set,
  * else an in-memory PGlite. `close()` drops what it made.
  */
-export async function createTestDatabase(options: { poolSize?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(options: { poolSize?: number; migrate?: boolean } = {}): Promise<TestDatabase> {
   if (!testDatabaseUrl) {
     const database = await createDatabase({ dataDir: 'memory://' })
-    await migrate(database.db)
+    if (options.migrate !== false) await migrate(database.db)
     return { ...database, schema: undefined }
   }
   const schema = `hubtest_${process.pid}_${randomBytes(6).toString('hex')}`
@@ -34,7 +34,7 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
   await admin.query(`CREATE SCHEMA "${schema}"`)
   await admin.end()
   const database = await createDatabase({ url: testDatabaseUrl, schema, poolSize: options.poolSize ?? 10 })
-  await migrate(database.db)
+  if (options.migrate !== false) await migrate(database.db)
   return {
     ...database,
     schema,
