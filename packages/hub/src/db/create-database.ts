@@ -1,5 +1,8 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+
+// pg's own conversion of a parameter to its text form (arrays, dates, JSON), and its literal quoting
+const pgUtils = (pg as unknown as { utils: { prepareValue(v: unknown): unknown; escapeLiteral(s: string): string } }).utils
 import type { Database } from './database.js'
 import { lockDataDir } from './data-dir-lock.js'
 
@@ -105,6 +108,31 @@ function lastResult(result: unknown): unknown {
 }
 
 /**
+ * A text that starts with this is not sent when it is run: the connection holds it and sends it
+ * in front of the next statement, in the same round trip (the unit of work's `BEGIN` and
+ * Idempotency-Key claim ride with the request's first statement). A `ROLLBACK` while a text is
+ * held drops it unsent.
+ */
+export const DEFERRED = '/* deferred */ '
+/**
+ * Running this answers the rows the held text's last row-returning statement gave (sending the
+ * text first when no statement has taken it along yet).
+ */
+export const DEFERRED_RESULT = '/* deferred result */'
+
+/** A statement with its parameters written in as literals, to travel in one text with others. */
+function inline(text: string, values: unknown[]): string | undefined {
+  const literals: string[] = []
+  for (const v of values) {
+    const prepared = pgUtils.prepareValue(v) as unknown
+    if (prepared === null || prepared === undefined) literals.push('NULL')
+    else if (typeof prepared === 'string') literals.push(pgUtils.escapeLiteral(prepared))
+    else return undefined // binary: this statement travels alone
+  }
+  return text.replace(/\$(\d+)/g, (_, n: string) => literals[Number(n) - 1]!)
+}
+
+/**
  * Adapts every connection of the pool:
  * - with `prepare`, every parameterized statement is sent as a named prepared statement, so
  *   PostgreSQL parses and plans each distinct statement once per connection instead of on every
@@ -112,22 +140,60 @@ function lastResult(result: unknown): unknown {
  *   several-statement texts of the unit of work — go as they are. Names are given per statement
  *   text for the life of the process, up to MAX_PREPARED.
  * - a text of several statements answers with one result (see {@link lastResult}).
+ * - a {@link DEFERRED} text is held and sent in front of the next statement, its parameters then
+ *   written in as literals (PostgreSQL types a literal exactly as it types a parameter sent as
+ *   text, so the statement means the same).
  */
 function wrapQueries(pool: pg.Pool, options: { prepare: boolean }): void {
   const names = new Map<string, string>()
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as QueryFn
-    ;(client as unknown as { query: QueryFn }).query = (config: unknown, values?: unknown, callback?: unknown) => {
-      if (callback !== undefined) return query(config, values, callback)
+    let held: string | undefined
+    let heldResults: QueryResult[] = []
+    const send = (config: unknown, values?: unknown): Promise<unknown> => {
       if (options.prepare && typeof config === 'string' && Array.isArray(values) && values.length > 0) {
         let name = names.get(config)
         if (name === undefined && names.size < MAX_PREPARED) {
           name = `hub_${names.size}`
           names.set(config, name)
         }
-        if (name !== undefined) return query({ name, text: config, values })
+        if (name !== undefined) return query({ name, text: config, values }) as Promise<unknown>
       }
       return (query(config, values) as Promise<unknown>).then(lastResult)
+    }
+    const flush = async () => {
+      const text = held!
+      held = undefined
+      const result = await query(text)
+      heldResults = Array.isArray(result) ? result : [result as QueryResult]
+    }
+    ;(client as unknown as { query: QueryFn }).query = async (config: unknown, values?: unknown, callback?: unknown) => {
+      if (callback !== undefined) return query(config, values, callback)
+      if (typeof config === 'string' && config.startsWith(DEFERRED)) {
+        held = config.slice(DEFERRED.length)
+        heldResults = []
+        return { rows: [], fields: [] }
+      }
+      if (typeof config === 'string' && config === DEFERRED_RESULT) {
+        if (held !== undefined) await flush()
+        return [...heldResults].reverse().find((r) => (r.fields?.length ?? 0) > 0) ?? { rows: [], fields: [] }
+      }
+      if (held === undefined) return send(config, values)
+      if (config === 'ROLLBACK' || config === 'rollback') {
+        held = undefined
+        return { rows: [], fields: [] }
+      }
+      const statement = typeof config === 'string' ? inline(config, Array.isArray(values) ? values : []) : undefined
+      if (statement === undefined) {
+        await flush()
+        return send(config, values)
+      }
+      const text = `${held};\n${statement}`
+      held = undefined
+      const result = (await query(text)) as QueryResult | QueryResult[]
+      const results = Array.isArray(result) ? result : [result]
+      heldResults = results.slice(0, -1)
+      return results.at(-1)
     }
   })
 }

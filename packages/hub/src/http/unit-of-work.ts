@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import { RetryTransaction, type Executor, type Tx } from '../db/executor.js'
 import { isRetryable } from '../db/pg-errors.js'
+import { DEFERRED, DEFERRED_RESULT } from '../db/create-database.js'
 import { HubError } from '../errors.js'
 import { createSealer, fingerprint } from '../secrets.js'
 import { toErrorBody } from './error-handler.js'
@@ -44,8 +45,8 @@ function literal(value: string): string {
  * all, so an effect never exists without its answer, nor an answer without its effect — whatever
  * process dies, wherever.
  *
- * - The claim is the first statement of the transaction (sent with its `BEGIN`), the answer the
- *   last (sent with its `COMMIT`): a key costs no round trip of its own.
+ * - The `BEGIN` and the claim travel with the effect's first statement, the answer with the
+ *   `COMMIT`: a transaction costs one round trip more than its statements, a key none.
  * - A second request with the same key blocks on the first's uncommitted claim (the primary key)
  *   until the first commits — then it answers the first's answer, `replayed` — or rolls back (a
  *   process killed mid-request: its connection closes and PostgreSQL rolls back) — then it runs.
@@ -72,38 +73,39 @@ export function createUnitOfWork(db: Kysely<Database>, options: { secret: string
     return exec.selectFrom('idempotency_keys').select(['request_hash', 'status_code', 'response']).where('scope', '=', claim.scope).where('key', '=', claim.key).executeTakeFirst()
   }
 
-  /** One attempt: begin (and claim), run, store the answer and commit — or replay the answer of the request that claimed the key first. */
+  /**
+   * One attempt: begin (and claim), run, store the answer and commit — or replay the answer of
+   * the request that claimed the key first. The `BEGIN` and the claim are held by the connection
+   * and ride with the effect's first statement; the answer rides with the `COMMIT`.
+   */
   async function attempt(conn: Executor, claim: KeyClaim | undefined, run: (tx: Tx) => Promise<Answer>): Promise<Outcome> {
-    if (claim) {
-      const claimed = await sql
-        .raw<{ key: string }>(
-          `BEGIN; SET LOCAL lock_timeout = '${KEY_WAIT}'; ` +
-            `INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (${literal(claim.scope)}, ${literal(claim.key)}, ${literal(claim.hash)}) ` +
-            `ON CONFLICT (scope, key) DO NOTHING RETURNING key; SET LOCAL lock_timeout = DEFAULT`,
-        )
-        .execute(conn)
-      if (!claimed.rows[0]) {
-        const row = await readKey(conn, claim)
-        await sql.raw('ROLLBACK').execute(conn)
-        if (!row) throw new RetryTransaction('the key was swept while it was read')
-        return replay(claim, row)
-      }
-    } else {
-      await sql.raw('BEGIN').execute(conn)
-    }
+    const begin = claim
+      ? `BEGIN; SET LOCAL lock_timeout = '${KEY_WAIT}'; ` +
+        `INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (${literal(claim.scope)}, ${literal(claim.key)}, ${literal(claim.hash)}) ` +
+        `ON CONFLICT (scope, key) DO NOTHING RETURNING key; SET LOCAL lock_timeout = DEFAULT`
+      : 'BEGIN'
+    await sql.raw(DEFERRED + begin).execute(conn)
     // a fresh executor for each attempt: per-transaction state (event ordinals) starts over
     const tx = conn.withoutPlugins() as Tx
     const answer = await run(tx)
-    if (claim) {
-      await sql
-        .raw(
-          `UPDATE idempotency_keys SET status_code = ${answer.status}, response = ${literal(stored(claim, answer, true))}, completed_at = now() ` +
-            `WHERE scope = ${literal(claim.scope)} AND key = ${literal(claim.key)}; COMMIT`,
-        )
-        .execute(conn)
-    } else {
+    if (!claim) {
       await sql.raw('COMMIT').execute(conn)
+      return { answer, replayed: false }
     }
+    // the effect ran after the claim, in its transaction: a key claimed by a request that committed first is that request's
+    const claimed = await sql.raw<{ key: string }>(DEFERRED_RESULT).execute(conn)
+    if (!claimed.rows[0]) {
+      const row = await readKey(conn, claim)
+      await sql.raw('ROLLBACK').execute(conn)
+      if (!row) throw new RetryTransaction('the key was swept while it was read')
+      return replay(claim, row)
+    }
+    await sql
+      .raw(
+        `UPDATE idempotency_keys SET status_code = ${answer.status}, response = ${literal(stored(claim, answer, true))}, completed_at = now() ` +
+          `WHERE scope = ${literal(claim.scope)} AND key = ${literal(claim.key)}; COMMIT`,
+      )
+      .execute(conn)
     return { answer, replayed: false }
   }
 

@@ -4,6 +4,7 @@ import type { CountryCode } from 'libphonenumber-js/max'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId, isId } from '../ids.js'
+import { moveAllRows, moveRowsBack } from '../db/moves.js'
 import type { EventService } from '../events/event-store.js'
 import { toIdentity, type MatchKeys } from './match.js'
 import { normalizeEmail, normalizePhone } from './normalize.js'
@@ -141,17 +142,10 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
     },
 
     /** Moves every identity of `fromId` to `toId` (a merge); returns their ids. */
-    async moveAll(tx: Tx, fromId: string, toId: string): Promise<string[]> {
-      const rows = await tx.updateTable('identities').set({ customer_id: toId }).where('customer_id', '=', fromId).returning('id').execute()
-      return rows.map((r) => r.id)
-    },
+    moveAll: (tx: Tx, fromId: string, toId: string) => moveAllRows(tx, 'identities', fromId, toId),
 
     /** Moves exactly these identities back (undo); false when one is no longer on `fromId`. */
-    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string): Promise<boolean> {
-      if (ids.length === 0) return true
-      const res = await tx.updateTable('identities').set({ customer_id: toId }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
-      return Number(res.numUpdatedRows) === ids.length
-    },
+    moveBack: (tx: Tx, ids: string[], fromId: string, toId: string) => moveRowsBack(tx, 'identities', ids, fromId, toId),
 
     // ---- merge records ----
 

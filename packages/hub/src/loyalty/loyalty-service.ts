@@ -3,6 +3,7 @@ import type { EnsuredRewardAccount, RewardAccount } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
+import { moveRowsBack } from '../db/moves.js'
 import type { EventService } from '../events/event-store.js'
 import type { LedgerSettings } from './settings.js'
 import type { RewardAccountsTable } from './tables.js'
@@ -83,11 +84,7 @@ export function createLoyaltyService({ events }: { events: EventService }) {
     },
 
     /** Moves exactly these accounts back (undo); false when one is no longer on `fromId`. */
-    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string): Promise<boolean> {
-      if (ids.length === 0) return true
-      const res = await tx.updateTable('reward_accounts').set({ customer_id: toId }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
-      return Number(res.numUpdatedRows) === ids.length
-    },
+    moveBack: (tx: Tx, ids: string[], fromId: string, toId: string) => moveRowsBack(tx, 'reward_accounts', ids, fromId, toId),
   }
 }
 export type LoyaltyService = ReturnType<typeof createLoyaltyService>

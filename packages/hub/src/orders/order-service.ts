@@ -3,6 +3,7 @@ import type { Order, OrderInput, OrderResult } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
+import { moveAllRows, moveRowsBack } from '../db/moves.js'
 import type { EventService } from '../events/event-store.js'
 import type { CustomerService } from '../customers/customer-service.js'
 import type { OrdersTable } from './tables.js'
@@ -90,17 +91,10 @@ export function createOrderService({ customers, events }: { customers: CustomerS
     },
 
     /** Moves every order of `fromId` to `toId` (a merge); returns their ids. */
-    async moveAll(tx: Tx, fromId: string, toId: string): Promise<string[]> {
-      const rows = await tx.updateTable('orders').set({ customer_id: toId }).where('customer_id', '=', fromId).returning('id').execute()
-      return rows.map((r) => r.id)
-    },
+    moveAll: (tx: Tx, fromId: string, toId: string) => moveAllRows(tx, 'orders', fromId, toId),
 
     /** Moves exactly these orders back (undo); false when one is no longer on `fromId`. */
-    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string): Promise<boolean> {
-      if (ids.length === 0) return true
-      const res = await tx.updateTable('orders').set({ customer_id: toId }).where('id', 'in', ids).where('customer_id', '=', fromId).executeTakeFirst()
-      return Number(res.numUpdatedRows) === ids.length
-    },
+    moveBack: (tx: Tx, ids: string[], fromId: string, toId: string) => moveRowsBack(tx, 'orders', ids, fromId, toId),
   }
 }
 export type OrderService = ReturnType<typeof createOrderService>
