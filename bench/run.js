@@ -14,7 +14,9 @@
 //   BENCH_EXPLAIN=1                    print the whole EXPLAIN ANALYZE of the list query
 //   BENCH_STRICT=1                     exit 1 when a target is missed
 //   BENCH_BASELINE=<git ref>           also measure that commit, built in a worktree beside this one, with the
-//                                      same scenarios in the same run; the figures are printed side by side
+//                                      same scenarios in the same run, both hubs up at once and each scenario run on
+//                                      each in turn; the figures are printed side by side
+//   BENCH_ROUNDS                       rounds of each scenario per build with a baseline (default 3; the median is kept)
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
@@ -40,6 +42,7 @@ const int = (name, fallback) => {
 const pgUrl = env.BENCH_DATABASE_URL || env.DATABASE_URL || undefined
 const only = env.BENCH_ONLY
 const baselineRef = env.BENCH_BASELINE || undefined
+const benchRounds = int('BENCH_ROUNDS', 3)
 const concurrency = int('BENCH_CONCURRENCY', 16)
 const listRequests = int('BENCH_LIST_REQUESTS', 500)
 const cursorWalks = 50
@@ -182,7 +185,11 @@ async function walkCursors(request) {
   return { latencies, elapsedMs: msSince(started), errors, firstError, timedOut, untimed }
 }
 
-async function benchDatabase(target, plan, build) {
+/**
+ * Seeds a database for one build, starts that build's hub on it and warms it up. Returns what the
+ * scenarios need and `close()`.
+ */
+async function openHub(target, plan, build) {
   const { kind, label } = target
   log(`\n== ${label}, ${build.label}: ${target.version}`)
   const adminToken = `bench_${randomBytes(24).toString('base64url')}`
@@ -190,6 +197,15 @@ async function benchDatabase(target, plan, build) {
   let hub
   let client
   let backends
+  const close = async () => {
+    client?.close()
+    await backends?.close().catch(() => {})
+    if (hub) {
+      const code = await hub.stop()
+      if (code !== 0) notes.push(`${label}, ${build.label}: the hub exited with ${code} on SIGTERM`)
+    }
+    if (!target.workDir) rmSync(workDir, { recursive: true, force: true })
+  }
   try {
     log(`  seeding ${plan.customers} customers with SQL ...`)
     const seeded = await seedCustomers(build, kind === 'postgres' ? { url: target.url } : { dataDir: target.dataDir }, plan.customers, listQuery)
@@ -222,10 +238,6 @@ async function benchDatabase(target, plan, build) {
         phone: `+1646${String(2_000_000 + n).padStart(7, '0')}`,
       }
     }
-    const health = () => request('GET', '/health')
-    const checkHealth = (res) => expectStatus(res, 200, 'GET /health')
-    const create = () => request('POST', '/customer', newGuest())
-    const checkCreate = (res) => expectStatus(res, 201, 'POST /customer')
     // a new person known to a platform by its id, an email and a phone: the sync of issue 3
     const newPerson = () => {
       const n = serial++
@@ -237,106 +249,136 @@ async function benchDatabase(target, plan, build) {
         lastName: `Number${n}`,
       }
     }
-    const sync = () => request('POST', '/customer/sync', newPerson())
-    // as @his-her/connect sends it: one Idempotency-Key a call
-    const syncWithKey = () => request('POST', '/customer/sync', newPerson(), { 'idempotency-key': randomBytes(16).toString('hex') })
-    const checkSync = (res) => {
-      expectStatus(res, 201, 'POST /customer/sync')
-      if (!JSON.parse(res.text).created) throw new Error('POST /customer/sync: a new person was not created')
+    const tasks = {
+      health: () => request('GET', '/health'),
+      checkHealth: (res) => expectStatus(res, 200, 'GET /health'),
+      create: () => request('POST', '/customer', newGuest()),
+      checkCreate: (res) => expectStatus(res, 201, 'POST /customer'),
+      sync: () => request('POST', '/customer/sync', newPerson()),
+      // as @his-her/connect sends it: one Idempotency-Key a call
+      syncWithKey: () => request('POST', '/customer/sync', newPerson(), { 'idempotency-key': randomBytes(16).toString('hex') }),
+      checkSync: (res) => {
+        expectStatus(res, 201, 'POST /customer/sync')
+        if (!JSON.parse(res.text).created) throw new Error('POST /customer/sync: a new person was not created')
+      },
+      list: () => request('GET', listPath),
+      walk: () => walkCursors(request),
     }
 
     // warm-up: connections, JIT, plan caches; not measured, but it must succeed
     for (const [what, warm] of [
-      ['GET /health', () => runLoad({ count: 300, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: health, check: checkHealth })],
-      ['POST /customer', () => runLoad({ count: 200, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: create, check: checkCreate })],
-      ['GET /customer', () => runLoad({ count: 50, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: () => request('GET', listPath), check: (r) => checkPage(r) })],
+      ['GET /health', () => runLoad({ count: 300, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: tasks.health, check: tasks.checkHealth })],
+      ['POST /customer', () => runLoad({ count: 200, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: tasks.create, check: tasks.checkCreate })],
+      ['GET /customer', () => runLoad({ count: 50, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: tasks.list, check: (r) => checkPage(r) })],
     ]) {
       const w = await warm()
       if (interrupted.signal.aborted) throw new Error('interrupted')
       if (w.errors > 0) throw new Error(`warm-up ${what}: ${w.errors} failed request(s); first: ${w.firstError}`)
     }
-
     const ctx = { hub, label, backends, build: build.label }
+    const finish = () => {
+      const lifetimePeak = readRssMiB(hub.pid, 'VmHWM')
+      notes.push(
+        `${label}, ${build.label}: hub RSS ${fmt.mib(idleRss)} at start, ${fmt.mib(lifetimePeak)} peak over its life (VmHWM)` +
+          (kind === 'postgres' ? ` (target <= ${targets.rssMiB} MiB: ${lifetimePeak <= targets.rssMiB ? 'met' : 'NOT met'})` : '') +
+          `; ${plan.customers} seeded customers; list query on the database alone: ${execLine}`,
+      )
+    }
+    return { ctx, tasks, finish, close }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
 
+/** The scenarios, in the order they run; `check` gives the target a PostgreSQL row is held to. */
+function scenarios(plan) {
+  const load = (count, conc, task, check) => () => runLoad({ count, concurrency: conc, maxMs: scenarioMaxMs, signal: interrupted.signal, task, check })
+  return [
     // 16 concurrent clients: the trivial route first, then customer creation
-    await scenario(ctx, 'baseline GET /health', concurrency, () =>
-      runLoad({ count: plan.creates, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: health, check: checkHealth }))
-    const createRow = await scenario(ctx, 'POST /customer (guest)', concurrency, () =>
-      runLoad({ count: plan.creates, concurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: create, check: checkCreate }))
-    if (kind === 'postgres') {
-      const ok = createRow.stats.opsPerSec >= targets.createOps && createRow.rss <= targets.rssMiB && createRow.errors === 0
-      createRow.check = { ok, text: `>= ${targets.createOps}/s, RSS <= ${targets.rssMiB} MiB` }
-    }
-
-    // the sync of a new person: one client, then 32
-    const syncSeq = await scenario(ctx, 'POST /customer/sync (sequential)', 1, () =>
-      runLoad({ count: plan.syncs, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: sync, check: checkSync }))
-    const syncConc = await scenario(ctx, 'POST /customer/sync', syncConcurrency, () =>
-      runLoad({ count: plan.syncs, concurrency: syncConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: sync, check: checkSync }))
-    await scenario(ctx, 'POST /customer/sync (sequential) + Idempotency-Key', 1, () =>
-      runLoad({ count: plan.syncs, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: syncWithKey, check: checkSync }))
-    await scenario(ctx, 'POST /customer/sync + Idempotency-Key', syncConcurrency, () =>
-      runLoad({ count: plan.syncs, concurrency: syncConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal, task: syncWithKey, check: checkSync }))
-    if (kind === 'postgres') {
-      syncSeq.check = { ok: syncSeq.stats.opsPerSec >= targets.syncSequentialOps && syncSeq.errors === 0, text: `>= ${targets.syncSequentialOps}/s` }
-      syncConc.check = { ok: syncConc.stats.opsPerSec >= targets.syncConcurrentOps && syncConc.errors === 0, text: `>= ${targets.syncConcurrentOps}/s` }
-    }
-
+    { name: 'baseline GET /health', conc: concurrency, body: (t) => load(plan.creates, concurrency, t.health, t.checkHealth) },
+    { name: 'POST /customer (guest)', conc: concurrency, body: (t) => load(plan.creates, concurrency, t.create, t.checkCreate),
+      check: (r) => ({ ok: r.stats.opsPerSec >= targets.createOps && r.rss <= targets.rssMiB && r.errors === 0, text: `>= ${targets.createOps}/s, RSS <= ${targets.rssMiB} MiB` }) },
+    // the sync of a new person: one client, then 32; without and with an Idempotency-Key
+    { name: 'POST /customer/sync (sequential)', conc: 1, body: (t) => load(plan.syncs, 1, t.sync, t.checkSync),
+      check: (r) => ({ ok: r.stats.opsPerSec >= targets.syncSequentialOps && r.errors === 0, text: `>= ${targets.syncSequentialOps}/s` }) },
+    { name: 'POST /customer/sync', conc: syncConcurrency, body: (t) => load(plan.syncs, syncConcurrency, t.sync, t.checkSync),
+      check: (r) => ({ ok: r.stats.opsPerSec >= targets.syncConcurrentOps && r.errors === 0, text: `>= ${targets.syncConcurrentOps}/s` }) },
+    { name: 'POST /customer/sync (sequential) + Idempotency-Key', conc: 1, body: (t) => load(plan.syncs, 1, t.syncWithKey, t.checkSync) },
+    { name: 'POST /customer/sync + Idempotency-Key', conc: syncConcurrency, body: (t) => load(plan.syncs, syncConcurrency, t.syncWithKey, t.checkSync) },
     // one client, one request at a time: the trivial route, then the list
-    await scenario(ctx, 'baseline GET /health (sequential)', 1, () =>
-      runLoad({ count: listRequests, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: health, check: checkHealth }))
-    const listRow = await scenario(ctx, 'GET /customer list, page 1', 1, () =>
-      runLoad({ count: listRequests, concurrency: 1, maxMs: scenarioMaxMs, signal: interrupted.signal, task: () => request('GET', listPath), check: (r) => checkPage(r) }))
-    const cursorRow = await scenario(ctx, `GET /customer list, pages 2-${cursorDepth}`, 1, () => walkCursors(request))
-    if (kind === 'postgres') {
-      for (const row of [listRow, cursorRow]) row.check = { ok: row.stats.p95 <= targets.listP95 && row.errors === 0, text: `p95 <= ${targets.listP95} ms` }
-    }
+    { name: 'baseline GET /health (sequential)', conc: 1, body: (t) => load(listRequests, 1, t.health, t.checkHealth) },
+    { name: 'GET /customer list, page 1', conc: 1, body: (t) => load(listRequests, 1, t.list, (r) => checkPage(r)),
+      check: (r) => ({ ok: r.stats.p95 <= targets.listP95 && r.errors === 0, text: `p95 <= ${targets.listP95} ms` }) },
+    { name: `GET /customer list, pages 2-${cursorDepth}`, conc: 1, body: (t) => t.walk,
+      check: (r) => ({ ok: r.stats.p95 <= targets.listP95 && r.errors === 0, text: `p95 <= ${targets.listP95} ms` }) },
+  ]
+}
 
-    const lifetimePeak = readRssMiB(hub.pid, 'VmHWM')
-    notes.push(
-      `${label}, ${build.label}: hub RSS ${fmt.mib(idleRss)} at start, ${fmt.mib(lifetimePeak)} peak over its life (VmHWM)` +
-        (kind === 'postgres' ? ` (target <= ${targets.rssMiB} MiB: ${lifetimePeak <= targets.rssMiB ? 'met' : 'NOT met'})` : '') +
-        `; ${plan.customers} seeded customers; list query on the database alone: ${execLine}`,
-    )
-  } finally {
-    client?.close()
-    await backends?.close().catch(() => {})
-    if (hub) {
-      const code = await hub.stop()
-      if (code !== 0) notes.push(`${label}: the hub exited with ${code} on SIGTERM`)
+/**
+ * Measures every build on one kind of database: each build gets a database and a hub of its own,
+ * all running at once; each scenario then runs on each build in turn, `rounds` times (the order
+ * of the builds alternating), so that drift of the machine falls on both alike. A build's row of
+ * a scenario is its median round by throughput.
+ */
+async function benchDatabases(make, plan, builds) {
+  const opened = []
+  const targetsMade = []
+  try {
+    for (const build of builds) {
+      const target = await make()
+      targetsMade.push(target)
+      opened.push(await openHub(target, plan, build))
     }
-    if (!target.workDir) rmSync(workDir, { recursive: true, force: true })
+    const rounds = builds.length > 1 ? benchRounds : 1
+    for (const sc of scenarios(plan)) {
+      const byBuild = new Map(opened.map((o) => [o.ctx.build, []]))
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? opened : [...opened].reverse()
+        for (const o of order) {
+          const row = await scenario(o.ctx, rounds > 1 ? `${sc.name} [round ${round + 1}]` : sc.name, sc.conc, sc.body(o.tasks))
+          results.pop()
+          byBuild.get(o.ctx.build).push({ ...row, scenario: sc.name })
+        }
+      }
+      for (const rows of byBuild.values()) {
+        const sorted = [...rows].sort((a, b) => a.stats.opsPerSec - b.stats.opsPerSec)
+        const median = sorted[Math.floor((sorted.length - 1) / 2)]
+        median.rounds = rows.map((r) => r.stats.opsPerSec)
+        if (sc.check && median.database === 'PostgreSQL') median.check = sc.check(median)
+        results.push(median)
+      }
+    }
+    for (const o of opened) o.finish()
+  } finally {
+    for (const o of opened) await o.close()
+    for (const t of targetsMade) await t.cleanup().catch((err) => notes.push(`${t.label}: cleanup failed: ${err.message}`))
   }
 }
 
 async function main() {
   log(`Customer Hub benchmark — node ${process.version}, ${cpus().length} CPUs, ${concurrency} concurrent clients, loopback; load average ${loadavg().map((v) => v.toFixed(1)).join(' ')}`)
   const databases = []
-  if (only !== 'postgres') databases.push({ make: () => preparePglite(), plan: plans.pglite })
-  if (pgUrl && only !== 'pglite') databases.push({ make: () => preparePostgres(pgUrl), plan: plans.postgres })
+  if (only !== 'postgres') databases.push({ make: () => preparePglite(), plan: plans.pglite, label: 'PGlite' })
+  if (pgUrl && only !== 'pglite') databases.push({ make: () => preparePostgres(pgUrl), plan: plans.postgres, label: 'PostgreSQL' })
   if (!pgUrl) log('(set BENCH_DATABASE_URL to measure PostgreSQL too)')
 
   const builds = []
   if (baselineRef) builds.push(await baselineBuild(baselineRef, log))
   builds.push(await currentBuild())
 
-  for (const { make, plan } of databases) {
-    for (const build of builds) {
-      if (interrupted.signal.aborted) break
-      const target = await make()
-      try {
-        await benchDatabase(target, plan, build)
-      } catch (err) {
-        if (interrupted.signal.aborted) {
-          notes.push(`${target.label}, ${build.label}: interrupted; the figures of this database are incomplete`)
-          continue
-        }
-        failures++
-        notes.push(`${target.label}, ${build.label}: the run failed: ${err instanceof Error ? err.stack ?? err.message : err}`)
-        log(`  FAILED: ${err instanceof Error ? err.message : err}`)
-      } finally {
-        await target.cleanup().catch((err) => notes.push(`${target.label}: cleanup failed: ${err.message}`))
+  for (const { make, plan, label } of databases) {
+    if (interrupted.signal.aborted) break
+    try {
+      await benchDatabases(make, plan, builds)
+    } catch (err) {
+      if (interrupted.signal.aborted) {
+        notes.push(`${label}: interrupted; the figures of this database are incomplete`)
+        continue
       }
+      failures++
+      notes.push(`${label}: the run failed: ${err instanceof Error ? err.stack ?? err.message : err}`)
+      log(`  FAILED: ${err instanceof Error ? err.message : err}`)
     }
   }
   for (const build of builds) build.cleanup?.()
@@ -371,10 +413,10 @@ async function main() {
   if (builds.length > 1) {
     const [base, head] = builds.map((b) => b.label)
     const pairs = results.filter((r) => r.build === head).map((r) => [results.find((b) => b.build === base && b.scenario === r.scenario && b.database === r.database), r])
-    log(`\n== Side by side: ${base} and ${head} (same machine, same run, one after the other)`)
+    log(`\n== Side by side: ${base} and ${head} (same machine, same run; medians of ${benchRounds} alternating rounds)`)
     log(
       table(
-        ['scenario', 'database', `${base} ops/s`, `${head} ops/s`, 'change', `${base} p50`, `${head} p50`, `${base} hub+db CPU`, `${head} hub+db CPU`],
+        ['scenario', 'database', `${base} ops/s`, `${head} ops/s`, 'change', `${base} p50`, `${head} p50`, `${base} hub+db CPU`, `${head} hub+db CPU`, 'rounds (ops/s)'],
         pairs.map(([b, h]) => [
           h.scenario,
           h.database,
@@ -385,6 +427,7 @@ async function main() {
           fmt.ms(h.stats.p50),
           fmt.ms(b ? b.hubCpuMs + (Number.isFinite(b.dbCpuMs) ? b.dbCpuMs : 0) : NaN),
           fmt.ms(h.hubCpuMs + (Number.isFinite(h.dbCpuMs) ? h.dbCpuMs : 0)),
+          `${(b?.rounds ?? []).map(fmt.ops).join(' ')} | ${(h.rounds ?? []).map(fmt.ops).join(' ')}`,
         ]),
       ),
     )

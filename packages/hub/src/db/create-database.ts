@@ -120,6 +120,19 @@ export const DEFERRED = '/* deferred */ '
  */
 export const DEFERRED_RESULT = '/* deferred result */'
 
+/**
+ * A statement that starts with this is the last write of its transaction. When the transaction
+ * has sent nothing before it (its `BEGIN` still held: no write yet, no Idempotency-Key), it runs
+ * as a transaction of its own — one statement is atomic by itself — and the `COMMIT` that follows
+ * has nothing to do. So a request without a key whose one write is one statement costs no round
+ * trip for its transaction. Nothing may run in the transaction after it.
+ */
+export const FINAL = '/* final */ '
+
+// A read that takes no lock: sent before a held `BEGIN`, it means what it would mean after it
+// (under READ COMMITTED every statement reads its own snapshot, in a transaction or not).
+const plainRead = (text: string) => /^\s*select\b/i.test(text) && !/\bfor\s+(update|no\s+key\s+update|share|key\s+share)\b/i.test(text)
+
 /** A statement with its parameters written in as literals, to travel in one text with others. */
 function inline(text: string, values: unknown[]): string | undefined {
   const literals: string[] = []
@@ -150,6 +163,7 @@ function wrapQueries(pool: pg.Pool, options: { prepare: boolean }): void {
     const query = client.query.bind(client) as QueryFn
     let held: string | undefined
     let heldResults: QueryResult[] = []
+    let committedByFinal = false
     const send = (config: unknown, values?: unknown): Promise<unknown> => {
       if (options.prepare && typeof config === 'string' && Array.isArray(values) && values.length > 0) {
         let name = names.get(config)
@@ -172,6 +186,25 @@ function wrapQueries(pool: pg.Pool, options: { prepare: boolean }): void {
       if (typeof config === 'string' && config.startsWith(DEFERRED)) {
         held = config.slice(DEFERRED.length)
         heldResults = []
+        committedByFinal = false
+        return { rows: [], fields: [] }
+      }
+      if (committedByFinal) {
+        // the final statement committed: the unit of work's COMMIT (or ROLLBACK) has nothing to end
+        if (config === 'COMMIT' || config === 'ROLLBACK') {
+          committedByFinal = false
+          return { rows: [], fields: [] }
+        }
+        throw new Error('a statement was sent after the final statement of its transaction')
+      }
+      if (typeof config === 'string' && config.startsWith(FINAL) && held === 'BEGIN') {
+        held = undefined
+        committedByFinal = true
+        return send(config, values)
+      }
+      if (held === 'BEGIN' && typeof config === 'string' && plainRead(config)) return send(config, values)
+      if (held === 'BEGIN' && config === 'COMMIT') {
+        held = undefined // a transaction that wrote nothing: nothing to begin or end
         return { rows: [], fields: [] }
       }
       if (typeof config === 'string' && config === DEFERRED_RESULT) {

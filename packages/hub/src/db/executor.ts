@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
+import { FINAL } from './create-database.js'
 import type { Database } from './database.js'
 
 declare const inTransaction: unique symbol
@@ -38,4 +39,19 @@ export class RetryTransaction extends Error {
     super(`lost a race: ${reason}`)
     this.name = 'RetryTransaction'
   }
+}
+
+/**
+ * Marks `statement` as the last write of the transaction it runs in (see `FINAL`): a request
+ * without an Idempotency-Key whose one write it is then runs it as its own transaction, one round
+ * trip. The caller returns right after it; nothing may run in the transaction after it.
+ *
+ * @example
+ * ```ts
+ * await finalStatement(composeStatement(parts, events.insertSql(tx, created))).execute(tx)
+ * return customer
+ * ```
+ */
+export function finalStatement<T>(statement: RawBuilder<T>): RawBuilder<T> {
+  return sql<T>`${sql.raw(FINAL)}${statement}`
 }

@@ -1,7 +1,7 @@
 import type { Customer, CustomerInput, Identity } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
-import type { Tx } from '../db/executor.js'
+import { finalStatement, type Tx } from '../db/executor.js'
 import { composeStatement } from '../db/statement.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
@@ -62,13 +62,13 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
     createdAt: now,
     updatedAt: now,
   }
-  await composeStatement(
+  await finalStatement(composeStatement(
     [
       ['c', customers.insertSql(customer, passwordHash)],
       ['i', linked.length ? identities.insertSql(linked) : undefined],
     ],
     events.insertSql(tx, [{ type: 'customer.created', customerId: id, payload: { customer } }]),
-  ).execute(tx)
+  )).execute(tx)
   return customer
 }
 

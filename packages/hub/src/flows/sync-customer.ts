@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { Customer, Identity, RewardAccount, SyncInput, SyncResult } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
-import { RetryTransaction, type Tx } from '../db/executor.js'
+import { finalStatement, RetryTransaction, type Tx } from '../db/executor.js'
 import { composeStatement, countOf, wrote } from '../db/statement.js'
 import { isUniqueViolation } from '../db/pg-errors.js'
 import { HubError } from '../errors.js'
@@ -72,14 +72,14 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
         ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
         ...(rewardAccount ? [{ type: 'reward_account.created', customerId: id, payload: { rewardAccount } } as const] : []),
       ]
-      await composeStatement(
+      await finalStatement(composeStatement(
         [
           ['c', customers.insertSql(customer, null)],
           ['i', linked.length ? identities.insertSql(linked) : undefined],
           ['r', rewardAccount ? loyalty.accountInsertSql(rewardAccount, wrote('c')) : undefined],
         ],
         events.insertSql(tx, created),
-      ).execute(tx)
+      )).execute(tx)
       return { customer, documentId: id, created: true, matchedBy: null, linked, conflicts, rewardAccountCreated: rewardAccount !== undefined }
     }
 
@@ -124,7 +124,8 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
       ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
     ]
     const rewardAccount: RewardAccount | undefined = ensureAccount ? { id: newId('rwa'), ledger: ledger!, customerId: id, createdAt: now } : undefined
-    const { rows } = await composeStatement(
+    // the one write of the sync: without an Idempotency-Key it is the request's whole transaction
+    const { rows } = await finalStatement(composeStatement(
       [
         ['u', customers.guardedUpdateSql(next, match.version)],
         ['i', linked.length ? identities.insertSql(linked, wrote('u')) : undefined],
@@ -133,7 +134,7 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
         ['er', rewardAccount ? events.insertSql(tx, [{ type: 'reward_account.created', customerId: id, payload: { rewardAccount } }], wrote('r')) : undefined],
       ],
       sql`SELECT ${countOf('u')} AS updated, ${rewardAccount ? countOf('r') : sql`0`} AS reward_created`,
-    ).execute(tx) as { rows: { updated: number; reward_created: number }[] }
+    )).execute(tx) as { rows: { updated: number; reward_created: number }[] }
     if (rows[0]?.updated !== 1) throw new RetryTransaction(`customer ${id} changed since it was read`)
     return { customer: next, documentId: id, created: false, matchedBy, linked, conflicts, rewardAccountCreated: rows[0].reward_created === 1 }
   } catch (err) {
