@@ -16,6 +16,7 @@
 //   BENCH_BASELINE=<git ref>           also measure that commit, built in a worktree beside this one, with the
 //                                      same scenarios in the same run, both hubs up at once and each scenario run on
 //                                      each in turn; the figures are printed side by side
+//   BENCH_SCENARIOS                    comma-separated parts of scenario names: run only those (e.g. "idempotency")
 //   BENCH_ROUNDS                       rounds of each scenario per build with a baseline (default 3; the median is kept)
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -43,6 +44,7 @@ const pgUrl = env.BENCH_DATABASE_URL || env.DATABASE_URL || undefined
 const only = env.BENCH_ONLY
 const baselineRef = env.BENCH_BASELINE || undefined
 const benchRounds = int('BENCH_ROUNDS', 3)
+const scenarioFilter = env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(',').map((x) => x.trim().toLowerCase()) : undefined
 const concurrency = int('BENCH_CONCURRENCY', 16)
 const listRequests = int('BENCH_LIST_REQUESTS', 500)
 const cursorWalks = 50
@@ -331,7 +333,7 @@ async function benchDatabases(make, plan, builds) {
       opened.push(await openHub(target, plan, build))
     }
     const rounds = builds.length > 1 ? benchRounds : 1
-    for (const sc of scenarios(plan)) {
+    for (const sc of scenarios(plan).filter((x) => !scenarioFilter || scenarioFilter.some((f) => x.name.toLowerCase().includes(f)))) {
       const byBuild = new Map(opened.map((o) => [o.ctx.build, []]))
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? opened : [...opened].reverse()
