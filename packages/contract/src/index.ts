@@ -110,7 +110,7 @@ export {
   customerSortFields,
   type CustomerSortField,
 } from './customers.js'
-export { OrderInput, OrderResult, Order, orderOutcomes } from './orders.js'
+export { OrderInput, OrderResult, Order, orderOutcomes, CancelOrderInput, CancelOrderResult } from './orders.js'
 export { EventListQuery } from './events.js'
 export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole } from './tokens.js'
 export {
@@ -132,7 +132,36 @@ export {
   UndoResult,
   mergeReasons,
 } from './identity.js'
-export { RewardAccount, RewardAccountInput, EnsuredRewardAccount } from './loyalty.js'
+export {
+  RewardAccount,
+  RewardAccountInput,
+  EnsuredRewardAccount,
+  RewardAccountBalance,
+  PointsLot,
+  AccountBalance,
+  Posting,
+  LedgerTransaction,
+  TransactionResult,
+  TransactionInput,
+  type EarnInput,
+  type SpendInput,
+  type AdjustInput,
+  type TransferInput,
+  ReverseInput,
+  Hold,
+  HoldInput,
+  CaptureInput,
+  HoldResult,
+  LedgerEntry,
+  PointInTimeBalance,
+  Ledger,
+  VerifyReport,
+  transactionKinds,
+  type TransactionKind,
+  holdStatuses,
+  verifyProblemKinds,
+  maxPoints,
+} from './loyalty.js'
 export {
   LoginInput,
   Session,

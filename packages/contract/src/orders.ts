@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox'
-import { Currency, IdOf, Timestamp } from './common.js'
+import { Currency, Handle, IdOf, Nullable, Timestamp } from './common.js'
 import { defineDomain } from './define.js'
+import { LedgerTransaction } from './loyalty.js'
 
 export const OrderInput = Type.Object(
   {
@@ -37,8 +38,24 @@ export const OrderResult = Type.Object({
   }),
   orderCount: Type.Integer({ description: "the customer's order count after this report" }),
   totalSpent: Type.Integer({ description: "the customer's total after this report" }),
+  cancelledAt: Nullable(Timestamp),
+  points: Type.Array(LedgerTransaction, { description: 'the points transactions this report posted (earn, or the difference of a correction)' }),
 })
 export type OrderResult = Static<typeof OrderResult>
+
+export const CancelOrderInput = Type.Object(
+  { platform: Handle, externalId: Type.String({ minLength: 1, maxLength: 200 }) },
+  { additionalProperties: false },
+)
+export type CancelOrderInput = Static<typeof CancelOrderInput>
+export const CancelOrderResult = Type.Object({
+  order: Type.Object(orderFact),
+  outcome: Type.Enum(['cancelled', 'unchanged'], { description: 'unchanged: it was cancelled already' }),
+  orderCount: Type.Integer(),
+  totalSpent: Type.Integer(),
+  points: Type.Array(LedgerTransaction, { description: 'the points transactions that took back what the order earned' }),
+})
+export type CancelOrderResult = Static<typeof CancelOrderResult>
 
 const OrderEvent = Type.Object({ order: Order, orderCount: Type.Integer(), totalSpent: Type.Integer() })
 
@@ -47,10 +64,13 @@ export const orders = defineDomain({
   errors: {
     ORDER_CUSTOMER_MISMATCH: { status: 409, message: 'This order was already recorded for another customer.' },
     CURRENCY_MISMATCH: { status: 422, message: "The order's currency differs from the customer's currency." },
+    ORDER_NOT_FOUND: { status: 404, message: 'No order was recorded with this platform and externalId.' },
+    ORDER_CANCELLED: { status: 409, message: 'This order was cancelled; a cancelled order is not reported again.' },
   },
   events: {
     'order.recorded': OrderEvent,
     'order.corrected': OrderEvent,
+    'order.cancelled': OrderEvent,
   },
   routes: {
     recordOrder: {
@@ -59,7 +79,14 @@ export const orders = defineDomain({
       description: '201 when first recorded; 200 when a repeat (unchanged) or a correction of the total.',
       body: OrderInput,
       responses: { 200: OrderResult, 201: OrderResult },
-      errors: ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH'],
+      errors: ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH', 'ORDER_CANCELLED'],
+    },
+    cancelOrder: {
+      method: 'POST', path: '/orders/cancel', tags: ['orders'], access: ['admin', 'platform'],
+      summary: 'Cancel an order: it leaves the totals and what it earned is taken back (idempotent)',
+      body: CancelOrderInput,
+      responses: { 200: CancelOrderResult },
+      errors: ['ORDER_NOT_FOUND'],
     },
   },
 })

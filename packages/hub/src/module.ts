@@ -14,6 +14,8 @@ export interface Services {}
 
 export interface ServiceContext {
   config: HubConfig
+  /** The time: `() => new Date()`, or a clock a test moves. */
+  clock: () => Date
   /** The services of the modules listed before this one. */
   services: Services
   log: FastifyBaseLogger

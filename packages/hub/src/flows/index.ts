@@ -6,6 +6,7 @@ import { updateCustomer } from './update-customer.js'
 import { syncCustomer } from './sync-customer.js'
 import { deleteCustomer, linkIdentity, listIdentities, lookupCustomer, unlinkIdentity } from './identities.js'
 import { mergeCustomers, undoMerge } from './merge-customers.js'
+import { cancelOrder, recordOrder } from './orders.js'
 
 /**
  * The routes whose work spans domains. Each is a flow: an orchestration of the domains'
@@ -44,13 +45,18 @@ export const flowsModule = defineModule({
       },
       listRewardAccounts: async ({ db, params }) => {
         await services.customers.requireLive(db, params.id)
-        return { data: await services.loyalty.list(db, params.id) }
+        return { data: await services.ledgerReads.customerAccounts(db, params.id) }
       },
       myRewardAccounts: async ({ db, principal }) => {
         const id = customerIdOf(principal)
         await services.customers.requireLive(db, id)
-        return { data: await services.loyalty.list(db, id) }
+        return { data: await services.ledgerReads.customerAccounts(db, id) }
       },
+      recordOrder: async ({ tx, body }) => {
+        const result = await recordOrder(tx, services, body)
+        return { status: result.outcome === 'recorded' ? 201 : 200, body: result }
+      },
+      cancelOrder: async ({ tx, body }) => cancelOrder(tx, services, body),
       ensureRewardAccount: async ({ tx, params, body }) => {
         await services.loyalty.assertLedger(tx, body.ledger)
         await services.customers.requireLive(tx, params.id)

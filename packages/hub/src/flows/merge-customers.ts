@@ -15,6 +15,7 @@ interface Moved {
   /** Groups the target did not have and got from the source. */
   groups: string[]
   orders: string[]
+  /** Reward accounts moved whole (merges recorded before points moved as ledger transfers); now always empty. */
   rewardAccounts: string[]
   /** Target fields that were empty and were filled from the source. */
   filled: Record<string, string>
@@ -35,12 +36,13 @@ async function settle(tx: Tx, { customers, orders, addresses }: Services, custom
 
 /**
  * Merges `sourceId` into `targetId` in one transaction holding both rows' locks: the source's
- * identities, addresses, groups, orders and reward accounts move to the target, empty fields of
+ * identities, addresses, groups and orders move to the target, its points move as ledger
+ * transfers (lots with their expiry, pending holds with them), empty fields of
  * the target are filled from the source, the source is marked merged (410 from then on), and the
  * merge record says exactly what moved.
  */
 export async function mergeCustomers(tx: Tx, services: Services, targetId: string, sourceId: string): Promise<MergeResult> {
-  const { customers, identities, addresses, orders, loyalty, events } = services
+  const { customers, identities, addresses, orders, ledger, events } = services
   if (!isId('cus', targetId)) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${targetId}.`)
   if (targetId === sourceId) throw new HubError('MERGE_SAME_CUSTOMER')
   const locked = await customers.lockPair(tx, targetId, sourceId)
@@ -57,7 +59,6 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
   const movedIdentities = await identities.moveAll(tx, sourceId, targetId)
   const movedAddresses = await addresses.moveAll(tx, sourceId, targetId)
   const movedOrders = await orders.moveAll(tx, sourceId, targetId)
-  const movedAccounts = await loyalty.moveAll(tx, sourceId, targetId)
   const groups = source.groups.filter((g) => !target.groups.includes(g))
 
   const filled: Record<string, string> = {}
@@ -79,10 +80,12 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
     sourceDefaultAddressId: movedAddresses.sourceDefault,
     groups,
     orders: movedOrders,
-    rewardAccounts: movedAccounts,
+    rewardAccounts: [],
     filled,
   }
   const merge = await identities.recordMerge(tx, { targetId, sourceId, reason: 'manual', moved })
+  // the source's points move as ledger transactions that reference the merge (undone by reversing them)
+  await ledger.moveOnMerge(tx, sourceId, targetId, merge.id)
   await events.emit(tx, { type: 'customer.merged', customerId: targetId, payload: { merge } })
   return { merge, customer: await customers.get(tx, targetId) }
 }
@@ -93,7 +96,7 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
  * when something moved since.
  */
 export async function undoMerge(tx: Tx, services: Services, mergeId: string): Promise<UndoResult> {
-  const { customers, identities, addresses, orders, loyalty, events } = services
+  const { customers, identities, addresses, orders, loyalty, ledger, events } = services
   const record = await identities.getMerge(tx, mergeId, { lock: true })
   if (record.undoneAt) throw new HubError('MERGE_ALREADY_UNDONE')
   if (record.reason !== 'manual') throw new HubError('MERGE_UNDO_CONFLICT', 'Only a manual merge can be undone.')
@@ -112,6 +115,7 @@ export async function undoMerge(tx: Tx, services: Services, mergeId: string): Pr
   }
   if (!(await orders.moveBack(tx, moved.orders, targetId, sourceId))) throw conflict('some orders moved by the merge are no longer on the target')
   if (!(await loyalty.moveBack(tx, moved.rewardAccounts, targetId, sourceId))) throw conflict('some reward accounts moved by the merge are no longer on the target')
+  await ledger.undoMerge(tx, mergeId)
 
   // Fields the merge filled go back to empty unless they changed since; email and phone then
   // name an identity the target still holds.

@@ -30,6 +30,8 @@ export interface AppOptions {
   onUndeclaredAnswer?: (answer: UndeclaredAnswer) => void
   /** The modules to build from; the hub's own list by default. */
   modules?: readonly HubModule[]
+  /** The time the services see (tests move it); `new Date()` by default. */
+  clock?: () => Date
 }
 
 export interface HubApp extends FastifyInstance {
@@ -166,7 +168,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   // the modules: their services in list order, then their handlers and start-up work
   const modules = options.modules ?? hubModules
   const services = {} as Services
-  for (const module of modules) Object.assign(services, module.services?.({ config, services, log: app.log }) ?? {})
+  for (const module of modules) Object.assign(services, module.services?.({ config, services, log: app.log, clock: options.clock ?? (() => new Date()) }) ?? {})
   const handlers: Partial<Handlers> = {}
   for (const module of modules) {
     for (const [operationId, handler] of Object.entries(module.handlers?.(services, config) ?? {})) {

@@ -12,7 +12,7 @@ const accountColumns = ['id', 'ledger_id', 'customer_id', 'created_at'] as const
 const toAccount = (r: Pick<Selectable<RewardAccountsTable>, (typeof accountColumns)[number]>): RewardAccount => ({
   id: r.id,
   ledger: r.ledger_id,
-  customerId: r.customer_id,
+  customerId: r.customer_id!,
   createdAt: r.created_at.toISOString(),
 })
 
@@ -30,10 +30,11 @@ export function createLoyaltyService({ events }: { events: EventService }) {
       knownLedgers.add(ledger)
     },
 
-    /** Adds the ledgers the configuration declares (existing ones keep their settings). */
+    /** Adds the ledgers the configuration declares and records their current name and `allow_negative`. */
     async ensureConfigured(tx: Tx, ledgers: LedgerSettings[]): Promise<void> {
       for (const l of ledgers) {
-        await tx.insertInto('ledgers').values({ id: l.handle, name: l.name, allow_negative: l.allowNegative }).onConflict((oc) => oc.column('id').doNothing()).execute()
+        await tx.insertInto('ledgers').values({ id: l.handle, name: l.name, allow_negative: l.allowNegative })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name: l.name, allow_negative: l.allowNegative })).execute()
       }
     },
 
@@ -52,6 +53,7 @@ export function createLoyaltyService({ events }: { events: EventService }) {
     },
 
     async list(exec: Executor, customerId: string): Promise<RewardAccount[]> {
+      // (a customer's accounts; system accounts have no customer)
       const rows = await exec.selectFrom('reward_accounts').select(accountColumns).where('customer_id', '=', customerId).orderBy('created_at').orderBy('id').execute()
       return rows.map(toAccount)
     },
@@ -73,17 +75,7 @@ export function createLoyaltyService({ events }: { events: EventService }) {
       return sql<boolean>`EXISTS (SELECT 1 FROM reward_accounts r WHERE r.customer_id = ${customerId} AND r.ledger_id = ${ledger})`
     },
 
-    /** Moves `fromId`'s accounts in ledgers where `toId` has none (a merge); returns their ids. */
-    async moveAll(tx: Tx, fromId: string, toId: string): Promise<string[]> {
-      const { rows } = await sql<{ id: string }>`
-        UPDATE reward_accounts SET customer_id = ${toId}
-        WHERE customer_id = ${fromId}
-          AND ledger_id NOT IN (SELECT ledger_id FROM reward_accounts WHERE customer_id = ${toId})
-        RETURNING id`.execute(tx)
-      return rows.map((r) => r.id)
-    },
-
-    /** Moves exactly these accounts back (undo); false when one is no longer on `fromId`. */
+    /** Moves exactly these accounts back: the undo of a merge recorded before merges moved points as transfers; false when one is no longer on `fromId`. */
     moveBack: (tx: Tx, ids: string[], fromId: string, toId: string) => moveRowsBack(tx, 'reward_accounts', ids, fromId, toId),
   }
 }

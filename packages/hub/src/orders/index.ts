@@ -15,10 +15,4 @@ export const ordersModule = defineModule({
   tables: ['orders'],
   migrations: new URL('./migrations/', import.meta.url),
   services: ({ services }) => ({ orders: createOrderService({ customers: services.customers, events: services.events }) }),
-  handlers: ({ orders }) => ({
-    recordOrder: async ({ tx, body }) => {
-      const result = await orders.record(tx, body)
-      return { status: result.outcome === 'recorded' ? 201 : 200, body: result }
-    },
-  }),
 })

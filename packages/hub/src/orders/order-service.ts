@@ -9,7 +9,7 @@ import type { CustomerService } from '../customers/customer-service.js'
 import type { OrdersTable } from './tables.js'
 
 /** An order as the raw statements below read it (`total::text`: a bigint, exact). */
-type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' | 'currency' | 'placed_at'>
+type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' | 'currency' | 'placed_at' | 'cancelled_at'>
 
 /**
  * Orders reported by platforms, kept as facts so that `orderCount` and `totalSpent` stay right.
@@ -22,13 +22,13 @@ type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' 
 export function createOrderService({ customers, events }: { customers: CustomerService; events: EventService }) {
   return {
     /** Records an order report; see the idempotency rule above. */
-    async record(tx: Tx, input: OrderInput): Promise<OrderResult> {
+    async record(tx: Tx, input: OrderInput): Promise<Omit<OrderResult, 'points'>> {
       await customers.requireLive(tx, input.customerId)
       const inserted = await sql<OrderRecord>`
         INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at)
         VALUES (${newId('ord')}, ${input.platform}, ${input.externalId}, ${input.customerId}, ${input.total}, ${input.currency}, ${input.placedAt}::timestamptz)
         ON CONFLICT ON CONSTRAINT orders_platform_external_key DO NOTHING
-        RETURNING id, customer_id, total::text AS total, currency, placed_at`.execute(tx)
+        RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at`.execute(tx)
 
       let order: OrderRecord
       let outcome: OrderResult['outcome']
@@ -41,7 +41,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         spentDelta = input.total
       } else {
         const existing = await sql<OrderRecord>`
-          SELECT id, customer_id, total::text AS total, currency, placed_at FROM orders
+          SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at FROM orders
           WHERE platform = ${input.platform} AND external_id = ${input.externalId} FOR UPDATE`.execute(tx)
         const prior = existing.rows[0]
         if (!prior) throw new Error('order vanished between insert and select') // orders are never deleted
@@ -51,6 +51,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
           })
         }
         if (prior.currency !== input.currency) throw new HubError('CURRENCY_MISMATCH', `Order ${input.platform}/${input.externalId} is in ${prior.currency}.`)
+        if (prior.cancelled_at) throw new HubError('ORDER_CANCELLED', `Order ${input.platform}/${input.externalId} was cancelled at ${prior.cancelled_at.toISOString()}.`)
         spentDelta = input.total - Number(prior.total)
         outcome = spentDelta === 0 && prior.placed_at.getTime() === new Date(input.placedAt).getTime() ? 'unchanged' : 'corrected'
         order = prior
@@ -58,7 +59,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
           const updated = await sql<OrderRecord>`
             UPDATE orders SET total = ${input.total}, placed_at = ${input.placedAt}::timestamptz, updated_at = now()
             WHERE id = ${prior.id}
-            RETURNING id, customer_id, total::text AS total, currency, placed_at`.execute(tx)
+            RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at`.execute(tx)
           order = updated.rows[0]!
         }
       }
@@ -80,13 +81,36 @@ export function createOrderService({ customers, events }: { customers: CustomerS
           payload: { order: fact, ...sums },
         })
       }
-      return { ...fact, outcome, ...sums }
+      return { ...fact, outcome, ...sums, cancelledAt: null }
     },
 
-    /** The count and sum of a customer's orders, from the orders themselves. */
+    /**
+     * Cancels an order: it leaves its customer's totals and stays as a fact with `cancelled_at`.
+     * A repeat changes nothing (`unchanged`). The order's row lock orders it with reports of it.
+     */
+    async cancel(tx: Tx, platform: string, externalId: string): Promise<{ order: Order; outcome: 'cancelled' | 'unchanged'; orderCount: number; totalSpent: number }> {
+      const { rows } = await sql<OrderRecord>`
+        SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at FROM orders
+        WHERE platform = ${platform} AND external_id = ${externalId} FOR UPDATE`.execute(tx)
+      const prior = rows[0]
+      if (!prior) throw new HubError('ORDER_NOT_FOUND', `No order ${platform}/${externalId} was recorded.`)
+      const order: Order = {
+        id: prior.id, platform, externalId, customerId: prior.customer_id, total: Number(prior.total), currency: prior.currency, placedAt: prior.placed_at.toISOString(),
+      }
+      if (prior.cancelled_at) {
+        const totals = await this.totalsOf(tx, prior.customer_id)
+        return { order, outcome: 'unchanged', orderCount: totals.count, totalSpent: totals.spent }
+      }
+      await sql`UPDATE orders SET cancelled_at = now(), updated_at = now() WHERE id = ${prior.id}`.execute(tx)
+      const sums = await customers.addToTotals(tx, prior.customer_id, { count: -1, spent: -Number(prior.total), currency: prior.currency })
+      await events.emit(tx, { type: 'order.cancelled', customerId: prior.customer_id, payload: { order, ...sums } })
+      return { order, outcome: 'cancelled', ...sums }
+    },
+
+    /** The count and sum of a customer's orders not cancelled, from the orders themselves. */
     async totalsOf(exec: Executor, customerId: string): Promise<{ count: number; spent: number }> {
       const row = await exec.selectFrom('orders').select([sql<number>`count(*)::int`.as('count'), sql<string>`coalesce(sum(total), 0)::text`.as('spent')])
-        .where('customer_id', '=', customerId).executeTakeFirstOrThrow()
+        .where('customer_id', '=', customerId).where('cancelled_at', 'is', null).executeTakeFirstOrThrow()
       return { count: row.count, spent: Number(row.spent) }
     },
 

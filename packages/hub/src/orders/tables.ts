@@ -13,6 +13,8 @@ export interface OrdersTable {
   placed_at: ColumnType<Date, Date | string, Date | string>
   recorded_at: Timestamp
   updated_at: Timestamp
+  /** Set when the order was cancelled: it no longer counts in the totals. */
+  cancelled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
 }
 
 declare module '../db/database.js' {

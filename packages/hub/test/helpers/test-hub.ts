@@ -8,6 +8,7 @@ import type { HubConfig } from '../../src/config.js'
 import { defaultAuthSettings, type AuthSettings } from '../../src/auth/settings.js'
 import { defaultCustomerSettings, type CustomerSettings } from '../../src/customers/settings.js'
 import type { UndeclaredAnswer } from '../../src/http/response-check.js'
+import type { LedgerSettings } from '../../src/loyalty/settings.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -102,10 +103,19 @@ export interface TestHub {
  * ```
  */
 export async function createTestHub(
-  options: { customer?: Partial<CustomerSettings>; auth?: Partial<AuthSettings>; captureLogs?: boolean; database?: TestDatabase } = {},
+  options: {
+    customer?: Partial<CustomerSettings>
+    auth?: Partial<AuthSettings>
+    /** Ledgers besides `reward-points` (or its settings, under that handle). */
+    ledgers?: LedgerSettings[]
+    /** The time the hub's services see. */
+    clock?: () => Date
+    captureLogs?: boolean
+    database?: TestDatabase
+  } = {},
 ): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
-  const config = testConfig(options.customer, undefined, options.auth)
+  const config = { ...testConfig(options.customer, undefined, options.auth), ledgers: options.ledgers ?? [] }
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {
@@ -119,6 +129,7 @@ export async function createTestHub(
     database,
     logger: options.captureLogs ? { level: 'debug', stream } : false,
     onUndeclaredAnswer: (answer) => undeclared.push(answer),
+    clock: options.clock,
   })
   const adminToken = config.adminToken!
   return {
