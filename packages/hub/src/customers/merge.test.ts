@@ -42,7 +42,10 @@ async function state(customerId: string) {
   const identities = await sql`SELECT id, kind, namespace, value, raw_value FROM identities WHERE customer_id = ${customerId} ORDER BY id`.execute(db)
   const addresses = await sql`SELECT id, line1, is_default FROM addresses WHERE customer_id = ${customerId} ORDER BY id`.execute(db)
   const orders = await sql`SELECT id, total::text AS total FROM orders WHERE customer_id = ${customerId} ORDER BY id`.execute(db)
-  const rewards = await sql`SELECT id, ledger_id FROM reward_accounts WHERE customer_id = ${customerId} ORDER BY id`.execute(db)
+  // points (a merge moves them as ledger transfers; the accounts stay where they are)
+  const rewards = await sql`
+    SELECT ledger_id, balance::text AS balance, held::text AS held FROM reward_accounts
+    WHERE customer_id = ${customerId} AND (balance <> 0 OR held <> 0) ORDER BY ledger_id`.execute(db)
   return { customer: customer.rows[0], identities: identities.rows, addresses: addresses.rows, orders: orders.rows, rewards: rewards.rows }
 }
 
@@ -61,6 +64,11 @@ beforeAll(async () => {
 })
 afterAll(async () => hub?.close())
 
+async function earn(customerId: string, ledger: string, amount: number) {
+  const res = await call('POST', `/ledgers/${ledger}/transactions`, { kind: 'earn', idempotencyKey: unique('e'), customerId, amount })
+  expect(res.status, res.raw).toBe(201)
+}
+
 /** A target and a source with something of every kind a merge moves. */
 async function pair() {
   const target = await newCustomer({ firstName: 'Tina' })
@@ -68,6 +76,7 @@ async function pair() {
   await call('POST', `/customer/${target.id}/group`, { group: 'vip' })
   await order(target.id, 1000)
   await call('POST', `/customer/${target.id}/reward-accounts`, { ledger: 'reward-points' })
+  await earn(target.id, 'reward-points', 10)
 
   const source = await newCustomer({ firstName: 'Sam', lastName: 'Source', phone: newPhone(), metadata: { from: 'source' } })
   const s1 = await addAddress(source.id, 'S street 1')
@@ -79,6 +88,8 @@ async function pair() {
   await order(source.id, 250)
   const sourceRewards = (await call('POST', `/customer/${source.id}/reward-accounts`, { ledger: 'reward-points' })).body.account
   const bonus = (await call('POST', `/customer/${source.id}/reward-accounts`, { ledger: 'bonus' })).body.account
+  await earn(source.id, 'reward-points', 15)
+  await earn(source.id, 'bonus', 40)
   return { target, targetAddress, source, s1, s2, platform, sourceRewards, bonus }
 }
 
@@ -110,12 +121,13 @@ describe('POST /customer/:target/merge', () => {
     expect(customer.addresses.map((a: any) => [a.id, a.isDefault])).toEqual([[targetAddress.id, true], [s1.id, false], [s2.id, false]])
     const identities = (await call('GET', `/customer/${target.id}/identities`)).body.data.map((i: any) => i.value).sort()
     expect(identities).toEqual([target.email, source.email, source.phone, platform.value].sort())
+    // points move as ledger transfers: the target gets an account in the bonus ledger; the source's accounts stay with it, empty
     const rewards = (await call('GET', `/customer/${target.id}/reward-accounts`)).body.data
-    expect(rewards.map((r: any) => r.ledger).sort()).toEqual(['bonus', 'reward-points'])
-    expect(rewards.find((r: any) => r.ledger === 'bonus').id).toBe(bonus.id)
-    // the source's own reward-points account stays with the source: the target has one in that ledger
-    const kept = await sql<{ customer_id: string }>`SELECT customer_id FROM reward_accounts WHERE id = ${sourceRewards.id}`.execute(hub.database.db)
-    expect(kept.rows).toEqual([{ customer_id: source.id }])
+    expect(rewards.map((r: any) => [r.ledger, r.balance]).sort()).toEqual([['bonus', 40], ['reward-points', 25]])
+    const kept = await sql<{ customer_id: string; balance: string }>`SELECT customer_id, balance::text AS balance FROM reward_accounts WHERE id IN (${sourceRewards.id}, ${bonus.id}) ORDER BY ledger_id`.execute(hub.database.db)
+    expect(kept.rows).toEqual([{ customer_id: source.id, balance: '0' }, { customer_id: source.id, balance: '0' }])
+    const transfers = await sql<{ kind: string; merge_id: string }>`SELECT kind, merge_id FROM ledger_transactions WHERE merge_id = ${merge.id} ORDER BY ledger_id`.execute(hub.database.db)
+    expect(transfers.rows).toEqual([{ kind: 'merge', merge_id: merge.id }, { kind: 'merge', merge_id: merge.id }])
 
     // the source answers where it went
     const gone = await call('GET', `/customer/${source.id}`)
@@ -137,7 +149,7 @@ describe('POST /customer/:target/merge', () => {
       addresses: expect.arrayContaining([s1.id, s2.id]),
       sourceDefaultAddressId: s2.id,
       groups: ['b2b'],
-      rewardAccounts: [bonus.id],
+      rewardAccounts: [],
       filled: { lastName: 'Source', phone: source.phone },
     })
     expect(record.body.moved.identities).toHaveLength(3)

@@ -271,7 +271,7 @@ describe('reward accounts', () => {
     expect(again.status).toBe(200)
     expect(again.body).toEqual({ created: false, account: first.body.account })
     const list = await call('GET', `/customer/${c.id}/reward-accounts`)
-    expect(list.body).toEqual({ data: [first.body.account] })
+    expect(list.body).toEqual({ data: [{ ...first.body.account, balance: 0, available: 0, held: 0, pending: 0, lots: [] }] })
     expect((await eventsOf(c.id)).filter((e) => e.type === 'reward_account.created')).toHaveLength(1)
   })
 

@@ -128,10 +128,17 @@ export const loyaltyModule = defineModule({
   },
   start: async ({ db, services, config, log }) => {
     const declared = config.ledgers.some((l) => l.handle === 'reward-points') ? config.ledgers : [defaultLedger('reward-points'), ...config.ledgers]
-    await withTransaction(db, async (tx) => {
-      await services.loyalty.ensureConfigured(tx, declared)
-      for (const l of declared) await services.ledgerStore.ensureLanes(tx, l.handle, HOUSE_PROVIDER)
-    })
+    const prepare = () =>
+      withTransaction(db, async (tx) => {
+        await services.loyalty.ensureConfigured(tx, declared)
+        for (const l of declared) await services.ledgerStore.ensureLanes(tx, l.handle, HOUSE_PROVIDER)
+      })
+    if (config.ledgers.length > 0) await prepare()
+    else {
+      // reward-points exists from its migration, and postings make lanes they miss: a database
+      // that is down at start-up is no reason to refuse to start (the hub answers 503 meanwhile)
+      await prepare().catch((err: unknown) => log.warn({ err }, 'could not prepare the ledgers at start-up; they are prepared on first use'))
+    }
     let running: Promise<unknown> = Promise.resolve()
     const timer = setInterval(() => {
       running = settleDueAccounts(db, services.ledger).catch((err: unknown) => log.error({ err }, 'settling due ledger accounts failed; retried at the next interval'))

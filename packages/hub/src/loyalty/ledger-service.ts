@@ -685,6 +685,9 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const { rows: sources } = await sql<{ id: string; ledger_id: string }>`SELECT id, ledger_id FROM reward_accounts WHERE customer_id = ${sourceId} ORDER BY ledger_id`.execute(tx)
       for (const source of sources) {
         const settings = await settingsOf(tx, source.ledger_id)
+        // nothing to move: no account made for the target (both customers' rows are locked, so this holds)
+        const empty = (await store.read(tx, source.id))!
+        if (empty.balance === 0n && empty.held === 0n) continue
         const target = (await deps.ensureAccount(tx, targetId, source.ledger_id)).account.id
         const accounts = await lockAndSettle(tx, [source.id, target])
         const from = accounts.get(source.id)!
