@@ -5,6 +5,7 @@ import { serveCommand } from './serve.js'
 import { migrateCommand } from './migrate.js'
 import { tokenCommand } from './token.js'
 import { keysCommand } from './keys.js'
+import { ledgerCommand } from './ledger.js'
 
 const help = `customer-hub — one record per real person across every store and platform
 
@@ -14,7 +15,11 @@ commands:
   token create --role admin|platform --name NAME
   token list
   token revoke NAME
-  keys rotate           sign access tokens with a new key (old tokens stay valid until they expire)`
+  keys rotate           sign access tokens with a new key (old tokens stay valid until they expire)
+  ledger verify [--ledger HANDLE]
+                        recompute every balance from the entries, check every hash chain; exits 1 on any drift
+  ledger expire [--ledger HANDLE]
+                        settle every account that fell due: expired lots and holds, ended return windows`
 
 async function main(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv
@@ -29,6 +34,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return tokenCommand(rest)
     case 'keys':
       return keysCommand(rest)
+    case 'ledger':
+      return ledgerCommand(rest)
     case 'help':
     case '--help':
     case '-h':

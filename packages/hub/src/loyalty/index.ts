@@ -29,13 +29,13 @@ export const SETTLE_INTERVAL_MS = Number(process.env.HUB_LEDGER_SETTLE_INTERVAL_
  * holds the advisory lock (another process doing it meanwhile makes this one skip); returns how
  * many accounts it settled.
  */
-export async function settleDueAccounts(db: Executor, ledger: LedgerService): Promise<number> {
+export async function settleDueAccounts(db: Executor, ledger: LedgerService, only?: string): Promise<number> {
   let total = 0
   for (;;) {
     const n = await withTransaction(db, async (tx) => {
       const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${SETTLE_LOCK}) AS locked`.execute(tx)
       if (!rows[0]!.locked) return 0
-      return ledger.settleDue(tx, 100)
+      return ledger.settleDue(tx, 100, only)
     })
     total += n
     if (n < 100) return total

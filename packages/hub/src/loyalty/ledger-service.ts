@@ -212,7 +212,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         events: pointsEvent('points.expired', row.customer_id),
       })
     }
-    await store.recomputeDue(tx, accountId)
+    await store.recomputeDue(tx, accountId, now)
     accounts.set(accountId, { ...accounts.get(accountId)!, next_due_at: null })
   }
 
@@ -612,7 +612,8 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const next = await store.setReserved(
         tx,
         row,
-        { held: -BigInt(hold.amount) },
+        // a lot that expired while the hold kept it is due now
+        { held: -BigInt(hold.amount), due: clock() },
         [['hv', sql`UPDATE ledger_holds SET status = 'voided', resolved_at = ${now}::timestamptz WHERE id = ${hold.id} AND status = 'pending'`]],
         [{ type: 'points.released', customerId: hold.customer_id, payload: { hold: after, balance } }],
       )
@@ -715,7 +716,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           events: pointsEvent('points.transferred', targetId),
         })
         posted.push(w.transaction)
-        if (held > 0n) await store.recomputeDue(tx, target)
+        if (held > 0n) await store.recomputeDue(tx, target, clock())
       }
       return posted
     },
@@ -761,15 +762,16 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           heldBack: held > 0n ? new Map([[targetAccount, -held], [sourceAccount, held]]) : undefined,
         })
         posted.push(w.transaction)
-        await store.recomputeDue(tx, sourceAccount)
+        await store.recomputeDue(tx, sourceAccount, clock())
       }
       return posted
     },
 
     /** Settles every account that fell due (expired lots and holds, ended return windows), in batches; returns how many. */
-    async settleDue(tx: Tx, limit = 100): Promise<number> {
+    async settleDue(tx: Tx, limit = 100, ledger?: string): Promise<number> {
       const { rows } = await sql<{ id: string }>`
-        SELECT id FROM reward_accounts WHERE next_due_at <= ${clock().toISOString()}::timestamptz ORDER BY next_due_at LIMIT ${limit}`.execute(tx)
+        SELECT id FROM reward_accounts WHERE next_due_at <= ${clock().toISOString()}::timestamptz ${ledger ? sql`AND ledger_id = ${ledger}` : sql``}
+        ORDER BY next_due_at LIMIT ${limit}`.execute(tx)
       if (rows.length === 0) return 0
       await lockAndSettle(tx, rows.map((r) => r.id))
       return rows.length

@@ -327,6 +327,8 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
         if (at && (!due.has(lot.accountId) || at < due.get(lot.accountId)!)) due.set(lot.accountId, at)
       }
       for (const u of spec.restores ?? []) due.set(lotAccount.get(u.lotId)!, createdAt) // a restored lot may have expired meanwhile: look at it next time
+      // points a hold kept from expiring are free again: look at the account next time
+      for (const [account, delta] of spec.held ?? []) if (delta < 0n) due.set(account, createdAt)
 
       const rows = [...touched].map((account) => {
         const row = accounts.get(account)
@@ -481,11 +483,16 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
       return next
     },
 
-    /** Sets when the account next needs a look: its soonest lot expiry, end of a return window or hold timeout. */
-    async recomputeDue(tx: Tx, accountId: string): Promise<void> {
+    /**
+     * Sets when the account next needs a look: its soonest lot expiry, end of a return window or
+     * hold timeout after `now`. A lot past its expiry that is still there is one a hold kept from
+     * expiring: it is looked at again when the hold times out, or when it is resolved (see `void`).
+     */
+    async recomputeDue(tx: Tx, accountId: string, now: Date): Promise<void> {
       await sql`
         UPDATE reward_accounts r SET next_due_at = (SELECT min(x) FROM (
-          SELECT min(CASE WHEN pending THEN least(available_at, expires_at) ELSE expires_at END) AS x FROM ledger_lots WHERE account_id = r.id AND remaining > 0
+          SELECT min(CASE WHEN pending THEN least(available_at, expires_at) ELSE expires_at END) AS x FROM ledger_lots
+          WHERE account_id = r.id AND remaining > 0 AND (pending OR expires_at > ${now.toISOString()}::timestamptz)
           UNION ALL SELECT min(expires_at) FROM ledger_holds WHERE account_id = r.id AND status = 'pending') m)
         WHERE r.id = ${accountId}`.execute(tx)
     },

@@ -331,4 +331,31 @@ describe('the ledger itself', () => {
     const { rows } = await sql<{ total: string }>`SELECT coalesce(sum(balance), 0)::text AS total FROM reward_accounts WHERE ledger_id = 'reward-points'`.execute(hub.database.db)
     expect(rows[0]!.total).toBe('0')
   })
+
+  test('an entry changed by hand in the database (its trigger disabled) is reported by verify', async () => {
+    const c = await customer()
+    await post('reward-points', { kind: 'earn', customerId: c.id, amount: 30 })
+    await post('reward-points', { kind: 'spend', customerId: c.id, amount: 10 })
+    const acc = await account(c.id)
+    const db = hub.database.db
+    const tamper = async (statement: ReturnType<typeof sql>) => {
+      await sql`ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_insert_only`.execute(db)
+      try {
+        await statement.execute(db)
+      } finally {
+        await sql`ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_insert_only`.execute(db)
+      }
+    }
+    await tamper(sql`UPDATE ledger_entries SET amount = -5, balance_after = 25 WHERE account_id = ${acc.id} AND seq = 2`)
+    try {
+      const res = await call('GET', '/ledgers/reward-points/verify')
+      expect(res.body.ok).toBe(false)
+      const mine = res.body.problems.filter((p: { accountId: string | null }) => p.accountId === acc.id)
+      expect(mine.map((p: { kind: string }) => p.kind)).toEqual(expect.arrayContaining(['chain', 'unbalanced', 'balance']))
+      expect(mine.find((p: { kind: string }) => p.kind === 'chain').detail).toMatch(/entry 2/)
+    } finally {
+      await tamper(sql`UPDATE ledger_entries SET amount = -10, balance_after = 20 WHERE account_id = ${acc.id} AND seq = 2`)
+    }
+    await verify()
+  })
 })
