@@ -22,7 +22,7 @@ declare module '../module.js' {
 /** Any fixed number: one hub process at a time settles what fell due. */
 const SETTLE_LOCK = 7_302_114_552
 /** How often a hub looks for lots that expired, return windows that ended and holds that timed out. */
-export const SETTLE_INTERVAL_MS = Number(process.env.HUB_LEDGER_SETTLE_INTERVAL_MS ?? 30_000)
+export const SETTLE_INTERVAL_MS = 30_000
 
 /**
  * Settles every account that fell due, in batches of one transaction each, while this process
