@@ -92,7 +92,7 @@ function take(lots: LotRow[], amount: bigint): { uses: LotUse[]; short: bigint }
   for (const lot of lots) {
     if (left === 0n) break
     const n = lot.remaining < left ? lot.remaining : left
-    if (n > 0n) uses.push({ lotId: lot.id, amount: n, pending: lot.pending })
+    if (n > 0n) uses.push({ lotId: lot.id, accountId: lot.account_id, amount: n, pending: lot.pending })
     left -= n
   }
   return { uses, short: left }
@@ -194,7 +194,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const n = lot.pending ? lot.remaining : lot.remaining < free ? lot.remaining : free > 0n ? free : 0n
       if (n <= 0n) continue
       if (!lot.pending) free -= n
-      uses.push({ lotId: lot.id, amount: n, pending: lot.pending })
+      uses.push({ lotId: lot.id, accountId: lot.account_id, amount: n, pending: lot.pending })
     }
     const total = sum(uses)
     if (total > 0n) {
@@ -355,7 +355,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           accountId: account,
         })
       }
-      for (const l of lots) if (l.remaining > 0n) uses.push({ lotId: l.id, amount: l.remaining, pending: l.pending })
+      for (const l of lots) if (l.remaining > 0n) uses.push({ lotId: l.id, accountId: l.account_id, amount: l.remaining, pending: l.pending })
     }
     const customerId = [...accounts.values()].find((r) => r.role === 'customer')?.customer_id ?? null
     return store.write(tx, accounts, {
@@ -697,7 +697,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           UPDATE ledger_holds SET account_id = ${target} WHERE account_id = ${source.id} AND status = 'pending' RETURNING id, amount::text AS amount`.execute(tx)
         const held = holds.reduce((s, h) => s + BigInt(h.amount), 0n)
         const lots = await store.openLots(tx, source.id)
-        const uses: LotUse[] = lots.map((l) => ({ lotId: l.id, amount: l.remaining, pending: l.pending }))
+        const uses: LotUse[] = lots.map((l) => ({ lotId: l.id, accountId: l.account_id, amount: l.remaining, pending: l.pending }))
         const copies: NewLot[] = lots.map((l) => ({ accountId: target, amount: l.remaining, expiresAt: l.expires_at, pending: l.pending, availableAt: l.available_at, orderId: l.order_id }))
         const positive = from.balance > 0n
         const amount = positive ? from.balance : -from.balance

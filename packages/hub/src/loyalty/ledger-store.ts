@@ -46,6 +46,8 @@ export interface LotRow {
 /** Points taken from one lot by a debit. */
 export interface LotUse {
   lotId: string
+  /** The account the lot belongs to. */
+  accountId: string
   amount: bigint
   /** The lot was pending (its points count in `pending`). */
   pending: boolean
@@ -264,10 +266,10 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
 
     /** What a transaction took from lots, by lot. */
     async usesOf(exec: Executor, transactionId: string): Promise<LotUse[]> {
-      const { rows } = await sql<{ lot_id: string; amount: string; pending: boolean }>`
-        SELECT u.lot_id, u.amount::text AS amount, l.pending FROM ledger_lot_uses u JOIN ledger_lots l ON l.id = u.lot_id
+      const { rows } = await sql<{ lot_id: string; account_id: string; amount: string; pending: boolean }>`
+        SELECT u.lot_id, l.account_id, u.amount::text AS amount, l.pending FROM ledger_lot_uses u JOIN ledger_lots l ON l.id = u.lot_id
         WHERE u.transaction_id = ${transactionId} ORDER BY u.lot_id`.execute(exec)
-      return rows.map((r) => ({ lotId: r.lot_id, amount: big(r.amount), pending: r.pending }))
+      return rows.map((r) => ({ lotId: r.lot_id, accountId: r.account_id, amount: big(r.amount), pending: r.pending }))
     },
 
     async transaction(exec: Executor, ledger: string, id: string): Promise<StoredTransaction | undefined> {
@@ -310,15 +312,9 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
       }
       const pendingDelta = new Map<string, bigint>()
       const addPending = (account: string, by: bigint) => pendingDelta.set(account, (pendingDelta.get(account) ?? 0n) + by)
-      const lotAccount = new Map<string, string>()
       for (const lot of spec.lots ?? []) if (lot.pending) addPending(lot.accountId, lot.amount)
-      const lotIds = [...(spec.uses ?? []), ...(spec.restores ?? [])].map((u) => u.lotId)
-      if (lotIds.length > 0) {
-        const { rows } = await sql<{ id: string; account_id: string }>`SELECT id, account_id FROM ledger_lots WHERE id = ANY (${lotIds}::text[])`.execute(tx)
-        for (const r of rows) lotAccount.set(r.id, r.account_id)
-      }
-      for (const u of spec.uses ?? []) if (u.pending) addPending(lotAccount.get(u.lotId)!, -u.amount)
-      for (const u of spec.restores ?? []) if (u.pending) addPending(lotAccount.get(u.lotId)!, u.amount)
+      for (const u of spec.uses ?? []) if (u.pending) addPending(u.accountId, -u.amount)
+      for (const u of spec.restores ?? []) if (u.pending) addPending(u.accountId, u.amount)
 
       const touched = new Set([...net.keys(), ...(spec.held?.keys() ?? []), ...pendingDelta.keys()])
       const due = new Map<string, Date>()
@@ -326,7 +322,7 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
         const at = [lot.expiresAt, lot.pending ? lot.availableAt : null].filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0]
         if (at && (!due.has(lot.accountId) || at < due.get(lot.accountId)!)) due.set(lot.accountId, at)
       }
-      for (const u of spec.restores ?? []) due.set(lotAccount.get(u.lotId)!, createdAt) // a restored lot may have expired meanwhile: look at it next time
+      for (const u of spec.restores ?? []) due.set(u.accountId, createdAt) // a restored lot may have expired meanwhile: look at it next time
       // points a hold kept from expiring are free again: look at the account next time
       for (const [account, delta] of spec.held ?? []) if (delta < 0n) due.set(account, createdAt)
 
