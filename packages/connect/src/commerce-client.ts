@@ -2,6 +2,8 @@ import type {
   Address,
   AddressInput,
   AddressPatch,
+  CancelOrderInput,
+  CancelOrderResult,
   Customer,
   CustomerInput,
   CustomerListQuery,
@@ -21,6 +23,8 @@ import type {
   WhoAmI,
 } from '@his-her/contract'
 import { createHttpClient, type AuthProvider, type FetchLike, type HttpClient, type RequestOptions } from './http-client.js'
+import { createLoyaltyApi, type LoyaltyApi } from './loyalty-client.js'
+import { checkRetries } from './retry.js'
 import { callRoute, type RouteInput } from './route-call.js'
 
 export interface CommerceClientOptions {
@@ -34,6 +38,13 @@ export interface CommerceClientOptions {
   fetch?: FetchLike | undefined
   /** Gives up on a call after this many milliseconds (`TIMEOUT`); 0 waits forever. Default 30 000. */
   timeoutMs?: number | undefined
+  /**
+   * How often a `loyalty` call that got no answer, a 5xx or a timeout is sent again, with the
+   * same idempotency key. Default 3. Other calls are not retried.
+   */
+  retries?: number | undefined
+  /** The first backoff delay of those retries; each further one doubles (with jitter, at most 5 s). Default 200. */
+  retryDelayMs?: number | undefined
 }
 
 /** The answer of a removal. */
@@ -270,12 +281,24 @@ export interface OrdersApi {
    * ```
    */
   record(input: OrderInput): Promise<OrderResult>
+  /**
+   * Cancels an order: it leaves the customer's totals and the points it earned are taken back
+   * (`points`). A repeat answers `outcome: 'unchanged'`. Throws `ORDER_NOT_FOUND` (404).
+   *
+   * @example
+   * ```ts
+   * const { outcome, points } = await commerce.orders.cancel({ platform: 'shopify', externalId: '1001' })
+   * ```
+   */
+  cancel(input: CancelOrderInput): Promise<CancelOrderResult>
 }
 
 export interface CommerceClient {
   auth: AuthApi
   customers: CustomersApi
   orders: OrdersApi
+  /** Points: earn, spend, adjust, transfer, reverse, holds, balances and entries of a ledger (default `reward-points`). */
+  loyalty: LoyaltyApi
   /**
    * Uses another token for every later call, e.g. the access token of a login; `undefined`
    * sends none (or, with an `auth` provider, the provider's again).
@@ -289,7 +312,7 @@ export interface CommerceClient {
 }
 
 /**
- * The commerce SDK: login, customers, addresses, groups and orders of the customer hub. Every failed
+ * The commerce SDK: login, customers, addresses, groups, orders and points of the customer hub. Every failed
  * call throws a {@link HubApiError} carrying the hub's stable `code`.
  *
  * @example
@@ -307,6 +330,7 @@ export interface CommerceClient {
  * ```
  */
 export function createCommerceClient(options: CommerceClientOptions): CommerceClient {
+  const retries = checkRetries(options.retries ?? 3)
   const http: HttpClient = createHttpClient(options)
   const call = async <K extends OperationId>(operation: K, input: RouteInput<K>, o?: RequestOptions): Promise<ResultOf<Routes[K]>> =>
     (await callRoute(http, operation, input, o)).body
@@ -351,7 +375,10 @@ export function createCommerceClient(options: CommerceClientOptions): CommerceCl
 
   const orders: OrdersApi = {
     record: async (input) => call('recordOrder', { body: input }),
+    cancel: async (input) => call('cancelOrder', { body: input }),
   }
 
-  return { auth, customers, orders, setToken: (token) => http.setToken(token) }
+  const loyalty = createLoyaltyApi(http, { retries, retryDelayMs: options.retryDelayMs ?? 200 })
+
+  return { auth, customers, orders, loyalty, setToken: (token) => http.setToken(token) }
 }

@@ -15,6 +15,7 @@ import type {
 } from '@his-her/contract'
 import { createHttpClient, type FetchLike, type HttpClient } from './http-client.js'
 import { HubApiError, isHubApiError } from './hub-error.js'
+import { backoffDelay, checkRetries, isRetryable, sleep } from './retry.js'
 import { callRoute, type RouteInput } from './route-call.js'
 import { contractPatterns, routeTable } from './routes.generated.js'
 
@@ -211,7 +212,6 @@ export interface CustomerSyncClient {
 
 const componentPattern = new RegExp(contractPatterns.component)
 const fieldPattern = new RegExp(contractPatterns.externalIdField)
-const MAX_BACKOFF_MS = 5_000
 
 function invalid(message: string): HubApiError {
   return new HubApiError({ status: 0, code: 'INVALID_ARGUMENT', message })
@@ -225,14 +225,6 @@ function present(value: string | null | undefined): value is string {
 function defined<T extends Record<string, unknown>>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 }
-
-function retryable(err: unknown): boolean {
-  if (!isHubApiError(err)) return false
-  // IDEMPOTENCY_IN_PROGRESS: an earlier attempt with this key (one that timed out here) still runs
-  return err.code === 'NETWORK_ERROR' || err.code === 'TIMEOUT' || err.code === 'IDEMPOTENCY_IN_PROGRESS' || err.status >= 500
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** An identity of {@link ContactIdentity} as the hub's `POST /customer/:id/identities` takes it. */
 function toIdentityInput(entry: ContactIdentity): IdentityInput {
@@ -295,8 +287,7 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
   if (typeof externalIdField !== 'string' || !fieldPattern.test(externalIdField) || externalIdField === 'component') {
     throw new TypeError(`platformIdentity.externalIdField must be a field name such as medusaCustomerId; got ${JSON.stringify(externalIdField)}`)
   }
-  const retries = config.retries ?? 3
-  if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`retries must be a whole number ≥ 0; got ${retries}`)
+  const retries = checkRetries(config.retries ?? 3)
   const baseDelay = config.retryDelayMs ?? 200
   const rewardLedger = config.rewardLedger
 
@@ -306,12 +297,6 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
     fetch: config.fetch,
     timeoutMs: config.timeoutMs ?? 10_000,
   })
-
-  /** Exponential backoff with jitter: between half and all of base·2^(n-1), at most 5 s. */
-  const backoff = (attempt: number) => {
-    const ceiling = Math.min(MAX_BACKOFF_MS, baseDelay * 2 ** (attempt - 1))
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2))
-  }
 
   /**
    * Calls one operation of the hub, trying again after an answer-less failure or a 5xx. Writes
@@ -324,8 +309,8 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
       try {
         return (await callRoute(http, operation, input, { headers })).body
       } catch (err) {
-        if (attempt > retries || !retryable(err)) throw err
-        const delay = backoff(attempt)
+        if (attempt > retries || !isRetryable(err)) throw err
+        const delay = backoffDelay(attempt, baseDelay)
         const e = err as HubApiError
         logger.warn(`${method} ${path} failed with ${e.code}${e.status ? ` (${e.status})` : ''}, attempt ${attempt} of ${retries + 1}; retrying in ${delay} ms`)
         await sleep(delay)

@@ -1,5 +1,30 @@
 export { createCommerceClient } from './commerce-client.js'
 export type { CommerceClient, CommerceClientOptions, AuthApi, CustomersApi, OrdersApi, Deleted, CustomerListAllQuery } from './commerce-client.js'
+export { DEFAULT_LEDGER } from './loyalty-client.js'
+export type {
+  LoyaltyApi,
+  LedgerOption,
+  IdempotencyKeyOption,
+  EarnPointsInput,
+  SpendPointsInput,
+  AdjustPointsInput,
+  TransferPointsInput,
+  ReverseInput,
+  HoldPointsInput,
+  CaptureInput,
+  BalanceQuery,
+  EntriesQuery,
+  PointsTransactionResult,
+  PointsReversalResult,
+  PointsHoldResult,
+  PointsCaptureResult,
+  PointsVoidResult,
+  PointsHold,
+  PointsTransaction,
+  PointsBalance,
+  PointsEntryPage,
+  RewardAccountList,
+} from './loyalty-client.js'
 export { createServiceJwtAuth, serviceAccountEmail } from './service-jwt.js'
 export type { ServiceJwtAuth, ServiceJwtAuthOptions } from './service-jwt.js'
 export { createHisHerCustomerConfigFromEnv, hisHerCustomerAuthModes } from './config-from-env.js'
@@ -40,6 +65,8 @@ export type {
   CustomerPage,
   OrderInput,
   OrderResult,
+  CancelOrderInput,
+  CancelOrderResult,
   ErrorCode,
   ErrorBody,
   Identity,
@@ -47,6 +74,16 @@ export type {
   MatchRule,
   RewardAccount,
   EnsuredRewardAccount,
+  RewardAccountBalance,
+  PointsLot,
+  AccountBalance,
+  Posting,
+  LedgerTransaction,
+  TransactionResult,
+  TransactionKind,
+  Hold,
+  HoldResult,
+  LedgerEntry,
   LoginInput,
   Session,
   WhoAmI,

@@ -4,7 +4,7 @@ import { createCustomerSyncClient, type SyncLogger } from '@his-her/connect'
 import { createCommerceClient } from '@his-her/connect'
 import { isHubApiError } from '@his-her/connect'
 import { createHisHerCustomerConfigFromEnv, createServiceJwtAuth, serviceAccountEmail } from '@his-her/connect'
-import { createCommerceClient as adminCommerce, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount, type ServiceAccount, type Session } from './index.js'
+import { createCommerceClient as adminCommerce, type Customer, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount, type ServiceAccount, type Session } from './index.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
 
 // Every ```ts block of the README is copied below verbatim, inside a function. What differs is
@@ -207,6 +207,26 @@ async function sellerExample(console: { log: (...args: unknown[]) => void }) {
   return seller
 }
 
+/** The README's loyalty points example, with the `commerce` client and a customer. */
+async function loyaltyExample(commerce: ReturnType<typeof createCommerceClient>, customer: Customer, console: { log: (...args: unknown[]) => void }) {
+  // 500 points for an order; its key makes a repeat of this call harmless
+  const { balances } = await commerce.loyalty.earn({ customerId: customer.id, amount: 500, reference: 'order-1001', idempotencyKey: 'order-1001-earn' })
+  const accountId = balances.find((b) => b.customerId === customer.id)!.accountId
+
+  // checkout: reserve 300 points, then spend 250 of them (the rest is released)
+  const { hold } = await commerce.loyalty.hold({ customerId: customer.id, amount: 300, ttlSeconds: 900, reference: 'checkout-77' })
+  await commerce.loyalty.capture(hold.id, { amount: 250 })
+  console.log((await commerce.loyalty.balance(accountId)).balance) // 250
+
+  try {
+    await commerce.loyalty.spend({ customerId: customer.id, amount: 1000 })
+  } catch (err) {
+    if (isHubApiError(err, 'INSUFFICIENT_POINTS')) console.log('not enough points')
+    else throw err
+  }
+  return { accountId, hold }
+}
+
 /** The names this file imports from `from`, e.g. `type SyncLogger`. */
 function imported(source: string, from: string): string[] {
   return [...source.matchAll(/^import\s*\{([^}]*)\}\s*from\s+'([^']+)'$/gm)]
@@ -229,7 +249,7 @@ describe('the README', () => {
     const readme = readFileSync(readmePath, 'utf8')
     const self = readFileSync(new URL(import.meta.url), 'utf8')
     const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    expect(blocks.length).toBe(11)
+    expect(blocks.length).toBe(12)
     const body = normalize(self)
     for (const block of blocks) {
       expect(body, `README block not copied here:\n${block}`).toContain(normalize(block))
@@ -504,5 +524,34 @@ describe('README seller sync environment against a listening hub', () => {
     const seller = await sellerExample(out)
     expect(out.printed).toEqual([[{ kind: 'service', role: 'service', serviceAccountId: account.id, providerId: null, organizationId: '12', name: 'brand_handle' }]])
     expect(await seller.customers.me().catch((e: unknown) => e)).toMatchObject({ status: 403, code: 'FORBIDDEN' })
+  })
+})
+
+describe('README loyalty points against a listening hub', () => {
+  let hub: ListeningHub
+
+  beforeAll(async () => {
+    hub = await startListeningHub()
+  })
+  afterAll(async () => {
+    await hub?.close()
+  })
+
+  it('earns, holds and captures as written; the spend beyond the balance is refused', async () => {
+    const commerce = createCommerceClient({ baseUrl: hub.baseUrl, token: hub.adminToken })
+    const customer = await commerce.customers.create({ email: 'jane@example.com', firstName: 'Jane' })
+    const out = recordingConsole()
+    const { accountId, hold } = await loyaltyExample(commerce, customer, out)
+    expect(out.printed).toEqual([[250], ['not enough points']])
+    expect(await commerce.loyalty.getHold(hold.id)).toMatchObject({ status: 'captured', capturedAmount: 250 })
+    const { data } = await commerce.loyalty.entries(accountId)
+    expect(data.map((e) => [e.kind, e.amount])).toEqual([
+      ['capture', -250],
+      ['earn', 500],
+    ])
+    // the earn again, with its key: answered with the first transaction, nothing posted
+    const again = await commerce.loyalty.earn({ customerId: customer.id, amount: 500, reference: 'order-1001', idempotencyKey: 'order-1001-earn' })
+    expect(again.transaction.id).toBe(data[1]!.transactionId)
+    expect((await commerce.loyalty.balance(accountId)).balance).toBe(250)
   })
 })

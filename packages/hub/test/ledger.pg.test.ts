@@ -68,7 +68,7 @@ describe.skipIf(!onPostgres)('the points ledger across processes', { timeout: pr
     expect(statuses.filter((s) => s === 422)).toHaveLength(100)
     expect(answers.filter((a) => a.status === 422).every((a) => a.body.code === 'INSUFFICIENT_POINTS')).toBe(true)
     expect(await balanceOf(c)).toMatchObject({ balance: 0, available: 0 })
-    const [{ spends }] = await query<{ spends: number }>(`SELECT count(*)::int AS spends FROM ledger_transactions WHERE kind = 'spend' AND idempotency_key LIKE $1`, [`spend-${c}-%`])
+    const [{ spends }] = (await query<{ spends: number }>(`SELECT count(*)::int AS spends FROM ledger_transactions WHERE kind = 'spend' AND idempotency_key LIKE $1`, [`spend-${c}-%`])) as [{ spends: number }]
     expect(spends).toBe(100)
     await verified()
   })
@@ -93,7 +93,7 @@ describe.skipIf(!onPostgres)('the points ledger across processes', { timeout: pr
     expect(captures.filter((a) => a.status === 200)).toHaveLength(100)
     expect(captures.filter((a) => a.status === 409 && a.body.code === 'HOLD_RESOLVED')).toHaveLength(100)
     expect(await balanceOf(c)).toMatchObject({ balance: 0, held: 0, available: 0 })
-    const [{ captured }] = await query<{ captured: number }>(`SELECT count(*)::int AS captured FROM ledger_transactions t JOIN reward_accounts r ON r.customer_id = $1 AND t.kind = 'capture' AND t.postings->0->>'from' = r.id`, [c])
+    const [{ captured }] = (await query<{ captured: number }>(`SELECT count(*)::int AS captured FROM ledger_transactions t JOIN reward_accounts r ON r.customer_id = $1 AND t.kind = 'capture' AND t.postings->0->>'from' = r.id`, [c])) as [{ captured: number }]
     expect(captured).toBe(100)
     await verified()
   })

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { buildApp, type HubApp } from '../../../hub/src/http/app.js'
 import type { AuthSettings } from '../../../hub/src/auth/settings.js'
 import type { CustomerSettings } from '../../../hub/src/customers/settings.js'
+import type { LedgerSettings } from '../../../hub/src/loyalty/settings.js'
 import type { UndeclaredAnswer } from '../../../hub/src/http/response-check.js'
 import { createTestDatabase, testConfig, type TestDatabase } from '../../../hub/test/helpers/test-hub.js'
 
@@ -17,11 +18,17 @@ export interface ListeningHub {
   close(): Promise<void>
 }
 
-/** A hub listening on a free port of 127.0.0.1, on a clean test database; `auth` overrides the auth settings. */
-export async function startListeningHub(customer: Partial<CustomerSettings> = {}, options: { auth?: Partial<AuthSettings> } = {}): Promise<ListeningHub> {
+/**
+ * A hub listening on a free port of 127.0.0.1, on a clean test database; `auth` overrides the
+ * auth settings, `ledgers` declares ledgers besides `reward-points` (or its settings, under that handle).
+ */
+export async function startListeningHub(
+  customer: Partial<CustomerSettings> = {},
+  options: { auth?: Partial<AuthSettings>; ledgers?: LedgerSettings[] } = {},
+): Promise<ListeningHub> {
   const database = await createTestDatabase()
   const base = testConfig(customer)
-  const config = { ...base, auth: { ...base.auth, ...options.auth } }
+  const config = { ...base, auth: { ...base.auth, ...options.auth }, ledgers: options.ledgers ?? base.ledgers }
   const undeclared: UndeclaredAnswer[] = []
   const app = await buildApp({ config, database, logger: false, onUndeclaredAnswer: (a) => undeclared.push(a) })
   await app.listen({ port: 0, host: '127.0.0.1' })

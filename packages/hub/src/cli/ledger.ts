@@ -95,7 +95,7 @@ export async function ledgerCommand(args: string[]): Promise<number> {
       return drift ? 1 : 0
     }
     return await direct(config, async (app, db) => {
-      const ledgers = (await db.selectFrom('ledgers').select('id').orderBy('id').execute()).map((r) => r.id)
+      const ledgers = await app.services.loyalty.handles(db)
       if (only && !ledgers.includes(only)) throw new CommandError(`no ledger "${only}" (known: ${ledgers.join(', ')})`)
       if (action === 'expire') {
         const settled = await settleDueAccounts(db, app.services.ledger, only)

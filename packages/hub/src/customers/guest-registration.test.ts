@@ -66,7 +66,7 @@ describe('registering with the email of a guest record', () => {
     expect(await verifyPassword(String((after.customer as any).password_hash), password)).toBe(true)
     const identities = (await call('GET', `/customer/${id}/identities`)).body.data
     expect(identities.map((i: any) => i.value).sort()).toEqual([email, platform.body.value, '+66815550101'].sort())
-    expect((await call('GET', `/customer/${id}/reward-accounts`)).body.data).toEqual([reward])
+    expect((await call('GET', `/customer/${id}/reward-accounts`)).body.data).toEqual([{ ...reward, balance: 0, available: 0, held: 0, pending: 0, lots: [] }])
     expect((await call('GET', `/customer/${id}`)).body).toMatchObject({ id, hasAccount: true })
 
     const { rows } = await sql<{ type: string; payload: any }>`SELECT type, payload FROM events WHERE customer_id = ${id} AND type = 'customer.merged'`.execute(hub.database.db)

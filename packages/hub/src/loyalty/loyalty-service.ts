@@ -30,6 +30,11 @@ export function createLoyaltyService({ events }: { events: EventService }) {
       knownLedgers.add(ledger)
     },
 
+    /** The handles of every ledger, in order. */
+    async handles(exec: Executor): Promise<string[]> {
+      return (await exec.selectFrom('ledgers').select('id').orderBy('id').execute()).map((r) => r.id)
+    },
+
     /** Adds the ledgers the configuration declares and records their current name and `allow_negative`. */
     async ensureConfigured(tx: Tx, ledgers: LedgerSettings[]): Promise<void> {
       for (const l of ledgers) {
