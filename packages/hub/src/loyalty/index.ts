@@ -66,7 +66,7 @@ export const loyaltyModule = defineModule({
         clock,
         ensureAccount: (tx, customerId, ledger) => loyalty.ensureAccount(tx, customerId, ledger),
       }),
-      ledgerReads: createLedgerReads({ store }),
+      ledgerReads: createLedgerReads({ store, clock }),
       ledgerStore: store,
     }
   },

@@ -11,7 +11,7 @@ type Problem = VerifyReport['problems'][number]
 const VERIFY_BATCH = 2000
 
 /** Reads of the ledger: balances with lots, entries, a balance at a past moment, and the check of everything. */
-export function createLedgerReads({ store }: { store: LedgerStore }) {
+export function createLedgerReads({ store, clock }: { store: LedgerStore; clock: () => Date }) {
   return {
     /** A customer's accounts with balances and open lots. */
     async customerAccounts(exec: Executor, customerId: string): Promise<RewardAccountBalance[]> {
@@ -68,7 +68,7 @@ export function createLedgerReads({ store }: { store: LedgerStore }) {
 
     /** The balance after the last entry written at or before `at` (the current balance without `at`). */
     async balanceAt(exec: Executor, accountId: string, at: Date | undefined): Promise<{ accountId: string; at: string; balance: number; entries: number }> {
-      const when = at ?? new Date()
+      const when = at ?? clock()
       const { rows } = await sql<{ balance_after: string; seq: string }>`
         SELECT balance_after::text AS balance_after, seq::text AS seq FROM ledger_entries
         WHERE account_id = ${accountId} AND created_at <= ${when.toISOString()}::timestamptz ORDER BY seq DESC LIMIT 1`.execute(exec)

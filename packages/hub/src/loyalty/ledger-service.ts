@@ -34,6 +34,12 @@ import {
 } from './ledger-store.js'
 import { defaultLedger, type LedgerSettings } from './settings.js'
 
+/**
+ * The idempotency key of a transaction the hub makes itself (an expiry, a capture, what an order
+ * earns, a merge): it holds a space, which a caller's key never does, so no caller can take it first.
+ */
+const internalKey = (name: string): string => `hub ${name}`
+
 /** The loyalty provider whose issuer account grants the house's points. */
 export const HOUSE_PROVIDER = 'house'
 const DAY = 86_400_000
@@ -204,7 +210,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         id,
         ledger: row.ledger_id,
         kind: 'expiry',
-        idempotencyKey: `expiry:${id}`,
+        idempotencyKey: internalKey(`expiry:${id}`),
         fingerprint: 'expiry',
         postings: [{ from: accountId, to: expiry, amount: total }],
         uses,
@@ -589,7 +595,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         id: txnId,
         kind: 'capture',
         to: await store.laneId(tx, hold.ledger_id, 'redemptions', laneOf(hold.account_id)),
-        key: `capture:${hold.id}`,
+        key: internalKey(`capture:${hold.id}`),
         fp: 'capture',
         heldRelease: held,
         holdId: hold.id,
@@ -646,7 +652,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           const w = await credit(tx, ledger, accountId, diff, {
             kind: 'order',
             from: await issuer(tx, ledger, accountId),
-            key: `order:${order.id}:${id}`,
+            key: internalKey(`order:${order.id}:${id}`),
             fp: 'order',
             expiresAt: settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null,
             availableAt: settings.pendingDays > 0 ? new Date(now.getTime() + settings.pendingDays * DAY) : null,
@@ -661,7 +667,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           const done = await debit(tx, ledger, accountId, -diff, {
             kind: 'order',
             to: await issuer(tx, ledger, accountId),
-            key: `order:${order.id}:${id}`,
+            key: internalKey(`order:${order.id}:${id}`),
             fp: 'order',
             id,
             orderId: order.id,
@@ -704,7 +710,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         const w = await store.write(tx, accounts, {
           ledger: source.ledger_id,
           kind: 'merge',
-          idempotencyKey: `merge:${mergeId}:${source.id}`,
+          idempotencyKey: internalKey(`merge:${mergeId}:${source.id}`),
           fingerprint: 'merge',
           postings: amount === 0n ? [] : [positive ? { from: source.id, to: target, amount } : { from: target, to: source.id, amount }],
           mergeId,
@@ -753,7 +759,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           continue
         }
         const w = await mirror(tx, original, {
-          key: `merge-undo:${original.id}`,
+          key: internalKey(`merge-undo:${original.id}`),
           fp: 'merge-undo',
           reason: `merge ${mergeId} undone`,
           strict: true,

@@ -358,4 +358,23 @@ describe('the ledger itself', () => {
     }
     await verify()
   })
+
+  test("a caller's idempotency key never takes the key of a transaction the hub makes (a capture)", async () => {
+    const c = await customer()
+    await post('reward-points', { kind: 'earn', customerId: c.id, amount: 100 })
+    const held = await call('POST', '/ledgers/reward-points/holds', { customerId: c.id, amount: 50, ttlSeconds: 600, idempotencyKey: unique('h') })
+    for (const key of [`capture:${held.body.hold.id}`, `hub capture:${held.body.hold.id}`]) {
+      const res = await call('POST', '/ledgers/reward-points/transactions', { kind: 'earn', customerId: c.id, amount: 1, idempotencyKey: key })
+      expect([201, 400]).toContain(res.status)
+    }
+    const captured = await call('POST', `/holds/${held.body.hold.id}/capture`, {})
+    expect(captured.status, captured.raw).toBe(200)
+  })
+
+  test('the balance now is read at the hub clock', async () => {
+    const c = await customer()
+    await post('reward-points', { kind: 'earn', customerId: c.id, amount: 9 })
+    const acc = await account(c.id)
+    expect((await call('GET', `/ledgers/reward-points/accounts/${acc.id}/balance`)).body).toMatchObject({ balance: 9, entries: 1, at: now.toISOString() })
+  })
 })
