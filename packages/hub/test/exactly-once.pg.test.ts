@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onPostgres, testDatabaseUrl, urlWithSchema } from './helpers/test-hub.js'
-import { killAll, processTimeout, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
+import { killAll, pool, processTimeout, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
 
 interface Planned {
   key: string
@@ -28,13 +28,6 @@ async function post(base: string, token: string, req: Planned): Promise<Answered
   return { status: res.status, raw: await res.text(), replayed: res.headers.get('idempotent-replayed') === 'true' }
 }
 
-/** Runs `task` over `items` with `width` workers. */
-async function pool<T>(items: T[], width: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await task(items[next++]!)
-  }))
-}
 
 // Writes that move value must take effect once even when a process dies mid-request and the
 // client retries on another. Several hub processes share one PostgreSQL database.

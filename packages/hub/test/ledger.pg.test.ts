@@ -2,15 +2,8 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onPostgres, testDatabaseUrl, urlWithSchema } from './helpers/test-hub.js'
-import { call, killAll, processTimeout, runCli, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
+import { call, killAll, pool, processTimeout, runCli, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
 
-/** Runs `task` over `items` with `width` workers. */
-async function pool<T>(items: T[], width: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await task(items[next++]!)
-  }))
-}
 
 // Points never lost nor counted twice, whatever the concurrency and whichever process dies: two
 // hub processes share one PostgreSQL database.

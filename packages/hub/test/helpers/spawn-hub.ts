@@ -202,3 +202,11 @@ export async function call(base: string, method: string, path: string, token?: s
   const text = await res.text()
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
 }
+
+/** Runs `task` over `items` with `width` workers. */
+export async function pool<T>(items: T[], width: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await task(items[next++]!)
+  }))
+}
