@@ -18,6 +18,22 @@
 //                                      each in turn; the figures are printed side by side
 //   BENCH_SCENARIOS                    comma-separated parts of scenario names: run only those (e.g. "idempotency")
 //   BENCH_ROUNDS                       rounds of each scenario per build with a baseline (default 3; the median is kept)
+//
+// The points ledger (scenarios named "ledger ...": BENCH_SCENARIOS=ledger runs them all, or e.g. "distinct", "hot",
+// "ledger earn (sequential)", "balance", "reward-accounts", "verify"; a hub scenario brings its raw pg row along):
+//   BENCH_LEDGER_CONCURRENCY           concurrent clients of the ledger load scenarios (default 32)
+//   BENCH_LEDGER_ACCOUNTS              distinct accounts the earns and spends go to (default 2000 PG, 500 PGlite);
+//                                      seeded customers, funded through the API before the first ledger scenario
+//   BENCH_LEDGER_TXNS                  transactions of the distinct-accounts scenario (default 5000 PG, 1000 PGlite)
+//   BENCH_LEDGER_HOT                   transactions on the one hot account (default 3000 PG, 500 PGlite)
+//   BENCH_LEDGER_SEQUENTIAL            earns from one client (default 2000 PG, 500 PGlite)
+//   BENCH_LEDGER_READS                 balance reads of each read scenario (default 2000 PG, 500 PGlite)
+//   BENCH_LEDGER_ENTRIES               entries seeded with SQL before the hub starts, for `ledger verify`
+//                                      (default 1000000 PG, 100000 PGlite): earns, two hash-chained entries each
+//   BENCH_LEDGER_VERIFY_ACCOUNTS       customer accounts those entries are spread over (default entries / 100)
+//   BENCH_LEDGER_RAW_POOL              connections of the raw pg baseline (default 10, the hub's default pool size)
+//   BENCH_DEBUG_SEED=1                 print where the ledger seed's time goes, by statement
+//   BENCH_LEDGER_VERIFY_MAX_S          give up waiting for GET /ledgers/reward-points/verify after this many seconds (default 3600)
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
@@ -30,6 +46,9 @@ import { seedCustomers } from './lib/seed.js'
 import { createBackendCpuMeter } from './lib/pg-backends.js'
 import { summarize, msSince } from './lib/stats.js'
 import { fmt, table } from './lib/report.js'
+import { seedLedgerEntries } from './lib/ledger-seed.js'
+import { createLedgerTasks } from './lib/ledger.js'
+import { createRawBaseline } from './lib/ledger-raw.js'
 
 const env = process.env
 const int = (name, fallback) => {
@@ -53,14 +72,33 @@ const scenarioMaxMs = 120_000
 const hubNodeArgs = (env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
 
 const targets = { createOps: 1500, rssMiB: 150, listP95: 10, syncSequentialOps: 1000, syncConcurrentOps: 2500 }
+const ledgerTargets = { distinctOps: 1500, distinctRatio: 0.5, hotOps: 400, sequentialOps: 600, readP95: 2, verifySeconds: 15, verifyEntries: 1_000_000 }
+const ledgerConcurrency = int('BENCH_LEDGER_CONCURRENCY', 32)
+const ledgerRawPool = int('BENCH_LEDGER_RAW_POOL', 10)
+const verifyMaxMs = int('BENCH_LEDGER_VERIFY_MAX_S', 3600) * 1000
 const syncConcurrency = 32
 const listQuery = { group: 'vip', minOrders: 5, sort: 'totalSpent:desc', limit: 50 }
 const listPath = `/customer?${new URLSearchParams(Object.entries(listQuery).map(([k, v]) => [k, String(v)]))}`
 
-const plans = {
-  postgres: { customers: int('BENCH_CUSTOMERS', 100_000), creates: int('BENCH_CREATES', 5_000), syncs: int('BENCH_SYNCS', 5_000) },
-  pglite: { customers: int('BENCH_CUSTOMERS', 20_000), creates: int('BENCH_CREATES', 1_000), syncs: int('BENCH_SYNCS', 500) },
+const ledgerPlan = (d) => {
+  const entries = int('BENCH_LEDGER_ENTRIES', d.entries)
+  return {
+    accounts: int('BENCH_LEDGER_ACCOUNTS', d.accounts),
+    txns: int('BENCH_LEDGER_TXNS', d.txns),
+    hot: int('BENCH_LEDGER_HOT', d.hot),
+    sequential: int('BENCH_LEDGER_SEQUENTIAL', d.sequential),
+    reads: int('BENCH_LEDGER_READS', d.reads),
+    entries,
+    verifyAccounts: int('BENCH_LEDGER_VERIFY_ACCOUNTS', Math.max(1, Math.ceil(entries / 100))),
+  }
 }
+const plans = {
+  postgres: { customers: int('BENCH_CUSTOMERS', 100_000), creates: int('BENCH_CREATES', 5_000), syncs: int('BENCH_SYNCS', 5_000),
+    ledger: ledgerPlan({ accounts: 2000, txns: 5000, hot: 3000, sequential: 2000, reads: 2000, entries: 1_000_000 }) },
+  pglite: { customers: int('BENCH_CUSTOMERS', 20_000), creates: int('BENCH_CREATES', 1_000), syncs: int('BENCH_SYNCS', 500),
+    ledger: ledgerPlan({ accounts: 500, txns: 1000, hot: 500, sequential: 500, reads: 500, entries: 100_000 }) },
+}
+const selected = (sc) => !scenarioFilter || [sc.name, ...(sc.with ?? [])].some((n) => scenarioFilter.some((f) => n.toLowerCase().includes(f)))
 
 /**
  * @typedef {{ scenario: string, database: string, concurrency: number, requests: number, errors: number,
@@ -108,12 +146,13 @@ async function scenario(ctx, name, conc, body) {
     requests: stats.count,
     errors: run.errors,
     stats,
-    rss: watched.peakRss,
+    rss: ctx.inProcess ? NaN : watched.peakRss, // the raw pg rows watch this process: its RSS says nothing
     hubCpuMs: handled > 0 ? (watched.cpuSeconds * 1000) / handled : NaN,
     clientCpuMs: handled > 0 ? (clientUsage.user + clientUsage.system) / 1000 / handled : NaN,
     dbCpuMs: handled > 0 ? (dbCpuSeconds * 1000) / handled : NaN,
     load,
   }
+  Object.defineProperty(row, 'run', { value: run }) // what the scenario's `after` may read; not printed
   results.push(row)
   if (run.errors > 0) {
     failures++
@@ -191,7 +230,7 @@ async function walkCursors(request) {
  * Seeds a database for one build, starts that build's hub on it and warms it up. Returns what the
  * scenarios need and `close()`.
  */
-async function openHub(target, plan, build) {
+async function openHub(target, plan, build, needs) {
   const { kind, label } = target
   log(`\n== ${label}, ${build.label}: ${target.version}`)
   const adminToken = `bench_${randomBytes(24).toString('base64url')}`
@@ -216,6 +255,21 @@ async function openHub(target, plan, build) {
     log(`  list plan: ${(seeded.plan.find((l) => /Scan|Sort/.test(l)) ?? seeded.plan[0] ?? '').trim().replace(/^->\s*/, '').replace(/\s+\(cost=.*$/, '')} — ${execLine}`)
     if (env.BENCH_EXPLAIN === '1') for (const l of seeded.plan) log(`    ${l}`)
 
+    // customers 1..verifyAccounts carry the verify seed; the ledger scenarios use the ones after
+    const lp = plan.ledger
+    const verifyAccounts = needs.verifySeed ? lp.verifyAccounts : 0
+    if (needs.ledger && verifyAccounts + lp.accounts + 1 > plan.customers) {
+      throw new Error(`the ledger scenarios need ${verifyAccounts + lp.accounts + 1} seeded customers (BENCH_LEDGER_VERIFY_ACCOUNTS + BENCH_LEDGER_ACCOUNTS + 1), BENCH_CUSTOMERS is ${plan.customers}`)
+    }
+    let ledgerSeed
+    if (needs.verifySeed) {
+      log(`  seeding ${lp.entries} ledger entries over ${verifyAccounts} accounts with SQL ...`)
+      ledgerSeed = await seedLedgerEntries(build, kind === 'postgres' ? { url: target.url } : { dataDir: target.dataDir }, { entries: lp.entries, accounts: verifyAccounts, firstCustomer: 1 })
+      if (ledgerSeed) {
+        log(`  seeded ${ledgerSeed.transactions} transactions, ${ledgerSeed.entries} entries in ${ledgerSeed.seconds.toFixed(1)} s (incl. VACUUM ANALYZE${ledgerSeed.triggersOff ? '; foreign-key triggers off for the load' : ''})`)
+      } else log('  this build has no points ledger: no ledger seed')
+    }
+
     hub = await startHubProcess({
       hubMain: build.hubMain,
       databaseUrl: target.url,
@@ -227,8 +281,10 @@ async function openHub(target, plan, build) {
     const idleRss = readRssMiB(hub.pid)
     if (kind === 'postgres') backends = createBackendCpuMeter(target.url, hub.pid)
     log(`  hub pid ${hub.pid} at ${hub.url}, RSS at start ${fmt.mib(idleRss)}`)
-    client = createHttpClient(hub.url, { sockets: Math.max(concurrency, syncConcurrency), headers: { authorization: `Bearer ${adminToken}` } })
+    client = createHttpClient(hub.url, { sockets: Math.max(concurrency, syncConcurrency, ledgerConcurrency), headers: { authorization: `Bearer ${adminToken}` } })
     const { request } = client
+    const hasLedger = needs.ledger && (await request('GET', '/ledgers/reward-points')).status === 200
+    if (needs.ledger && !hasLedger) notes.push(`${label}, ${build.label}: no points ledger (GET /ledgers/reward-points is not 200): its ledger scenarios are skipped`)
 
     let serial = 0
     const newGuest = () => {
@@ -265,6 +321,10 @@ async function openHub(target, plan, build) {
       },
       list: () => request('GET', listPath),
       walk: () => walkCursors(request),
+      ledger: hasLedger
+        ? createLedgerTasks({ request, firstCustomer: verifyAccounts + 1, accounts: lp.accounts, concurrency: ledgerConcurrency, maxMs: scenarioMaxMs, signal: interrupted.signal })
+        : undefined,
+      ledgerSeed,
     }
 
     // warm-up: connections, JIT, plan caches; not measured, but it must succeed
@@ -314,7 +374,102 @@ function scenarios(plan) {
       check: (r) => ({ ok: r.stats.p95 <= targets.listP95 && r.errors === 0, text: `p95 <= ${targets.listP95} ms` }) },
     { name: `GET /customer list, pages 2-${cursorDepth}`, conc: 1, body: (t) => t.walk,
       check: (r) => ({ ok: r.stats.p95 <= targets.listP95 && r.errors === 0, text: `p95 <= ${targets.listP95} ms` }) },
+    ...ledgerScenarios(plan, load),
   ]
+}
+
+/**
+ * The points ledger. A `raw` scenario is the plain-pg baseline (PostgreSQL only, no hub, run once a
+ * round whatever the builds); it runs before its hub scenario, whose check reads it. `with`: names
+ * whose selection by BENCH_SCENARIOS selects this one too.
+ */
+function ledgerScenarios(plan, load) {
+  const lp = plan.ledger
+  const c = ledgerConcurrency
+  const T = ledgerTargets
+  const hotNeed = Math.ceil((lp.hot * 3) / 4) + 1000
+  const rawOf = (name) => (r, rows) => rows.find((x) => x.scenario === name && x.database === r.database)
+  const ratio = (r, rows, name) => {
+    const raw = rawOf(name)(r, rows)
+    return raw ? r.stats.opsPerSec / raw.stats.opsPerSec : NaN
+  }
+  // no commas in the names: BENCH_SCENARIOS splits on them (e.g. BENCH_SCENARIOS="ledger earn/spend on distinct,verify")
+  const names = {
+    rawDistinct: 'ledger raw pg earn/spend on distinct accounts',
+    distinct: 'ledger earn/spend on distinct accounts',
+    rawHot: 'ledger raw pg earn/spend on one hot account',
+    hot: 'ledger earn/spend on one hot account',
+    rawSequential: 'ledger raw pg earn (sequential)',
+    sequential: 'ledger earn (sequential)',
+  }
+  return [
+    { name: names.rawDistinct, conc: c, raw: true, with: [names.distinct], body: (x) => load(lp.txns, c, x.distinct) },
+    { name: names.distinct, conc: c, ledger: true, prepare: (t) => t.ledger.fundDistinct(), body: (t) => load(lp.txns, c, t.ledger.distinct, t.ledger.checkPosted),
+      baseline: names.rawDistinct,
+      check: (r, rows) => {
+        const k = ratio(r, rows, names.rawDistinct)
+        return { ok: r.stats.opsPerSec >= T.distinctOps && k >= T.distinctRatio && r.errors === 0, text: `>= ${T.distinctOps}/s and >= ${T.distinctRatio} of raw pg (${Number.isFinite(k) ? k.toFixed(2) : 'no raw row'})` }
+      } },
+    { name: names.rawHot, conc: c, raw: true, with: [names.hot], prepare: (x) => x.prepareHot(hotNeed), body: (x) => load(lp.hot, c, x.hot), after: (x) => x.checkHotAfter(c),
+      check: (r) => ({ ok: r.after?.ok === true && r.errors === 0, text: '0 overdrafts, sums match' }) },
+    { name: names.hot, conc: c, ledger: true, prepare: (t) => t.ledger.prepareHot(hotNeed), body: (t) => load(lp.hot, c, t.ledger.hot, t.ledger.checkHot),
+      after: (t) => t.ledger.checkHotAfter(), baseline: names.rawHot,
+      check: (r) => ({ ok: r.stats.opsPerSec >= T.hotOps && r.after?.ok === true && r.errors === 0, text: `>= ${T.hotOps}/s, 0 overdrafts (${r.after?.overdrafts ?? '?'})` }) },
+    { name: names.rawSequential, conc: 1, raw: true, with: [names.sequential], body: (x) => load(lp.sequential, 1, x.sequentialEarn) },
+    { name: names.sequential, conc: 1, ledger: true, prepare: (t) => t.ledger.fundDistinct(), body: (t) => load(lp.sequential, 1, t.ledger.sequentialEarn, t.ledger.checkPosted),
+      baseline: names.rawSequential,
+      check: (r) => ({ ok: r.stats.opsPerSec >= T.sequentialOps && r.errors === 0, text: `>= ${T.sequentialOps}/s` }) },
+    { name: 'ledger GET /ledgers/:l/accounts/:id/balance (sequential)', conc: 1, ledger: true, prepare: (t) => t.ledger.fundDistinct(),
+      body: (t) => load(lp.reads, 1, t.ledger.balance, t.ledger.checkBalance),
+      check: (r) => ({ ok: r.stats.p95 <= T.readP95 && r.errors === 0, text: `p95 <= ${T.readP95} ms` }) },
+    { name: 'ledger GET /customer/:id/reward-accounts (sequential)', conc: 1, ledger: true, prepare: (t) => t.ledger.fundDistinct(),
+      body: (t) => load(lp.reads, 1, t.ledger.rewardAccounts, t.ledger.checkRewardAccounts),
+      check: (r) => ({ ok: r.stats.p95 <= T.readP95 && r.errors === 0, text: `p95 <= ${T.readP95} ms` }) },
+    { name: 'ledger verify (GET /ledgers/reward-points/verify)', conc: 1, ledger: true, seedsLedger: true,
+      body: (t) => {
+        let report
+        return async () => {
+          const run = await runLoad({ count: 1, concurrency: 1, maxMs: verifyMaxMs, signal: interrupted.signal, task: withTimeout(t.ledger.verify, verifyMaxMs),
+            check: (res) => {
+              expectStatus(res, 200, 'GET /ledgers/reward-points/verify')
+              report = JSON.parse(res.text)
+            } })
+          return { ...run, report }
+        }
+      },
+      after: (t, row, run) => {
+        const r = run.report
+        if (!r) return { ok: false, text: 'no report' }
+        const seconds = row.stats.p50 / 1000
+        const perSecond = r.entries / seconds
+        return {
+          ok: r.ok === true,
+          seconds,
+          perSecond,
+          text: `${seconds.toFixed(2)} s over ${r.entries} entries (${fmt.ops(perSecond)} entries/s), ${r.transactions} transactions, ${r.accounts} accounts: ` +
+            (r.ok ? 'ok' : `NOT ok, ${r.problems.length} problem(s), first: ${JSON.stringify(r.problems[0])}`) +
+            (t.ledgerSeed ? ` (seeded ${t.ledgerSeed.entries} in ${t.ledgerSeed.seconds.toFixed(1)} s)` : ''),
+        }
+      },
+      check: (r) => {
+        const need = T.verifyEntries / T.verifySeconds
+        return { ok: r.after?.ok === true && r.after.perSecond >= need && r.errors === 0, text: `<= ${T.verifySeconds} s per ${T.verifyEntries} entries (>= ${fmt.ops(need)}/s), ok` }
+      } },
+  ]
+}
+
+/** A task that rejects when it has not answered within `ms` (the request is left to finish on its own). */
+function withTimeout(task, ms) {
+  return (i) => {
+    let timer
+    return Promise.race([
+      task(i).finally(() => clearTimeout(timer)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms)
+        timer.unref()
+      }),
+    ])
+  }
 }
 
 /**
@@ -326,20 +481,39 @@ function scenarios(plan) {
 async function benchDatabases(make, plan, builds) {
   const opened = []
   const targetsMade = []
+  const list = scenarios(plan).filter(selected)
+  const needs = { ledger: list.some((x) => x.ledger), verifySeed: list.some((x) => x.seedsLedger) }
+  let raw
   try {
     for (const build of builds) {
       const target = await make()
       targetsMade.push(target)
-      opened.push(await openHub(target, plan, build))
+      opened.push(await openHub(target, plan, build, needs))
+    }
+    const kind = targetsMade[0]?.kind
+    if (list.some((x) => x.raw)) {
+      if (kind === 'postgres') {
+        log(`  raw pg baseline: a schema of its own, ${plan.ledger.accounts} funded accounts and a hot one, a pool of ${ledgerRawPool}`)
+        const rawTasks = await createRawBaseline(pgUrl, { customers: plan.ledger.accounts, fund: 1_000_000, poolSize: ledgerRawPool })
+        raw = { tasks: rawTasks, ctx: { hub: { pid: process.pid }, inProcess: true, label: targetsMade[0].label, backends: createBackendCpuMeter(pgUrl, process.pid), build: 'raw pg (no hub)' } }
+      } else notes.push(`${targetsMade[0]?.label}: no raw pg baseline rows (PostgreSQL only)`)
     }
     const rounds = builds.length > 1 ? benchRounds : 1
-    for (const sc of scenarios(plan).filter((x) => !scenarioFilter || scenarioFilter.some((f) => x.name.toLowerCase().includes(f)))) {
-      const byBuild = new Map(opened.map((o) => [o.ctx.build, []]))
+    for (const sc of list) {
+      // the raw baseline runs once a round, whatever the builds; a ledger scenario only on a build with the ledger
+      const runners = sc.raw ? (raw ? [raw] : []) : opened.filter((o) => !sc.ledger || o.tasks.ledger)
+      if (runners.length === 0) continue
+      const byBuild = new Map(runners.map((o) => [o.ctx.build, []]))
       for (let round = 0; round < rounds; round++) {
-        const order = round % 2 === 0 ? opened : [...opened].reverse()
+        const order = round % 2 === 0 ? runners : [...runners].reverse()
         for (const o of order) {
+          await sc.prepare?.(o.tasks)
           const row = await scenario(o.ctx, rounds > 1 ? `${sc.name} [round ${round + 1}]` : sc.name, sc.conc, sc.body(o.tasks))
           results.pop()
+          if (sc.after) {
+            row.after = await sc.after(o.tasks, row, row.run)
+            log(`    ${row.after.text}`)
+          }
           byBuild.get(o.ctx.build).push({ ...row, scenario: sc.name })
         }
       }
@@ -347,12 +521,18 @@ async function benchDatabases(make, plan, builds) {
         const sorted = [...rows].sort((a, b) => a.stats.opsPerSec - b.stats.opsPerSec)
         const median = sorted[Math.floor((sorted.length - 1) / 2)]
         median.rounds = rows.map((r) => r.stats.opsPerSec)
-        if (sc.check && median.database === 'PostgreSQL') median.check = sc.check(median)
+        if (sc.check && median.database === 'PostgreSQL') median.check = sc.check(median, results)
+        if (sc.baseline) median.baseline = sc.baseline
+        if (median.after && !median.after.ok) notes.push(`${median.database} ${median.build} ${sc.name}: ${median.after.text}`)
         results.push(median)
       }
     }
     for (const o of opened) o.finish()
   } finally {
+    if (raw) {
+      await raw.ctx.backends.close().catch(() => {})
+      await raw.tasks.close().catch((err) => notes.push(`raw pg baseline: cleanup failed: ${err.message}`))
+    }
     for (const o of opened) await o.close()
     for (const t of targetsMade) await t.cleanup().catch((err) => notes.push(`${t.label}: cleanup failed: ${err.message}`))
   }
@@ -432,6 +612,46 @@ async function main() {
           `${(b?.rounds ?? []).map(fmt.ops).join(' ')} | ${(h.rounds ?? []).map(fmt.ops).join(' ')}`,
         ]),
       ),
+    )
+  }
+  const ledgerRows = results.filter((r) => r.scenario.startsWith('ledger '))
+  if (ledgerRows.length > 0) {
+    log('\n== Points ledger: the hub beside the raw pg baseline (same run, same database server)')
+    log(
+      table(
+        ['scenario', 'database', 'build', 'clients', 'tx/s', 'p50', 'p95', 'p99', 'raw pg tx/s', 'hub / raw', 'target', 'met'],
+        ledgerRows.map((r) => {
+          const base = r.baseline ? results.find((b) => b.scenario === r.baseline && b.database === r.database) : undefined
+          return [
+            r.scenario,
+            r.database,
+            r.build,
+            String(r.concurrency),
+            fmt.ops(r.stats.opsPerSec),
+            fmt.ms(r.stats.p50),
+            fmt.ms(r.stats.p95),
+            fmt.ms(r.stats.p99),
+            base ? fmt.ops(base.stats.opsPerSec) : '',
+            base ? (r.stats.opsPerSec / base.stats.opsPerSec).toFixed(2) : '',
+            r.check?.text ?? '',
+            r.check ? (r.check.ok ? 'met' : 'NOT met') : '',
+          ]
+        }),
+      ),
+    )
+    for (const r of ledgerRows.filter((x) => x.after)) log(`- ${r.database} ${r.build} ${r.scenario}: ${r.after.text}`)
+    const T = ledgerTargets
+    log(
+      `Ledger targets (PostgreSQL): earn/spend on distinct accounts from ${ledgerConcurrency} clients >= ${T.distinctOps} tx/s and >= ${T.distinctRatio} of the raw pg baseline; ` +
+        `one hot account >= ${T.hotOps} tx/s with 0 overdrafts; one client >= ${T.sequentialOps} tx/s; balance read p95 <= ${T.readP95} ms; ` +
+        `verify <= ${T.verifySeconds} s over ${T.verifyEntries} entries.`,
+    )
+    const pgLedger = ledgerRows.filter((r) => r.check)
+    if (pgLedger.length > 0) log(`Ledger targets: ${pgLedger.map((r) => `${r.scenario.replace(/^ledger /, '')} ${r.check.ok ? 'met' : 'NOT met'}`).join('; ')}.`)
+    if (ledgerRows.some((r) => r.build === 'raw pg (no hub)')) log(
+      'Raw pg rows: this process posts with plain pg, no HTTP and no hub: BEGIN; one statement (transaction row, guarded update of the customer account and its ' +
+        'system lane with the hash, the two entries); COMMIT — in a schema of its own. Their "hub" CPU column is this process (the pg client); db CPU counts ' +
+        "this process's backends.",
     )
   }
   log(`\nTargets (PostgreSQL): POST /customer >= ${targets.createOps}/s with hub RSS <= ${targets.rssMiB} MiB; list p95 <= ${targets.listP95} ms at 100k customers; sync of a new person >= ${targets.syncSequentialOps}/s from one client and >= ${targets.syncConcurrentOps}/s from ${syncConcurrency}.`)

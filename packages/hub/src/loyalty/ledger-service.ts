@@ -303,7 +303,9 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       wanted = available > 0n ? available : 0n
     }
     if (wanted === 0n) return undefined
-    const { uses } = take([...own, ...rest], wanted)
+    // in a ledger that allows negative balances, a debit beyond the available points takes pending ones before going below zero
+    const pendingRest = settings.allowNegative ? lots.filter((l) => l.pending && !own.includes(l)) : []
+    const { uses } = take([...own, ...rest, ...pendingRest], wanted)
     const written = await store.write(tx, accounts, {
       id: spec.id,
       ledger,
@@ -347,21 +349,40 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     }
     const made = await store.lotsMadeBy(tx, original.id)
     const taken = await store.usesOf(tx, original.id)
+    // Each customer account's lots must end at what its balance will be (nothing while below zero):
+    // an account the original credited gives back the lots it made (then, in a ledger that allows
+    // negative balances, other lots); one it debited gets back what was taken from its lots (and a
+    // new lot for points it had beyond them).
     const uses: LotUse[] = []
-    const restores: LotUse[] = taken
+    const restores: LotUse[] = []
+    const lots: NewLot[] = []
+    const max0 = (v: bigint) => (v > 0n ? v : 0n)
     for (const [account, n] of net) {
       const row = accounts.get(account)
-      if (!row || row.role !== 'customer' || n <= 0n) continue
-      const lots = made.filter((l) => l.account_id === account)
-      const left = lots.reduce((s, l) => s + l.remaining, 0n)
-      const lotTotal = lots.reduce((s, l) => s + l.amount, 0n)
-      if (left < lotTotal && (spec.strict || !settings.allowNegative)) {
-        throw new HubError(spec.spentCode, `${lotTotal - left} of the ${lotTotal} points transaction ${original.id} credited to ${account} were spent, expired or moved since.`, {
-          transactionId: original.id,
-          accountId: account,
-        })
+      if (!row || row.role !== 'customer') continue
+      const before = max0(row.balance)
+      const after = max0(row.balance - n)
+      if (n > 0n) {
+        const mine = made.filter((l) => l.account_id === account)
+        const left = mine.reduce((s, l) => s + l.remaining, 0n)
+        const lotTotal = mine.reduce((s, l) => s + l.amount, 0n)
+        if (left < lotTotal && (spec.strict || !settings.allowNegative)) {
+          throw new HubError(spec.spentCode, `${lotTotal - left} of the ${lotTotal} points transaction ${original.id} credited to ${account} were spent, expired or moved since.`, {
+            transactionId: original.id,
+            accountId: account,
+          })
+        }
+        const others = (await store.openLots(tx, account)).filter((l) => !mine.some((m) => m.id === l.id))
+        uses.push(...take([...mine, ...others.filter((l) => !l.pending), ...others.filter((l) => l.pending)], before - after).uses)
+      } else if (n < 0n) {
+        let room = after - before
+        for (const u of taken.filter((t) => t.accountId === account)) {
+          const k = u.amount < room ? u.amount : room
+          if (k > 0n) restores.push({ ...u, amount: k })
+          room -= k
+        }
+        if (room > 0n) lots.push({ accountId: account, amount: room, expiresAt: null, pending: false, availableAt: null, orderId: original.orderId })
       }
-      for (const l of lots) if (l.remaining > 0n) uses.push({ lotId: l.id, accountId: l.account_id, amount: l.remaining, pending: l.pending })
     }
     const customerId = [...accounts.values()].find((r) => r.role === 'customer')?.customer_id ?? null
     return store.write(tx, accounts, {
@@ -378,6 +399,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       held: spec.heldBack,
       uses,
       restores,
+      lots,
       parts: spec.parts,
       mayGoNegative: settings.allowNegative && !spec.strict,
       events: pointsEvent('points.reversed', customerId),
@@ -482,7 +504,8 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const accounts = await lockAndSettle(tx, [from, to])
       const row = accounts.get(from)!
       if (!settings.allowNegative && availableOf(row) < amount) throw insufficient(row, amount)
-      const { uses } = take((await store.openLots(tx, from)).filter((l) => !l.pending), amount)
+      const open = await store.openLots(tx, from)
+      const { uses } = take([...open.filter((l) => !l.pending), ...(settings.allowNegative ? open.filter((l) => l.pending) : [])], amount)
       const target = accounts.get(to)!
       const debt = target.balance < 0n ? -target.balance : 0n
       // the receiver's lots keep the expiry of the points they came from; a debt of the receiver is paid first
@@ -766,6 +789,10 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           spentCode: 'MERGE_UNDO_CONFLICT',
           accounts,
           heldBack: held > 0n ? new Map([[targetAccount, -held], [sourceAccount, held]]) : undefined,
+        }).catch((err: unknown) => {
+          // the target no longer has the points free to give back (a hold took them, say)
+          if (err instanceof HubError && err.code === 'INSUFFICIENT_POINTS') throw new HubError('MERGE_UNDO_CONFLICT', `Cannot undo: the target no longer has the ${original.postings[0]?.amount ?? 0} points the merge moved free to give back.`, { mergeId })
+          throw err
         })
         posted.push(w.transaction)
         await store.recomputeDue(tx, sourceAccount, clock())
