@@ -3,7 +3,7 @@ import { List, Timestamp } from './common.js'
 import { defineDomain, roles } from './define.js'
 
 const Email = Type.String({ minLength: 3, maxLength: 254 })
-const Password = Type.String({ minLength: 1, maxLength: 256 })
+export const Password = Type.String({ minLength: 1, maxLength: 256 })
 const Opaque = Type.String({ minLength: 10, maxLength: 200 })
 
 export const LoginInput = Type.Object({ email: Email, password: Password }, { additionalProperties: false })

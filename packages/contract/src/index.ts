@@ -8,11 +8,13 @@ import { loyalty } from './loyalty.js'
 import { orders } from './orders.js'
 import { auth } from './auth.js'
 import { tokens } from './tokens.js'
+import { sellers } from './sellers.js'
+import { coupons } from './coupons.js'
 import { eventEnvelope, feedDomain } from './events.js'
 
 // One line a domain: its error codes, events and routes join the catalogue, the event map and
 // the route table below.
-const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens })
+const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons })
 
 /** Every event type with the schema of its payload. */
 export const eventPayloads = domains.events
@@ -176,6 +178,37 @@ export {
   ServiceAccount,
   Jwks,
 } from './auth.js'
+export {
+  LoyaltyProvider,
+  Channel,
+  Organization,
+  ServiceAccountSpec,
+  SellerOnboardingInput,
+  SellerOnboardingResult,
+  SellerMetadata,
+  PartnerInput,
+  PartnerResult,
+  SellerStatusResult,
+  providerStatuses,
+  type ProviderStatus,
+} from './sellers.js'
+export {
+  Coupon,
+  CouponExternal,
+  GiftCardSyncInput,
+  GiftCardSyncResult,
+  CouponLookupInput,
+  CouponRedeemInput,
+  CouponRedemption,
+  CouponRedeemResult,
+  CouponHoldInput,
+  CouponHold,
+  CouponHoldResult,
+  CouponCaptureInput,
+  CouponPatch,
+  CouponListQuery,
+  couponStatuses,
+} from './coupons.js'
 
 /** A route of the table by operation id (for generic code over the table). */
 export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec

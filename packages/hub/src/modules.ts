@@ -5,6 +5,8 @@ import { identityModule } from './identity/index.js'
 import { ordersModule } from './orders/index.js'
 import { loyaltyModule } from './loyalty/index.js'
 import { authModule } from './auth/index.js'
+import { sellersModule } from './sellers/index.js'
+import { couponsModule } from './coupons/index.js'
 import { requestsModule } from './http/requests-module.js'
 import { operationsModule } from './http/operations-module.js'
 import { flowsModule } from './flows/index.js'
@@ -20,6 +22,8 @@ export const hubModules: readonly HubModule[] = [
   ordersModule,
   loyaltyModule,
   authModule,
+  sellersModule,
+  couponsModule,
   requestsModule,
   operationsModule,
   flowsModule,

@@ -13,6 +13,18 @@ import { HubError } from '../errors.js'
  */
 export function createRateLimiter() {
   return {
+    /** Throws 429 `RATE_LIMITED` when `key` has `limit` hits or more in its current window, counting none. */
+    async check(db: Executor, key: string, limit: number, windowSeconds: number): Promise<void> {
+      const hashed = createHash('sha256').update(key).digest('base64url')
+      const { rows } = await sql<{ hits: number; retry_after: string }>`
+        SELECT hits, ceil(extract(epoch FROM (window_start + make_interval(secs => ${windowSeconds}) - now())))::text AS retry_after
+        FROM rate_limits WHERE key = ${hashed} AND window_start > now() - make_interval(secs => ${windowSeconds})`.execute(db)
+      const row = rows[0]
+      if (row && row.hits >= limit) {
+        throw new HubError('RATE_LIMITED', 'Too many attempts; retry after the time in Retry-After.', { retryAfter: Math.max(1, Number(row.retry_after)) })
+      }
+    },
+
     /** Counts a hit on `key`; throws 429 `RATE_LIMITED` (with `retryAfter` seconds) past `limit`. */
     async hit(db: Executor, key: string, limit: number, windowSeconds: number): Promise<void> {
       const hashed = createHash('sha256').update(key).digest('base64url')

@@ -4,7 +4,7 @@ import type { ServiceAccountsTable } from './tables.js'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
-import { hashPassword } from './passwords.js'
+import { hashPassword, verifyPassword } from './passwords.js'
 import type { AuthSettings } from './settings.js'
 
 const columns = ['id', 'handle', 'email', 'role_id', 'organization_id', 'provider_id', 'created_at'] as const
@@ -51,6 +51,55 @@ export function createServiceAccountService({ settings, passwordMinLength }: { s
       return toServiceAccount(row)
     },
 
+    /** The account of a loyalty provider (at most one: unique index), enabled or not. */
+    async ofProvider(exec: Executor, providerId: string): Promise<(ServiceAccount & { enabled: boolean }) | undefined> {
+      const row = await exec.selectFrom('service_accounts').select([...columns, 'disabled_at', 'suspended_at']).where('provider_id', '=', providerId).executeTakeFirst()
+      return row ? { ...toServiceAccount(row), enabled: row.disabled_at === null && row.suspended_at === null } : undefined
+    },
+
+    /**
+     * Brings a provider's account to `spec`: a new password (when the given one does not verify
+     * against the stored hash), role and organization. Answers the account as it is after.
+     */
+    async reconcile(tx: Tx, id: string, spec: { password: string; roleId: string; organizationId: string }): Promise<ServiceAccount> {
+      const row = await tx.selectFrom('service_accounts').select(['password_hash', 'role_id', 'organization_id']).where('id', '=', id).forUpdate().executeTakeFirstOrThrow()
+      const samePassword = await verifyPassword(row.password_hash, spec.password)
+      if (!samePassword && spec.password.length < passwordMinLength) throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${passwordMinLength} characters.`)
+      const changed = !samePassword || row.role_id !== spec.roleId || row.organization_id !== spec.organizationId
+      const updated = await tx
+        .updateTable('service_accounts')
+        .set({
+          ...(samePassword ? {} : { password_hash: await hashPassword(spec.password) }),
+          role_id: spec.roleId,
+          organization_id: spec.organizationId,
+          ...(changed ? { updated_at: new Date() } : {}),
+        })
+        .where('id', '=', id)
+        .returning(columns)
+        .executeTakeFirstOrThrow()
+      return toServiceAccount(updated)
+    },
+
+    /**
+     * Suspends (`suspended`), resumes (`active`) or ends for good (`terminated`) a provider's
+     * account: a suspended or terminated account cannot log in, and its live tokens and refresh
+     * tokens stop working at once (every service request reads the account).
+     */
+    async setStatus(tx: Tx, providerId: string, status: 'active' | 'suspended' | 'terminated'): Promise<void> {
+      await tx
+        .updateTable('service_accounts')
+        .set(
+          status === 'active'
+            ? { suspended_at: null, updated_at: new Date() }
+            : status === 'suspended'
+              ? { suspended_at: new Date(), updated_at: new Date() }
+              : { suspended_at: new Date(), disabled_at: new Date(), updated_at: new Date() },
+        )
+        .where('provider_id', '=', providerId)
+        .where('disabled_at', 'is', null)
+        .execute()
+    },
+
     async list(exec: Executor): Promise<ServiceAccount[]> {
       const rows = await exec.selectFrom('service_accounts').select(columns).where('disabled_at', 'is', null).orderBy('created_at').orderBy('id').execute()
       return rows.map(toServiceAccount)
@@ -59,11 +108,11 @@ export function createServiceAccountService({ settings, passwordMinLength }: { s
     /** The account with this login email and its password hash, for sign-in. */
     async forLogin(exec: Executor, email: string) {
       return exec.selectFrom('service_accounts').select(['id', 'handle', 'password_hash', 'role_id', 'organization_id', 'provider_id'])
-        .where('email', '=', email).where('disabled_at', 'is', null).executeTakeFirst()
+        .where('email', '=', email).where('disabled_at', 'is', null).where('suspended_at', 'is', null).executeTakeFirst()
     },
 
     async get(exec: Executor, id: string) {
-      return exec.selectFrom('service_accounts').select(['id', 'handle', 'role_id', 'organization_id', 'provider_id']).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()
+      return exec.selectFrom('service_accounts').select(['id', 'handle', 'role_id', 'organization_id', 'provider_id']).where('id', '=', id).where('disabled_at', 'is', null).where('suspended_at', 'is', null).executeTakeFirst()
     },
   }
 }

@@ -212,6 +212,8 @@ export function createSessionService(o: SessionServiceOptions) {
         const { payload } = await jwtVerify(token, key, { algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] })
         if (payload.role === 'customer') return { kind: 'customer', role: 'customer', customerId: payload.sub!, name: payload.sub!, tokenId: null }
         if (payload.role === 'service') {
+          // a suspended or disabled account's tokens stop at once, on every process
+          if (!(await o.serviceAccounts.get(db, payload.sub!))) throw new HubError('UNAUTHORIZED', 'The service account is suspended or disabled.')
           return {
             kind: 'service',
             role: 'service',

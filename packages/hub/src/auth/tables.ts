@@ -33,6 +33,8 @@ export interface ServiceAccountsTable {
   created_at: Timestamp
   updated_at: Timestamp
   disabled_at: Date | null
+  /** Set while the account's seller is suspended (or for good once it is terminated, with `disabled_at`). */
+  suspended_at: Date | null
 }
 
 export interface RefreshTokensTable {

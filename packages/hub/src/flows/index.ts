@@ -7,6 +7,7 @@ import { syncCustomer } from './sync-customer.js'
 import { deleteCustomer, linkIdentity, listIdentities, lookupCustomer, unlinkIdentity } from './identities.js'
 import { mergeCustomers, undoMerge } from './merge-customers.js'
 import { cancelOrder, recordOrder } from './orders.js'
+import { changeSellerStatus, ensurePartner, onboardSeller } from './onboard-seller.js'
 
 /**
  * The routes whose work spans domains. Each is a flow: an orchestration of the domains'
@@ -57,6 +58,17 @@ export const flowsModule = defineModule({
         return { status: result.outcome === 'recorded' ? 201 : 200, body: result }
       },
       cancelOrder: async ({ tx, body }) => cancelOrder(tx, services, body),
+      onboardSeller: async ({ tx, body }) => {
+        const result = await onboardSeller(tx, services, body, new Date())
+        return { status: result.created ? 201 : 200, body: result }
+      },
+      ensurePartner: async ({ tx, body }) => {
+        const result = await ensurePartner(tx, services, body)
+        return { status: result.created ? 201 : 200, body: result }
+      },
+      suspendSeller: async ({ tx, params }) => changeSellerStatus(tx, services, params.id, 'suspend'),
+      resumeSeller: async ({ tx, params }) => changeSellerStatus(tx, services, params.id, 'resume'),
+      terminateSeller: async ({ tx, params }) => changeSellerStatus(tx, services, params.id, 'terminate'),
       ensureRewardAccount: async ({ tx, params, body }) => {
         await services.loyalty.assertLedger(tx, body.ledger)
         await services.customers.requireLive(tx, params.id)

@@ -143,6 +143,7 @@ export function createUnitOfWork(db: Kysely<Database>, options: { secret: string
             }
           })
         } catch (err) {
+          if (err instanceof HubError && err.afterRollback) await err.afterRollback(db).catch(() => {})
           const retry = err instanceof RetryTransaction || isRetryable(err)
           if (retry && n < MAX_ATTEMPTS) continue
           const answered = retry ? new HubError('CONTENTION') : isLockTimeout(err) ? new HubError('IDEMPOTENCY_IN_PROGRESS') : err

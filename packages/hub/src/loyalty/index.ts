@@ -7,6 +7,7 @@ import { createLoyaltyService, type LoyaltyService } from './loyalty-service.js'
 import { createLedgerStore, type LedgerStore } from './ledger-store.js'
 import { createLedgerService, HOUSE_PROVIDER, type LedgerService } from './ledger-service.js'
 import { createLedgerReads, type LedgerReads } from './ledger-reads.js'
+import { createValueAccounts, type ValueAccounts } from './value-accounts.js'
 import { defaultLedger, ledgerSection } from './settings.js'
 import './tables.js'
 
@@ -16,6 +17,7 @@ declare module '../module.js' {
     ledger: LedgerService
     ledgerReads: LedgerReads
     ledgerStore: LedgerStore
+    valueAccounts: ValueAccounts
   }
 }
 
@@ -55,19 +57,21 @@ export const loyaltyModule = defineModule({
   services: ({ services, config, clock }) => {
     const loyalty = createLoyaltyService({ events: services.events })
     const store = createLedgerStore({ events: services.events, clock })
+    const ledger = createLedgerService({
+      store,
+      events: services.events,
+      customers: services.customers,
+      ledgers: config.ledgers,
+      secret: config.secret ?? '', // buildApp refuses to start without one
+      clock,
+      ensureAccount: (tx, customerId, handle) => loyalty.ensureAccount(tx, customerId, handle),
+    })
     return {
       loyalty,
-      ledger: createLedgerService({
-        store,
-        events: services.events,
-        customers: services.customers,
-        ledgers: config.ledgers,
-        secret: config.secret ?? '', // buildApp refuses to start without one
-        clock,
-        ensureAccount: (tx, customerId, ledger) => loyalty.ensureAccount(tx, customerId, ledger),
-      }),
+      ledger,
       ledgerReads: createLedgerReads({ store, clock }),
       ledgerStore: store,
+      valueAccounts: createValueAccounts({ store, ledger, clock }),
     }
   },
   handlers: ({ ledger, ledgerReads, loyalty }) => {

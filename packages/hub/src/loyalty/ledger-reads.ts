@@ -78,7 +78,7 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
     async ledger(exec: Executor, settings: LedgerSettings): Promise<Ledger> {
       const { rows } = await sql<{ role: 'issuer' | 'redemptions' | 'expiry' | 'adjustments'; provider: string | null; balance: string; lanes: string[] }>`
         SELECT role, provider, sum(balance)::text AS balance, array_agg(id ORDER BY lane) AS lanes
-        FROM reward_accounts WHERE ledger_id = ${settings.handle} AND role <> 'customer'
+        FROM reward_accounts WHERE ledger_id = ${settings.handle} AND role NOT IN ('customer', 'coupon')
         GROUP BY role, provider ORDER BY role, provider`.execute(exec)
       return {
         handle: settings.handle,
@@ -185,6 +185,10 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
           if (a.balance !== a.entry_balance) problems.push({ kind: 'balance', accountId: a.id, transactionId: null, detail: `balance ${a.balance}, its entries sum to ${a.entry_balance}` })
           if (a.entry_count !== a.entries || (a.last_hash ?? '') !== a.head_hash) {
             problems.push({ kind: 'chain', accountId: a.id, transactionId: null, detail: `the account says ${a.entry_count} entries ending in ${a.head_hash.slice(0, 12) || '(none)'}, it has ${a.entries} ending in ${(a.last_hash ?? '').slice(0, 12) || '(none)'}` })
+          }
+          if (a.role === 'coupon') {
+            if (BigInt(a.balance) < 0n) problems.push({ kind: 'balance', accountId: a.id, transactionId: null, detail: `a coupon's balance is ${a.balance}, below zero` })
+            if (a.held !== a.holds) problems.push({ kind: 'held', accountId: a.id, transactionId: null, detail: `held ${a.held}, its pending holds reserve ${a.holds}` })
           }
           if (a.role !== 'customer') continue
           const balance = BigInt(a.balance)

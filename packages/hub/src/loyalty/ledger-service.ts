@@ -174,7 +174,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
   async function settle(tx: Tx, accounts: Map<string, AccountRow>, accountId: string): Promise<void> {
     const row = accounts.get(accountId)
     const now = clock()
-    if (!row || row.role !== 'customer' || !row.next_due_at || row.next_due_at > now) return
+    if (!row || (row.role !== 'customer' && row.role !== 'coupon') || !row.next_due_at || row.next_due_at > now) return
     const settings = await settingsOf(tx, row.ledger_id)
     const expiredHolds = await sql<HoldRaw>`
       UPDATE ledger_holds h SET status = 'expired', resolved_at = ${now.toISOString()}::timestamptz
@@ -189,7 +189,10 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     const available = matured.rows.reduce((s, l) => s + BigInt(l.remaining), 0n)
     if (released > 0n || available > 0n) {
       const next = await store.setReserved(tx, row, { held: -released, pending: -available })
-      await events.emit(tx, ...expiredHolds.rows.map((h): EventInput => ({ type: 'points.released', customerId: h.customer_id, payload: { hold: holdOf(h), balance: balanceOf(next) } })))
+      // a coupon's hold that timed out shows as expired on the hold; its points events are a customer's
+      if (row.role === 'customer') {
+        await events.emit(tx, ...expiredHolds.rows.map((h): EventInput => ({ type: 'points.released', customerId: h.customer_id, payload: { hold: holdOf(h), balance: balanceOf(next) } })))
+      }
       accounts.set(accountId, next)
     }
     const current = accounts.get(accountId)!
@@ -427,6 +430,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
   return {
     settingsOf,
     holdOf,
+    lockAndSettle,
 
     async earn(tx: Tx, ledger: string, input: EarnInput): Promise<Posted<TransactionResult>> {
       const settings = await settingsOf(tx, ledger)

@@ -19,6 +19,9 @@ import type { AccountRole } from './tables.js'
 /** A system account is spread over this many rows, so that postings of different customers do not queue on one row lock. */
 export const LANES = 16
 
+/** Accounts whose available balance a posting never takes below zero: customers' (unless their ledger allows it) and coupons' (always). */
+const guardedRoles: ReadonlySet<AccountRole> = new Set(['customer', 'coupon'])
+
 export interface AccountRow {
   id: string
   ledger_id: string
@@ -330,7 +333,7 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
         const row = accounts.get(account)
         // only a change that lowers what is available can overdraw
         const availableDelta = (net.get(account) ?? 0n) - (spec.held?.get(account) ?? 0n) - (pendingDelta.get(account) ?? 0n)
-        const guard = row?.role === 'customer' && !spec.mayGoNegative && availableDelta < 0n
+        const guard = row !== undefined && guardedRoles.has(row.role) && (row.role === 'coupon' || !spec.mayGoNegative) && availableDelta < 0n
         return sql`(${account}::text, ${String(net.get(account) ?? 0n)}::bigint, ${String(spec.held?.get(account) ?? 0n)}::bigint, ${String(pendingDelta.get(account) ?? 0n)}::bigint, ${guard}::boolean, ${due.get(account)?.toISOString() ?? null}::timestamptz)`
       })
       const postings = spec.postings.map((p) => ({ from: p.from, to: p.to, amount: toNumber(p.amount) }))
@@ -463,7 +466,7 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
     ): Promise<AccountRow> {
       const held = change.held ?? 0n
       const pending = change.pending ?? 0n
-      const guarded = account.role === 'customer' && held + pending > 0n && !change.mayGoNegative
+      const guarded = guardedRoles.has(account.role) && held + pending > 0n && (account.role === 'coupon' || !change.mayGoNegative)
       const statement = sql<{ balance: string; held: string; pending: string }>`
         WITH ${sql.join(parts.map(([name, part]) => sql`${sql.ref(name)} AS (${part}), `), sql``)}a AS (
           UPDATE reward_accounts r SET held = r.held + ${String(held)}::bigint, pending = r.pending + ${String(pending)}::bigint,

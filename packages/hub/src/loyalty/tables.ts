@@ -6,10 +6,13 @@ export interface LedgersTable {
   id: string
   name: string
   allow_negative: Generated<boolean>
+  /** `points`, or `value` for a ledger of money-like balances in `currency` (gift cards). */
+  kind: Generated<'points' | 'value'>
+  currency: string | null
   created_at: Timestamp
 }
 
-export type AccountRole = 'customer' | 'issuer' | 'redemptions' | 'expiry' | 'adjustments'
+export type AccountRole = 'customer' | 'issuer' | 'redemptions' | 'expiry' | 'adjustments' | 'coupon'
 
 /** A customer's reward account in one ledger, or one lane of a system account (see the migration). */
 export interface RewardAccountsTable {
@@ -19,6 +22,8 @@ export interface RewardAccountsTable {
   role: Generated<AccountRole>
   provider: string | null
   lane: number | null
+  /** The coupon whose balance the account holds (role `coupon`). */
+  coupon_id: string | null
   /** bigint columns come back as strings: exact. */
   balance: Generated<string>
   held: Generated<string>
