@@ -119,6 +119,8 @@ const EarnInput = Type.Object(
     expiresAt: Type.Optional(Timestamp),
     reference: Type.Optional(Reference),
     metadata: Type.Optional(Metadata),
+    /** The loyalty provider that grants the points (a seller's): they are its liability. The house's when absent. */
+    providerId: Type.Optional(IdOf('lpr')),
   },
   { additionalProperties: false },
 )
@@ -343,7 +345,7 @@ export const loyalty = defineDomain({
       params: LedgerParams,
       body: TransactionInput,
       responses: { 200: TransactionResult, 201: TransactionResult },
-      errors: [...named, 'LEDGER_NOT_FOUND', 'INSUFFICIENT_POINTS', 'SAME_ACCOUNT'],
+      errors: [...named, 'LEDGER_NOT_FOUND', 'INSUFFICIENT_POINTS', 'SAME_ACCOUNT', 'PROVIDER_NOT_FOUND', 'SELLER_SUSPENDED', 'SELLER_TERMINATED'],
     },
     getTransaction: {
       method: 'GET', path: '/ledgers/:ledger/transactions/:id', tags, access: rw,
@@ -358,7 +360,7 @@ export const loyalty = defineDomain({
       params: TransactionParams,
       body: ReverseInput,
       responses: { 200: TransactionResult, 201: TransactionResult },
-      errors: ['LEDGER_NOT_FOUND', 'TRANSACTION_NOT_FOUND', 'TRANSACTION_ALREADY_REVERSED', 'TRANSACTION_NOT_REVERSIBLE', 'REVERSAL_POINTS_SPENT'],
+      errors: ['LEDGER_NOT_FOUND', 'TRANSACTION_NOT_FOUND', 'TRANSACTION_ALREADY_REVERSED', 'TRANSACTION_NOT_REVERSIBLE', 'REVERSAL_POINTS_SPENT', 'INSUFFICIENT_POINTS'],
     },
     createHold: {
       method: 'POST', path: '/ledgers/:ledger/holds', tags, access: rw,

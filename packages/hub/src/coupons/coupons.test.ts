@@ -103,6 +103,22 @@ describe('seller onboarding', () => {
   })
 })
 
+describe('points a seller grants', () => {
+  test("are posted from the seller's own issuer account: its liability, visible per provider; a suspended seller grants none", async () => {
+    const s = await seller()
+    const customer = await call('POST', '/customer', { email: `${unique('buyer')}@example.com` })
+    const earn = (key: string) =>
+      call('POST', '/ledgers/reward-points/transactions', { kind: 'earn', idempotencyKey: key, customerId: customer.body.id, amount: 70, providerId: s.providerId }, platform)
+    const earned = await earn(unique('earn'))
+    expect(earned.status, earned.raw).toBe(201)
+    const ledger = await call('GET', '/ledgers/reward-points')
+    expect(ledger.body.systemAccounts).toContainEqual(expect.objectContaining({ role: 'issuer', provider: s.providerId, balance: -70 }))
+    expectError(await call('POST', '/ledgers/reward-points/transactions', { kind: 'earn', idempotencyKey: unique('earn'), customerId: customer.body.id, amount: 1, providerId: 'lpr_nobody' }, platform), 404, 'PROVIDER_NOT_FOUND')
+    await call('POST', `/sellers/${s.providerId}/suspend`, undefined, platform)
+    expectError(await earn(unique('earn')), 403, 'SELLER_SUSPENDED')
+  })
+})
+
 describe('gift-card coupons', () => {
   test("sync makes a coupon owned by the token's provider; a repeat updates it; another seller's same code is its own", async () => {
     const a = await seller()

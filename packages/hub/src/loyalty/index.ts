@@ -74,7 +74,7 @@ export const loyaltyModule = defineModule({
       valueAccounts: createValueAccounts({ store, ledger, clock }),
     }
   },
-  handlers: ({ ledger, ledgerReads, loyalty }) => {
+  handlers: ({ ledger, ledgerReads, loyalty, providers }) => {
     const answer = <T>(posted: { result: T; replayed: boolean }, reply: { header(name: string, value: string): unknown }) => {
       if (posted.replayed) reply.header('idempotent-replayed', 'true')
       return { status: posted.replayed ? (200 as const) : (201 as const), body: posted.result }
@@ -89,6 +89,11 @@ export const loyaltyModule = defineModule({
         await settings(tx, params.ledger)
         switch (body.kind) {
           case 'earn':
+            // points a provider grants are its liability: it must exist and be active
+            if (body.providerId !== undefined) {
+              const status = await providers.statusForUse(tx, body.providerId)
+              if (status !== 'active') throw new HubError(status === 'suspended' ? 'SELLER_SUSPENDED' : 'SELLER_TERMINATED', `The provider ${body.providerId} is ${status}.`)
+            }
             return answer(await ledger.earn(tx, params.ledger, body), reply)
           case 'spend':
             return answer(await ledger.spend(tx, params.ledger, body), reply)

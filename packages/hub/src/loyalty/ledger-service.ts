@@ -161,7 +161,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     return (await deps.ensureAccount(tx, customerId, ledger)).account.id
   }
 
-  const issuer = (tx: Tx, ledger: string, accountId: string) => store.laneId(tx, ledger, 'issuer', laneOf(accountId), HOUSE_PROVIDER)
+  const issuer = (tx: Tx, ledger: string, accountId: string, provider = HOUSE_PROVIDER) => store.laneId(tx, ledger, 'issuer', laneOf(accountId), provider)
 
   const pointsEvent = (type: 'points.earned' | 'points.spent' | 'points.expired' | 'points.reversed' | 'points.transferred' | 'points.adjusted', customerId: string | null) =>
     (w: WrittenTransaction): EventInput[] => [{ type, customerId, payload: { transaction: w.transaction, balances: w.balances } }]
@@ -443,7 +443,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const accountId = (await accountOf(tx, ledger, input.customerId, true))!
       const w = await credit(tx, ledger, accountId, BigInt(input.amount), {
         kind: 'earn',
-        from: await issuer(tx, ledger, accountId),
+        from: await issuer(tx, ledger, accountId, input.providerId),
         key: input.idempotencyKey,
         fp,
         expiresAt,
@@ -731,7 +731,15 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         const held = holds.reduce((s, h) => s + BigInt(h.amount), 0n)
         const lots = await store.openLots(tx, source.id)
         const uses: LotUse[] = lots.map((l) => ({ lotId: l.id, accountId: l.account_id, amount: l.remaining, pending: l.pending }))
-        const copies: NewLot[] = lots.map((l) => ({ accountId: target, amount: l.remaining, expiresAt: l.expires_at, pending: l.pending, availableAt: l.available_at, orderId: l.order_id }))
+        // the target's lots keep the expiry of the points they came from; a debt of the target is paid first
+        const to = accounts.get(target)!
+        let debt = to.balance < 0n ? -to.balance : 0n
+        const copies: NewLot[] = []
+        for (const l of lots) {
+          const paid = debt < l.remaining ? debt : l.remaining
+          debt -= paid
+          if (l.remaining - paid > 0n) copies.push({ accountId: target, amount: l.remaining - paid, expiresAt: l.expires_at, pending: l.pending, availableAt: l.available_at, orderId: l.order_id })
+        }
         const positive = from.balance > 0n
         const amount = positive ? from.balance : -from.balance
         const w = await store.write(tx, accounts, {

@@ -301,6 +301,20 @@ describe('merges move points as transfers', () => {
     expectError(await call('POST', `/merges/${merged.body.merge.id}/undo`), 409, 'MERGE_UNDO_CONFLICT')
     await verify()
   })
+
+  test('a merge into a customer below zero pays the debt before it makes lots for the target', async () => {
+    const target = await customer()
+    const source = await customer()
+    await post('credit', { kind: 'earn', customerId: target.id, amount: 50 })
+    await post('credit', { kind: 'spend', customerId: target.id, amount: 51 })
+    await post('credit', { kind: 'earn', customerId: source.id, amount: 5, expiresAt: new Date(now.getTime() + 3 * DAY).toISOString() })
+    const merged = await call('POST', `/customer/${target.id}/merge`, { sourceId: source.id })
+    expect(merged.status, merged.raw).toBe(200)
+    const after = await account(target.id, 'credit')
+    expect(after).toMatchObject({ balance: 4, available: 4 })
+    expect(after.lots.reduce((sum, l) => sum + l.remaining, 0)).toBe(4)
+    await verify('credit')
+  })
 })
 
 describe('the ledger itself', () => {
