@@ -106,8 +106,11 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
                  (SELECT count(*) FROM ledger_entries e JOIN reward_accounts r ON r.id = e.account_id WHERE r.ledger_id = ${ledger})::int AS entries`.execute(exec)
       ).rows[0]!
 
-      // transactions: postings balance by construction; entries must equal the postings' net per account
-      const unbalanced = await sql<{ id: string; account: string | null; posted: string | null; entered: string | null }>`
+      // transactions: postings balance by construction; entries must equal the postings' net per account.
+      // On PostgreSQL this check runs on one connection while the accounts are walked on others (the
+      // chain and the balances of a batch at once too), so verify uses more than one core; each
+      // statement is consistent in itself.
+      const unbalancedRun = sql<{ id: string; account: string | null; posted: string | null; entered: string | null }>`
         WITH p AS (
           SELECT t.id, x.account, sum(x.amount) AS amount
           FROM ledger_transactions t
@@ -128,14 +131,8 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
         UNION ALL
         SELECT id, NULL, NULL, sum(amount)::text FROM e GROUP BY id HAVING sum(amount) <> 0
         LIMIT 1000`.execute(exec)
-      for (const r of unbalanced.rows) {
-        problems.push({
-          kind: 'unbalanced',
-          accountId: r.account,
-          transactionId: r.id,
-          detail: r.account === null ? `its entries sum to ${r.entered}, not 0` : `postings move ${r.posted ?? 0} on the account, its entry ${r.entered ?? 'is missing'}`,
-        })
-      }
+      // awaited after the accounts; a failure meanwhile is not an unhandled rejection
+      unbalancedRun.catch(() => {})
 
       let after = ''
       let done = 0
@@ -147,7 +144,7 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
         const ids = batch.map((b) => b.id)
         after = ids[ids.length - 1]!
 
-        const chain = await sql<{ account_id: string; seq: string; transaction_id: string; what: string }>`
+        const chainRun = sql<{ account_id: string; seq: string; transaction_id: string; what: string }>`
           SELECT account_id, seq::text AS seq, transaction_id,
             CASE WHEN seq <> prev_seq + 1 THEN 'seq' WHEN balance_after <> prev_balance + amount THEN 'balance' ELSE 'hash' END AS what
           FROM (
@@ -158,16 +155,8 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
           ) c
           WHERE seq <> prev_seq + 1 OR balance_after <> prev_balance + amount OR hash <> expected
           LIMIT 1000`.execute(exec)
-        for (const r of chain.rows) {
-          problems.push({
-            kind: 'chain',
-            accountId: r.account_id,
-            transactionId: r.transaction_id,
-            detail: r.what === 'hash' ? `entry ${r.seq}: its hash does not cover it and the entry before` : r.what === 'seq' ? `entry ${r.seq} does not follow the one before` : `entry ${r.seq}: balance after is not the one before plus its amount`,
-          })
-        }
-
-        const accounts = await sql<{ id: string; role: string; balance: string; entry_balance: string; entry_count: string; entries: string; head_hash: string; last_hash: string | null; lots: string; held: string; holds: string; pending: string; pending_lots: string }>`
+        // lots are summed through the open lots' partial index (remaining > 0): used-up lots add nothing
+        const accountsRun = sql<{ id: string; role: string; balance: string; entry_balance: string; entry_count: string; entries: string; head_hash: string; last_hash: string | null; lots: string; held: string; holds: string; pending: string; pending_lots: string }>`
           SELECT r.id, r.role, r.balance::text AS balance, r.entry_count::text AS entry_count, r.head_hash,
             coalesce(e.total, 0)::text AS entry_balance, coalesce(e.n, 0)::text AS entries, e.last_hash,
             coalesce(l.remaining, 0)::text AS lots, coalesce(l.pending, 0)::text AS pending_lots, r.pending::text AS pending,
@@ -177,10 +166,20 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
             SELECT sum(amount) AS total, count(*) AS n, (array_agg(hash ORDER BY seq DESC))[1] AS last_hash FROM ledger_entries WHERE account_id = r.id
           ) e ON true
           LEFT JOIN LATERAL (
-            SELECT sum(remaining) AS remaining, sum(remaining) FILTER (WHERE pending) AS pending FROM ledger_lots WHERE account_id = r.id
+            SELECT sum(remaining) AS remaining, sum(remaining) FILTER (WHERE pending) AS pending FROM ledger_lots WHERE account_id = r.id AND remaining > 0
           ) l ON true
           LEFT JOIN LATERAL (SELECT sum(amount) AS amount FROM ledger_holds WHERE account_id = r.id AND status = 'pending') h ON true
           WHERE r.id = ANY (${ids}::text[])`.execute(exec)
+        const [chain, accounts] = await Promise.all([chainRun, accountsRun])
+        for (const r of chain.rows) {
+          problems.push({
+            kind: 'chain',
+            accountId: r.account_id,
+            transactionId: r.transaction_id,
+            detail: r.what === 'hash' ? `entry ${r.seq}: its hash does not cover it and the entry before` : r.what === 'seq' ? `entry ${r.seq} does not follow the one before` : `entry ${r.seq}: balance after is not the one before plus its amount`,
+          })
+        }
+
         for (const a of accounts.rows) {
           if (a.balance !== a.entry_balance) problems.push({ kind: 'balance', accountId: a.id, transactionId: null, detail: `balance ${a.balance}, its entries sum to ${a.entry_balance}` })
           if (a.entry_count !== a.entries || (a.last_hash ?? '') !== a.head_hash) {
@@ -200,6 +199,13 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
         done += batch.length
         onProgress?.(done, counts.accounts)
       }
+      const transactionProblems: Problem[] = (await unbalancedRun).rows.map((r) => ({
+        kind: 'unbalanced',
+        accountId: r.account,
+        transactionId: r.id,
+        detail: r.account === null ? `its entries sum to ${r.entered}, not 0` : `postings move ${r.posted ?? 0} on the account, its entry ${r.entered ?? 'is missing'}`,
+      }))
+      problems.unshift(...transactionProblems)
       return { ledger, ok: problems.length === 0, ...counts, problems }
     },
   }
