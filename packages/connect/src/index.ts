@@ -26,6 +26,23 @@ export type {
   RewardAccountList,
 } from './loyalty-client.js'
 export { createServiceJwtAuth, serviceAccountEmail } from './service-jwt.js'
+export { deriveServiceAccountPassword } from './seller-password.js'
+export { createHisHerConnectClient, sellerIdsOf } from './his-her-client.js'
+export type { HisHerConnectClient, HisHerConnectOptions, MercurSellerSync, SellerConnect, SellerOnboardingSyncInput, SellerOnboardingSyncResult, SellerStatusChange } from './his-her-client.js'
+export type {
+  CouponsApi,
+  GiftCardCouponInput,
+  GiftCardCouponResult,
+  CouponRedeemInput,
+  CouponHoldInput,
+  CouponCaptureInput,
+  CouponRedeemResult,
+  CouponHoldResult,
+  CouponPage,
+  CouponQuery,
+  CouponPatch,
+  CouponRecord,
+} from './coupons-client.js'
 export type { ServiceJwtAuth, ServiceJwtAuthOptions } from './service-jwt.js'
 export { createHisHerCustomerConfigFromEnv, hisHerCustomerAuthModes } from './config-from-env.js'
 export type { HisHerCustomerConfig, HisHerCustomerAuthMode, EnvSource } from './config-from-env.js'
@@ -90,6 +107,13 @@ export type {
   CustomerMePatch,
   ServiceAccount,
   ServiceAccountInput,
+  LoyaltyProvider,
+  Channel,
+  Organization,
+  SellerMetadata,
+  Coupon,
+  CouponHold,
+  CouponRedemption,
   HubEvent,
   EventType,
   EventPayload,

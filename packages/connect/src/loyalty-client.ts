@@ -1,7 +1,6 @@
-import type { BodyOf, OperationId, QueryOf, ResultOf, Routes } from '@his-her/contract'
-import type { HttpClient, RequestOptions } from './http-client.js'
-import { backoffDelay, isRetryable, sleep } from './retry.js'
-import { callRoute, type RouteInput } from './route-call.js'
+import type { BodyOf, QueryOf, ResultOf, Routes } from '@his-her/contract'
+import type { HttpClient } from './http-client.js'
+import { createRetryingCall, keyHeader, newIdempotencyKey, type RetryOptions } from './retrying-call.js'
 
 /** The ledger of a call when none is given. */
 export const DEFAULT_LEDGER = 'reward-points'
@@ -190,33 +189,16 @@ export interface LoyaltyApi {
   accounts(customerId: string): Promise<RewardAccountList>
 }
 
-export interface LoyaltyRetryOptions {
-  /** How often a call that got no answer, a 5xx or a timeout is sent again. */
-  retries: number
-  /** The first backoff delay in milliseconds; each further one doubles (with jitter, at most 5 s). */
-  retryDelayMs: number
-}
+export type LoyaltyRetryOptions = RetryOptions
 
 /** The points calls of the commerce client, on its HTTP client. */
-export function createLoyaltyApi(http: HttpClient, { retries, retryDelayMs }: LoyaltyRetryOptions): LoyaltyApi {
-  /** One operation, sent again with the same input (and so the same key) after a retryable failure. */
-  async function call<K extends OperationId>(operation: K, input: RouteInput<K>, options?: RequestOptions): Promise<ResultOf<Routes[K]>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await callRoute(http, operation, input, options)).body
-      } catch (err) {
-        if (attempt > retries || !isRetryable(err)) throw err
-        await sleep(backoffDelay(attempt, retryDelayMs))
-      }
-    }
-  }
-
-  const newKey = () => globalThis.crypto.randomUUID()
+export function createLoyaltyApi(http: HttpClient, retry: LoyaltyRetryOptions): LoyaltyApi {
+  const call = createRetryingCall(http, retry)
 
   /** Splits what the client handles (ledger, key) from the body the hub takes. */
   function split<T extends IdempotencyKeyOption & LedgerOption>(input: T): { ledger: string; idempotencyKey: string; rest: Omit<T, 'ledger' | 'idempotencyKey'> } {
     const { ledger, idempotencyKey, ...rest } = input
-    return { ledger: ledger ?? DEFAULT_LEDGER, idempotencyKey: idempotencyKey ?? newKey(), rest }
+    return { ledger: ledger ?? DEFAULT_LEDGER, idempotencyKey: idempotencyKey ?? newIdempotencyKey(), rest }
   }
 
   async function post<K extends TransactionBody['kind']>(kind: K, input: TransactionOf<K> & IdempotencyKeyOption & LedgerOption) {
@@ -224,9 +206,6 @@ export function createLoyaltyApi(http: HttpClient, { retries, retryDelayMs }: Lo
     // `rest` is the body of this kind without kind and key, which TypeScript cannot follow through the spread
     return call('postTransaction', { params: { ledger }, body: { ...rest, kind, idempotencyKey } as unknown as TransactionBody })
   }
-
-  /** The routes of a hold have no key in their body: the key travels as the `Idempotency-Key` header. */
-  const keyHeader = (input: IdempotencyKeyOption | undefined): RequestOptions => ({ headers: { 'idempotency-key': input?.idempotencyKey ?? newKey() } })
 
   return {
     earn: async (input) => post('earn', input),

@@ -4,6 +4,8 @@ import { createCustomerSyncClient, type SyncLogger } from '@his-her/connect'
 import { createCommerceClient } from '@his-her/connect'
 import { isHubApiError } from '@his-her/connect'
 import { createHisHerCustomerConfigFromEnv, createServiceJwtAuth, serviceAccountEmail } from '@his-her/connect'
+import { createHisHerConnectClient } from '@his-her/connect'
+import { deriveServiceAccountPassword, type HisHerConnectClient } from './index.js'
 import { createCommerceClient as adminCommerce, type Customer, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount, type ServiceAccount, type Session } from './index.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
 
@@ -21,6 +23,13 @@ const envNames = [
   'HIS_HER_CUSTOMER_AUTH_MODE',
   'HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD',
   'HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN',
+  'HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID',
+  'HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID',
+  'HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE',
+  'LOYALTY_CHANNEL_HANDLE',
+  'CDP_SERVICE_ACCOUNT_ROLE_ID',
+  'CDP_SERVICE_ACCOUNT_EMAIL_DOMAIN',
+  'CDP_MAIN_ORGANIZATION',
 ]
 const savedEnv = Object.fromEntries(envNames.map((k) => [k, process.env[k]]))
 
@@ -227,6 +236,45 @@ async function loyaltyExample(commerce: ReturnType<typeof createCommerceClient>,
   return { accountId, hold }
 }
 
+/** The README's Mercur seller onboarding sync. */
+async function sellerOnboarding(console: { log: (...args: unknown[]) => void }) {
+  const hisHer = createHisHerConnectClient(createHisHerCustomerConfigFromEnv())
+
+  const result = await hisHer.features.mercurSeller.syncOnboarding({
+    seller: {
+      id: 'sel_123',
+      handle: 'brand_handle',
+      name: 'Brand Name',
+      email: 'brand@example.com',
+      phone: '+66123456789',
+      description: 'Marketplace seller',
+    },
+    ownerMember: {
+      id: 'mem_123',
+      email: 'owner@example.com',
+    },
+  })
+
+  console.log(result.metadata) // safe to store in Mercur seller metadata
+  return { hisHer, result }
+}
+
+/** The README's gift-card coupon sync, with the client of the onboarding and a platform's gift card. */
+async function giftCardSync(hisHer: HisHerConnectClient, giftCard: { code: string; expires_at?: Date | null }) {
+  await hisHer.loyaltyCoupons.syncGiftCardCoupon({
+    code: giftCard.code,
+    channelHandle: process.env.LOYALTY_CHANNEL_HANDLE,
+    expiresAt: giftCard.expires_at ?? null,
+  })
+}
+
+/** The README's per-seller form. */
+async function perSeller(hisHer: HisHerConnectClient) {
+  const seller = hisHer.forSeller('brand_handle')
+  await seller.loyaltyCoupons.syncGiftCardCoupon({ code: 'GC-1234-ABCD', balance: 5000, currency: 'USD', expiresAt: null })
+  return seller
+}
+
 /** The names this file imports from `from`, e.g. `type SyncLogger`. */
 function imported(source: string, from: string): string[] {
   return [...source.matchAll(/^import\s*\{([^}]*)\}\s*from\s+'([^']+)'$/gm)]
@@ -249,7 +297,7 @@ describe('the README', () => {
     const readme = readFileSync(readmePath, 'utf8')
     const self = readFileSync(new URL(import.meta.url), 'utf8')
     const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    expect(blocks.length).toBe(12)
+    expect(blocks.length).toBe(15)
     const body = normalize(self)
     for (const block of blocks) {
       expect(body, `README block not copied here:\n${block}`).toContain(normalize(block))
@@ -259,11 +307,9 @@ describe('the README', () => {
     }
   })
 
-  it('promises nothing it does not have: seller onboarding and gift cards are announced for later', () => {
+  it('says nothing of parts still to come', () => {
     const readme = readFileSync(readmePath, 'utf8')
-    expect(readme).not.toMatch(/createHisHerConnectClient\(|syncOnboarding\(|syncGiftCardCoupon\(/)
-    expect(readme).toMatch(/## Mercur seller onboarding sync\n\nNot in this version/)
-    expect(readme).toMatch(/## Gift-card coupon sync\n\nNot in this version/)
+    expect(readme).not.toMatch(/not (part of|in) this version|arrives (in a later|with)/i)
   })
 })
 
@@ -553,5 +599,98 @@ describe('README loyalty points against a listening hub', () => {
     const again = await commerce.loyalty.earn({ customerId: customer.id, amount: 500, reference: 'order-1001', idempotencyKey: 'order-1001-earn' })
     expect(again.transaction.id).toBe(data[1]!.transactionId)
     expect((await commerce.loyalty.balance(accountId)).balance).toBe(250)
+  })
+})
+
+describe('README seller onboarding and gift-card coupons against a listening hub, with the environment of the document', () => {
+  let hub: ListeningHub
+  const secret = 'service-user-password'
+
+  beforeAll(async () => {
+    hub = await startListeningHub()
+    // the document's environment, with the hub's address and token
+    process.env.HIS_HER_CUSTOMER_STRAPI_URL = hub.baseUrl
+    process.env.HIS_HER_CUSTOMER_STRAPI_API_TOKEN = await hub.platformToken()
+    process.env.HIS_HER_CUSTOMER_AUTH_MODE = 'service-jwt'
+    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD = secret
+    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID = '3'
+    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN = 'service.local'
+    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID = '12'
+    process.env.HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE = 'hisher'
+    process.env.LOYALTY_CHANNEL_HANDLE = 'multistore'
+  })
+  afterAll(async () => {
+    restoreEnv()
+    await hub?.close()
+  })
+
+  it('onboards the seller once; the metadata it prints holds ids and times, no secret', async () => {
+    const out = recordingConsole()
+    const { result } = await sellerOnboarding(out)
+    expect(result.created).toBe(true)
+    expect(out.printed).toEqual([[result.metadata]])
+    expect(result.metadata).toMatchObject({ customerHubProviderHandle: 'brand_handle', customerHubServiceAccountEmail: 'brand_handle@service.local', customerHubOrganizationId: '12', customerHubRoleId: '3' })
+    const derived = await deriveServiceAccountPassword(secret, 'brand_handle')
+    const text = JSON.stringify(result)
+    for (const leak of [secret, derived, process.env.HIS_HER_CUSTOMER_STRAPI_API_TOKEN!]) expect(text).not.toContain(leak)
+    expect(text).not.toMatch(/argon2|eyJ[A-Za-z0-9_-]+\./)
+
+    const again = await sellerOnboarding(recordingConsole())
+    expect(again.result.created).toBe(false)
+    expect(again.result.metadata.customerHubProviderId).toBe(result.metadata.customerHubProviderId)
+    expect(again.result.metadata.customerHubServiceAccountId).toBe(result.metadata.customerHubServiceAccountId)
+  })
+
+  it("syncs the partner's gift card as written; the per-seller form makes the seller's own; neither sees the other's", async () => {
+    const { hisHer, result } = await sellerOnboarding(recordingConsole())
+    await giftCardSync(hisHer, { code: 'GC-PARTNER-0001', expires_at: null })
+    await giftCardSync(hisHer, { code: 'GC-PARTNER-0002', expires_at: new Date('2030-01-01T00:00:00.000Z') })
+    const seller = await perSeller(hisHer)
+
+    const providers = (await fetch(`${hub.baseUrl}/loyalty-providers`, { headers: { authorization: `Bearer ${hub.adminToken}` } }).then((r) => r.json())) as { data: { id: string; handle: string; kind: string }[] }
+    const partner = providers.data.find((p) => p.handle === 'hisher')!
+    expect(partner.kind).toBe('house')
+
+    const all = await createHisHerConnectClient({ ...createHisHerCustomerConfigFromEnv(), apiToken: hub.adminToken }).coupons.list()
+    const byLast4 = new Map(all.data.map((c) => [c.codeLast4, c]))
+    expect(byLast4.get('0001')).toMatchObject({ providerId: partner.id, channel: 'multistore', expiresAt: null, singleUse: true })
+    expect(byLast4.get('0002')).toMatchObject({ providerId: partner.id, expiresAt: '2030-01-01T00:00:00.000Z' })
+    expect(byLast4.get('ABCD')).toMatchObject({ providerId: result.provider.id, balance: 5000, currency: 'USD' })
+
+    const mine = await seller.loyaltyCoupons.list()
+    expect(mine.data.map((c) => c.codeLast4)).toEqual(['ABCD'])
+    const partnerCoupon = byLast4.get('0001')!
+    expect(await seller.loyaltyCoupons.get(partnerCoupon.id).catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'COUPON_NOT_FOUND' })
+    expect(await hisHer.loyaltyCoupons.get(byLast4.get('ABCD')!.id).catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'COUPON_NOT_FOUND' })
+
+    // the checkout redeems with the API token, once per key
+    const redeemed = await hisHer.coupons.redeem({ code: 'GC-1234-ABCD', amount: 1200, orderRef: 'order-9', idempotencyKey: 'order-9-gift' })
+    const repeat = await hisHer.coupons.redeem({ code: 'GC-1234-ABCD', amount: 1200, orderRef: 'order-9', idempotencyKey: 'order-9-gift' })
+    expect(repeat.redemption.id).toBe(redeemed.redemption.id)
+    expect((await seller.loyaltyCoupons.get(redeemed.coupon.id)).balance).toBe(3800)
+  })
+
+  it('the legacy CDP_* names work; a missing variable is named before any request', async () => {
+    const env = {
+      CDP_HOST: hub.baseUrl,
+      CDP_API_TOKEN: process.env.HIS_HER_CUSTOMER_STRAPI_API_TOKEN,
+      CDP_SERVICE_ACCOUNT_ROLE_ID: '3',
+      CDP_SERVICE_ACCOUNT_EMAIL_DOMAIN: 'service.local',
+      CDP_MAIN_ORGANIZATION: '12',
+      HIS_HER_CUSTOMER_AUTH_MODE: 'service-jwt',
+      HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD: secret,
+    }
+    const legacy = createHisHerConnectClient(createHisHerCustomerConfigFromEnv(env))
+    const made = await legacy.features.mercurSeller.syncOnboarding({ seller: { id: 'sel_legacy', handle: 'legacy_brand', name: 'Legacy' }, ownerMember: { id: 'mem_legacy' } })
+    expect(made.serviceAccount).toMatchObject({ roleId: '3', organizationId: '12', email: 'legacy_brand@service.local' })
+    await legacy.forSeller('legacy_brand').loyaltyCoupons.syncGiftCardCoupon({ code: 'GC-LEGACY-0001' })
+
+    const { CDP_MAIN_ORGANIZATION: _org, ...noOrganization } = env
+    const missing = createHisHerConnectClient(createHisHerCustomerConfigFromEnv(noOrganization))
+    await expect(missing.features.mercurSeller.syncOnboarding({ seller: { id: 'sel_x', handle: 'x_brand', name: 'X' }, ownerMember: { id: 'm' } })).rejects.toThrow(/HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID/)
+    // the partner handle is needed for the partner's coupons only
+    await expect(async () => legacy.loyaltyCoupons.syncGiftCardCoupon({ code: 'GC-NOBODY-0001' })).rejects.toThrow(/HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE/)
+    const sellers = (await fetch(`${hub.baseUrl}/loyalty-providers?kind=seller`, { headers: { authorization: `Bearer ${hub.adminToken}` } }).then((r) => r.json())) as { data: { sellerId: string }[] }
+    expect(sellers.data.map((p) => p.sellerId)).not.toContain('sel_x')
   })
 })
