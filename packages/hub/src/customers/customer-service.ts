@@ -67,6 +67,8 @@ export function createCustomerService({ events }: { events: EventService }) {
 
   return {
     requireLive,
+    /** True when `id` names a live customer: a part for another domain's statement (the live rule of {@link requireLive}). */
+    liveSql: (id: string) => sql<boolean>`EXISTS (SELECT 1 FROM customers WHERE id = ${id} AND deleted_at IS NULL AND merged_into IS NULL)`,
     get,
     change,
 

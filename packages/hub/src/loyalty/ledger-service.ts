@@ -153,12 +153,30 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     return { result: { transaction, balances: await currentBalances(exec, transaction) }, replayed: true }
   }
 
-  /** The live customer's account in the ledger; made when `create`, else undefined when there is none. */
-  async function accountOf(tx: Tx, ledger: string, customerId: string, create: boolean): Promise<string | undefined> {
+  /**
+   * The live customer's account in the ledger, read with the customer's liveness in one statement
+   * (its row locked when `lock`); made when `create`, else undefined when there is none. A customer
+   * that is not live answers as `customers.requireLive` does.
+   */
+  async function accountRow(tx: Tx, ledger: string, customerId: string, create: boolean, lock: boolean): Promise<AccountRow | undefined> {
+    const found = await store.customerAccount(tx, ledger, customerId, customers.liveSql(customerId), lock)
+    if (found?.live) return found.row
     await customers.requireLive(tx, customerId)
-    const id = await store.customerAccountId(tx, ledger, customerId)
-    if (id || !create) return id
-    return (await deps.ensureAccount(tx, customerId, ledger)).account.id
+    if (found) return found.row
+    if (!create) return undefined
+    const id = (await deps.ensureAccount(tx, customerId, ledger)).account.id
+    return lock ? (await store.lock(tx, [id])).get(id) : store.read(tx, id)
+  }
+  async function accountOf(tx: Tx, ledger: string, customerId: string, create: boolean): Promise<string | undefined> {
+    return (await accountRow(tx, ledger, customerId, create, false))?.id
+  }
+  /** One customer's account locked (and what fell due on it settled), for a posting that moves it alone. */
+  async function lockedAccount(tx: Tx, ledger: string, customerId: string, create: boolean): Promise<Map<string, AccountRow> | undefined> {
+    const row = await accountRow(tx, ledger, customerId, create, true)
+    if (!row) return undefined
+    const accounts = new Map([[row.id, row]])
+    await settle(tx, accounts, row.id)
+    return accounts
   }
 
   const issuer = (tx: Tx, ledger: string, accountId: string, provider = HOUSE_PROVIDER) => store.laneId(tx, ledger, 'issuer', laneOf(accountId), provider)
@@ -244,10 +262,10 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     ledger: string,
     accountId: string,
     amount: bigint,
-    spec: { kind: 'earn' | 'adjust' | 'order'; from: string; key: string; fp: string; expiresAt: Date | null; availableAt: Date | null; orderId?: string; reference?: string | null; reason?: string | null; metadata?: Record<string, unknown>; event: 'points.earned' | 'points.adjusted' },
+    spec: { kind: 'earn' | 'adjust' | 'order'; from: string; key: string; fp: string; expiresAt: Date | null; availableAt: Date | null; orderId?: string; reference?: string | null; reason?: string | null; metadata?: Record<string, unknown>; event: 'points.earned' | 'points.adjusted'; accounts?: Map<string, AccountRow> },
   ): Promise<WrittenTransaction> {
     const settings = await settingsOf(tx, ledger)
-    const accounts = await store.lock(tx, [accountId])
+    const accounts = spec.accounts ?? (await store.lock(tx, [accountId]))
     const row = accounts.get(accountId)!
     const debt = row.balance < 0n ? -row.balance : 0n
     const lotAmount = amount > debt ? amount - debt : 0n
@@ -440,8 +458,10 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const now = clock()
       const expiresAt = input.expiresAt ? new Date(input.expiresAt) : settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null
       if (expiresAt && expiresAt <= now) throw new HubError('VALIDATION_FAILED', 'expiresAt must be in the future.')
-      const accountId = (await accountOf(tx, ledger, input.customerId, true))!
+      const accounts = (await lockedAccount(tx, ledger, input.customerId, true))!
+      const accountId = [...accounts.keys()][0]!
       const w = await credit(tx, ledger, accountId, BigInt(input.amount), {
+        accounts,
         kind: 'earn',
         from: await issuer(tx, ledger, accountId, input.providerId),
         key: input.idempotencyKey,
@@ -460,9 +480,11 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const fp = fingerprintOf('transaction', ledger, input)
       const existing = await store.byKey(tx, ledger, input.idempotencyKey)
       if (existing) return replay(tx, existing, fp)
-      const accountId = await accountOf(tx, ledger, input.customerId, false)
-      if (!accountId) throw insufficient(undefined, BigInt(input.amount))
+      const accounts = await lockedAccount(tx, ledger, input.customerId, false)
+      if (!accounts) throw insufficient(undefined, BigInt(input.amount))
+      const accountId = [...accounts.keys()][0]!
       const done = await debit(tx, ledger, accountId, BigInt(input.amount), {
+        accounts,
         kind: 'spend',
         to: await store.laneId(tx, ledger, 'redemptions', laneOf(accountId)),
         key: input.idempotencyKey,
@@ -480,16 +502,19 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const fp = fingerprintOf('transaction', ledger, input)
       const existing = await store.byKey(tx, ledger, input.idempotencyKey)
       if (existing) return replay(tx, existing, fp)
-      const accountId = await accountOf(tx, ledger, input.customerId, input.amount > 0)
-      if (!accountId) throw insufficient(undefined, BigInt(-input.amount))
+      const accounts = await lockedAccount(tx, ledger, input.customerId, input.amount > 0)
+      if (!accounts) throw insufficient(undefined, BigInt(-input.amount))
+      const accountId = [...accounts.keys()][0]!
       const lane = await store.laneId(tx, ledger, 'adjustments', laneOf(accountId))
       if (input.amount > 0) {
         const w = await credit(tx, ledger, accountId, BigInt(input.amount), {
+          accounts,
           kind: 'adjust', from: lane, key: input.idempotencyKey, fp, expiresAt: null, availableAt: null, reason: input.reason, metadata: input.metadata as Record<string, unknown> | undefined, event: 'points.adjusted',
         })
         return { result: w, replayed: false }
       }
       const done = await debit(tx, ledger, accountId, BigInt(-input.amount), {
+        accounts,
         kind: 'adjust', to: lane, key: input.idempotencyKey, fp, reason: input.reason, metadata: input.metadata as Record<string, unknown> | undefined, events: pointsEvent('points.adjusted', input.customerId),
       })
       return { result: done!.written, replayed: false }
@@ -577,9 +602,9 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         return { result: { hold: holdOf(hold), balance: balanceOf((await store.read(tx, hold.account_id))!), transaction: null }, replayed: true }
       }
       const amount = BigInt(input.amount)
-      const accountId = await accountOf(tx, ledger, input.customerId, false)
-      if (!accountId) throw insufficient(undefined, amount)
-      const accounts = await lockAndSettle(tx, [accountId])
+      const accounts = await lockedAccount(tx, ledger, input.customerId, false)
+      if (!accounts) throw insufficient(undefined, amount)
+      const accountId = [...accounts.keys()][0]!
       const row = accounts.get(accountId)!
       if (!settings.allowNegative && availableOf(row) < amount) throw insufficient(row, amount)
       const now = clock()

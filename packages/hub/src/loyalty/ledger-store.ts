@@ -240,6 +240,18 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
       return rows[0] ? accountOf(rows[0]) : undefined
     },
 
+    /**
+     * A customer's account in a ledger, if any, with whether the customer is live (`live`, a part
+     * the customers domain builds) — one read; its row locked when `lock`.
+     */
+    async customerAccount(tx: Executor, ledger: string, customerId: string, live: RawBuilder<boolean>, lock: boolean): Promise<{ row: AccountRow; live: boolean } | undefined> {
+      const { rows } = await sql<RawAccount & { live: boolean }>`
+        SELECT ${accountColumns}, ${live} AS live FROM reward_accounts WHERE ledger_id = ${ledger} AND customer_id = ${customerId} ${lock ? sql`FOR UPDATE` : sql``}`.execute(tx)
+      if (!rows[0]) return undefined
+      const { live: isLive, ...raw } = rows[0]
+      return { row: accountOf(raw), live: isLive }
+    },
+
     /** A customer's account in a ledger, if any. */
     async customerAccountId(exec: Executor, ledger: string, customerId: string): Promise<string | undefined> {
       const { rows } = await sql<{ id: string }>`SELECT id FROM reward_accounts WHERE ledger_id = ${ledger} AND customer_id = ${customerId}`.execute(exec)
