@@ -143,7 +143,7 @@ export type CouponListQuery = Static<typeof CouponListQuery>
 const couponEvent = Type.Object({ coupon: Coupon })
 const tags = ['coupons']
 const Params = Type.Object({ id: PathId })
-const byCode = ['COUPON_NOT_FOUND', 'COUPON_AMBIGUOUS', 'RATE_LIMITED'] as const
+const byCode = ['COUPON_NOT_FOUND', 'COUPON_AMBIGUOUS', 'RATE_LIMITED', 'SERVICE_ACCOUNT_REQUIRED'] as const
 const anyCaller = ['admin', 'platform', 'service'] as const
 
 /** Gift-card coupons: synced by a seller's service account, owned by its provider, redeemed through the value ledger of their currency. */
@@ -186,14 +186,14 @@ export const coupons = defineDomain({
       summary: "Coupons, newest first (a service account sees its own provider's only)",
       query: CouponListQuery,
       responses: { 200: Page(Coupon) },
-      errors: ['INVALID_CURSOR'],
+      errors: ['INVALID_CURSOR', 'SERVICE_ACCOUNT_REQUIRED'],
     },
     getCoupon: {
       method: 'GET', path: '/coupons/:id', tags, access: anyCaller,
       summary: 'A coupon (a service account reads its own provider\'s only)',
       params: Params,
       responses: { 200: Coupon },
-      errors: ['COUPON_NOT_FOUND'],
+      errors: ['COUPON_NOT_FOUND', 'SERVICE_ACCOUNT_REQUIRED'],
     },
     updateCoupon: {
       method: 'PATCH', path: '/coupons/:id', tags, access: ['admin', 'service'],
@@ -201,7 +201,7 @@ export const coupons = defineDomain({
       params: Params,
       body: CouponPatch,
       responses: { 200: Coupon },
-      errors: ['COUPON_NOT_FOUND', 'COUPON_ALREADY_REDEEMED'],
+      errors: ['COUPON_NOT_FOUND', 'COUPON_ALREADY_REDEEMED', 'SERVICE_ACCOUNT_REQUIRED'],
     },
     lookupCoupon: {
       method: 'POST', path: '/coupons/lookup', tags, access: anyCaller,
@@ -231,14 +231,14 @@ export const coupons = defineDomain({
       params: Params,
       body: CouponCaptureInput,
       responses: { 200: CouponRedeemResult },
-      errors: ['HOLD_NOT_FOUND', 'HOLD_RESOLVED', 'CAPTURE_EXCEEDS_HOLD', 'SELLER_SUSPENDED', 'SELLER_TERMINATED'],
+      errors: ['HOLD_NOT_FOUND', 'HOLD_RESOLVED', 'CAPTURE_EXCEEDS_HOLD', 'SELLER_SUSPENDED', 'SELLER_TERMINATED', 'SERVICE_ACCOUNT_REQUIRED'],
     },
     voidCouponHold: {
       method: 'POST', path: '/coupons/holds/:id/void', tags, access: anyCaller,
       summary: "Release a hold's amount",
       params: Params,
       responses: { 200: CouponHoldResult },
-      errors: ['HOLD_NOT_FOUND', 'HOLD_RESOLVED'],
+      errors: ['HOLD_NOT_FOUND', 'HOLD_RESOLVED', 'SERVICE_ACCOUNT_REQUIRED'],
     },
   },
 })

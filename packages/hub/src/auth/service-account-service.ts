@@ -86,18 +86,22 @@ export function createServiceAccountService({ settings, passwordMinLength }: { s
      * tokens stop working at once (every service request reads the account).
      */
     async setStatus(tx: Tx, providerId: string, status: 'active' | 'suspended' | 'terminated'): Promise<void> {
-      await tx
+      const now = new Date()
+      const accounts = await tx
         .updateTable('service_accounts')
         .set(
           status === 'active'
-            ? { suspended_at: null, updated_at: new Date() }
-            : status === 'suspended'
-              ? { suspended_at: new Date(), updated_at: new Date() }
-              : { suspended_at: new Date(), disabled_at: new Date(), updated_at: new Date() },
+            ? { suspended_at: null, updated_at: now }
+            : // the sessions of before end for good: a resume brings back neither tokens nor refresh tokens
+              { suspended_at: now, sessions_valid_after: now, updated_at: now, ...(status === 'terminated' ? { disabled_at: now } : {}) },
         )
         .where('provider_id', '=', providerId)
         .where('disabled_at', 'is', null)
+        .returning('id')
         .execute()
+      if (status !== 'active' && accounts.length > 0) {
+        await tx.updateTable('refresh_tokens').set({ revoked_at: now }).where('subject_kind', '=', 'service').where('subject_id', 'in', accounts.map((a) => a.id)).where('revoked_at', 'is', null).execute()
+      }
     },
 
     async list(exec: Executor): Promise<ServiceAccount[]> {
@@ -112,7 +116,7 @@ export function createServiceAccountService({ settings, passwordMinLength }: { s
     },
 
     async get(exec: Executor, id: string) {
-      return exec.selectFrom('service_accounts').select(['id', 'handle', 'role_id', 'organization_id', 'provider_id']).where('id', '=', id).where('disabled_at', 'is', null).where('suspended_at', 'is', null).executeTakeFirst()
+      return exec.selectFrom('service_accounts').select(['id', 'handle', 'role_id', 'organization_id', 'provider_id', 'sessions_valid_after']).where('id', '=', id).where('disabled_at', 'is', null).where('suspended_at', 'is', null).executeTakeFirst()
     },
   }
 }

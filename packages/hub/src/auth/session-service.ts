@@ -64,7 +64,8 @@ export function createSessionService(o: SessionServiceOptions) {
     const claims: Record<string, unknown> =
       subject.kind === 'customer'
         ? { role: 'customer' }
-        : { role: 'service', prv: subject.providerId, org: subject.organizationId, hdl: subject.handle }
+        : // ims: when it was issued, in milliseconds (iat has seconds), for the check against a suspension
+          { role: 'service', prv: subject.providerId, org: subject.organizationId, hdl: subject.handle, ims: Date.now() }
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT' })
       .setSubject(subject.id)
@@ -213,7 +214,13 @@ export function createSessionService(o: SessionServiceOptions) {
         if (payload.role === 'customer') return { kind: 'customer', role: 'customer', customerId: payload.sub!, name: payload.sub!, tokenId: null }
         if (payload.role === 'service') {
           // a suspended or disabled account's tokens stop at once, on every process
-          if (!(await o.serviceAccounts.get(db, payload.sub!))) throw new HubError('UNAUTHORIZED', 'The service account is suspended or disabled.')
+          const account = await o.serviceAccounts.get(db, payload.sub!)
+          if (!account) throw new HubError('UNAUTHORIZED', 'The service account is suspended or disabled.')
+          // a token from before a suspension does not come back with the resume
+          const issuedAt = typeof payload.ims === 'number' ? payload.ims : (payload.iat ?? 0) * 1000
+          if (account.sessions_valid_after && issuedAt <= account.sessions_valid_after.getTime()) {
+            throw new HubError('UNAUTHORIZED', 'The token was issued before the service account was suspended; log in again.')
+          }
           return {
             kind: 'service',
             role: 'service',

@@ -35,6 +35,8 @@ export interface ServiceAccountsTable {
   disabled_at: Date | null
   /** Set while the account's seller is suspended (or for good once it is terminated, with `disabled_at`). */
   suspended_at: Date | null
+  /** Access tokens issued before it are refused. */
+  sessions_valid_after: Date | null
 }
 
 export interface RefreshTokensTable {

@@ -35,7 +35,7 @@ async function seller() {
   const onboarded = res.body as SellerOnboardingResult
   const login = await call('POST', '/auth/login', { email: onboarded.serviceAccount.email, password }, {})
   expect(login.status, login.raw).toBe(200)
-  return { body, onboarded, providerId: onboarded.provider.id, headers: bearer(login.body.accessToken as string), token: login.body.accessToken as string }
+  return { body, onboarded, providerId: onboarded.provider.id, headers: bearer(login.body.accessToken as string), refreshToken: login.body.refreshToken as string }
 }
 
 const sync = (headers: Record<string, string>, body: Record<string, unknown>) => call('POST', '/coupons/gift-cards/sync', body, headers)
@@ -253,7 +253,12 @@ describe('gift-card coupons', () => {
     expectError(await redeem({ code, amount: 10, idempotencyKey: unique('k'), orderRef: 'o' }), 403, 'SELLER_SUSPENDED')
 
     await call('POST', `/sellers/${s.body.seller.id}/resume`, undefined, platform)
-    expect((await call('GET', '/coupons', undefined, s.headers)).status).toBe(200)
+    // a resume does not bring back the tokens of before: the seller logs in again
+    expectError(await call('GET', '/coupons', undefined, s.headers), 401, 'UNAUTHORIZED')
+    const again = await call('POST', '/auth/login', { email: s.onboarded.serviceAccount.email, password }, {})
+    expect(again.status, again.raw).toBe(200)
+    expectError(await call('POST', '/auth/refresh', { refreshToken: s.refreshToken }, {}), 401, 'INVALID_REFRESH_TOKEN')
+    expect((await call('GET', '/coupons', undefined, bearer(again.body.accessToken))).status).toBe(200)
     expect((await redeem({ code, amount: 10, idempotencyKey: unique('k'), orderRef: 'o' })).status).toBe(201)
 
     expect((await call('POST', `/sellers/${s.providerId}/terminate`, undefined, platform)).body.provider.status).toBe('terminated')
@@ -261,6 +266,16 @@ describe('gift-card coupons', () => {
     expectError(await call('POST', '/sellers/onboarding', s.body, platform), 409, 'SELLER_TERMINATED')
     expectError(await call('GET', '/coupons', undefined, s.headers), 401, 'UNAUTHORIZED')
     expectError(await call('POST', '/sellers/sel_nobody/suspend', undefined, platform), 404, 'SELLER_NOT_FOUND')
+  })
+
+  test('a service account that acts for no provider gets 403 SERVICE_ACCOUNT_REQUIRED on the coupon routes', async () => {
+    const handle = unique('loose').replace(/-/g, '_')
+    expect((await call('POST', '/service-accounts', { handle, password, roleId: '3', organizationId: '12' })).status).toBe(201)
+    const login = await call('POST', '/auth/login', { email: `${handle}@service.local`, password }, {})
+    const headers = bearer(login.body.accessToken)
+    expectError(await call('GET', '/coupons', undefined, headers), 403, 'SERVICE_ACCOUNT_REQUIRED')
+    expectError(await call('POST', '/coupons/lookup', { code: 'GC-ANY-CODE' }, headers), 403, 'SERVICE_ACCOUNT_REQUIRED')
+    expectError(await sync(headers, { code: 'GC-ANY-CODE' }), 403, 'SERVICE_ACCOUNT_REQUIRED')
   })
 
   test('guessing codes is limited per caller: after the limit every look-up by code answers 429, a right one too', async () => {
