@@ -214,6 +214,10 @@ describe('gift-card coupons', () => {
     const verify = await call('GET', '/ledgers/gift-cards-usd/verify')
     expect(verify.body.problems).toEqual([])
     expect(verify.body.ok).toBe(true)
+    // the value ledger moves through the coupon routes only, never as points
+    const customer = await call('POST', '/customer', { email: `${unique('vl')}@example.com` })
+    expectError(await call('POST', '/ledgers/gift-cards-usd/transactions', { kind: 'earn', idempotencyKey: unique('e'), customerId: customer.body.id, amount: 5 }), 404, 'LEDGER_NOT_FOUND')
+    expectError(await call('POST', `/customer/${customer.body.id}/reward-accounts`, { ledger: 'gift-cards-usd' }), 404, 'LEDGER_NOT_FOUND')
     await redeem({ code, amount: 10_000, idempotencyKey: unique('k'), orderRef: 'order-4' })
     expectError(await redeem({ code, amount: 1, idempotencyKey: unique('k'), orderRef: 'order-5' }), 422, 'COUPON_EXHAUSTED')
   })

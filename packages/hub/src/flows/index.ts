@@ -70,7 +70,7 @@ export const flowsModule = defineModule({
       resumeSeller: async ({ tx, params }) => changeSellerStatus(tx, services, params.id, 'resume'),
       terminateSeller: async ({ tx, params }) => changeSellerStatus(tx, services, params.id, 'terminate'),
       ensureRewardAccount: async ({ tx, params, body }) => {
-        await services.loyalty.assertLedger(tx, body.ledger)
+        await services.loyalty.assertLedger(tx, body.ledger, { points: true })
         await services.customers.requireLive(tx, params.id)
         const result = await services.loyalty.ensureAccount(tx, params.id, body.ledger)
         return { status: result.created ? 201 : 200, body: result }

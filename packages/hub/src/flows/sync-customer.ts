@@ -34,7 +34,7 @@ const lostToAnotherLink = (err: unknown) => isUniqueViolation(err) && /^identiti
 export async function syncCustomer(tx: Tx, services: Services, settings: CustomerSettings, input: SyncInput): Promise<SyncResult> {
   const { customers, identities, loyalty, events } = services
   const ledger = input.rewardLedger
-  if (ledger !== undefined) await loyalty.assertLedger(tx, ledger)
+  if (ledger !== undefined) await loyalty.assertLedger(tx, ledger, { points: true })
   const hasIdentifier = Boolean(input.platform.externalId?.trim() || input.email?.trim() || input.phone?.trim())
   if (!hasIdentifier) throw new HubError('IDENTIFIER_REQUIRED', 'A sync needs at least one of platform.externalId, email or phone.')
   const keys = matchKeys(

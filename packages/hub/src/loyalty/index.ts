@@ -79,14 +79,14 @@ export const loyaltyModule = defineModule({
       if (posted.replayed) reply.header('idempotent-replayed', 'true')
       return { status: posted.replayed ? (200 as const) : (201 as const), body: posted.result }
     }
-    const settings = async (db: Executor, handle: string) => {
-      await loyalty.assertLedger(db, handle)
+    const settings = async (db: Executor, handle: string, points = false) => {
+      await loyalty.assertLedger(db, handle, { points })
       return ledger.settingsOf(db, handle)
     }
     return {
       getLedger: async ({ db, params }) => ledgerReads.ledger(db, await settings(db, params.ledger)),
       postTransaction: async ({ tx, params, body, principal, reply }) => {
-        await settings(tx, params.ledger)
+        await settings(tx, params.ledger, true)
         switch (body.kind) {
           case 'earn':
             // points a provider grants are its liability: it must exist and be active
@@ -109,11 +109,11 @@ export const loyaltyModule = defineModule({
         return ledger.transaction(db, params.ledger, params.id)
       },
       reverseTransaction: async ({ tx, params, body, reply }) => {
-        await settings(tx, params.ledger)
+        await settings(tx, params.ledger, true)
         return answer(await ledger.reverse(tx, params.ledger, params.id, body), reply)
       },
       createHold: async ({ tx, params, body, reply }) => {
-        await settings(tx, params.ledger)
+        await settings(tx, params.ledger, true)
         return answer(await ledger.hold(tx, params.ledger, body), reply)
       },
       getHold: async ({ db, params }) => ledger.getHold(db, params.id),

@@ -19,15 +19,25 @@ const toAccount = (r: Pick<Selectable<RewardAccountsTable>, (typeof accountColum
 /** The loyalty domain: ledgers and the customers' reward accounts in them. */
 export function createLoyaltyService({ events }: { events: EventService }) {
   // ledgers are only ever added, so a positive answer never goes stale
-  const knownLedgers = new Set<string>()
+  const knownLedgers = new Map<string, 'points' | 'value'>()
 
   return {
-    /** Throws 404 `LEDGER_NOT_FOUND` unless the ledger exists; asks the database once per ledger. */
-    async assertLedger(exec: Executor, ledger: string): Promise<void> {
-      if (knownLedgers.has(ledger)) return
-      const row = await exec.selectFrom('ledgers').select('id').where('id', '=', ledger).executeTakeFirst()
-      if (!row) throw new HubError('LEDGER_NOT_FOUND', `No ledger "${ledger}"; declare it under ledgers: in the configuration.`)
-      knownLedgers.add(ledger)
+    /**
+     * Throws 404 `LEDGER_NOT_FOUND` unless the ledger exists — and, with `points`, unless it is a
+     * points ledger (a gift cards' value ledger moves through the coupon routes only). Asks the
+     * database once per ledger: a ledger's kind never changes.
+     */
+    async assertLedger(exec: Executor, ledger: string, options: { points?: boolean } = {}): Promise<void> {
+      let kind = knownLedgers.get(ledger)
+      if (!kind) {
+        const row = await exec.selectFrom('ledgers').select(['id', 'kind']).where('id', '=', ledger).executeTakeFirst()
+        if (!row) throw new HubError('LEDGER_NOT_FOUND', `No ledger "${ledger}"; declare it under ledgers: in the configuration.`)
+        kind = row.kind
+        knownLedgers.set(ledger, kind)
+      }
+      if (options.points && kind === 'value') {
+        throw new HubError('LEDGER_NOT_FOUND', `"${ledger}" is the value ledger of gift cards: points are posted in a points ledger, gift cards through /coupons.`)
+      }
     },
 
     /** The handles of every ledger, in order. */
