@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onPostgres, testDatabaseUrl, urlWithSchema } from './helpers/test-hub.js'
-import { call, killAll, pool, processTimeout, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
+import { call, killAll, pool, processTimeout, spawnHub, streamUntilKilled, tempDir, type HubProcess } from './helpers/spawn-hub.js'
 
 // Gift-card money is never spent twice and sellers are made once, whatever the concurrency and
 // whichever process dies: two hub processes share one PostgreSQL database.
@@ -109,29 +109,16 @@ describe.skipIf(!onPostgres)('sellers and gift-card coupons across processes', {
     await client.query(`CREATE OR REPLACE FUNCTION slow_entry() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NEW; END $$;
       CREATE TRIGGER slow_entry BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION slow_entry()`)
     const doomed = await spawnHub({ cwd: tmp.dir, env })
-    const answered = new Set<string>()
-    let inFlight = 0
-    let inFlightAtKill = -1
-    let killed = false
-    await pool(planned, 8, async (req) => {
-      if (killed) return
-      inFlight++
-      try {
+    const { answers, inFlightAtKill } = await streamUntilKilled(doomed, planned, {
+      width: 8,
+      killAfter: 40,
+      send: async (req) => {
         const res = await redeem(doomed.url, req)
         expect(res.status, JSON.stringify(res.body)).toBe(201)
-        answered.add(req.idempotencyKey)
-      } catch (err) {
-        if (!killed) throw err // no answer: the process died with the request in flight
-      } finally {
-        inFlight--
-      }
-      if (!killed && answered.size >= 40) {
-        killed = true
-        inFlightAtKill = inFlight
-        doomed.child.kill('SIGKILL')
-      }
+        return res
+      },
     })
-    await doomed.exited
+    const answered = new Set([...answers.keys()].map((req) => req.idempotencyKey))
     await client.query('DROP TRIGGER slow_entry ON ledger_entries')
     expect(inFlightAtKill).toBeGreaterThan(0)
     expect(answered.size).toBeLessThan(planned.length)

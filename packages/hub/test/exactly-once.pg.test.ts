@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onPostgres, testDatabaseUrl, urlWithSchema } from './helpers/test-hub.js'
-import { killAll, pool, processTimeout, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
+import { killAll, pool, processTimeout, spawnHub, streamUntilKilled, tempDir, type HubProcess } from './helpers/spawn-hub.js'
 
 interface Planned {
   key: string
@@ -82,29 +82,16 @@ describe.skipIf(!onPostgres)('exactly once, across processes and a SIGKILL', { t
 
     const doomed = await spawnHub({ cwd: tmp.dir, env })
     await slowAnswers(0.02)
-    const first = new Map<string, Answered>()
-    let inFlight = 0
-    let inFlightAtKill = -1
-    let killed = false
-    await pool(planned, 8, async (req) => {
-      if (killed) return
-      inFlight++
-      try {
+    const { answers, inFlightAtKill } = await streamUntilKilled(doomed, planned, {
+      width: 8,
+      killAfter: 60,
+      send: async (req) => {
         const answer = await post(doomed.url, admin, req)
-        first.set(req.key, answer)
         expect(answer.status, answer.raw).toBeLessThan(500)
-      } catch {
-        // no answer: the process died with the request in flight
-      } finally {
-        inFlight--
-      }
-      if (!killed && first.size >= 60) {
-        killed = true
-        inFlightAtKill = inFlight
-        doomed.child.kill('SIGKILL')
-      }
+        return answer
+      },
     })
-    await doomed.exited
+    const first = new Map<string, Answered>([...answers].map(([req, answer]) => [req.key, answer]))
     await fastAnswers()
     // the kill came while requests were running, not between them
     expect(inFlightAtKill).toBeGreaterThan(0)

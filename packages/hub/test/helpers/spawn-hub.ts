@@ -203,6 +203,41 @@ export async function call(base: string, method: string, path: string, token?: s
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
 }
 
+/**
+ * Sends `planned` to `doomed` from `width` workers and SIGKILLs it once `killAfter` requests were
+ * answered. A request that gets no answer after the kill is one the process died with in flight;
+ * a failure before the kill fails the test. Resolves once the process is gone, with the answers
+ * got before the kill and how many requests were running when it came.
+ */
+export async function streamUntilKilled<T, A>(
+  doomed: HubProcess,
+  planned: T[],
+  options: { width: number; killAfter: number; send: (req: T) => Promise<A> },
+): Promise<{ answers: Map<T, A>; inFlightAtKill: number }> {
+  const answers = new Map<T, A>()
+  let inFlight = 0
+  let inFlightAtKill = -1
+  let killed = false
+  await pool(planned, options.width, async (req) => {
+    if (killed) return
+    inFlight++
+    try {
+      answers.set(req, await options.send(req))
+    } catch (err) {
+      if (!killed) throw err
+    } finally {
+      inFlight--
+    }
+    if (!killed && answers.size >= options.killAfter) {
+      killed = true
+      inFlightAtKill = inFlight
+      doomed.child.kill('SIGKILL')
+    }
+  })
+  await doomed.exited
+  return { answers, inFlightAtKill }
+}
+
 /** Runs `task` over `items` with `width` workers. */
 export async function pool<T>(items: T[], width: number, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0
