@@ -9,6 +9,8 @@ type Problem = VerifyReport['problems'][number]
 
 /** How many accounts one step of `verify` checks (its progress moves by these). */
 const VERIFY_BATCH = 2000
+/** A ledger with this many transactions or more has them checked in two halves at once. */
+const SPLIT_TRANSACTIONS = 20_000
 
 /** Reads of the ledger: balances with lots, entries, a balance at a past moment, and the check of everything. */
 export function createLedgerReads({ store, clock }: { store: LedgerStore; clock: () => Date }) {
@@ -97,7 +99,7 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
      * account's balance, entry count and head hash are those of its entries; a customer account's
      * lots add up to its balance and its pending points, its pending holds to its held points.
      */
-    async verify(exec: Executor, ledger: string, onProgress?: (done: number, total: number) => void): Promise<VerifyReport> {
+    async verify(exec: Executor, ledger: string, onProgress?: (done: number, total: number) => void, options: { splitAt?: number } = {}): Promise<VerifyReport> {
       const problems: Problem[] = []
       const counts = (
         await sql<{ accounts: number; transactions: number; entries: number }>`
@@ -107,10 +109,10 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
       ).rows[0]!
 
       // transactions: postings balance by construction; entries must equal the postings' net per account.
-      // On PostgreSQL this check runs on one connection while the accounts are walked on others (the
-      // chain and the balances of a batch at once too), so verify uses more than one core; each
-      // statement is consistent in itself.
-      const unbalancedRun = sql<{ id: string; account: string | null; posted: string | null; entered: string | null }>`
+      // On PostgreSQL this check runs on other connections while the accounts are walked (the chain
+      // and the balances of a batch at once too), a large ledger's transactions in two halves, so
+      // verify uses every core; each statement is consistent in itself.
+      const unbalancedIn = (from: string | null, to: string | null) => sql<{ id: string; account: string | null; posted: string | null; entered: string | null }>`
         WITH p AS (
           SELECT t.id, x.account, sum(x.amount) AS amount
           FROM ledger_transactions t
@@ -118,12 +120,13 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
             SELECT j->>'to' AS account, (j->>'amount')::bigint AS amount FROM jsonb_array_elements(t.postings) j
             UNION ALL SELECT j->>'from', -(j->>'amount')::bigint FROM jsonb_array_elements(t.postings) j
           ) x
-          WHERE t.ledger_id = ${ledger}
+          WHERE t.ledger_id = ${ledger} AND (${from}::text IS NULL OR t.id >= ${from}) AND (${to}::text IS NULL OR t.id < ${to})
           GROUP BY t.id, x.account HAVING sum(x.amount) <> 0
         ),
         e AS (
           SELECT e.transaction_id AS id, e.account_id AS account, e.amount
-          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id WHERE t.ledger_id = ${ledger}
+          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+          WHERE t.ledger_id = ${ledger} AND (${from}::text IS NULL OR t.id >= ${from}) AND (${to}::text IS NULL OR t.id < ${to})
         )
         SELECT coalesce(p.id, e.id) AS id, coalesce(p.account, e.account) AS account, p.amount::text AS posted, e.amount::text AS entered
         FROM p FULL JOIN e ON p.id = e.id AND p.account = e.account
@@ -131,6 +134,13 @@ export function createLedgerReads({ store, clock }: { store: LedgerStore; clock:
         UNION ALL
         SELECT id, NULL, NULL, sum(amount)::text FROM e GROUP BY id HAVING sum(amount) <> 0
         LIMIT 1000`.execute(exec)
+      const middle =
+        counts.transactions >= (options.splitAt ?? SPLIT_TRANSACTIONS)
+          ? (await sql<{ id: string }>`SELECT id FROM ledger_transactions WHERE ledger_id = ${ledger} ORDER BY id OFFSET ${Math.floor(counts.transactions / 2)} LIMIT 1`.execute(exec)).rows[0]?.id
+          : undefined
+      const unbalancedRun = Promise.all(middle ? [unbalancedIn(null, middle), unbalancedIn(middle, null)] : [unbalancedIn(null, null)]).then((parts) => ({
+        rows: parts.flatMap((p) => p.rows).slice(0, 1000),
+      }))
       // awaited after the accounts; a failure meanwhile is not an unhandled rejection
       unbalancedRun.catch(() => {})
 

@@ -324,6 +324,36 @@ describe('the ledger itself', () => {
     await expect(sql`DELETE FROM ledger_transactions`.execute(db)).rejects.toThrow(/insert-only/)
   })
 
+  test("verify checks a large ledger's transactions in two halves and finds drift in either", async () => {
+    const c = await customer()
+    const ids: string[] = []
+    for (let i = 0; i < 4; i++) ids.push((await post('miles', { kind: 'earn', customerId: c.id, amount: 10 + i })).body.transaction.id)
+    const db = hub.database.db
+    const tamper = async (transactionId: string, by: number) => {
+      await sql`ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_insert_only`.execute(db)
+      await sql`UPDATE ledger_entries SET amount = amount + ${by} WHERE transaction_id = ${transactionId} AND amount > 0`.execute(db)
+      await sql`ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_insert_only`.execute(db)
+    }
+    // the oldest and the newest transaction of the ledger: one in each half
+    const { rows } = await sql<{ id: string }>`SELECT min(id) AS id FROM ledger_transactions WHERE ledger_id = 'miles'`.execute(db)
+    const first = rows[0]!.id
+    const last = ids[ids.length - 1]!
+    expect(first).not.toBe(last)
+    await tamper(first, 1)
+    await tamper(last, 1)
+    try {
+      const report = await hub.app.services.ledgerReads.verify(db, 'miles', undefined, { splitAt: 1 })
+      const unbalanced = report.problems.filter((p) => p.kind === 'unbalanced').map((p) => p.transactionId)
+      expect(unbalanced).toContain(first)
+      expect(unbalanced).toContain(last)
+      expect(report.ok).toBe(false)
+    } finally {
+      await tamper(first, -1)
+      await tamper(last, -1)
+    }
+    await verify('miles')
+  })
+
   test('balance at a past moment comes from the entries', async () => {
     const c = await customer()
     const start = now
