@@ -1,30 +1,28 @@
-import type { BodyOf, QueryOf, ResultOf, Routes } from '@his-her/contract'
+import type { BodyOf, Coupon, CouponHoldResult, CouponListQuery, CouponPatch, CouponRedeemResult, GiftCardSyncInput, GiftCardSyncResult, ResultOf, Routes } from '@his-her/contract'
 import type { HttpClient } from './http-client.js'
 import { createRetryingCall, keyHeader, newIdempotencyKey, type RetryOptions } from './retrying-call.js'
 import type { IdempotencyKeyOption } from './loyalty-client.js'
 
-type SyncBody = BodyOf<Routes['syncGiftCard']>
-
 /**
- * A platform's gift card, as `syncGiftCardCoupon` takes it: `code`, and optionally its channel,
- * expiry (an ISO string or a `Date`, `null` for none) and balance in minor units with its currency
- * (without a balance the coupon is single-use).
+ * A platform's gift card, as `syncGiftCardCoupon` takes it: the contract's {@link GiftCardSyncInput}
+ * (`code`, and optionally its channel, expiry, and balance in minor units with its currency —
+ * without a balance the coupon is single-use), where `channelHandle` may be `undefined` (then the
+ * client's `LOYALTY_CHANNEL_HANDLE`, or none) and `expiresAt` a `Date` too.
  */
-export type GiftCardCouponInput = Omit<SyncBody, 'expiresAt' | 'channelHandle'> & {
+export type GiftCardCouponInput = Omit<GiftCardSyncInput, 'expiresAt' | 'channelHandle'> & {
   /** The channel where the card is used, e.g. `multistore`; default the client's `LOYALTY_CHANNEL_HANDLE`. */
   channelHandle?: string | null | undefined
+  /** An ISO timestamp or a `Date`; `null` for none; left out, a re-sync keeps the coupon's. */
   expiresAt?: string | Date | null | undefined
 }
-export type GiftCardCouponResult = ResultOf<Routes['syncGiftCard']>
-export type CouponRedeemInput = Omit<BodyOf<Routes['redeemCoupon']>, 'idempotencyKey'> & IdempotencyKeyOption
-export type CouponHoldInput = Omit<BodyOf<Routes['holdCoupon']>, 'idempotencyKey'> & IdempotencyKeyOption
-export type CouponCaptureInput = NonNullable<BodyOf<Routes['captureCouponHold']>> & IdempotencyKeyOption
-export type CouponRedeemResult = ResultOf<Routes['redeemCoupon']>
-export type CouponHoldResult = ResultOf<Routes['holdCoupon']>
+/** `{ code, amount?, orderRef, providerId? }` of `POST /coupons/redeem`, with the idempotency key the client makes when none is given. */
+export type RedeemCouponInput = Omit<BodyOf<Routes['redeemCoupon']>, 'idempotencyKey'> & IdempotencyKeyOption
+/** `{ code, amount, ttlSeconds, orderRef?, providerId? }` of `POST /coupons/holds`, with the idempotency key the client makes when none is given. */
+export type HoldCouponInput = Omit<BodyOf<Routes['holdCoupon']>, 'idempotencyKey'> & IdempotencyKeyOption
+/** `{ amount? }` of `POST /coupons/holds/:id/capture` (default the whole hold); its key travels as the `Idempotency-Key` header. */
+export type CaptureCouponInput = NonNullable<BodyOf<Routes['captureCouponHold']>> & IdempotencyKeyOption
+/** A page of coupons, newest first; pass `nextCursor` back as `cursor` for the next. */
 export type CouponPage = ResultOf<Routes['listCoupons']>
-export type CouponQuery = NonNullable<QueryOf<Routes['listCoupons']>>
-export type CouponPatch = BodyOf<Routes['updateCoupon']>
-export type CouponRecord = ResultOf<Routes['getCoupon']>
 
 /**
  * Gift-card coupons. With a service account's session (`service-jwt`) these are that seller's (or
@@ -43,7 +41,7 @@ export interface CouponsApi {
    * await hisHer.loyaltyCoupons.syncGiftCardCoupon({ code: giftCard.code, channelHandle: 'multistore', expiresAt: giftCard.expires_at ?? null })
    * ```
    */
-  syncGiftCardCoupon(input: GiftCardCouponInput): Promise<GiftCardCouponResult>
+  syncGiftCardCoupon(input: GiftCardCouponInput): Promise<GiftCardSyncResult>
   /**
    * One page of coupons, newest first.
    *
@@ -52,7 +50,7 @@ export interface CouponsApi {
    * const { data, nextCursor } = await hisHer.loyaltyCoupons.list({ limit: 50 })
    * ```
    */
-  list(query?: CouponQuery): Promise<CouponPage>
+  list(query?: CouponListQuery): Promise<CouponPage>
   /**
    * A coupon by id. Throws `COUPON_NOT_FOUND` (404), also for another seller's.
    *
@@ -61,7 +59,7 @@ export interface CouponsApi {
    * const coupon = await hisHer.loyaltyCoupons.get(couponId)
    * ```
    */
-  get(couponId: string): Promise<CouponRecord>
+  get(couponId: string): Promise<Coupon>
   /**
    * Changes a coupon's expiry or disables it. Throws `COUPON_NOT_FOUND` (404).
    *
@@ -70,7 +68,7 @@ export interface CouponsApi {
    * await hisHer.loyaltyCoupons.update(couponId, { status: 'disabled' })
    * ```
    */
-  update(couponId: string, patch: CouponPatch, options?: IdempotencyKeyOption): Promise<CouponRecord>
+  update(couponId: string, patch: CouponPatch, options?: IdempotencyKeyOption): Promise<Coupon>
   /**
    * A coupon by its code (failed look-ups are counted: guessing answers `RATE_LIMITED`, 429).
    * Throws `COUPON_NOT_FOUND` (404), `COUPON_AMBIGUOUS` (409: name the provider).
@@ -80,7 +78,7 @@ export interface CouponsApi {
    * const coupon = await hisHer.coupons.lookup('GC-1234-ABCD')
    * ```
    */
-  lookup(code: string, providerId?: string): Promise<CouponRecord>
+  lookup(code: string, providerId?: string): Promise<Coupon>
   /**
    * Redeems `amount` of a gift card's balance, or a single-use coupon once. Throws
    * `COUPON_INSUFFICIENT_BALANCE`, `COUPON_EXHAUSTED`, `COUPON_EXPIRED` (422),
@@ -91,7 +89,7 @@ export interface CouponsApi {
    * const { redemption, coupon } = await hisHer.coupons.redeem({ code, amount: 2500, orderRef: order.id })
    * ```
    */
-  redeem(input: CouponRedeemInput): Promise<CouponRedeemResult>
+  redeem(input: RedeemCouponInput): Promise<CouponRedeemResult>
   /**
    * Reserves an amount of a gift card at checkout; capture or void it later, or it expires after `ttlSeconds`.
    *
@@ -100,7 +98,7 @@ export interface CouponsApi {
    * const { hold } = await hisHer.coupons.hold({ code, amount: 2500, ttlSeconds: 900, orderRef: cart.id })
    * ```
    */
-  hold(input: CouponHoldInput): Promise<CouponHoldResult>
+  hold(input: HoldCouponInput): Promise<CouponHoldResult>
   /**
    * Redeems all of a hold, or `amount` of it and releases the rest. Throws `HOLD_RESOLVED` (409).
    *
@@ -109,7 +107,7 @@ export interface CouponsApi {
    * await hisHer.coupons.capture(hold.id, { amount: 2000 })
    * ```
    */
-  capture(holdId: string, input?: CouponCaptureInput): Promise<CouponRedeemResult>
+  capture(holdId: string, input?: CaptureCouponInput): Promise<CouponRedeemResult>
   /**
    * Releases a hold. Throws `HOLD_RESOLVED` (409).
    *
@@ -128,7 +126,7 @@ export function createCouponsApi(http: HttpClient, retry: RetryOptions, defaults
     async syncGiftCardCoupon(input) {
       const { channelHandle, expiresAt, ...rest } = input
       const channel = channelHandle === undefined ? defaults.channelHandle : channelHandle
-      const body: SyncBody = {
+      const body: GiftCardSyncInput = {
         ...rest,
         ...(channel === undefined ? {} : { channelHandle: channel }),
         ...(expiresAt === undefined ? {} : { expiresAt: expiresAt instanceof Date ? expiresAt.toISOString() : expiresAt }),

@@ -28,21 +28,8 @@ export type {
 export { createServiceJwtAuth, serviceAccountEmail } from './service-jwt.js'
 export { deriveServiceAccountPassword } from './seller-password.js'
 export { createHisHerConnectClient, sellerIdsOf } from './his-her-client.js'
-export type { HisHerConnectClient, HisHerConnectOptions, MercurSellerSync, SellerConnect, SellerOnboardingSyncInput, SellerOnboardingSyncResult, SellerStatusChange } from './his-her-client.js'
-export type {
-  CouponsApi,
-  GiftCardCouponInput,
-  GiftCardCouponResult,
-  CouponRedeemInput,
-  CouponHoldInput,
-  CouponCaptureInput,
-  CouponRedeemResult,
-  CouponHoldResult,
-  CouponPage,
-  CouponQuery,
-  CouponPatch,
-  CouponRecord,
-} from './coupons-client.js'
+export type { HisHerConnectClient, HisHerConnectOptions, MercurSellerSync, SellerConnect, SellerOnboardingSyncInput } from './his-her-client.js'
+export type { CouponsApi, GiftCardCouponInput, RedeemCouponInput, HoldCouponInput, CaptureCouponInput, CouponPage } from './coupons-client.js'
 export type { ServiceJwtAuth, ServiceJwtAuthOptions } from './service-jwt.js'
 export { createHisHerCustomerConfigFromEnv, hisHerCustomerAuthModes } from './config-from-env.js'
 export type { HisHerCustomerConfig, HisHerCustomerAuthMode, EnvSource } from './config-from-env.js'
@@ -108,11 +95,29 @@ export type {
   ServiceAccount,
   ServiceAccountInput,
   LoyaltyProvider,
+  ProviderStatus,
   Channel,
   Organization,
+  ServiceAccountSpec,
+  SellerOnboardingInput,
+  SellerOnboardingResult,
   SellerMetadata,
+  SellerStatusResult,
+  PartnerInput,
+  PartnerResult,
   Coupon,
+  CouponExternal,
+  GiftCardSyncInput,
+  GiftCardSyncResult,
+  CouponLookupInput,
+  CouponRedeemInput,
+  CouponRedeemResult,
+  CouponHoldInput,
   CouponHold,
+  CouponHoldResult,
+  CouponCaptureInput,
+  CouponPatch,
+  CouponListQuery,
   CouponRedemption,
   HubEvent,
   EventType,

@@ -275,6 +275,20 @@ async function perSeller(hisHer: HisHerConnectClient) {
   return seller
 }
 
+/** The README's environment block of the seller sync (```sh, `NAME=value` lines), as written. */
+function readmeEnvironment(): [string, string][] {
+  const readme = readFileSync(readmePath, 'utf8')
+  const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith('HIS_HER_CUSTOMER_STRAPI_URL='))
+  if (!block) throw new Error('the README has no environment block of the seller sync')
+  return block
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const at = line.indexOf('=')
+      return [line.slice(0, at), line.slice(at + 1)]
+    })
+}
+
 /** The names this file imports from `from`, e.g. `type SyncLogger`. */
 function imported(source: string, from: string): string[] {
   return [...source.matchAll(/^import\s*\{([^}]*)\}\s*from\s+'([^']+)'$/gm)]
@@ -608,20 +622,31 @@ describe('README seller onboarding and gift-card coupons against a listening hub
 
   beforeAll(async () => {
     hub = await startListeningHub()
-    // the document's environment, with the hub's address and token
+    // the README's environment block as written, but for the hub's address and a platform token
+    for (const name of envNames) delete process.env[name]
+    for (const [name, value] of readmeEnvironment()) process.env[name] = value
     process.env.HIS_HER_CUSTOMER_STRAPI_URL = hub.baseUrl
     process.env.HIS_HER_CUSTOMER_STRAPI_API_TOKEN = await hub.platformToken()
-    process.env.HIS_HER_CUSTOMER_AUTH_MODE = 'service-jwt'
-    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD = secret
-    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID = '3'
-    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN = 'service.local'
-    process.env.HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID = '12'
-    process.env.HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE = 'hisher'
-    process.env.LOYALTY_CHANNEL_HANDLE = 'multistore'
   })
   afterAll(async () => {
     restoreEnv()
     await hub?.close()
+  })
+
+  it("the README's environment block is the document's: its nine variables and values", () => {
+    expect(readmeEnvironment()).toEqual([
+      ['HIS_HER_CUSTOMER_STRAPI_URL', 'http://localhost:1337'],
+      ['HIS_HER_CUSTOMER_STRAPI_API_TOKEN', 'your-strapi-token'],
+      ['HIS_HER_CUSTOMER_AUTH_MODE', 'service-jwt'],
+      ['HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD', secret],
+      ['HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID', '3'],
+      ['HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN', 'service.local'],
+      ['HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID', '12'],
+      ['HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE', 'hisher'],
+      ['LOYALTY_CHANNEL_HANDLE', 'multistore'],
+    ])
+    expect(process.env.HIS_HER_CUSTOMER_AUTH_MODE).toBe('service-jwt')
+    expect(process.env.LOYALTY_CHANNEL_HANDLE).toBe('multistore')
   })
 
   it('onboards the seller once; the metadata it prints holds ids and times, no secret', async () => {
@@ -668,6 +693,18 @@ describe('README seller onboarding and gift-card coupons against a listening hub
     const repeat = await hisHer.coupons.redeem({ code: 'GC-1234-ABCD', amount: 1200, orderRef: 'order-9', idempotencyKey: 'order-9-gift' })
     expect(repeat.redemption.id).toBe(redeemed.redemption.id)
     expect((await seller.loyaltyCoupons.get(redeemed.coupon.id)).balance).toBe(3800)
+  })
+
+  it('the gift-card block without LOYALTY_CHANNEL_HANDLE: the channel is left out, not sent as undefined', async () => {
+    delete process.env.LOYALTY_CHANNEL_HANDLE
+    try {
+      const { hisHer } = await sellerOnboarding(recordingConsole())
+      await giftCardSync(hisHer, { code: 'GC-NOCHANNEL-0003', expires_at: null })
+      const { data } = await hisHer.loyaltyCoupons.list()
+      expect(data.find((c) => c.codeLast4 === '0003')).toMatchObject({ channel: null, expiresAt: null })
+    } finally {
+      process.env.LOYALTY_CHANNEL_HANDLE = 'multistore'
+    }
   })
 
   it('the legacy CDP_* names work; a missing variable is named before any request', async () => {
