@@ -51,6 +51,16 @@ export type Handler<R extends RouteSpec> = (
   ctx: HandlerContext<R>,
 ) => Promise<true extends IsUnion<keyof R['responses']> ? AnswerOf<R> : ResultOf<R>>
 
+/**
+ * The answer of a write keyed by an idempotency key in its body (a ledger transaction, a coupon
+ * redemption): 201 when it took effect now, 200 with `Idempotent-Replayed: true` when it is the
+ * first request's answer again.
+ */
+export function postedAnswer<T>(posted: { result: T; replayed: boolean }, reply: { header(name: string, value: string): unknown }): { status: 200 | 201; body: T } {
+  if (posted.replayed) reply.header('idempotent-replayed', 'true')
+  return { status: posted.replayed ? 200 : 201, body: posted.result }
+}
+
 /** A handler for every operation of the route table. */
 export type Handlers = { [K in OperationId]: Handler<Routes[K]> }
 

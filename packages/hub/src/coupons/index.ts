@@ -1,4 +1,4 @@
-import { defineModule } from '../module.js'
+import { defineModule, postedAnswer as answer } from '../module.js'
 import { createCouponService, type CouponService } from './coupon-service.js'
 import './tables.js'
 
@@ -25,10 +25,6 @@ export const couponsModule = defineModule({
     }),
   }),
   handlers: ({ coupons }) => {
-    const answer = <T>(posted: { result: T; replayed: boolean }, reply: { header(name: string, value: string): unknown }) => {
-      if (posted.replayed) reply.header('idempotent-replayed', 'true')
-      return { status: posted.replayed ? (200 as const) : (201 as const), body: posted.result }
-    }
     return {
       syncGiftCard: async ({ tx, principal, body }) => {
         const result = await coupons.syncGiftCard(tx, principal, body)

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { defineModule } from '../module.js'
+import { defineModule, postedAnswer as answer } from '../module.js'
 import { withTransaction, type Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import type { Principal } from '../auth/principal.js'
@@ -75,10 +75,6 @@ export const loyaltyModule = defineModule({
     }
   },
   handlers: ({ ledger, ledgerReads, loyalty, providers }) => {
-    const answer = <T>(posted: { result: T; replayed: boolean }, reply: { header(name: string, value: string): unknown }) => {
-      if (posted.replayed) reply.header('idempotent-replayed', 'true')
-      return { status: posted.replayed ? (200 as const) : (201 as const), body: posted.result }
-    }
     const settings = async (db: Executor, handle: string, points = false) => {
       await loyalty.assertLedger(db, handle, { points })
       return ledger.settingsOf(db, handle)
