@@ -23,6 +23,7 @@ export const routeTable = {
   syncCustomer: { method: 'POST', path: '/customer/sync' },
   lookupCustomer: { method: 'GET', path: '/customer/lookup' },
   listIdentities: { method: 'GET', path: '/customer/:id/identities' },
+  customerHistory: { method: 'GET', path: '/customer/:id/history' },
   linkIdentity: { method: 'POST', path: '/customer/:id/identities' },
   unlinkIdentity: { method: 'DELETE', path: '/customer/:id/identities/:identityId' },
   myIdentities: { method: 'GET', path: '/customer/me/identities' },

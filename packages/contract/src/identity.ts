@@ -1,11 +1,10 @@
 import Type, { type Static } from 'typebox'
-import { Handle, IdOf, List, Metadata, Nullable, PathId, Timestamp, Deleted } from './common.js'
+import { Handle, IdOf, List, Metadata, Nullable, Page, PathId, Timestamp, Deleted } from './common.js'
 import { Customer, CustomerIdParams } from './customers.js'
 import { defineDomain } from './define.js'
+import { Identity, identityKinds, Kind, LinkedBy, linkRules, linkVias, type IdentityKind } from './identity-record.js'
 
-export const identityKinds = ['platform', 'email', 'phone'] as const
-export type IdentityKind = (typeof identityKinds)[number]
-const Kind = Type.Enum(identityKinds)
+export { Identity, identityKinds, LinkedBy, linkRules, linkVias, type IdentityKind }
 
 const Component = Type.String({
   pattern: '^[a-z0-9][a-z0-9._-]{0,99}$',
@@ -13,21 +12,7 @@ const Component = Type.String({
 })
 const FieldName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$', description: "the platform's name for its id field, e.g. medusaCustomerId" })
 const ExternalId = Type.String({ minLength: 1, maxLength: 200 })
-
-export const Identity = Type.Object(
-  {
-    id: IdOf('idn'),
-    customerId: Type.String(),
-    kind: Kind,
-    namespace: Type.String({ description: "the platform's component for kind platform; empty otherwise" }),
-    value: Type.String({ description: 'normalized: lower-case email, E.164 phone, platform id as given' }),
-    rawValue: Type.String({ description: 'as it was sent' }),
-    externalIdField: Nullable(Type.String()),
-    createdAt: Timestamp,
-  },
-  { $id: 'Identity' },
-)
-export type Identity = Static<typeof Identity>
+const Country = Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2 country for phone numbers written without +, e.g. TH' })
 
 export const IdentityInput = Type.Object(
   {
@@ -52,6 +37,7 @@ export const LookupQuery = Type.Object(
     externalId: Type.Optional(ExternalId),
     email: Type.Optional(Type.String({ maxLength: 254 })),
     phone: Type.Optional(Type.String({ maxLength: 40 })),
+    defaultCountry: Type.Optional(Country),
   },
   { additionalProperties: false },
 )
@@ -67,6 +53,7 @@ export const SyncInput = Type.Object(
         component: Component,
         externalIdField: Type.Optional(FieldName),
         externalId: Type.Optional(ExternalId),
+        defaultCountry: Type.Optional(Country),
       },
       { additionalProperties: false },
     ),
@@ -81,7 +68,20 @@ export const SyncInput = Type.Object(
 )
 export type SyncInput = Static<typeof SyncInput>
 
-export const conflictReasons = ['owned_by_other', 'phone_shared_with_other_email'] as const
+/**
+ * Why an identifier stays with another customer: `owned_by_other` (joining is off), the phone
+ * rule, or the contradiction that keeps the two customers apart (docs/identity.md, "Joining").
+ */
+export const conflictReasons = [
+  'owned_by_other',
+  'phone_shared_with_other_email',
+  'different_email',
+  'different_phone',
+  'both_have_accounts',
+  'different_platform_id',
+  'merge_undone',
+  'currency_differs',
+] as const
 export const IdentityConflict = Type.Object({
   kind: Kind,
   namespace: Type.String(),
@@ -91,27 +91,13 @@ export const IdentityConflict = Type.Object({
 })
 export type IdentityConflict = Static<typeof IdentityConflict>
 
-export const SyncResult = Type.Object({
-  customer: Customer,
-  documentId: Type.String({ description: "the customer's id" }),
-  created: Type.Boolean(),
-  matchedBy: Nullable(Rule),
-  linked: Type.Array(Identity, { description: 'identities this sync added to the customer' }),
-  conflicts: Type.Array(IdentityConflict),
-  rewardAccountCreated: Type.Boolean(),
-})
-export type SyncResult = Static<typeof SyncResult>
-
-export const MergeInput = Type.Object({ sourceId: IdOf('cus') }, { additionalProperties: false })
-export type MergeInput = Static<typeof MergeInput>
-
-export const mergeReasons = ['manual', 'guest_registered'] as const
+export const mergeReasons = ['manual', 'sync', 'guest_registered'] as const
 export const Merge = Type.Object(
   {
     id: IdOf('mrg'),
     targetId: Type.String(),
     sourceId: Type.String(),
-    reason: Type.String({ description: 'manual (an admin merged) or guest_registered' }),
+    reason: Type.String({ description: 'manual (an admin merged), sync (a sync joined two records of one person) or guest_registered' }),
     moved: Type.Object({}, { additionalProperties: true, description: 'exactly what moved from the source to the target' }),
     createdAt: Timestamp,
     undoneAt: Nullable(Timestamp),
@@ -120,11 +106,65 @@ export const Merge = Type.Object(
 )
 export type Merge = Static<typeof Merge>
 
+export const rejectedFields = ['email', 'phone'] as const
+export const RejectedIdentifier = Type.Object(
+  {
+    field: Type.Enum(rejectedFields),
+    value: Type.String({ description: 'as it was sent' }),
+    code: Type.Enum(['INVALID_EMAIL', 'INVALID_PHONE']),
+  },
+  { $id: 'RejectedIdentifier' },
+)
+export type RejectedIdentifier = Static<typeof RejectedIdentifier>
+
+export const SyncResult = Type.Object({
+  customer: Customer,
+  documentId: Type.String({ description: "the customer's id" }),
+  created: Type.Boolean(),
+  matchedBy: Nullable(Rule),
+  linked: Type.Array(Identity, { description: 'identities this sync added to the customer' }),
+  conflicts: Type.Array(IdentityConflict),
+  joined: Type.Array(Merge, { description: 'merges this sync made: customers its identifiers showed to be this person (reason sync)' }),
+  rejected: Type.Array(RejectedIdentifier, { description: 'identifiers not valid: not linked, the sync went on with the others' }),
+  rewardAccountCreated: Type.Boolean(),
+})
+export type SyncResult = Static<typeof SyncResult>
+
+export const MergeInput = Type.Object({ sourceId: IdOf('cus') }, { additionalProperties: false })
+export type MergeInput = Static<typeof MergeInput>
+
 export const MergeResult = Type.Object({ merge: Merge, customer: Customer })
 export type MergeResult = Static<typeof MergeResult>
 export const UndoResult = Type.Object({ merge: Merge, target: Customer, source: Customer })
 export type UndoResult = Static<typeof UndoResult>
 export const MergeParams = Type.Object({ id: PathId })
+
+export const historyKinds = ['created', 'identity_linked', 'identity_unlinked', 'identity_conflict', 'identity_rejected', 'merged', 'merge_undone'] as const
+export const HistoryEntry = Type.Object(
+  {
+    sequence: Type.String({ description: 'the position of the event in the feed: entries are in this order' }),
+    at: Timestamp,
+    kind: Type.Enum(historyKinds),
+    customerId: Type.String({ description: 'the customer it happened to: this one, or one merged into it since' }),
+    summary: Type.String({ description: 'one sentence for a person to read' }),
+    identities: Type.Optional(Type.Array(Identity, { description: 'created: the identities it was created with; identity_linked / identity_unlinked: the one' })),
+    conflict: Type.Optional(IdentityConflict),
+    rejected: Type.Optional(Type.Array(RejectedIdentifier)),
+    merge: Type.Optional(Merge),
+  },
+  { $id: 'HistoryEntry' },
+)
+export type HistoryEntry = Static<typeof HistoryEntry>
+export const HistoryQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 40, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  },
+  { additionalProperties: false },
+)
+export type HistoryQuery = Static<typeof HistoryQuery>
+export const HistoryPage = Page(HistoryEntry)
+export type HistoryPage = Static<typeof HistoryPage>
 
 const tags = ['identity']
 const rw = ['admin', 'platform'] as const
@@ -157,6 +197,7 @@ export const identity = defineDomain({
       Type.Object({ reason: Type.Literal('guest_registered'), targetId: Type.String(), sourceId: Type.String(), customer: Customer }),
     ]),
     'customer.merge_undone': Type.Object({ merge: Merge }),
+    'customer.identity_rejected': Type.Object({ customerId: Type.String(), component: Type.String(), rejected: Type.Array(RejectedIdentifier) }),
   },
   routes: {
     syncCustomer: {
@@ -165,14 +206,14 @@ export const identity = defineDomain({
       description: '201 when the sync created the customer, 200 when it matched one. See docs/identity.md for the rules.',
       body: SyncInput,
       responses: { 200: SyncResult, 201: SyncResult },
-      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'LEDGER_NOT_FOUND', 'CONTENTION'],
+      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'INVALID_COUNTRY', 'LEDGER_NOT_FOUND', 'CONTENTION'],
     },
     lookupCustomer: {
       method: 'GET', path: '/customer/lookup', tags, access: rw,
       summary: 'Run the matching cascade without writing',
       query: LookupQuery,
       responses: { 200: LookupResult },
-      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'NO_MATCH'],
+      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'INVALID_COUNTRY', 'NO_MATCH'],
     },
     listIdentities: {
       method: 'GET', path: '/customer/:id/identities', tags, access: rw,
@@ -180,6 +221,15 @@ export const identity = defineDomain({
       params: CustomerIdParams,
       responses: { 200: List(Identity) },
       errors: named,
+    },
+    customerHistory: {
+      method: 'GET', path: '/customer/:id/history', tags, access: rw,
+      summary: "Why this customer is who it is: its creation, identity links and unlinks, conflicts, rejected identifiers, merges and undos, in order",
+      description: "Includes what happened to the customers merged into it (customerId says which). Oldest first.",
+      params: CustomerIdParams,
+      query: HistoryQuery,
+      responses: { 200: HistoryPage },
+      errors: [...named, 'INVALID_CURSOR'],
     },
     linkIdentity: {
       method: 'POST', path: '/customer/:id/identities', tags, access: rw,

@@ -228,6 +228,11 @@ export function createCustomerService({ events }: { events: EventService }) {
       return new Map(rows.map((r) => [r.id, r]))
     },
 
+    /** Locks these customers' rows in id order (the order every multi-row lock takes, so lockers cannot deadlock). */
+    async lockMany(tx: Tx, ids: string[]): Promise<void> {
+      await sql`SELECT id FROM customers WHERE id = ANY (${[...ids].sort()}::text[]) ORDER BY id FOR UPDATE`.execute(tx)
+    },
+
     /** Marks `sourceId` merged into `targetId`: it answers 410 from now on. */
     async markMerged(tx: Tx, sourceId: string, targetId: string): Promise<void> {
       await tx.updateTable('customers').set({ merged_into: targetId, deleted_at: new Date(), updated_at: new Date() }).where('id', '=', sourceId).execute()

@@ -84,6 +84,21 @@ export function createEventService() {
       )
       return { data, nextAfter: data.at(-1)?.sequence ?? after }
     },
+
+    /** The events of these customers of the given types, in feed order, after `after` (a position), at most `limit`. */
+    async ofCustomers(db: Executor, customerIds: string[], types: EventType[], after: string | undefined, limit: number): Promise<HubEvent[]> {
+      if (after !== undefined && (!/^[0-9]{1,19}$/.test(after) || BigInt(after) > 9223372036854775807n)) throw new HubError('INVALID_CURSOR')
+      const rows = await db
+        .selectFrom('events')
+        .select([sql<string>`position::text`.as('position'), 'id', 'type', 'customer_id', 'payload', 'created_at'])
+        .where('customer_id', 'in', customerIds)
+        .where('type', 'in', types)
+        .$if(after !== undefined, (q) => q.where(sql<boolean>`position > ${after}::bigint`))
+        .orderBy('position')
+        .limit(limit)
+        .execute()
+      return rows.map((r) => ({ id: r.id, sequence: r.position, type: r.type, customerId: r.customer_id, payload: r.payload, createdAt: r.created_at.toISOString() }) as HubEvent)
+    },
   }
 }
 export type EventService = ReturnType<typeof createEventService>

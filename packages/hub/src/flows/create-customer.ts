@@ -40,7 +40,8 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
   const now = new Date().toISOString()
   const id = newId('cus')
   const identity = (kind: 'email' | 'phone', value: string, raw: string): Identity => ({
-    id: newId('idn'), customerId: id, kind, namespace: '', value, rawValue: raw, externalIdField: null, createdAt: now,
+    id: newId('idn'), customerId: id, kind, namespace: '', value, rawValue: raw, externalIdField: null,
+    linkedBy: { via: 'create', component: null, rule: null }, mergeId: null, createdAt: now,
   })
   const linked: Identity[] = []
   if (email) linked.push(identity('email', email, input.email!))
@@ -67,7 +68,7 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
       ['c', customers.insertSql(customer, passwordHash)],
       ['i', linked.length ? identities.insertSql(linked) : undefined],
     ],
-    events.insertSql(tx, [{ type: 'customer.created', customerId: id, payload: { customer } }]),
+    events.insertSql(tx, [{ type: 'customer.created', customerId: id, payload: { customer, identities: linked } }]),
   )).execute(tx)
   return customer
 }
@@ -85,7 +86,7 @@ async function registerGuest(tx: Tx, services: Services, email: string, phone: s
   await customers.convertGuest(tx, holder.id, passwordHash, input)
   if (phone && holder.phone !== phone) {
     // the guest may already hold this phone as a second identity; another customer may not
-    await identities.linkContact(tx, holder.id, 'phone', phone, input.phone!)
+    await identities.linkContact(tx, holder.id, 'phone', phone, input.phone!, 'create')
     const value = contactField(holder.phone, await identities.values(tx, holder.id, 'phone'))
     if (value !== holder.phone) await customers.change(tx, holder.id, { phone: value }, [])
   }

@@ -1,11 +1,13 @@
-import type { Customer, Identity, IdentityInput, LookupQuery, MatchRule } from '@his-her/contract'
+import type { Customer, EventType, HistoryEntry, HistoryPage, HistoryQuery, HubEvent, Identity, IdentityConflict, IdentityInput, LookupQuery, MatchRule } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { contactField, toCustomer } from '../customers/customer-mapper.js'
 import { cascade, matchKeys } from '../identity/match.js'
+import type { IdentitySettings } from '../identity/settings.js'
 import { findCandidates } from './match.js'
+import { requestCountry } from './sync-customer.js'
 
 /** A live customer's identities. */
 export async function listIdentities(exec: Executor, { customers, identities }: Services, customerId: string): Promise<Identity[]> {
@@ -39,8 +41,8 @@ export async function unlinkIdentity(tx: Tx, { customers, identities }: Services
 }
 
 /** The cascade of `POST /customer/sync` without writing: 404 `NO_MATCH` when nobody matches. */
-export async function lookupCustomer(exec: Executor, services: Services, settings: CustomerSettings, query: LookupQuery): Promise<{ customer: Customer; matchedBy: MatchRule }> {
-  const keys = matchKeys(query, settings.defaultCountry)
+export async function lookupCustomer(exec: Executor, services: Services, settings: CustomerSettings, identity: IdentitySettings, query: LookupQuery): Promise<{ customer: Customer; matchedBy: MatchRule }> {
+  const keys = matchKeys(query, requestCountry(identity, settings.defaultCountry, query.component, query.defaultCountry))
   if (!keys.platform && !keys.email && !keys.phone) throw new HubError('IDENTIFIER_REQUIRED', 'Give component with externalId, email or phone.')
   const { match, matchedBy } = cascade(keys, await findCandidates(exec, services, keys))
   if (!match || !matchedBy) throw new HubError('NO_MATCH')
@@ -54,4 +56,81 @@ export async function lookupCustomer(exec: Executor, services: Services, setting
 export async function deleteCustomer(tx: Tx, { customers, identities }: Services, customerId: string): Promise<void> {
   await customers.markDeleted(tx, customerId)
   await identities.removeAll(tx, customerId)
+}
+
+const historyTypes = [
+  'customer.created',
+  'customer.identity_linked',
+  'customer.identity_unlinked',
+  'customer.identity_conflict',
+  'customer.identity_rejected',
+  'customer.merged',
+  'customer.merge_undone',
+] as const satisfies EventType[]
+
+const describe = (i: Identity) => (i.kind === 'platform' ? `${i.namespace} id ${i.value}` : `${i.kind} ${i.value}`)
+
+function how(i: Identity): string {
+  const { via, component, rule } = i.linkedBy
+  if (via === 'sync') return `by a sync from ${component}${rule === 'new' ? '' : `, which found the customer by ${rule}`}`
+  return { create: 'when the customer was created', api: 'by hand (POST /customer/:id/identities)', profile: 'by a change of the profile', unrecorded: '' }[via]
+}
+
+const reasons: Record<IdentityConflict['reason'], string> = {
+  owned_by_other: 'joining is off',
+  phone_shared_with_other_email: 'the phone belongs to a customer with another email (households share phones)',
+  different_email: 'each has an email of its own',
+  different_phone: 'each has a phone of its own',
+  both_have_accounts: 'each has a login account',
+  different_platform_id: 'each has an id on the same platform',
+  merge_undone: 'an admin undid a merge of the two',
+  currency_differs: 'their orders are in different currencies',
+}
+
+function entry(event: HubEvent): HistoryEntry {
+  const base = { sequence: event.sequence, at: event.createdAt, customerId: event.customerId! }
+  const sentence = (s: string) => s.replace(/\s+,/g, ',').trim().replace(/\s*$/, '.')
+  switch (event.type) {
+    case 'customer.created': {
+      const identities = event.payload.identities ?? []
+      const via = identities[0]?.linkedBy
+      const from = via?.via === 'sync' ? ` by a sync from ${via.component}` : ''
+      return { ...base, kind: 'created', summary: sentence(`Created${from}${identities.length ? ` with ${identities.map(describe).join(', ')}` : ''}`), identities }
+    }
+    case 'customer.identity_linked':
+      return { ...base, kind: 'identity_linked', summary: sentence(`Linked ${describe(event.payload.identity)} ${how(event.payload.identity)}`), identities: [event.payload.identity] }
+    case 'customer.identity_unlinked':
+      return { ...base, kind: 'identity_unlinked', summary: sentence(`Unlinked ${describe(event.payload.identity)}`), identities: [event.payload.identity] }
+    case 'customer.identity_conflict': {
+      const c = event.payload.conflict
+      const what = c.kind === 'platform' ? `${c.namespace} id ${c.value}` : `${c.kind} ${c.value}`
+      return { ...base, kind: 'identity_conflict', summary: sentence(`A sync named ${what}, which stays with ${c.customerId}: not joined because ${reasons[c.reason]}`), conflict: c }
+    }
+    case 'customer.identity_rejected': {
+      const list = event.payload.rejected.map((r) => `${r.field} ${JSON.stringify(r.value)} (${r.code})`).join(', ')
+      return { ...base, kind: 'identity_rejected', summary: sentence(`A sync from ${event.payload.component} sent ${list}, not valid and not linked`), rejected: event.payload.rejected }
+    }
+    case 'customer.merged': {
+      const p = event.payload
+      if (!('merge' in p)) return { ...base, kind: 'merged', summary: 'The guest record became a login account (registration with its email).' }
+      const by = p.merge.reason === 'sync' ? 'joined by a sync (its identifiers showed one person)' : 'merged by an admin'
+      return { ...base, kind: 'merged', summary: sentence(`${p.merge.sourceId} was ${by} into ${p.merge.targetId}`), merge: p.merge }
+    }
+    case 'customer.merge_undone':
+      return { ...base, kind: 'merge_undone', summary: sentence(`The merge of ${event.payload.merge.sourceId} into ${event.payload.merge.targetId} was undone`), merge: event.payload.merge }
+    default:
+      throw new Error(`not a history event: ${event.type}`)
+  }
+}
+
+/**
+ * `GET /customer/:id/history`: the events that explain who the customer is — creation, identity
+ * links and unlinks, conflicts, rejected identifiers, merges and undos — of this customer and of
+ * every customer merged into it, oldest first.
+ */
+export async function customerHistory(exec: Executor, { customers, identities, events }: Services, customerId: string, query: HistoryQuery): Promise<HistoryPage> {
+  await customers.requireLive(exec, customerId)
+  const limit = query.limit ?? 100
+  const rows = await events.ofCustomers(exec, await identities.absorbed(exec, customerId), [...historyTypes], query.cursor, limit)
+  return { data: rows.map(entry), nextCursor: rows.length === limit ? rows.at(-1)!.sequence : null }
 }

@@ -4,7 +4,7 @@ import { listCustomers } from '../customers/customer-list.js'
 import { createCustomer } from './create-customer.js'
 import { updateCustomer } from './update-customer.js'
 import { syncCustomer } from './sync-customer.js'
-import { deleteCustomer, linkIdentity, listIdentities, lookupCustomer, unlinkIdentity } from './identities.js'
+import { customerHistory, deleteCustomer, linkIdentity, listIdentities, lookupCustomer, unlinkIdentity } from './identities.js'
 import { mergeCustomers, undoMerge } from './merge-customers.js'
 import { cancelOrder, recordOrder } from './orders.js'
 import { changeSellerStatus, ensurePartner, onboardSeller } from './onboard-seller.js'
@@ -30,10 +30,11 @@ export const flowsModule = defineModule({
         return { deleted: true as const, id: params.id }
       },
       syncCustomer: async ({ tx, body }) => {
-        const result = await syncCustomer(tx, services, settings, body)
+        const result = await syncCustomer(tx, services, settings, config.identity, body)
         return { status: result.created ? 201 : 200, body: result }
       },
-      lookupCustomer: async ({ db, query }) => lookupCustomer(db, services, settings, query),
+      lookupCustomer: async ({ db, query }) => lookupCustomer(db, services, settings, config.identity, query),
+      customerHistory: async ({ db, params, query }) => customerHistory(db, services, params.id, query),
       listIdentities: async ({ db, params }) => ({ data: await listIdentities(db, services, params.id) }),
       myIdentities: async ({ db, principal }) => ({ data: await listIdentities(db, services, customerIdOf(principal)) }),
       linkIdentity: async ({ tx, params, body }) => {

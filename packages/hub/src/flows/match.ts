@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Services } from '../module.js'
 import type { Executor } from '../db/executor.js'
-import type { Candidate, MatchKeys } from '../identity/match.js'
+import type { Candidate, JoinFacts, MatchKeys } from '../identity/match.js'
 
 /**
  * The live customers holding any of the keys, with their records: first the identities' unique
@@ -18,4 +18,13 @@ export async function findCandidates(exec: Executor, { identities, customers, lo
     const customer = byId.get(h.customer_id)
     return customer ? [{ kind: h.kind, customer, version: customer.version, hasRewardAccount: customer.has_reward_account === true }] : []
   })
+}
+
+/** What joining needs beyond the candidates' records: their platform namespaces and the pairs an admin separated. */
+export async function joinFacts(exec: Executor, { identities }: Services, ids: string[]): Promise<JoinFacts> {
+  const namespaces = await identities.platformNamespaces(exec, ids)
+  const separated = await identities.separatedPairs(exec, ids)
+  const key = (a: string, b: string) => (a < b ? `${a} ${b}` : `${b} ${a}`)
+  const pairs = new Set(separated.map(([a, b]) => key(a, b)))
+  return { namespaces, separated: (a, b) => pairs.has(key(a, b)) }
 }

@@ -2,13 +2,15 @@ import type { MergeResult, UndoResult } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
-import { isId } from '../ids.js'
+import { isId, newId } from '../ids.js'
 import { contactField } from '../customers/customer-mapper.js'
 import type { CustomerChange } from '../customers/customer-service.js'
 
 /** Exactly what a merge moved from the source to the target, kept so that it can be undone. */
 interface Moved {
   identities: string[]
+  /** For identities an earlier merge had brought to the source: that merge (put back on undo). */
+  identityMerges?: Record<string, string>
   addresses: string[]
   /** The source's default address before the merge (it may have lost the flag on the target). */
   sourceDefaultAddressId: string | null
@@ -41,7 +43,7 @@ async function settle(tx: Tx, { customers, orders, addresses }: Services, custom
  * the target are filled from the source, the source is marked merged (410 from then on), and the
  * merge record says exactly what moved.
  */
-export async function mergeCustomers(tx: Tx, services: Services, targetId: string, sourceId: string): Promise<MergeResult> {
+export async function mergeCustomers(tx: Tx, services: Services, targetId: string, sourceId: string, reason: 'manual' | 'sync' = 'manual'): Promise<MergeResult> {
   const { customers, identities, addresses, orders, ledger, events } = services
   if (!isId('cus', targetId)) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${targetId}.`)
   if (targetId === sourceId) throw new HubError('MERGE_SAME_CUSTOMER')
@@ -56,7 +58,8 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
     throw new HubError('CURRENCY_MISMATCH', `The source's orders are in ${source.currency}, the target's in ${target.currency}.`)
   }
 
-  const movedIdentities = await identities.moveAll(tx, sourceId, targetId)
+  const mergeId = newId('mrg')
+  const movedIdentities = await identities.moveAll(tx, sourceId, targetId, mergeId)
   const movedAddresses = await addresses.moveAll(tx, sourceId, targetId)
   const movedOrders = await orders.moveAll(tx, sourceId, targetId)
   const groups = source.groups.filter((g) => !target.groups.includes(g))
@@ -75,7 +78,8 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
   await settle(tx, services, sourceId)
 
   const moved: Moved = {
-    identities: movedIdentities,
+    identities: movedIdentities.ids,
+    identityMerges: movedIdentities.earlierMerges,
     addresses: movedAddresses.moved,
     sourceDefaultAddressId: movedAddresses.sourceDefault,
     groups,
@@ -83,7 +87,7 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
     rewardAccounts: [],
     filled,
   }
-  const merge = await identities.recordMerge(tx, { targetId, sourceId, reason: 'manual', moved })
+  const merge = await identities.recordMerge(tx, { id: mergeId, targetId, sourceId, reason, moved })
   // the source's points move as ledger transactions that reference the merge (undone by reversing them)
   await ledger.moveOnMerge(tx, sourceId, targetId, merge.id)
   await events.emit(tx, { type: 'customer.merged', customerId: targetId, payload: { merge } })
@@ -99,7 +103,7 @@ export async function undoMerge(tx: Tx, services: Services, mergeId: string): Pr
   const { customers, identities, addresses, orders, loyalty, ledger, events } = services
   const record = await identities.getMerge(tx, mergeId, { lock: true })
   if (record.undoneAt) throw new HubError('MERGE_ALREADY_UNDONE')
-  if (record.reason !== 'manual') throw new HubError('MERGE_UNDO_CONFLICT', 'Only a manual merge can be undone.')
+  if (record.reason !== 'manual' && record.reason !== 'sync') throw new HubError('MERGE_UNDO_CONFLICT', 'Only a manual merge or a join by sync can be undone.')
   const moved = record.moved as unknown as Moved
   const { targetId, sourceId } = record
   const locked = await customers.lockPair(tx, targetId, sourceId)
@@ -109,7 +113,7 @@ export async function undoMerge(tx: Tx, services: Services, mergeId: string): Pr
   if (target.deleted_at || target.merged_into) throw conflict(`the target ${targetId} is no longer live`)
   if (source.merged_into !== targetId) throw conflict(`the source ${sourceId} is no longer merged into the target`)
 
-  if (!(await identities.moveBack(tx, moved.identities, targetId, sourceId))) throw conflict('some identities moved by the merge are no longer on the target')
+  if (!(await identities.moveBack(tx, moved.identities, targetId, sourceId, moved.identityMerges))) throw conflict('some identities moved by the merge are no longer on the target')
   if (!(await addresses.moveBack(tx, moved.addresses, targetId, sourceId, moved.sourceDefaultAddressId))) {
     throw conflict('some addresses moved by the merge are no longer on the target')
   }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
-import type { Customer, Identity, RewardAccount, SyncInput, SyncResult } from '@his-her/contract'
+import { isSupportedCountry, type CountryCode } from 'libphonenumber-js/max'
+import type { Customer, Identity, LinkedBy, Merge, RewardAccount, SyncInput, SyncResult } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import { finalStatement, RetryTransaction, type Tx } from '../db/executor.js'
@@ -9,11 +10,47 @@ import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import type { EventInput } from '../events/event-store.js'
 import { contactField, mergeMetadata, toCustomer } from '../customers/customer-mapper.js'
-import { cascade, matchKeys, type IdentityKey } from '../identity/match.js'
-import { findCandidates } from './match.js'
+import { resolve, syncKeys, type Candidate, type IdentityKey, type MatchKeys, type Resolution } from '../identity/match.js'
+import { phoneCountry, type IdentitySettings } from '../identity/settings.js'
+import { findCandidates, joinFacts } from './match.js'
+import { mergeCustomers } from './merge-customers.js'
 
-function identityOf(key: IdentityKey, customerId: string, at: string): Identity {
-  return { id: newId('idn'), customerId, kind: key.kind, namespace: key.namespace, value: key.value, rawValue: key.raw, externalIdField: key.externalIdField, createdAt: at }
+function identityOf(key: IdentityKey, customerId: string, at: string, linkedBy: LinkedBy): Identity {
+  return { id: newId('idn'), customerId, kind: key.kind, namespace: key.namespace, value: key.value, rawValue: key.raw, externalIdField: key.externalIdField, linkedBy, mergeId: null, createdAt: at }
+}
+
+/** The country a request's phone numbers without `+` are read in; 400 `INVALID_COUNTRY` for one libphonenumber does not know. */
+export function requestCountry(identity: IdentitySettings, fallback: CountryCode, component: string | undefined, requested: string | undefined): CountryCode {
+  if (requested !== undefined && !isSupportedCountry(requested.toUpperCase())) throw new HubError('INVALID_COUNTRY', `"${requested}" is not a country phone numbers can be read in.`)
+  return phoneCountry(identity, fallback, component, requested?.toUpperCase() as CountryCode | undefined)
+}
+
+const distinctIds = (candidates: Candidate[]) => [...new Set(candidates.map((c) => c.customer.id))].sort()
+
+/**
+ * Joining (docs/identity.md): when the request's identifiers lead to two or more customers, their
+ * rows are locked (in id order), the candidates read again under the locks with what joining
+ * needs to know, and every customer that can be joined is merged into the survivor as a merge
+ * with reason `sync`. Returns the merges and the resolution of the request against the result.
+ */
+async function join(tx: Tx, services: Services, keys: MatchKeys, ledger: string | undefined, identity: IdentitySettings, first: Candidate[]): Promise<{ resolution: Resolution; joined: Merge[] }> {
+  const locked = new Set<string>()
+  let candidates = first
+  // lock every holder; a holder that appeared since the read is locked too, and all read again
+  while (distinctIds(candidates).some((id) => !locked.has(id))) {
+    const ids = distinctIds(candidates).filter((id) => !locked.has(id))
+    await services.customers.lockMany(tx, ids)
+    for (const id of ids) locked.add(id)
+    candidates = await findCandidates(tx, services, keys, ledger)
+  }
+  const resolution = resolve(keys, candidates, { autoMerge: identity.autoMerge, facts: await joinFacts(tx, services, distinctIds(candidates)) })
+  if (resolution.joins.length === 0) return { resolution, joined: [] }
+  const joined: Merge[] = []
+  for (const source of resolution.joins) joined.push((await mergeCustomers(tx, services, resolution.match!.customer.id, source.customer.id, 'sync')).merge)
+  // the survivor now holds what the sources held: read once more for its new version
+  const after = await findCandidates(tx, services, keys, ledger)
+  const target = after.find((c) => c.customer.id === resolution.match!.customer.id)!
+  return { resolution: { ...resolution, match: target, joins: [] }, joined }
 }
 
 /** A statement of this sync failed on the identities' unique indexes: someone linked one of its identifiers first. */
@@ -31,24 +68,37 @@ const lostToAnotherLink = (err: unknown) => isUniqueViolation(err) && /^identiti
  * person — through any number of hub processes — end with one customer holding the union of
  * their non-conflicting identifiers.
  */
-export async function syncCustomer(tx: Tx, services: Services, settings: CustomerSettings, input: SyncInput): Promise<SyncResult> {
+export async function syncCustomer(tx: Tx, services: Services, settings: CustomerSettings, identity: IdentitySettings, input: SyncInput): Promise<SyncResult> {
   const { customers, identities, loyalty, events } = services
   const ledger = input.rewardLedger
+  const component = input.platform.component
+  const country = requestCountry(identity, settings.defaultCountry, component, input.platform.defaultCountry)
   if (ledger !== undefined) await loyalty.assertLedger(tx, ledger, { points: true })
   const hasIdentifier = Boolean(input.platform.externalId?.trim() || input.email?.trim() || input.phone?.trim())
   if (!hasIdentifier) throw new HubError('IDENTIFIER_REQUIRED', 'A sync needs at least one of platform.externalId, email or phone.')
-  const keys = matchKeys(
-    { component: input.platform.component, externalId: input.platform.externalId, externalIdField: input.platform.externalIdField, email: input.email, phone: input.phone },
-    settings.defaultCountry,
+  const { keys, rejected } = syncKeys(
+    { component, externalId: input.platform.externalId, externalIdField: input.platform.externalIdField, email: input.email, phone: input.phone },
+    country,
   )
-  const { match, matchedBy, free, conflicts } = cascade(keys, await findCandidates(tx, services, keys, ledger))
+  if (!keys.platform && !keys.email && !keys.phone) {
+    const [first] = rejected
+    throw new HubError(first!.code, `No valid identifier is left: ${rejected.map((r) => `${r.field} ${JSON.stringify(r.value)}`).join(', ')} ${rejected.length > 1 ? 'are' : 'is'} not valid.`, { rejected })
+  }
+  const candidates = await findCandidates(tx, services, keys, ledger)
+  let resolution = resolve(keys, candidates, { autoMerge: identity.autoMerge })
+  let joined: Merge[] = []
+  if (resolution.needsFacts) ({ resolution, joined } = await join(tx, services, keys, ledger, identity, candidates))
+  const { match, matchedBy, free, conflicts } = resolution
   const now = new Date().toISOString()
   const freeValue = (key: IdentityKey | undefined) => (key && free.includes(key) ? [key.value] : [])
+  const linkedBy = (rule: LinkedBy['rule']): LinkedBy => ({ via: 'sync', component, rule })
+  const rejectedEvents = (customerId: string): EventInput[] =>
+    rejected.length ? [{ type: 'customer.identity_rejected', customerId, payload: { customerId, component, rejected } }] : []
 
   try {
     if (!match) {
       const id = newId('cus')
-      const linked = free.map((k) => identityOf(k, id, now))
+      const linked = free.map((k) => identityOf(k, id, now, linkedBy('new')))
       const customer: Customer = {
         id,
         email: contactField(null, freeValue(keys.email)),
@@ -68,8 +118,9 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
       }
       const rewardAccount: RewardAccount | undefined = ledger ? { id: newId('rwa'), ledger, customerId: id, createdAt: now } : undefined
       const created: EventInput[] = [
-        { type: 'customer.created', customerId: id, payload: { customer } },
+        { type: 'customer.created', customerId: id, payload: { customer, identities: linked } },
         ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
+        ...rejectedEvents(id),
         ...(rewardAccount ? [{ type: 'reward_account.created', customerId: id, payload: { rewardAccount } } as const] : []),
       ]
       await finalStatement(composeStatement(
@@ -80,12 +131,12 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
         ],
         events.insertSql(tx, created),
       )).execute(tx)
-      return { customer, documentId: id, created: true, matchedBy: null, linked, conflicts, rewardAccountCreated: rewardAccount !== undefined }
+      return { customer, documentId: id, created: true, matchedBy: null, linked, conflicts, joined, rejected, rewardAccountCreated: rewardAccount !== undefined }
     }
 
     const current = toCustomer(match.customer)
     const id = current.id
-    const linked = free.map((k) => identityOf(k, id, now))
+    const linked = free.map((k) => identityOf(k, id, now, linkedBy(matchedBy)))
     const next: Customer = { ...current }
     const changed: string[] = []
     if (input.firstName != null && input.firstName !== current.firstName) {
@@ -114,14 +165,15 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
     const ensureAccount = ledger !== undefined && !match.hasRewardAccount
 
     // Nothing to write: the common steady state of a re-sync costs the reads alone.
-    if (changed.length === 0 && linked.length === 0 && conflicts.length === 0 && !ensureAccount) {
-      return { customer: current, documentId: id, created: false, matchedBy, linked, conflicts, rewardAccountCreated: false }
+    if (changed.length === 0 && linked.length === 0 && conflicts.length === 0 && rejected.length === 0 && !ensureAccount) {
+      return { customer: current, documentId: id, created: false, matchedBy, linked, conflicts, joined, rejected, rewardAccountCreated: false }
     }
 
     const changes: EventInput[] = [
       ...(changed.length ? [{ type: 'customer.updated' as const, customerId: id, payload: { customer: next, changed } }] : []),
       ...linked.map((identity): EventInput => ({ type: 'customer.identity_linked', customerId: id, payload: { customerId: id, identity } })),
       ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
+      ...rejectedEvents(id),
     ]
     const rewardAccount: RewardAccount | undefined = ensureAccount ? { id: newId('rwa'), ledger: ledger!, customerId: id, createdAt: now } : undefined
     // the one write of the sync: without an Idempotency-Key it is the request's whole transaction
@@ -136,7 +188,7 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
       sql`SELECT ${countOf('u')} AS updated, ${rewardAccount ? countOf('r') : sql`0`} AS reward_created`,
     )).execute(tx) as { rows: { updated: number; reward_created: number }[] }
     if (rows[0]?.updated !== 1) throw new RetryTransaction(`customer ${id} changed since it was read`)
-    return { customer: next, documentId: id, created: false, matchedBy, linked, conflicts, rewardAccountCreated: rows[0].reward_created === 1 }
+    return { customer: next, documentId: id, created: false, matchedBy, linked, conflicts, joined, rejected, rewardAccountCreated: rows[0].reward_created === 1 }
   } catch (err) {
     if (lostToAnotherLink(err)) throw new RetryTransaction('another sync linked one of these identifiers first')
     throw err

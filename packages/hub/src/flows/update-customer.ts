@@ -25,7 +25,7 @@ export async function updateCustomer(tx: Tx, services: Services, settings: Custo
   for (const [kind, value, raw] of [['email', email, patch.email], ['phone', phone, patch.phone]] as const) {
     if (value === undefined || value === current[kind]) continue
     if (current[kind] !== null) await identities.unlinkValue(tx, id, kind, current[kind]!)
-    if (value !== null) await identities.linkContact(tx, id, kind, value, raw ?? value)
+    if (value !== null) await identities.linkContact(tx, id, kind, value, raw ?? value, 'profile')
     set[kind] = contactField(current[kind], await identities.values(tx, id, kind), value)
     if (kind === 'email') set.email_verified = false
     changed.push(kind)

@@ -4,13 +4,13 @@ import type { CountryCode } from 'libphonenumber-js/max'
 import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId, isId } from '../ids.js'
-import { moveAllRows, moveRowsBack } from '../db/moves.js'
+import { moveRowsBack } from '../db/moves.js'
 import type { EventService } from '../events/event-store.js'
 import { toIdentity, type MatchKeys } from './match.js'
 import { normalizeEmail, normalizePhone } from './normalize.js'
 import type { MergeRow } from './tables.js'
 
-const identityColumns = ['id', 'customer_id', 'kind', 'namespace', 'value', 'raw_value', 'external_id_field', 'created_at'] as const
+const identityColumns = ['id', 'customer_id', 'kind', 'namespace', 'value', 'raw_value', 'external_id_field', 'linked_via', 'linked_component', 'linked_rule', 'merge_id', 'created_at'] as const
 
 function toMerge(r: MergeRow): Merge {
   return {
@@ -81,8 +81,8 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
 
     /** The insert of identities, as one part of a larger statement; with `when`, only if it holds. */
     insertSql(identities: Identity[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
-      const rows = sql.join(identities.map((i) => sql`(${i.id}, ${i.customerId}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${i.createdAt}::timestamptz)`))
-      const columns = sql`(id, customer_id, kind, namespace, value, raw_value, external_id_field, created_at)`
+      const rows = sql.join(identities.map((i) => sql`(${i.id}, ${i.customerId}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${i.linkedBy.via}, ${i.linkedBy.component}, ${i.linkedBy.rule}, ${i.createdAt}::timestamptz)`))
+      const columns = sql`(id, customer_id, kind, namespace, value, raw_value, external_id_field, linked_via, linked_component, linked_rule, created_at)`
       return when ? sql`INSERT INTO identities ${columns} SELECT * FROM (VALUES ${rows}) v WHERE ${when}` : sql`INSERT INTO identities ${columns} VALUES ${rows}`
     },
 
@@ -97,7 +97,7 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       const { namespace, value } = normalize(input)
       const inserted = await tx
         .insertInto('identities')
-        .values({ id: newId('idn'), customer_id: customerId, kind: input.kind, namespace, value, raw_value: input.value, external_id_field: input.externalIdField ?? null })
+        .values({ id: newId('idn'), customer_id: customerId, kind: input.kind, namespace, value, raw_value: input.value, external_id_field: input.externalIdField ?? null, linked_via: 'api' })
         .onConflict((oc) => oc.doNothing())
         .returning(identityColumns)
         .executeTakeFirst()
@@ -112,13 +112,13 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       throw new HubError('IDENTITY_TAKEN', `Another customer holds this ${input.kind} identity.`, { customerId: existing?.customer_id ?? null })
     },
 
-    /** Links an email or phone the caller has normalized (registration, a changed email). 409 `EMAIL_TAKEN`/`PHONE_TAKEN` when held by another. */
-    async linkContact(tx: Tx, customerId: string, kind: 'email' | 'phone', value: string, raw: string): Promise<void> {
+    /** Links an email or phone the caller has normalized (a new customer's, a changed email). 409 `EMAIL_TAKEN`/`PHONE_TAKEN` when held by another. */
+    async linkContact(tx: Tx, customerId: string, kind: 'email' | 'phone', value: string, raw: string, via: 'create' | 'profile'): Promise<void> {
       const holder = await holderOf(tx, kind, '', value)
       if (holder === customerId) return
       if (holder !== undefined) throw new HubError(kind === 'email' ? 'EMAIL_TAKEN' : 'PHONE_TAKEN')
       // a concurrent link of the same value fails this insert on the unique index: 409 the same
-      await tx.insertInto('identities').values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw }).execute()
+      await tx.insertInto('identities').values({ id: newId('idn'), customer_id: customerId, kind, value, raw_value: raw, linked_via: via }).execute()
     },
 
     /** Removes the customer's identity of `kind` with `value` (a changed email or phone). */
@@ -141,18 +141,51 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       await tx.deleteFrom('identities').where('customer_id', '=', customerId).execute()
     },
 
-    /** Moves every identity of `fromId` to `toId` (a merge); returns their ids. */
-    moveAll: (tx: Tx, fromId: string, toId: string) => moveAllRows(tx, 'identities', fromId, toId),
+    /**
+     * Moves every identity of `fromId` to `toId` (a merge), marking each as brought by `mergeId`;
+     * returns their ids and, for those an earlier merge had brought to `fromId`, that merge (so an
+     * undo can put it back).
+     */
+    async moveAll(tx: Tx, fromId: string, toId: string, mergeId: string): Promise<{ ids: string[]; earlierMerges: Record<string, string> }> {
+      const { rows } = await sql<{ id: string; previous: string | null }>`
+        UPDATE identities i SET customer_id = ${toId}, merge_id = ${mergeId}
+        FROM identities before WHERE before.id = i.id AND i.customer_id = ${fromId}
+        RETURNING i.id, before.merge_id AS previous`.execute(tx)
+      return { ids: rows.map((r) => r.id), earlierMerges: Object.fromEntries(rows.filter((r) => r.previous !== null).map((r) => [r.id, r.previous!])) }
+    },
 
-    /** Moves exactly these identities back (undo); false when one is no longer on `fromId`. */
-    moveBack: (tx: Tx, ids: string[], fromId: string, toId: string) => moveRowsBack(tx, 'identities', ids, fromId, toId),
+    /** Moves exactly these identities back (undo), with the merge that had brought each; false when one is no longer on `fromId`. */
+    async moveBack(tx: Tx, ids: string[], fromId: string, toId: string, earlierMerges: Record<string, string> = {}): Promise<boolean> {
+      if (!(await moveRowsBack(tx, 'identities', ids, fromId, toId))) return false
+      if (ids.length > 0) {
+        await sql`UPDATE identities SET merge_id = (${JSON.stringify(earlierMerges)}::jsonb ->> id) WHERE id = ANY (${ids}::text[])`.execute(tx)
+      }
+      return true
+    },
+
+    /** The pairs among these customers an admin separated by undoing a merge between them: syncs do not join them again. */
+    async separatedPairs(exec: Executor, ids: string[]): Promise<[string, string][]> {
+      const { rows } = await sql<{ a: string; b: string }>`
+        SELECT DISTINCT target_id AS a, source_id AS b FROM merges
+        WHERE undone_at IS NOT NULL AND target_id = ANY (${ids}::text[]) AND source_id = ANY (${ids}::text[])`.execute(exec)
+      return rows.map((r) => [r.a, r.b])
+    },
+
+    /** The platform namespaces each of these customers holds an id in. */
+    async platformNamespaces(exec: Executor, customerIds: string[]): Promise<Map<string, Set<string>>> {
+      const { rows } = await sql<{ customer_id: string; namespace: string }>`
+        SELECT DISTINCT customer_id, namespace FROM identities WHERE kind = 'platform' AND customer_id = ANY (${customerIds}::text[])`.execute(exec)
+      const held = new Map<string, Set<string>>(customerIds.map((id) => [id, new Set()]))
+      for (const r of rows) held.get(r.customer_id)!.add(r.namespace)
+      return held
+    },
 
     // ---- merge records ----
 
-    async recordMerge(tx: Tx, merge: { targetId: string; sourceId: string; reason: string; moved: object }): Promise<Merge> {
+    async recordMerge(tx: Tx, merge: { id: string; targetId: string; sourceId: string; reason: string; moved: object }): Promise<Merge> {
       const row = await tx
         .insertInto('merges')
-        .values({ id: newId('mrg'), target_id: merge.targetId, source_id: merge.sourceId, reason: merge.reason, moved: JSON.stringify(merge.moved) })
+        .values({ id: merge.id, target_id: merge.targetId, source_id: merge.sourceId, reason: merge.reason, moved: JSON.stringify(merge.moved) })
         .returningAll()
         .executeTakeFirstOrThrow()
       return toMerge(row)
@@ -164,6 +197,16 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       const row = await exec.selectFrom('merges').selectAll().where('id', '=', id).$if(options.lock === true, (q) => q.forUpdate()).executeTakeFirst()
       if (!row) throw new HubError('MERGE_NOT_FOUND')
       return toMerge(row)
+    },
+
+    /** The customer and every customer merged into it (directly or through others), merges not undone. */
+    async absorbed(exec: Executor, customerId: string): Promise<string[]> {
+      const { rows } = await sql<{ id: string }>`
+        WITH RECURSIVE absorbed(id) AS (
+          SELECT ${customerId}::text
+          UNION SELECT m.source_id FROM merges m JOIN absorbed a ON m.target_id = a.id WHERE m.undone_at IS NULL
+        ) SELECT id FROM absorbed`.execute(exec)
+      return rows.map((r) => r.id)
     },
 
     async markUndone(tx: Tx, id: string): Promise<Merge> {

@@ -1,5 +1,6 @@
 import { defineModule } from '../module.js'
 import { createIdentityService, type IdentityService } from './identity-service.js'
+import { identitySection } from './settings.js'
 import './tables.js'
 
 declare module '../module.js' {
@@ -18,6 +19,7 @@ export const identityModule = defineModule({
   folder: 'identity',
   tables: ['identities', 'merges'],
   migrations: new URL('./migrations/', import.meta.url),
+  config: identitySection,
   services: ({ config, services }) => ({ identities: createIdentityService({ defaultCountry: config.customer.defaultCountry, events: services.events }) }),
   handlers: ({ identities }) => ({
     getMerge: async ({ db, params }) => identities.getMerge(db, params.id),

@@ -10,6 +10,12 @@ export interface IdentitiesTable {
   value: string
   raw_value: string
   external_id_field: string | null
+  /** How it was linked (see the contract's LinkedBy). */
+  linked_via: Generated<'sync' | 'create' | 'api' | 'profile' | 'unrecorded'>
+  linked_component: string | null
+  linked_rule: 'new' | 'platform' | 'email' | 'phone' | null
+  /** The merge that brought it to this customer, if one did. */
+  merge_id: string | null
   created_at: Timestamp
 }
 

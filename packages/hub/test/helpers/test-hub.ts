@@ -9,6 +9,7 @@ import { defaultAuthSettings, type AuthSettings } from '../../src/auth/settings.
 import { defaultCustomerSettings, type CustomerSettings } from '../../src/customers/settings.js'
 import type { UndeclaredAnswer } from '../../src/http/response-check.js'
 import type { LedgerSettings } from '../../src/loyalty/settings.js'
+import { defaultIdentitySettings, type IdentitySettings } from '../../src/identity/settings.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -71,6 +72,7 @@ export function testConfig(
     adminToken,
     customer: { ...defaultCustomerSettings, ...customer },
     ledgers: [],
+    identity: { ...defaultIdentitySettings, components: {} },
     auth: { ...defaultAuthSettings, ...auth },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
@@ -108,6 +110,8 @@ export async function createTestHub(
     auth?: Partial<AuthSettings>
     /** Ledgers besides `reward-points` (or its settings, under that handle). */
     ledgers?: LedgerSettings[]
+    /** The `identity:` section: auto_merge, per-component phone countries. */
+    identity?: Partial<IdentitySettings>
     /** The time the hub's services see. */
     clock?: () => Date
     captureLogs?: boolean
@@ -115,7 +119,8 @@ export async function createTestHub(
   } = {},
 ): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
-  const config = { ...testConfig(options.customer, undefined, options.auth), ledgers: options.ledgers ?? [] }
+  const base = testConfig(options.customer, undefined, options.auth)
+  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity } }
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {
