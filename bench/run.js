@@ -297,14 +297,27 @@ async function openHub(target, plan, build, needs) {
       }
     }
     // a new person known to a platform by its id, an email and a phone: the sync of issue 3
+    const persons = []
     const newPerson = () => {
       const n = serial++
+      persons.push(n)
       return {
         platform: { component: 'identity.bench-store', externalIdField: 'benchCustomerId', externalId: `bench_${n}` },
         email: `person${n}@bench.example.com`,
         phone: `+1212${String(2_000_000 + n).padStart(7, '0')}`,
         firstName: 'Person',
         lastName: `Number${n}`,
+      }
+    }
+    // a person synced before, seen again with its platform id and email and one changed field
+    let seen = 0
+    const knownPerson = () => {
+      if (persons.length === 0) throw new Error('no person synced yet')
+      const n = persons[Math.floor(Math.random() * persons.length)]
+      return {
+        platform: { component: 'identity.bench-store', externalIdField: 'benchCustomerId', externalId: `bench_${n}` },
+        email: `person${n}@bench.example.com`,
+        metadata: { seen: ++seen },
       }
     }
     const tasks = {
@@ -315,6 +328,12 @@ async function openHub(target, plan, build, needs) {
       sync: () => request('POST', '/customer/sync', newPerson()),
       // as @his-her/connect sends it: one Idempotency-Key a call
       syncWithKey: () => request('POST', '/customer/sync', newPerson(), { 'idempotency-key': randomBytes(16).toString('hex') }),
+      syncKnown: () => request('POST', '/customer/sync', knownPerson()),
+      checkSyncKnown: (res) => {
+        expectStatus(res, 200, 'POST /customer/sync (known person)')
+        const body = JSON.parse(res.text)
+        if (body.created || body.matchedBy !== 'platform') throw new Error('POST /customer/sync: a known person was not found by its platform id')
+      },
       checkSync: (res) => {
         expectStatus(res, 201, 'POST /customer/sync')
         if (!JSON.parse(res.text).created) throw new Error('POST /customer/sync: a new person was not created')
@@ -366,6 +385,9 @@ function scenarios(plan) {
       check: (r) => ({ ok: r.stats.opsPerSec >= targets.syncSequentialOps && r.errors === 0, text: `>= ${targets.syncSequentialOps}/s` }) },
     { name: 'POST /customer/sync', conc: syncConcurrency, body: (t) => load(plan.syncs, syncConcurrency, t.sync, t.checkSync),
       check: (r) => ({ ok: r.stats.opsPerSec >= targets.syncConcurrentOps && r.errors === 0, text: `>= ${targets.syncConcurrentOps}/s` }) },
+    // the same people again: found by their platform id, one field changed
+    { name: 'POST /customer/sync known person (sequential)', conc: 1, body: (t) => load(plan.syncs, 1, t.syncKnown, t.checkSyncKnown) },
+    { name: 'POST /customer/sync known person', conc: syncConcurrency, body: (t) => load(plan.syncs, syncConcurrency, t.syncKnown, t.checkSyncKnown) },
     { name: 'POST /customer/sync (sequential) + Idempotency-Key', conc: 1, body: (t) => load(plan.syncs, 1, t.syncWithKey, t.checkSync) },
     { name: 'POST /customer/sync + Idempotency-Key', conc: syncConcurrency, body: (t) => load(plan.syncs, syncConcurrency, t.syncWithKey, t.checkSync) },
     // one client, one request at a time: the trivial route, then the list

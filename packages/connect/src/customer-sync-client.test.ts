@@ -179,11 +179,20 @@ describe('syncCustomer', () => {
     expect(log.lines.filter((l) => l.level === 'error')).toEqual([{ level: 'error', msg: `sync of ${store.component} cus_nowhere failed: NETWORK_ERROR`, err }])
   })
 
+  it('reads local phone numbers in the platform’s country (platformIdentity.defaultCountry), also when finding', async () => {
+    const t = tag()
+    const thai = client({ platformIdentity: { component: 'identity.thai-store', externalIdField: 'storeCustomerId', defaultCountry: 'TH' } })
+    const local = `081${String(Date.now() % 10_000_000).padStart(7, '0')}`
+    const synced = await thai.syncCustomer({ externalId: `th_${t}`, phone: local })
+    expect(synced.contact.phone).toBe(`+66${local.slice(1)}`)
+    expect((await thai.findContact(null, null, local))?.id).toBe(synced.documentId)
+  })
+
   it('throws a 4xx at once, with the hub code and status', async () => {
     const t = tag()
     const flaky = flakyFetch([])
-    const err = await failure(client({ fetch: flaky.fetch }).syncCustomer({ externalId: `cus_${t}`, email: 'not-an-email' }))
-    expect(err).toMatchObject({ status: 400, code: 'INVALID_EMAIL' })
+    const err = await failure(client({ fetch: flaky.fetch }).syncCustomer({ externalId: `cus_${t}`, firstName: 'x'.repeat(201) }))
+    expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' })
     expect(err.requestId).toMatch(/^req_/)
     expect(flaky.attempts).toHaveLength(1)
     expect(await client().findContact(`cus_${t}`)).toBeNull()
@@ -213,19 +222,29 @@ describe('syncCustomer', () => {
     const mixed = await sync.syncCustomer({ externalId: `b_${t}`, email: `a-${t}@example.com`, phone: '+1 415 555 0111' })
     expect(mixed).toMatchObject({ documentId: b.documentId, matchedBy: 'platform', linked: [] })
     expect(mixed.conflicts).toEqual([
-      { kind: 'email', namespace: '', value: `a-${t}@example.com`, customerId: a.documentId, reason: 'owned_by_other' },
-      { kind: 'phone', namespace: '', value: '+14155550111', customerId: a.documentId, reason: 'owned_by_other' },
+      { kind: 'email', namespace: '', value: `a-${t}@example.com`, customerId: a.documentId, reason: 'different_email' },
+      { kind: 'phone', namespace: '', value: '+14155550111', customerId: a.documentId, reason: 'different_email' },
     ])
     expect(log.of('info')).toEqual([`matched customer ${b.documentId} by platform for ${store.component} b_${t}`])
     expect(log.of('warn')).toEqual([
-      `customer ${b.documentId}: the email identity is held by customer ${a.documentId}, it stays there (owned_by_other)`,
-      `customer ${b.documentId}: the phone identity is held by customer ${a.documentId}, it stays there (owned_by_other)`,
+      `customer ${b.documentId}: the email identity is held by customer ${a.documentId}, each has an email of its own; not joined (different_email)`,
+      `customer ${b.documentId}: the phone identity is held by customer ${a.documentId}, each has an email of its own; not joined (different_email)`,
     ])
 
     // a household's shared phone does not join two people with different emails
     const c = await sync.syncCustomer({ externalId: `c_${t}`, email: `c-${t}@example.com`, phone: '+14155550111' })
     expect(c).toMatchObject({ created: true, conflicts: [{ kind: 'phone', customerId: a.documentId, reason: 'phone_shared_with_other_email' }] })
     expect(log.of('warn').at(-1)).toBe(`customer ${c.documentId}: the phone identity is held by customer ${a.documentId}, who has another email; not linked (phone_shared_with_other_email)`)
+
+    // a platform id that arrived alone is joined into the customer its email names; a bad phone is left out
+    // (another platform: c holds an id on this one already, and two ids on one platform are two people)
+    const shop = client({ platformIdentity: { component: 'identity.shopify-store', externalIdField: 'shopifyCustomerId' } }, log.logger)
+    const early = await shop.syncCustomer({ externalId: `d_${t}` })
+    const late = await shop.syncCustomer({ externalId: `d_${t}`, email: `c-${t}@example.com`, phone: '12' })
+    expect(late).toMatchObject({ documentId: c.documentId, matchedBy: 'email', joined: [{ sourceId: early.documentId, targetId: c.documentId, reason: 'sync' }] })
+    expect(late.rejected).toEqual([{ field: 'phone', value: '12', code: 'INVALID_PHONE' }])
+    expect(log.of('info').at(-1)).toBe(`customer ${c.documentId}: joined customer ${early.documentId} into it (merge ${late.joined[0]!.id}, reason sync)`)
+    expect(log.of('warn').at(-1)).toBe(`customer ${c.documentId}: the phone sent for identity.shopify-store d_${t} is not valid, not linked (INVALID_PHONE)`)
     for (const line of log.lines) {
       expect(line.msg).not.toContain('@example.com')
       expect(line.msg).not.toContain('555')
@@ -239,7 +258,7 @@ describe('syncCustomer', () => {
     const sync = client({ fetch: flaky.fetch }, log.logger)
     const first = await sync.syncCustomer({ externalId: `tok_${t}`, email: `tok-${t}@example.com` })
     await sync.syncCustomer({ externalId: `tok2_${t}`, email: `tok-${t}@example.com` })
-    await failure(sync.syncCustomer({ externalId: `tok3_${t}`, phone: 'not a phone' }))
+    await failure(sync.syncCustomer({ externalId: `tok3_${t}`, firstName: 'x'.repeat(201) }))
     await failure(createCustomerSyncClient({ cdpHost: hub.baseUrl, cdpApiToken: 'not-a-real-token', platformIdentity: store }, log.logger).syncCustomer({ externalId: 'x' }))
     const unsent = createCustomerSyncClient({ cdpHost: `http://127.0.0.1:${await closedPort()}`, cdpApiToken: token, platformIdentity: store, retries: 1, retryDelayMs: 1 }, log.logger)
     await failure(unsent.syncCustomer({ externalId: 'y' }))
@@ -427,6 +446,7 @@ describe('createCustomerSyncClient', () => {
     expect(() => createCustomerSyncClient({ ...base, platformIdentity: { component: 'Identity Store', externalIdField: 'id' } })).toThrow(/platformIdentity.component/)
     expect(() => createCustomerSyncClient({ ...base, platformIdentity: { component: 'identity.email', externalIdField: 'id' } })).toThrow(/identity.email/)
     expect(() => createCustomerSyncClient({ ...base, platformIdentity: { component: 'identity.shop', externalIdField: 'shop id' } })).toThrow(/externalIdField/)
+    expect(() => createCustomerSyncClient({ ...base, platformIdentity: { ...store, defaultCountry: 'Thailand' } })).toThrow(/platformIdentity.defaultCountry/)
     expect(() => createCustomerSyncClient({ ...base, platformIdentity: store, retries: -1 })).toThrow(/retries/)
     expect(() => createCustomerSyncClient({ cdpHost: 'localhost:1337', platformIdentity: store })).toThrow(/http or https/)
     expect(createCustomerSyncClient({ platformIdentity: store }).getStrapiClient().baseUrl).toBe('http://localhost:1337')

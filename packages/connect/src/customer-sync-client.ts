@@ -7,6 +7,8 @@ import type {
   IdentityConflict,
   IdentityInput,
   MatchRule,
+  Merge,
+  RejectedIdentifier,
   OperationId,
   ResultOf,
   Routes,
@@ -42,6 +44,12 @@ export interface PlatformIdentityConfig {
   component: string
   /** The platform's name for its customer id, e.g. `medusaCustomerId`. */
   externalIdField: string
+  /**
+   * The country this platform's phone numbers without `+` are read in (ISO 3166-1 alpha-2, e.g.
+   * `TH`: a Thai store's `081-234-5678` is `+66812345678`). Default: what the hub is configured
+   * with for this component, else its `default_country`.
+   */
+  defaultCountry?: string | undefined
 }
 
 export interface CustomerSyncConfig {
@@ -90,8 +98,12 @@ export interface SyncCustomerResult {
   contact: Customer
   /** The identities this sync added to the customer. */
   linked: Identity[]
-  /** Identifiers of the request that another customer holds; they stay with that customer. */
+  /** Identifiers of the request that another customer holds and could not be joined; they stay with that customer. */
   conflicts: IdentityConflict[]
+  /** Merges this sync made: other customers its identifiers showed to be this person (reason `sync`). */
+  joined: Merge[]
+  /** The email or phone that was not valid: not linked, the sync went on with the rest. */
+  rejected: RejectedIdentifier[]
 }
 
 /**
@@ -250,10 +262,20 @@ function describeIdentity(i: IdentityInput): string {
   return i.kind === 'platform' ? `${i.namespace} identity ${i.value}` : `${i.kind} identity`
 }
 
+const conflictWhy: Record<IdentityConflict['reason'], string> = {
+  owned_by_other: 'it stays there',
+  phone_shared_with_other_email: 'who has another email; not linked',
+  different_email: 'each has an email of its own; not joined',
+  different_phone: 'each has a phone of its own; not joined',
+  both_have_accounts: 'each has a login account; not joined',
+  different_platform_id: 'each has an id on the same platform; not joined',
+  merge_undone: 'an admin undid their merge; not joined',
+  currency_differs: 'their orders are in different currencies; not joined',
+}
+
 function describeConflict(customerId: string, c: IdentityConflict): string {
   const what = c.kind === 'platform' ? `the ${c.namespace} identity ${c.value}` : `the ${c.kind} identity`
-  const why = c.reason === 'phone_shared_with_other_email' ? 'who has another email; not linked (phone_shared_with_other_email)' : 'it stays there (owned_by_other)'
-  return `customer ${customerId}: ${what} is held by customer ${c.customerId}, ${why}`
+  return `customer ${customerId}: ${what} is held by customer ${c.customerId}, ${conflictWhy[c.reason]} (${c.reason})`
 }
 
 /**
@@ -277,7 +299,7 @@ function describeConflict(customerId: string, c: IdentityConflict): string {
  * ```
  */
 export function createCustomerSyncClient(config: CustomerSyncConfig, logger: SyncLogger = silentSyncLogger): CustomerSyncClient {
-  const { component, externalIdField } = config.platformIdentity ?? ({} as Partial<PlatformIdentityConfig>)
+  const { component, externalIdField, defaultCountry } = config.platformIdentity ?? ({} as Partial<PlatformIdentityConfig>)
   if (typeof component !== 'string' || !componentPattern.test(component)) {
     throw new TypeError(`platformIdentity.component must be lower-case letters, digits, . _ - (e.g. identity.his-and-her-store); got ${JSON.stringify(component)}`)
   }
@@ -286,6 +308,9 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
   }
   if (typeof externalIdField !== 'string' || !fieldPattern.test(externalIdField) || externalIdField === 'component') {
     throw new TypeError(`platformIdentity.externalIdField must be a field name such as medusaCustomerId; got ${JSON.stringify(externalIdField)}`)
+  }
+  if (defaultCountry !== undefined && (typeof defaultCountry !== 'string' || !/^[A-Za-z]{2}$/.test(defaultCountry))) {
+    throw new TypeError(`platformIdentity.defaultCountry must be a two-letter country code such as TH or US; got ${JSON.stringify(defaultCountry)}`)
   }
   const retries = checkRetries(config.retries ?? 3)
   const baseDelay = config.retryDelayMs ?? 200
@@ -322,7 +347,7 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
 
   async function syncCustomer(input: SyncCustomerInput): Promise<SyncCustomerResult> {
     const body: SyncInput = defined({
-      platform: { component: component!, externalIdField: externalIdField!, externalId: input.externalId },
+      platform: defined({ component: component!, externalIdField: externalIdField!, externalId: input.externalId, defaultCountry }),
       email: input.email,
       phone: input.phone,
       firstName: input.firstName,
@@ -345,7 +370,9 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
         ? `created customer ${id} for ${platformLabel(input.externalId)}${reward}`
         : `matched customer ${id} by ${result.matchedBy} for ${platformLabel(input.externalId)}${result.linked.length ? `; linked ${result.linked.map((l) => l.kind).join(', ')}` : ''}${reward}`,
     )
+    for (const merge of result.joined) logger.info(`customer ${id}: joined customer ${merge.sourceId} into it (merge ${merge.id}, reason sync)`)
     for (const conflict of result.conflicts) logger.warn(describeConflict(id, conflict))
+    for (const r of result.rejected) logger.warn(`customer ${id}: the ${r.field} sent for ${platformLabel(input.externalId)} is not valid, not linked (${r.code})`)
     return {
       documentId: id,
       created: result.created,
@@ -354,10 +381,12 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
       contact: result.customer,
       linked: result.linked,
       conflicts: result.conflicts,
+      joined: result.joined,
+      rejected: result.rejected,
     }
   }
 
-  async function lookup(query: { component?: string; externalId?: string; email?: string; phone?: string }): Promise<Customer | null> {
+  async function lookup(query: { component?: string; externalId?: string; email?: string; phone?: string; defaultCountry?: string }): Promise<Customer | null> {
     try {
       return (await call('lookupCustomer', { query })).customer
     } catch (err) {
@@ -369,8 +398,9 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
   async function findContact(externalId: string | null | undefined, email?: string | null, phone?: string | null): Promise<Customer | null> {
     return lookup(
       defined({
-        component: present(externalId) ? component : undefined,
+        component: present(externalId) || present(phone) ? component : undefined,
         externalId: present(externalId) ? externalId : undefined,
+        defaultCountry: present(phone) ? defaultCountry : undefined,
         email: present(email) ? email : undefined,
         phone: present(phone) ? phone : undefined,
       }),

@@ -98,6 +98,18 @@ function anotherPlatform(createCustomerSyncClient: (config: CustomerSyncConfig) 
   return sync
 }
 
+/** The README's local phone numbers of a Thai store; `createCustomerSyncClient` puts in the test hub's address and token. */
+async function thaiPhones(createCustomerSyncClient: (config: CustomerSyncConfig) => CustomerSyncClient) {
+  const thaiStore = createCustomerSyncClient({
+    cdpHost: process.env.CDP_HOST || 'http://localhost:1337',
+    cdpApiToken: process.env.CDP_API_TOKEN,
+    platformIdentity: { component: 'identity.thai-store', externalIdField: 'storeCustomerId', defaultCountry: 'TH' },
+  })
+  const { contact } = await thaiStore.syncCustomer({ externalId: 'th_1001', phone: '081-234-5678' })
+  console.log(contact.phone) // +66812345678
+  return contact
+}
+
 /** The README's "Lower-level API". */
 async function lowerLevel(sync: CustomerSyncClient) {
   // Find only
@@ -311,7 +323,7 @@ describe('the README', () => {
     const readme = readFileSync(readmePath, 'utf8')
     const self = readFileSync(new URL(import.meta.url), 'utf8')
     const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    expect(blocks.length).toBe(15)
+    expect(blocks.length).toBe(16)
     const body = normalize(self)
     for (const block of blocks) {
       expect(body, `README block not copied here:\n${block}`).toContain(normalize(block))
@@ -401,6 +413,11 @@ describe('README customer sync against a listening hub', () => {
     expect((await identities(janeId)).filter((i) => i.kind === 'platform').map((i) => i.namespace).sort()).toEqual(['identity.his-and-her-store', 'identity.shopify-store'])
   })
 
+  it('a Thai store names its country: its local phone numbers are read as Thai', async () => {
+    const contact = await thaiPhones((config) => createCustomerSyncClient({ ...config, cdpHost: hub.baseUrl, cdpApiToken: token }))
+    expect(contact.phone).toBe('+66812345678')
+  })
+
   it('custom logger: the application logger gets one info line per sync and a warn per conflict, never the token', async () => {
     const myLogger = appLogger()
     const config = {
@@ -416,7 +433,7 @@ describe('README customer sync against a listening hub', () => {
 
     // Jane's store id with Bob's email: Jane is found, Bob's email stays Bob's
     const mixed = await sync.syncCustomer({ externalId: 'cus_abc123', email: 'bob@example.com' })
-    expect(mixed).toMatchObject({ documentId: janeId, matchedBy: 'platform', conflicts: [{ kind: 'email', value: 'bob@example.com', customerId: bob.documentId, reason: 'owned_by_other' }] })
+    expect(mixed).toMatchObject({ documentId: janeId, matchedBy: 'platform', conflicts: [{ kind: 'email', value: 'bob@example.com', customerId: bob.documentId, reason: 'different_email' }] })
     expect(myLogger.lines.slice(1)).toEqual([
       { level: 'info', msg: expect.stringMatching(new RegExp(`^matched customer ${janeId} by platform\\b`)) },
       { level: 'warn', msg: expect.stringContaining(`held by customer ${bob.documentId}`) },

@@ -20,6 +20,7 @@ const samples: Record<string, { params?: Record<string, string>; body?: unknown 
   addToGroup: { body: { group: 'vip' } },
   removeFromGroup: { params: { group: 'vip' } },
   listIdentities: {},
+  customerHistory: {},
   linkIdentity: { body: { kind: 'email', value: 'linked-to-nobody@example.com' } },
   unlinkIdentity: { params: { identityId: newId('idn') } },
   listRewardAccounts: {},

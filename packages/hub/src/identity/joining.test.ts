@@ -263,3 +263,37 @@ describe('joining on sync', () => {
     }
   })
 })
+
+describe('the joining examples of docs/identity.md, in order', () => {
+  it('land where the table says', async () => {
+    const T = 'identity.thai-store'
+    const U = 'identity.us-shop'
+    const K = 'identity.marketplace'
+    const hub = await createTestHub({ identity: { components: { [T]: { defaultCountry: 'TH' }, [U]: { defaultCountry: 'US' } } } })
+    try {
+      const run = async (body: Body) => (await hub.app.inject({ method: 'POST', url: '/customer/sync', headers: hub.admin, payload: body })).json()
+      const r1 = await run({ platform: { component: T, externalId: 'c1' } })
+      const A = r1.documentId
+      const r2 = await run({ platform: { component: U, externalId: 'u1' }, email: 'ann@x.com' })
+      const B = r2.documentId
+      const r3 = await run({ platform: { component: T, externalId: 'c1' }, email: 'ann@x.com' })
+      expect(r3).toMatchObject({ documentId: B, matchedBy: 'email', conflicts: [], joined: [{ reason: 'sync', sourceId: A, targetId: B }] })
+      const r4 = await run({ platform: { component: T, externalId: 'c2' }, email: 'bob@x.com', phone: '081-234-5678' })
+      expect(r4).toMatchObject({ created: true, customer: { phone: '+66812345678' } })
+      const C = r4.documentId
+      const r5 = await run({ platform: { component: K, externalId: 'k9' }, email: 'carol@x.com', phone: '+66812345678' })
+      expect(r5).toMatchObject({ created: true, conflicts: [{ kind: 'phone', customerId: C, reason: 'phone_shared_with_other_email' }] })
+      const D = r5.documentId
+      const r6 = await run({ platform: { component: T, externalId: 'c2' }, email: 'carol@x.com' })
+      expect(r6).toMatchObject({ documentId: C, joined: [], conflicts: [{ kind: 'email', customerId: D, reason: 'different_email' }] })
+      const r7 = await run({ platform: { component: U, externalId: 'u1' }, phone: '12' })
+      expect(r7).toMatchObject({ documentId: B, matchedBy: 'platform', rejected: [{ field: 'phone', value: '12', code: 'INVALID_PHONE' }] })
+      const r8 = await hub.app.inject({ method: 'POST', url: `/merges/${r3.joined[0].id}/undo`, headers: hub.admin })
+      expect(r8.statusCode).toBe(200)
+      const r9 = await run({ platform: { component: T, externalId: 'c1' }, email: 'ann@x.com' })
+      expect(r9).toMatchObject({ documentId: A, joined: [], conflicts: [{ kind: 'email', customerId: B, reason: 'merge_undone' }] })
+    } finally {
+      await hub.close()
+    }
+  })
+})
