@@ -1,7 +1,6 @@
 import Type, { type Static } from 'typebox'
 import { Currency, Deleted, IdOf, Metadata, Nullable, Page, PathId, Timestamp } from './common.js'
 import { defineDomain } from './define.js'
-import { Identity } from './identity-record.js'
 
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 export const Email = Type.String({ minLength: 3, maxLength: 254, description: 'trimmed and lower-cased before it is stored' })
@@ -173,7 +172,7 @@ export const customers = defineDomain({
     ADDRESS_LIMIT_REACHED: { status: 422, message: 'The customer already has max_addresses addresses.' },
   },
   events: {
-    'customer.created': Type.Object({ customer: Customer, identities: Type.Optional(Type.Array(Identity, { description: 'the identities it was created with' })) }),
+    'customer.created': Type.Object({ customer: Customer }),
     'customer.updated': Type.Object({ customer: Customer, changed: Type.Array(Type.String()) }),
     'customer.deleted': Type.Object({ customerId: Type.String() }),
     'customer.group_added': Type.Object({ customerId: Type.String(), group: Type.String() }),

@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { IdOf, Nullable, Timestamp } from './common.js'
 
-// The identity record stands alone so that the customer domain's events can carry it too.
+// The identity record: its kinds, and how it came to be linked.
 
 export const identityKinds = ['platform', 'email', 'phone'] as const
 export type IdentityKind = (typeof identityKinds)[number]

@@ -147,7 +147,7 @@ export const HistoryEntry = Type.Object(
     kind: Type.Enum(historyKinds),
     customerId: Type.String({ description: 'the customer it happened to: this one, or one merged into it since' }),
     summary: Type.String({ description: 'one sentence for a person to read' }),
-    identities: Type.Optional(Type.Array(Identity, { description: 'created: the identities it was created with; identity_linked / identity_unlinked: the one' })),
+    identities: Type.Optional(Type.Array(Identity, { description: 'created: the identities it was created with that the customer still holds; identity_linked / identity_unlinked: the one' })),
     conflict: Type.Optional(IdentityConflict),
     rejected: Type.Optional(Type.Array(RejectedIdentifier)),
     merge: Type.Optional(Merge),

@@ -68,7 +68,7 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
       ['c', customers.insertSql(customer, passwordHash)],
       ['i', linked.length ? identities.insertSql(linked) : undefined],
     ],
-    events.insertSql(tx, [{ type: 'customer.created', customerId: id, payload: { customer, identities: linked } }]),
+    events.insertSql(tx, [{ type: 'customer.created', customerId: id, payload: { customer } }]),
   )).execute(tx)
   return customer
 }

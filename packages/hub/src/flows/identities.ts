@@ -87,12 +87,13 @@ const reasons: Record<IdentityConflict['reason'], string> = {
   currency_differs: 'their orders are in different currencies',
 }
 
-function entry(event: HubEvent): HistoryEntry {
+/** A history entry of an event; `createdWith` gives the identities a customer was created with (those it still holds). */
+function entry(event: HubEvent, createdWith: (customer: { createdAt: string }) => Identity[]): HistoryEntry {
   const base = { sequence: event.sequence, at: event.createdAt, customerId: event.customerId! }
   const sentence = (s: string) => s.replace(/\s+,/g, ',').trim().replace(/\s*$/, '.')
   switch (event.type) {
     case 'customer.created': {
-      const identities = event.payload.identities ?? []
+      const identities = createdWith(event.payload.customer)
       const via = identities[0]?.linkedBy
       const from = via?.via === 'sync' ? ` by a sync from ${via.component}` : ''
       return { ...base, kind: 'created', summary: sentence(`Created${from}${identities.length ? ` with ${identities.map(describe).join(', ')}` : ''}`), identities }
@@ -132,5 +133,9 @@ export async function customerHistory(exec: Executor, { customers, identities, e
   await customers.requireLive(exec, customerId)
   const limit = query.limit ?? 100
   const rows = await events.ofCustomers(exec, await identities.absorbed(exec, customerId), [...historyTypes], query.cursor, limit)
-  return { data: rows.map(entry), nextCursor: rows.length === limit ? rows.at(-1)!.sequence : null }
+  const held = rows.some((r) => r.type === 'customer.created') ? await identities.list(exec, customerId) : []
+  // linked when the customer was made, by the request that made it (merges keep both)
+  const createdWith = (customer: { createdAt: string }) =>
+    held.filter((i) => i.createdAt === customer.createdAt && (i.linkedBy.via === 'create' || i.linkedBy.rule === 'new'))
+  return { data: rows.map((r) => entry(r, createdWith)), nextCursor: rows.length === limit ? rows.at(-1)!.sequence : null }
 }

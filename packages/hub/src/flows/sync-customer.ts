@@ -118,7 +118,7 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
       }
       const rewardAccount: RewardAccount | undefined = ledger ? { id: newId('rwa'), ledger, customerId: id, createdAt: now } : undefined
       const created: EventInput[] = [
-        { type: 'customer.created', customerId: id, payload: { customer, identities: linked } },
+        { type: 'customer.created', customerId: id, payload: { customer } },
         ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
         ...rejectedEvents(id),
         ...(rewardAccount ? [{ type: 'reward_account.created', customerId: id, payload: { rewardAccount } } as const] : []),

@@ -231,6 +231,10 @@ describe('joining on sync', () => {
       ['identity_conflict', main.documentId],
       ['identity_linked', main.documentId],
     ])
+    // each creation with the identities it was made with (those the customer still holds)
+    expect(history.data[0].identities.map((i: any) => i.value)).toEqual([id])
+    expect(history.data[0].summary).toBe(`Created by a sync from ${store} with ${store} id ${id}.`)
+    expect(history.data[2].identities.map((i: any) => i.kind).sort()).toEqual(['email', 'platform'])
     const merged = history.data.find((e: any) => e.kind === 'merged')
     expect(merged.merge).toMatchObject({ id: tie.joined[0].id, reason: 'sync' })
     expect(merged.summary).toContain('joined by a sync')
