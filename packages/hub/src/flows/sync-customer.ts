@@ -58,7 +58,9 @@ const lostToAnotherLink = (err: unknown) => isUniqueViolation(err) && /^identiti
 
 /**
  * `POST /customer/sync`: find-or-create one person from what a platform knows of them — the
- * customer, its identities and its reward account, written together.
+ * customer, its identities and its reward account, written together. An invalid email or phone
+ * is left out and reported (`rejected`); when the identifiers lead to several customers, those
+ * that can be joined are merged first ({@link join}).
  *
  * Concurrency: the sync reads (identities, then the records of their holders), decides, and
  * writes with one statement. The database decides every race: the unique indexes of identities
@@ -66,7 +68,7 @@ const lostToAnotherLink = (err: unknown) => isUniqueViolation(err) && /^identiti
  * the row version it read (`xmin`). A sync that loses a race throws {@link RetryTransaction}: the
  * request runs again from the read and sees the winner's rows, so N concurrent syncs of one
  * person — through any number of hub processes — end with one customer holding the union of
- * their non-conflicting identifiers.
+ * their non-conflicting identifiers. A sync that joins locks the customers it joins first.
  */
 export async function syncCustomer(tx: Tx, services: Services, settings: CustomerSettings, identity: IdentitySettings, input: SyncInput): Promise<SyncResult> {
   const { customers, identities, loyalty, events } = services
