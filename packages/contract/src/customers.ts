@@ -170,6 +170,7 @@ export const customers = defineDomain({
     DEFAULT_ADDRESS_REQUIRED: { status: 409, message: 'A customer with addresses keeps one default; make another address the default instead.' },
     CUSTOMER_MERGED: { status: 410, message: 'This customer was merged into another; details.mergedInto names it.' },
     ADDRESS_LIMIT_REACHED: { status: 422, message: 'The customer already has max_addresses addresses.' },
+    METADATA_TOO_LARGE: { status: 422, message: "The customer's metadata would hold more than 50 keys or 16 KiB once merged." },
   },
   events: {
     'customer.created': Type.Object({ customer: Customer }),
@@ -188,7 +189,7 @@ export const customers = defineDomain({
       description: 'Registering with the email of a guest record turns that guest into the account (auto_merge_guest).',
       body: CustomerInput,
       responses: { 201: Customer },
-      errors: ['IDENTIFIER_REQUIRED', 'PASSWORD_TOO_SHORT', 'GUEST_CHECKOUT_DISABLED', ...contact],
+      errors: ['IDENTIFIER_REQUIRED', 'PASSWORD_TOO_SHORT', 'GUEST_CHECKOUT_DISABLED', 'METADATA_TOO_LARGE', ...contact],
     },
     listCustomers: {
       method: 'GET', path: '/customer', tags, access: admin,
@@ -210,7 +211,7 @@ export const customers = defineDomain({
       params: CustomerIdParams,
       body: CustomerPatch,
       responses: { 200: Customer },
-      errors: ['EMPTY_PATCH', ...named, ...contact],
+      errors: ['EMPTY_PATCH', 'METADATA_TOO_LARGE', ...named, ...contact],
     },
     deleteCustomer: {
       method: 'DELETE', path: '/customer/:id', tags, access: admin,
@@ -268,7 +269,7 @@ export const customers = defineDomain({
       summary: 'Change my name, email or phone',
       body: CustomerMePatch,
       responses: { 200: Customer },
-      errors: ['EMPTY_PATCH', ...named, ...contact],
+      errors: ['EMPTY_PATCH', 'METADATA_TOO_LARGE', ...named, ...contact],
     },
     addMyAddress: {
       method: 'POST', path: '/customer/me/address', tags: me, access: customerRole,

@@ -206,7 +206,7 @@ export const identity = defineDomain({
       description: '201 when the sync created the customer, 200 when it matched one. See docs/identity.md for the rules.',
       body: SyncInput,
       responses: { 200: SyncResult, 201: SyncResult },
-      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'INVALID_COUNTRY', 'LEDGER_NOT_FOUND', 'CONTENTION'],
+      errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'INVALID_COUNTRY', 'METADATA_TOO_LARGE', 'LEDGER_NOT_FOUND', 'CONTENTION'],
     },
     lookupCustomer: {
       method: 'GET', path: '/customer/lookup', tags, access: rw,

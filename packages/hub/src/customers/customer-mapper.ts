@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
 import type { Address, Customer } from '@his-her/contract'
 import type { AddressRow, CustomerRow } from './tables.js'
+import { HubError } from '../errors.js'
 
 /** A customer row as `customerColumns` reads it: with its addresses, timestamps maybe as text. */
 export type CustomerRecord = Pick<
@@ -63,8 +64,21 @@ export const customerColumns: RawBuilder<unknown> = sql`
   c.total_spent::text AS total_spent, c.currency, c.has_account, c.email_verified, c.created_at, c.updated_at,
   coalesce((SELECT json_agg(a ORDER BY a.created_at, a.id) FROM addresses a WHERE a.customer_id = c.id), '[]'::json) AS addresses`
 
+/** The most keys a customer's metadata holds, and the most bytes of its JSON (after merging a patch). */
+export const metadataLimits = { keys: 50, bytes: 16 * 1024 }
+
+/** 422 `METADATA_TOO_LARGE` when `metadata` holds more than {@link metadataLimits}. */
+export function checkMetadata(metadata: object): void {
+  const keys = Object.keys(metadata).length
+  const bytes = Buffer.byteLength(JSON.stringify(metadata))
+  if (keys > metadataLimits.keys || bytes > metadataLimits.bytes) {
+    throw new HubError('METADATA_TOO_LARGE', `The metadata would hold ${keys} keys and ${bytes} bytes; at most ${metadataLimits.keys} keys and ${metadataLimits.bytes} bytes.`, { keys, bytes, maxKeys: metadataLimits.keys, maxBytes: metadataLimits.bytes })
+  }
+}
+
 /**
- * Merges a metadata patch key by key; a null value removes the key.
+ * Merges a metadata patch key by key; a null value removes the key. The result is held to
+ * {@link metadataLimits} (422 `METADATA_TOO_LARGE`): a patch is at most 50 keys, but patches add up.
  *
  * @example mergeMetadata({ a: 1, b: 2 }, { b: null, c: 3 }) // { a: 1, c: 3 }
  */
@@ -75,6 +89,7 @@ export function mergeMetadata(current: object, patch: object | undefined): Recor
     if (value === null) delete merged[key]
     else merged[key] = value
   }
+  checkMetadata(merged)
   return merged
 }
 

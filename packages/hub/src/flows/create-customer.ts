@@ -7,7 +7,7 @@ import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { hashPassword } from '../auth/passwords.js'
 import { normalizeEmail, normalizePhone } from '../identity/normalize.js'
-import { contactField } from '../customers/customer-mapper.js'
+import { checkMetadata, contactField } from '../customers/customer-mapper.js'
 
 /**
  * `POST /customer`: an account when a password is given, else a guest record (when
@@ -31,6 +31,7 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
     if (!settings.allowGuestCheckout) throw new HubError('GUEST_CHECKOUT_DISABLED')
     if (!email && !phone) throw new HubError('IDENTIFIER_REQUIRED')
   }
+  if (input.metadata) checkMetadata(input.metadata)
   const passwordHash = hasAccount ? await hashPassword(input.password!) : null
   if (hasAccount && settings.autoMergeGuest) {
     const guest = await registerGuest(tx, services, email!, phone, passwordHash!, input)

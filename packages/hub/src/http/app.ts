@@ -83,6 +83,28 @@ function nestingDepth(value: unknown): number {
   return deepest
 }
 
+/**
+ * Where a NUL character (U+0000) sits in a request's body, query or path parameters — in a
+ * string or a key — as a path such as `body/email`, or undefined. PostgreSQL cannot store it in
+ * text, so it is refused before anything runs.
+ */
+function nulPath(value: unknown, at: string): string | undefined {
+  const stack: [unknown, string][] = [[value, at]]
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return path
+      continue
+    }
+    if (node === null || typeof node !== 'object') continue
+    for (const [key, child] of Object.entries(node)) {
+      if (key.includes('\u0000')) return `${path}/${key.replace(/\u0000/g, '\\u0000')}`
+      stack.push([child, `${path}/${key}`])
+    }
+  }
+  return undefined
+}
+
 /** The validators: bodies are taken as sent (no coercion, unknown fields refused); query and
  * path strings are coerced to the schema's types. */
 function validatorCompiler() {
@@ -144,6 +166,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     if (nestingDepth(request.body) > maxBodyDepth) {
       throw new HubError('VALIDATION_FAILED', `The request body is nested deeper than ${maxBodyDepth} levels.`)
     }
+    const nul = nulPath(request.body, 'body') ?? nulPath(request.query, 'query') ?? nulPath(request.params, 'params')
+    if (nul) throw new HubError('VALIDATION_FAILED', `${nul} contains a NUL character (\\u0000), which no field accepts.`)
   })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)

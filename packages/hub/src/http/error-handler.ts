@@ -52,6 +52,8 @@ export function toErrorBody(err: unknown): ErrorBody {
   }
   if (isPgError(err)) {
     if (err.code === '23505') return body(uniqueConstraintCodes[err.constraint ?? ''] ?? 'CONFLICT')
+    // a character PostgreSQL cannot store (NUL in text or JSON): the request's fault, never a 500
+    if (err.code === '22021' || err.code === '22P05') return body('VALIDATION_FAILED', 'A value contains a character that cannot be stored (such as NUL, \\u0000).')
     if (err.code.startsWith('08') || err.code.startsWith('57P')) return body('DATABASE_UNAVAILABLE')
   }
   if (e instanceof SyntaxError && (e as FastifyError).statusCode === 400) return body('INVALID_JSON', e.message)
