@@ -119,7 +119,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://db/hub',
       HUB_DATA_DIR: 'data',
       HUB_DB_POOL_SIZE: '25',
-      HUB_ADMIN_TOKEN: 'secret-admin',
+      HUB_ADMIN_TOKEN: 'secret-admin-token-0123456789abcdef',
     }, dir)
     expect(config).toMatchObject({
       port: 8080,
@@ -128,7 +128,7 @@ describe('loadConfig', () => {
       databaseUrl: 'postgres://db/hub',
       dataDir: join(dir, 'data'),
       poolSize: 25,
-      adminToken: 'secret-admin',
+      adminToken: 'secret-admin-token-0123456789abcdef',
     })
   })
 
@@ -166,6 +166,9 @@ describe('loadConfig', () => {
       HUB_CUSTOMER_DEFAULT_COUNTRY: 'XX',
       PORT: 'http',
       HUB_DB_POOL_SIZE: '0',
+      HUB_ADMIN_TOKEN: 'short-admin-token',
+      HUB_IDENTITY_AUTO_MERGE: 'maybe',
+      HUB_IDENTITY_COMPONENT_COUNTRIES: 'identity.thai-store=XX',
     }
     for (const [name, value] of Object.entries(cases)) {
       expect(configError(() => loadConfig({ [name]: value }, dir)).message, name).toContain(name)
@@ -176,6 +179,24 @@ describe('loadConfig', () => {
     for (const country of ['XX', 'USA', '12', 'true']) {
       writeYaml('customer-hub.yaml', `customer:\n  default_country: ${country}\n`)
       expect(configError(() => loadConfig({}, dir)).message, country).toContain('customer.default_country')
+    }
+  })
+
+  test('identity: auto_merge and the phone country of each platform component, from the file and the environment', () => {
+    expect(loadConfig({}, dir).identity).toEqual({ autoMerge: 'safe', components: {} })
+    writeYaml('customer-hub.yaml', 'identity:\n  auto_merge: off\n  components:\n    identity.thai-store: { default_country: th }\n')
+    expect(loadConfig({}, dir).identity).toEqual({ autoMerge: 'off', components: { 'identity.thai-store': { defaultCountry: 'TH' } } })
+    const both = loadConfig({ HUB_IDENTITY_AUTO_MERGE: 'safe', HUB_IDENTITY_COMPONENT_COUNTRIES: 'identity.us-shop=US, identity.thai-store=VN' }, dir).identity
+    expect(both).toEqual({ autoMerge: 'safe', components: { 'identity.thai-store': { defaultCountry: 'VN' }, 'identity.us-shop': { defaultCountry: 'US' } } })
+    for (const [yaml, named] of [
+      ['identity:\n  auto_merge: sometimes\n', 'identity.auto_merge'],
+      ['identity:\n  merge: safe\n', 'identity.merge'],
+      ['identity:\n  components:\n    identity.shop: { default_country: XX }\n', 'identity.components.identity.shop.default_country'],
+      ['identity:\n  components:\n    identity.shop: { country: TH }\n', 'identity.components.identity.shop.country'],
+      ['identity:\n  components:\n    Shop Name: { default_country: TH }\n', 'Shop Name'],
+    ]) {
+      writeYaml('customer-hub.yaml', yaml!)
+      expect(configError(() => loadConfig({}, dir)).message, yaml).toContain(named)
     }
   })
 

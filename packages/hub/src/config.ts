@@ -84,6 +84,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   for (const section of sections) if (section.env) settings[section.key] = section.env(env, settings[section.key])
   const secret = env.HUB_SECRET || undefined
   if (secret !== undefined && secret.length < 32) throw new ConfigError('HUB_SECRET must have at least 32 characters')
+  // an admin token is as good as the admin's password: too short to guess is not enough
+  const adminToken = env.HUB_ADMIN_TOKEN || undefined
+  if (adminToken !== undefined && adminToken.length < 32) throw new ConfigError('HUB_ADMIN_TOKEN must have at least 32 characters (e.g. openssl rand -hex 24)')
   return {
     port: coerce('PORT', 'integer', env.PORT ?? 1337, true, 0, 65535) as number,
     host: env.HOST || '127.0.0.1',
@@ -91,7 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(cwd, env.HUB_DATA_DIR || '.hub-data'),
     poolSize: coerce('HUB_DB_POOL_SIZE', 'integer', env.HUB_DB_POOL_SIZE ?? 10, true, 1, 200) as number,
-    adminToken: env.HUB_ADMIN_TOKEN || undefined,
+    adminToken,
     secret,
     devLogLinks: env.HUB_DEV_LOG_LINKS === 'true',
     ...(settings as unknown as Settings),

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { call, killAll, processTimeout, runServe, spawnHub, tempDir } from './helpers/spawn-hub.js'
@@ -37,17 +37,19 @@ describe('first start on an embedded data directory', { timeout: processTimeout 
     await hub.stop()
   })
 
-  it('a restart prints no new token, keeps the token file, and keeps the data', async () => {
+  it('a restart prints no new token, keeps the token file (made 0600 again if loosened), and keeps the data', async () => {
     const first = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     const token = first.firstStartToken!
     const created = await call(first.url, 'POST', '/customer', token, { email: 'Ada@Example.com', firstName: 'Ada' })
     expect(created.status).toBe(201)
     expect(await first.stop()).toEqual({ code: 0, signal: null })
+    chmodSync(join(dataDir, 'admin-token'), 0o644)
 
     const second = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     expect(second.firstStartToken).toBeUndefined()
     expect(second.stdout.some((l) => l.includes('chub_') || l.startsWith('First start'))).toBe(false)
     expect(readFileSync(join(dataDir, 'admin-token'), 'utf8')).toBe(`${token}\n`)
+    expect(statSync(join(dataDir, 'admin-token')).mode & 0o777).toBe(0o600)
 
     const read = await call(second.url, 'GET', `/customer/${created.body.id}`, token)
     expect(read.status).toBe(200)

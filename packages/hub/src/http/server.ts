@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { HubConfig } from '../config.js'
@@ -43,18 +43,20 @@ export async function startHub(config: HubConfig, out: (line: string) => void = 
   try {
     await migrate(database.db)
     app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite') }, database })
+    const tokenFile = join(config.dataDir, 'admin-token')
     if (!config.adminToken) {
       const token = await app.tokens.bootstrap()
       if (token) {
         out('First start: an admin token was created. It is shown this once:')
         out(`  ${token}`)
         if (database.kind === 'pglite') {
-          const file = join(config.dataDir, 'admin-token')
-          writeFileSync(file, `${token}\n`, { mode: 0o600 })
-          out(`  (also written to ${file}, readable only by you)`)
+          writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 })
+          out(`  (also written to ${tokenFile}, readable only by you)`)
         }
       }
     }
+    // a token file loosened since (a copy, a backup restore) is made readable only by its owner again
+    if (database.kind === 'pglite' && existsSync(tokenFile)) chmodSync(tokenFile, 0o600)
     const address = await app.listen({ port: config.port, host: config.host })
     if (database.kind === 'pglite') writeFileSync(hubUrlFile(config.dataDir), `${address}\n`)
     const running = app
