@@ -142,7 +142,7 @@ export const auth = defineDomain({
       summary: 'Set a new password with a reset token; every session is revoked',
       body: PasswordResetInput,
       responses: { 200: Type.Object({ customerId: Type.String(), passwordChanged: Type.Literal(true) }) },
-      errors: ['INVALID_TOKEN', 'PASSWORD_TOO_SHORT'],
+      errors: ['INVALID_TOKEN', 'PASSWORD_TOO_SHORT', ...limited],
     },
     getSession: {
       method: 'GET', path: '/auth/session', tags, access: roles,

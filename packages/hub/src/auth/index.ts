@@ -58,7 +58,7 @@ export const authModule = defineModule({
       await sessions.requestPasswordReset(db, body.email, request.ip)
       return { accepted: true as const }
     },
-    resetPassword: async ({ db, body }) => ({ ...(await sessions.resetPassword(db, body.token, body.password)), passwordChanged: true as const }),
+    resetPassword: async ({ db, body, request }) => ({ ...(await sessions.resetPassword(db, body.token, body.password, request.ip)), passwordChanged: true as const }),
     getSession: async ({ principal: p }) => {
       if (p.kind === 'customer') return { kind: p.kind, role: p.role, customerId: p.customerId }
       if (p.kind === 'service') return { kind: p.kind, role: p.role, serviceAccountId: p.serviceAccountId, providerId: p.providerId, organizationId: p.organizationId, name: p.name }

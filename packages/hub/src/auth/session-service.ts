@@ -271,11 +271,21 @@ export function createSessionService(o: SessionServiceOptions) {
       if (account) await createOneTimeToken(db, 'password_reset', account.id, email)
     },
 
-    /** Sets a new password with a reset token and revokes every session of the customer. */
-    async resetPassword(db: Executor, token: string, password: string): Promise<{ customerId: string }> {
+    /**
+     * Sets a new password with a reset token and revokes every session of the customer. Limited
+     * per client address; the token is looked up before the password is hashed, so a request
+     * without a valid token costs no hashing work.
+     */
+    async resetPassword(db: Executor, token: string, password: string, clientAddress: string): Promise<{ customerId: string }> {
+      await limiter.hit(db, `reset-use:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
       if (password.length < o.customer.passwordMinLength) {
         throw new HubError('PASSWORD_TOO_SHORT', `The password must have at least ${o.customer.passwordMinLength} characters.`)
       }
+      const usable = await db.selectFrom('one_time_tokens').select('customer_id')
+        .where('token_hash', '=', sha256(token)).where('purpose', '=', 'password_reset')
+        .where('used_at', 'is', null).where('expires_at', '>', new Date())
+        .executeTakeFirst()
+      if (!usable) throw new HubError('INVALID_TOKEN')
       const passwordHash = await hashPassword(password)
       return withTransaction(db, async (tx) => {
         const row = await consume(tx, 'password_reset', token)
