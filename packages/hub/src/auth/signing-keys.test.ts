@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { decodeProtectedHeader, type JSONWebKeySet } from 'jose'
+import { sql } from 'kysely'
 import type { Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 
@@ -60,5 +61,33 @@ describe('signing keys shared by several hub processes', () => {
     // b looked the unknown kid up a moment ago; the new key must verify all the same
     expect((await me(b, forged)).statusCode).toBe(401)
     expect((await me(b, session.accessToken)).statusCode).toBe(200)
+  })
+})
+
+describe('one current signing key, guarded by the database', () => {
+  test('a second unretired key is refused by signing_keys_one_current; rotations and first keys made together end with one current key', async () => {
+    await login(a)
+    const current = async () => (await sql<{ kid: string }>`SELECT kid FROM signing_keys WHERE retired_at IS NULL`.execute(a.database.db)).rows
+    expect(await current()).toHaveLength(1)
+    const second = sql`INSERT INTO signing_keys (kid, public_jwk, private_key_enc) VALUES ('key_second', '{}'::jsonb, 'x')`.execute(a.database.db)
+    await expect(second).rejects.toMatchObject({ code: '23505', constraint: 'signing_keys_one_current' })
+
+    // two processes rotating at once: one current key after both
+    const rotations = await Promise.all([a, b].map((hub) => hub.app.inject({ method: 'POST', url: '/keys/rotate', headers: hub.admin })))
+    expect(rotations.map((r) => r.statusCode), rotations.map((r) => r.body).join()).toEqual([200, 200])
+    expect(await current()).toHaveLength(1)
+
+    // an empty key table, and both processes asked for a key at the same moment
+    await sql`UPDATE signing_keys SET retired_at = now() - interval '1 day' WHERE retired_at IS NULL`.execute(a.database.db)
+    const fresh = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
+    const other = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
+    try {
+      const sessions = await Promise.all([login(fresh), login(other), login(fresh), login(other)])
+      expect(new Set(sessions.map((s) => decodeProtectedHeader(s.accessToken).kid)).size).toBe(1)
+      expect(await current()).toHaveLength(1)
+    } finally {
+      await other.app.close()
+      await fresh.app.close()
+    }
   })
 })

@@ -1,4 +1,5 @@
 import { exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK } from 'jose'
+import { isUniqueViolation } from '../db/pg-errors.js'
 import { sql } from 'kysely'
 import type { Executor, Tx } from '../db/executor.js'
 import { withTransaction } from '../db/executor.js'
@@ -44,11 +45,15 @@ export function createSigningKeys(options: { secret: string; accessTokenTtl: num
     const row = await db.selectFrom('signing_keys').select(['kid', 'private_key_enc']).where('retired_at', 'is', null)
       .orderBy('created_at', 'desc').orderBy('kid', 'desc').executeTakeFirst()
     if (row) return { kid: row.kid, privateKey: await importPKCS8(sealer.open(row.private_key_enc), 'EdDSA') }
-    // The first key: made once, whichever process asks first (the lock is held until the key is in).
+    // The first key: made once, whichever process asks first (the lock is held until the key is
+    // in; the unique index signing_keys_one_current refuses a second current key whatever happens).
     const made = await withTransaction(db, async (tx) => {
       await sql`SELECT pg_advisory_xact_lock(${KEY_LOCK})`.execute(tx)
       const again = await tx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst()
       return again ? undefined : create(tx)
+    }).catch((err: unknown) => {
+      if (isUniqueViolation(err, 'signing_keys_one_current')) return undefined // another process made it
+      throw err
     })
     return made ?? loadCurrent(db)
   }
@@ -91,8 +96,11 @@ export function createSigningKeys(options: { secret: string; accessTokenTtl: num
 
     /** Makes a new signing key and retires the others (they keep verifying until their tokens expire). */
     async rotate(tx: Tx): Promise<string> {
+      // one rotation at a time, each retiring what the one before made; retire first: one key is
+      // current at a time (signing_keys_one_current)
+      await sql`SELECT pg_advisory_xact_lock(${KEY_LOCK})`.execute(tx)
+      await tx.updateTable('signing_keys').set({ retired_at: new Date() }).where('retired_at', 'is', null).execute()
       const key = await create(tx)
-      await tx.updateTable('signing_keys').set({ retired_at: new Date() }).where('kid', '!=', key.kid).where('retired_at', 'is', null).execute()
       current = { key, at: Date.now() }
       return key.kid
     },

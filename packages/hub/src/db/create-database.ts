@@ -130,8 +130,13 @@ export const DEFERRED_RESULT = '/* deferred result */'
 export const FINAL = '/* final */ '
 
 // A read that takes no lock: sent before a held `BEGIN`, it means what it would mean after it
-// (under READ COMMITTED every statement reads its own snapshot, in a transaction or not).
-const plainRead = (text: string) => /^\s*select\b/i.test(text) && !/\bfor\s+(update|no\s+key\s+update|share|key\s+share)\b/i.test(text)
+// (under READ COMMITTED every statement reads its own snapshot, in a transaction or not). A
+// SELECT that locks rows, takes an advisory lock (held to the end of the transaction only inside
+// it), or reads or moves transaction state is not one: it goes in the transaction.
+const plainRead = (text: string) =>
+  /^\s*select\b/i.test(text) &&
+  !/\bfor\s+(update|no\s+key\s+update|share|key\s+share)\b/i.test(text) &&
+  !/\b(pg_advisory\w*|pg_try_advisory\w*|nextval|setval|pg_current_xact_id|txid_current)\s*\(/i.test(text)
 
 /** A statement with its parameters written in as literals, to travel in one text with others. */
 function inline(text: string, values: unknown[]): string | undefined {

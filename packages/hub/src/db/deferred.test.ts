@@ -52,6 +52,20 @@ describe('a held (deferred) text', () => {
   })
 })
 
+describe('a SELECT after a held BEGIN', () => {
+  it('goes in the transaction when it takes a lock: an advisory lock is held until the COMMIT', async () => {
+    const advisoryLocks = (conn: typeof database.db) =>
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND pid = pg_backend_pid()`.execute(conn)
+    await database.db.connection().execute(async (conn) => {
+      await sql.raw(`${DEFERRED}BEGIN`).execute(conn)
+      await sql`SELECT pg_advisory_xact_lock(${4242})`.execute(conn)
+      expect((await advisoryLocks(conn)).rows).toEqual([{ n: 1 }])
+      await sql.raw('COMMIT').execute(conn)
+      expect((await advisoryLocks(conn)).rows).toEqual([{ n: 0 }])
+    })
+  })
+})
+
 describe('a final statement', () => {
   it('runs as its own transaction when nothing was written before it, and the COMMIT after it ends nothing', async () => {
     await sql`CREATE TABLE IF NOT EXISTS finals (id int PRIMARY KEY)`.execute(database.db)
