@@ -210,7 +210,9 @@ export function createSessionService(o: SessionServiceOptions) {
       const key = await keys.publicKey(db, header.kid)
       if (!key) throw new HubError('UNAUTHORIZED', 'The token is not signed by a key of this hub.')
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] })
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'iat', 'sub'], maxTokenAge: keys.maxTokenAgeSeconds,
+        })
         if (payload.role === 'customer') return { kind: 'customer', role: 'customer', customerId: payload.sub!, name: payload.sub!, tokenId: null }
         if (payload.role === 'service') {
           // a suspended or disabled account's tokens stop at once, on every process

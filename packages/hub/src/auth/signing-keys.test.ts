@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { decodeProtectedHeader, type JSONWebKeySet } from 'jose'
+import { decodeJwt, decodeProtectedHeader, importPKCS8, SignJWT, type JSONWebKeySet } from 'jose'
 import { sql } from 'kysely'
 import type { Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { createSealer } from '../secrets.js'
 
 // Two hub instances on one database, as two processes behind a load balancer.
 let a: TestHub
@@ -10,8 +11,8 @@ let b: TestHub
 const password = 'correct horse battery'
 
 beforeAll(async () => {
-  a = await createTestHub({ customer: { requireEmailVerification: false } })
-  b = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
+  a = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false } })
+  b = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
   const created = await a.app.inject({ method: 'POST', url: '/customer', headers: a.admin, payload: { email: 'two@example.com', password } })
   expect(created.statusCode, created.body).toBe(201)
 })
@@ -79,8 +80,8 @@ describe('one current signing key, guarded by the database', () => {
 
     // an empty key table, and both processes asked for a key at the same moment
     await sql`UPDATE signing_keys SET retired_at = now() - interval '1 day' WHERE retired_at IS NULL`.execute(a.database.db)
-    const fresh = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
-    const other = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
+    const fresh = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+    const other = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
     try {
       const sessions = await Promise.all([login(fresh), login(other), login(fresh), login(other)])
       expect(new Set(sessions.map((s) => decodeProtectedHeader(s.accessToken).kid)).size).toBe(1)
@@ -89,5 +90,55 @@ describe('one current signing key, guarded by the database', () => {
       await other.app.close()
       await fresh.app.close()
     }
+  })
+})
+
+describe('how long a token and its key verify', () => {
+  /** A token the hub would sign, signed with the private key of `kid` (read as the hub reads it), with the times given. */
+  async function forge(hub: TestHub, kid: string, customerId: string, iat: number, exp: number): Promise<string> {
+    const { rows } = await sql<{ private_key_enc: string }>`SELECT private_key_enc FROM signing_keys WHERE kid = ${kid}`.execute(hub.database.db)
+    const privateKey = await importPKCS8(createSealer(hub.config.secret!, 'signing keys').open(rows[0]!.private_key_enc), 'EdDSA')
+    return new SignJWT({ role: 'customer' }).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'JWT' }).setSubject(customerId)
+      .setIssuer('customer-hub').setAudience('customer-hub').setIssuedAt(iat).setExpirationTime(exp).sign(privateKey)
+  }
+
+  test('a key retired longer ago than a token lives no longer verifies, even for a token not yet expired', async () => {
+    const rotate = async () => expect((await a.app.inject({ method: 'POST', url: '/keys/rotate', headers: a.admin })).statusCode).toBe(200)
+    await rotate() // a key of this test's own, current now
+    const session = await login(a)
+    const oldKid = decodeProtectedHeader(session.accessToken).kid!
+    await rotate()
+    const fresh = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+    try {
+      // retired a moment ago: its tokens still verify
+      expect((await me(fresh, session.accessToken)).statusCode).toBe(200)
+      // as if the rotation had been a token lifetime (15 minutes) and a minute ago
+      await sql`UPDATE signing_keys SET retired_at = now() - make_interval(secs => ${15 * 60 + 61}) WHERE kid = ${oldKid}`.execute(a.database.db)
+      const later = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+      try {
+        const now = Math.floor(Date.now() / 1000)
+        const stillValid = await forge(a, oldKid, decodeJwt(session.accessToken).sub!, now, now + 600)
+        expect((await me(later, stillValid)).statusCode).toBe(401)
+        expect((await me(later, session.accessToken)).statusCode).toBe(401)
+      } finally {
+        await later.app.close()
+      }
+    } finally {
+      await fresh.app.close()
+    }
+  })
+
+  test('a token older than its lifetime (and the skew) is refused, whatever its exp says', async () => {
+    expect((await a.app.inject({ method: 'POST', url: '/keys/rotate', headers: a.admin })).statusCode).toBe(200)
+    const session = await login(a)
+    const kid = decodeProtectedHeader(session.accessToken).kid!
+    const now = Math.floor(Date.now() / 1000)
+    const customerId = decodeJwt(session.accessToken).sub!
+    const young = await forge(a, kid, customerId, now - 60, now + 3600)
+    expect((await me(a, young)).statusCode).toBe(200)
+    const old = await forge(a, kid, customerId, now - 2 * 3600, now + 3600)
+    const res = await me(a, old)
+    expect(res.statusCode).toBe(401)
+    expect(res.json().code).toBe('TOKEN_EXPIRED')
   })
 })

@@ -22,11 +22,17 @@ const CURRENT_KEY_TTL_MS = 60_000
  * The Ed25519 keys that sign access tokens. Keys live in the database (private parts encrypted
  * with the hub's secret), so every hub process signs and verifies with the same set. The newest
  * unretired key signs; a retired key still verifies — and stays in the JWKS — until every token
- * it signed has expired.
+ * it signed has expired (the token lifetime, plus the time another process may still sign with it),
+ * and not a moment longer: then it is refused and dropped from memory.
  */
 export function createSigningKeys(options: { secret: string; accessTokenTtl: number }) {
   const sealer = createSealer(options.secret, 'signing keys')
-  const publicKeys = new Map<string, Key>()
+  /** How long after its retirement a key still verifies, ms. */
+  const retiredWindowMs = options.accessTokenTtl * 1000 + CURRENT_KEY_TTL_MS
+  // kid → the key and until when it may be used without asking the database again: a current key
+  // for CURRENT_KEY_TTL_MS (another process may retire it), a retired one until its window ends
+  const publicKeys = new Map<string, { key: Key; until: number }>()
+  const usableUntil = (retiredAt: Date | null, now: number) => (retiredAt === null ? now + CURRENT_KEY_TTL_MS : retiredAt.getTime() + retiredWindowMs)
   let current: { key: SigningKey; at: number } | undefined
   // kid → when it was last looked up and not found: a forged kid sent again and again costs
   // one query a second, while a key just made by another process is found at its first use
@@ -37,7 +43,7 @@ export function createSigningKeys(options: { secret: string; accessTokenTtl: num
     const kid = newId('key')
     const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' }
     await tx.insertInto('signing_keys').values({ kid, public_jwk: JSON.stringify(jwk), private_key_enc: sealer.seal(await exportPKCS8(privateKey)) }).execute()
-    publicKeys.set(kid, publicKey)
+    publicKeys.set(kid, { key: publicKey, until: usableUntil(null, Date.now()) })
     return { kid, privateKey }
   }
 
@@ -65,21 +71,27 @@ export function createSigningKeys(options: { secret: string; accessTokenTtl: num
       return current.key
     },
 
-    /** The public key of `kid`, or undefined when no such key exists (or it expired). */
+    /** The public key of `kid`, or undefined when no such key exists or it was retired longer ago than a token lives. */
     async publicKey(db: Executor, kid: string): Promise<Key | undefined> {
+      const now = Date.now()
       const known = publicKeys.get(kid)
-      if (known) return known
-      if (Date.now() - (misses.get(kid) ?? 0) < 1000) return undefined
-      const row = await db.selectFrom('signing_keys').select('public_jwk').where('kid', '=', kid).executeTakeFirst()
-      if (!row) {
+      if (known && known.until > now) return known.key
+      publicKeys.delete(kid)
+      if (now - (misses.get(kid) ?? 0) < 1000) return undefined
+      const row = await db.selectFrom('signing_keys').select(['public_jwk', 'retired_at']).where('kid', '=', kid).executeTakeFirst()
+      const until = row ? usableUntil(row.retired_at, now) : 0
+      if (!row || until <= now) {
         if (misses.size >= 10_000) misses.clear()
-        misses.set(kid, Date.now())
+        misses.set(kid, now)
         return undefined
       }
       const key = (await importJWK(row.public_jwk as JWK, 'EdDSA')) as Key
-      publicKeys.set(kid, key)
+      publicKeys.set(kid, { key, until })
       return key
     },
+
+    /** How old an access token may be (its `iat`), in seconds: its lifetime and the clock skew allowed. */
+    maxTokenAgeSeconds: options.accessTokenTtl + 60,
 
     /**
      * The JSON Web Key Set: every key that may have signed a token still valid. Another process
@@ -99,7 +111,12 @@ export function createSigningKeys(options: { secret: string; accessTokenTtl: num
       // one rotation at a time, each retiring what the one before made; retire first: one key is
       // current at a time (signing_keys_one_current)
       await sql`SELECT pg_advisory_xact_lock(${KEY_LOCK})`.execute(tx)
-      await tx.updateTable('signing_keys').set({ retired_at: new Date() }).where('retired_at', 'is', null).execute()
+      const retiredAt = new Date()
+      const retired = await tx.updateTable('signing_keys').set({ retired_at: retiredAt }).where('retired_at', 'is', null).returning('kid').execute()
+      for (const { kid } of retired) {
+        const known = publicKeys.get(kid)
+        if (known) known.until = usableUntil(retiredAt, retiredAt.getTime())
+      }
       const key = await create(tx)
       current = { key, at: Date.now() }
       return key.kid
