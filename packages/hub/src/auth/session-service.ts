@@ -116,6 +116,14 @@ export function createSessionService(o: SessionServiceOptions) {
   }
 
   /** Marks a one-time token used (a guarded update: it works once) and returns what it was for. */
+  /** Makes the customer's unused one-time tokens (of `purpose`, or all) unusable. */
+  async function revokeOneTimeTokens(tx: Tx, customerId: string, purpose?: 'verify_email' | 'password_reset'): Promise<void> {
+    await tx.updateTable('one_time_tokens').set({ used_at: new Date() })
+      .where('customer_id', '=', customerId).where('used_at', 'is', null)
+      .$if(purpose !== undefined, (q) => q.where('purpose', '=', purpose!))
+      .execute()
+  }
+
   async function consume(tx: Tx, purpose: 'verify_email' | 'password_reset', token: string) {
     const row = await tx
       .updateTable('one_time_tokens')
@@ -132,6 +140,9 @@ export function createSessionService(o: SessionServiceOptions) {
 
 
   return {
+    /** Every unused verification and reset token of the customer stops working (its email changed). */
+    revokeOneTimeTokens: (tx: Tx, customerId: string) => revokeOneTimeTokens(tx, customerId),
+
     /**
      * Logs a customer or a service account in. A wrong email and a wrong password answer the
      * same `INVALID_CREDENTIALS` after the same work (a hash is verified either way). Limited per
@@ -291,7 +302,10 @@ export function createSessionService(o: SessionServiceOptions) {
       const passwordHash = await hashPassword(password)
       return withTransaction(db, async (tx) => {
         const row = await consume(tx, 'password_reset', token)
-        if (!(await customers.setPassword(tx, row.customer_id, passwordHash))) throw new HubError('INVALID_TOKEN')
+        // only while the account still has the email the token was sent to
+        if (!(await customers.setPassword(tx, row.customer_id, passwordHash, row.email))) throw new HubError('INVALID_TOKEN')
+        // the reset is done: every other reset link sent to this customer stops working
+        await revokeOneTimeTokens(tx, row.customer_id, 'password_reset')
         await tx.updateTable('refresh_tokens').set({ revoked_at: new Date() })
           .where('subject_kind', '=', 'customer').where('subject_id', '=', row.customer_id).where('revoked_at', 'is', null).execute()
         await events.emit(tx, { type: 'customer.password_changed', customerId: row.customer_id, payload: { customerId: row.customer_id } })

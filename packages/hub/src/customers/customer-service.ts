@@ -182,9 +182,12 @@ export function createCustomerService({ events }: { events: EventService }) {
     },
 
     /** Sets the password of a live account; false when there is none. */
-    async setPassword(tx: Tx, id: string, passwordHash: string): Promise<boolean> {
+    /** Sets the password of a live account; with `email`, only while the account still has that email (the one a reset token was sent to). */
+    async setPassword(tx: Tx, id: string, passwordHash: string, email?: string): Promise<boolean> {
       const row = await tx.updateTable('customers').set({ password_hash: passwordHash, updated_at: new Date() })
-        .where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).returning('id').executeTakeFirst()
+        .where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true)
+        .$if(email !== undefined, (q) => q.where('email', '=', email!))
+        .returning('id').executeTakeFirst()
       return row !== undefined
     },
 

@@ -11,7 +11,8 @@ import { contactField, mergeMetadata } from '../customers/customer-mapper.js'
  * `PATCH /customer/:id` and `/customer/me`: changes the given fields and nothing else. A changed
  * email or phone moves the customer's primary identity with it (409 `EMAIL_TAKEN` /
  * `PHONE_TAKEN` when another customer holds the new value); its other identities of the kind
- * stay. A new email is unverified. `metadata` is merged key by key, a null value removing the key.
+ * stay. A new email is unverified, and the verification and reset links sent before stop working.
+ * `metadata` is merged key by key, a null value removing the key.
  */
 export async function updateCustomer(tx: Tx, services: Services, settings: CustomerSettings, id: string, patch: CustomerPatch): Promise<Customer> {
   const { customers, identities } = services
@@ -27,7 +28,11 @@ export async function updateCustomer(tx: Tx, services: Services, settings: Custo
     if (current[kind] !== null) await identities.unlinkValue(tx, id, kind, current[kind]!)
     if (value !== null) await identities.linkContact(tx, id, kind, value, raw ?? value, 'profile')
     set[kind] = contactField(current[kind], await identities.values(tx, id, kind), value)
-    if (kind === 'email') set.email_verified = false
+    if (kind === 'email') {
+      set.email_verified = false
+      // links sent to the old address (verification, password reset) stop working
+      await services.sessions.revokeOneTimeTokens(tx, id)
+    }
     changed.push(kind)
   }
   if (patch.firstName !== undefined && patch.firstName !== current.first_name) {
