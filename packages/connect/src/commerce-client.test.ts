@@ -374,7 +374,7 @@ describe('customer login and the logged-in customer', () => {
     expect(session.accessToken.split('.')).toHaveLength(3)
     expect(session.refreshToken).toMatch(/^rft_/)
     expect(await commerce.auth.session()).toEqual({ kind: 'customer', role: 'customer', customerId: jane.id })
-    expect(await commerce.customers.me()).toEqual(await admin.customers.get(jane.id))
+    expect(await commerce.customers.me()).toEqual({ ...(await admin.customers.get(jane.id)), pending: { email: null, phone: null } })
   })
 
   it('login takes the email in any case and ignores a stale token the client holds', async () => {
@@ -400,15 +400,18 @@ describe('customer login and the logged-in customer', () => {
     commerce.setToken((await commerce.auth.login({ email, password: 'securePassword123' })).accessToken)
 
     expect(await commerce.customers.me()).toMatchObject({ id: customer.id, email, firstName: 'Mia' })
-    const changed = await commerce.customers.updateMe({ firstName: 'Maya', lastName: 'Lee', phone: '+14155550101' })
-    expect(changed).toMatchObject({ id: customer.id, firstName: 'Maya', lastName: 'Lee', phone: '+14155550101', email })
+    const { pending, ...changed } = await commerce.customers.updateMe({ firstName: 'Maya', lastName: 'Lee' })
+    expect(changed).toMatchObject({ id: customer.id, firstName: 'Maya', lastName: 'Lee', email })
+    expect(pending).toEqual({ email: null, phone: null })
     expect(await admin.customers.get(customer.id)).toEqual(changed)
     expect(await admin.customers.get(other.id)).toEqual(other)
 
-    // what a customer may not change about itself, and an email another customer has
+    // what a customer may not change about itself; a new phone or email needs the password and waits for its token
     const refused = await failure(commerce.customers.updateMe({ groups: ['vip'] } as unknown as CustomerMePatch))
     expect(refused).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' })
-    expect(await failure(commerce.customers.updateMe({ email: other.email! }))).toMatchObject({ status: 409, code: 'EMAIL_TAKEN' })
+    expect(await failure(commerce.customers.updateMe({ phone: '+14155550101' }))).toMatchObject({ status: 403, code: 'CURRENT_PASSWORD_REQUIRED' })
+    const waiting = await commerce.customers.updateMe({ email: other.email!, phone: '+14155550101', currentPassword: 'securePassword123' })
+    expect(waiting.pending).toEqual({ email: other.email, phone: '+14155550101' })
     expect(await admin.customers.get(customer.id)).toEqual(changed)
 
     const address = await commerce.customers.addMyAddress({ line1: '1 Main St', city: 'Austin', state: 'TX', postalCode: '73301', country: 'US' })
@@ -416,7 +419,6 @@ describe('customer login and the logged-in customer', () => {
     expect((await commerce.customers.me()).addresses.map((a) => a.id)).toEqual([address.id])
     expect((await commerce.customers.myIdentities()).data.map((i) => [i.kind, i.value]).sort()).toEqual([
       ['email', email],
-      ['phone', '+14155550101'],
     ])
     expect((await commerce.customers.myRewardAccounts()).data).toEqual([])
   })

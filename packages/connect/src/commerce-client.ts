@@ -10,6 +10,7 @@ import type {
   CustomerPage,
   CustomerPatch,
   CustomerMePatch,
+  MyCustomer,
   DeletedAnswer,
   Identity,
   LoginInput,
@@ -26,6 +27,7 @@ import { createHttpClient, type AuthProvider, type FetchLike, type HttpClient, t
 import { createLoyaltyApi, type LoyaltyApi } from './loyalty-client.js'
 import { checkRetries } from './retry.js'
 import { callRoute, type RouteInput } from './route-call.js'
+import { createdCustomer } from './hub-error.js'
 
 export interface CommerceClientOptions {
   /** Where the hub answers, e.g. `http://localhost:1337`. */
@@ -177,17 +179,21 @@ export interface CustomersApi {
    * const me = await commerce.customers.me()
    * ```
    */
-  me(): Promise<Customer>
+  me(): Promise<MyCustomer>
   /**
    * Changes the logged-in customer's name, email or phone; nothing else (role, groups, totals)
-   * may be changed this way (`VALIDATION_FAILED`). Throws `EMAIL_TAKEN` / `PHONE_TAKEN` (409).
+   * may be changed this way (`VALIDATION_FAILED`). A new email or phone needs `currentPassword`
+   * (`CURRENT_PASSWORD_REQUIRED`, 403) and is linked only when the token sent to it comes back
+   * (`POST /auth/verify-email` / `/auth/verify-phone`); until then it is in `pending`.
    *
    * @example
    * ```ts
-   * await commerce.customers.updateMe({ firstName: 'Janet', phone: '+14155551234' })
+   * await commerce.customers.updateMe({ firstName: 'Janet' })
+   * const me = await commerce.customers.updateMe({ phone: '+14155551234', currentPassword: 'securePassword123' })
+   * me.pending.phone // '+14155551234' until the token sent to it comes back
    * ```
    */
-  updateMe(patch: CustomerMePatch): Promise<Customer>
+  updateMe(patch: CustomerMePatch): Promise<MyCustomer>
   /**
    * Saves an address of the logged-in customer, like {@link CustomersApi.addAddress}.
    *
@@ -339,7 +345,7 @@ export function createCommerceClient(options: CommerceClientOptions): CommerceCl
 
   // async, so that a path segment refused by routePath rejects instead of throwing
   const customers: CustomersApi = {
-    create: async (input) => call('createCustomer', { body: input }),
+    create: async (input) => createdCustomer(await call('createCustomer', { body: input })),
     get: async (id) => call('getCustomer', { params: { id } }),
     update: async (id, patch) => call('updateCustomer', { params: { id }, body: patch }),
     delete: async (id) => call('deleteCustomer', { params: { id } }),

@@ -16,7 +16,7 @@ import type {
   SyncResult,
 } from '@his-her/contract'
 import { createHttpClient, type FetchLike, type HttpClient } from './http-client.js'
-import { HubApiError, isHubApiError } from './hub-error.js'
+import { createdCustomer, HubApiError, isHubApiError } from './hub-error.js'
 import { backoffDelay, checkRetries, isRetryable, sleep } from './retry.js'
 import { callRoute, type RouteInput } from './route-call.js'
 import { contractPatterns, routeTable } from './routes.generated.js'
@@ -268,6 +268,7 @@ const conflictWhy: Record<IdentityConflict['reason'], string> = {
   different_email: 'each has an email of its own; not joined',
   different_phone: 'each has a phone of its own; not joined',
   both_have_accounts: 'each has a login account; not joined',
+  account_unverified: 'one is an account whose email is not verified; not joined',
   different_platform_id: 'each has an id on the same platform; not joined',
   merge_undone: 'an admin undid their merge; not joined',
   currency_differs: 'their orders are in different currencies; not joined',
@@ -435,7 +436,7 @@ export function createCustomerSyncClient(config: CustomerSyncConfig, logger: Syn
       lastName: input.lastName,
       metadata: input.metadata,
     })
-    const contact = await call('createCustomer', { body: customerInput })
+    const contact = createdCustomer(await call('createCustomer', { body: customerInput }))
     const linked: Identity[] = []
     for (const identity of toLink) {
       try {

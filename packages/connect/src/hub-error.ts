@@ -8,8 +8,11 @@ import type { ErrorCode } from '@his-her/contract'
  *   success whose body is not JSON); `status` is the HTTP status received.
  * - `INVALID_ARGUMENT`: nothing was sent, as an id or group was empty, `.` or `..` (which would
  *   name another route); `status` is 0.
+ * - `REGISTRATION_PENDING`: a registration with the email of a guest record was accepted (202)
+ *   and waits for the verification token sent to that email; `details` has `email` and
+ *   `expiresAt`. The account exists once the token comes back.
  */
-export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE' | 'INVALID_ARGUMENT'
+export type ClientErrorCode = 'NETWORK_ERROR' | 'TIMEOUT' | 'UNEXPECTED_RESPONSE' | 'INVALID_ARGUMENT' | 'REGISTRATION_PENDING'
 
 /** A code of the hub's error catalogue, a client code, or a code added by a newer hub. */
 export type HubApiErrorCode = ErrorCode | ClientErrorCode | (string & {})
@@ -75,4 +78,17 @@ export function isHubApiError(err: unknown, code?: HubApiErrorCode): err is HubA
   const e = err as Partial<HubApiError>
   if (typeof e.status !== 'number' || typeof e.code !== 'string') return false
   return code === undefined || e.code === code
+}
+
+/** The customer a create answered, or {@link HubApiError} `REGISTRATION_PENDING` when the hub accepted a registration that waits for email verification. */
+export function createdCustomer<C extends object>(answer: C | { pendingVerification: true; email: string; expiresAt: string }): C {
+  if ('pendingVerification' in answer) {
+    throw new HubApiError({
+      status: 202,
+      code: 'REGISTRATION_PENDING',
+      message: `The email belongs to an existing customer record: a verification token was sent to ${answer.email}; the account exists once it comes back.`,
+      details: { email: answer.email, expiresAt: answer.expiresAt },
+    })
+  }
+  return answer
 }

@@ -51,6 +51,7 @@ export const routeTable = {
   logout: { method: 'POST', path: '/auth/logout' },
   requestVerification: { method: 'POST', path: '/auth/verify-email/request' },
   verifyEmail: { method: 'POST', path: '/auth/verify-email' },
+  verifyPhone: { method: 'POST', path: '/auth/verify-phone' },
   requestPasswordReset: { method: 'POST', path: '/auth/password-reset/request' },
   resetPassword: { method: 'POST', path: '/auth/password-reset' },
   getSession: { method: 'GET', path: '/auth/session' },

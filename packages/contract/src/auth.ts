@@ -68,7 +68,15 @@ export type ServiceAccount = Static<typeof ServiceAccount>
 export const Jwks = Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) })
 export type Jwks = Static<typeof Jwks>
 
-const OneTimeTokenEvent = Type.Object({ customerId: Type.String(), email: Type.String(), token: Type.String(), expiresAt: Timestamp })
+const TokenId = Type.String({ description: 'the token is derived from this id under HUB_SECRET when the message is delivered; no usable token is stored' })
+const OneTimeTokenEvent = Type.Object({ customerId: Type.String(), email: Type.String({ description: 'where to send the token' }), tokenId: TokenId, expiresAt: Timestamp })
+const VerificationEvent = Type.Object({
+  customerId: Type.String(),
+  email: Type.String({ description: 'where to send the token' }),
+  tokenId: TokenId,
+  expiresAt: Timestamp,
+  registration: Type.Boolean({ description: 'true when the token completes a registration over a guest record' }),
+})
 const CustomerRef = Type.Object({ customerId: Type.String() })
 
 const tags = ['auth']
@@ -87,7 +95,15 @@ export const auth = defineDomain({
     SERVICE_ACCOUNT_TAKEN: { status: 409, message: 'A service account already has this handle.' },
   },
   events: {
-    'customer.verification_requested': OneTimeTokenEvent,
+    'customer.verification_requested': VerificationEvent,
+    'customer.email_change_requested': OneTimeTokenEvent,
+    'customer.phone_change_requested': Type.Object({ customerId: Type.String(), phone: Type.String({ description: 'where to send the token (E.164)' }), tokenId: TokenId, expiresAt: Timestamp }),
+    'customer.contact_change_notice': Type.Object({
+      customerId: Type.String(),
+      email: Type.String({ description: 'the current email, to tell' }),
+      change: Type.Union([Type.Literal('email'), Type.Literal('phone')]),
+      newValue: Type.String({ description: 'the new address, masked (j***@example.com)' }),
+    }),
     'customer.email_verified': CustomerRef,
     'customer.password_reset_requested': OneTimeTokenEvent,
     'customer.password_changed': CustomerRef,
@@ -125,10 +141,17 @@ export const auth = defineDomain({
     },
     verifyEmail: {
       method: 'POST', path: '/auth/verify-email', tags, access: open,
-      summary: 'Verify an email with its token',
+      summary: 'Verify an email with its token (a verification, a change of email, or a registration over a guest record)',
       body: OneTimeTokenInput,
       responses: { 200: Type.Object({ customerId: Type.String(), emailVerified: Type.Literal(true) }) },
-      errors: ['INVALID_TOKEN'],
+      errors: ['INVALID_TOKEN', 'EMAIL_TAKEN', 'PHONE_TAKEN'],
+    },
+    verifyPhone: {
+      method: 'POST', path: '/auth/verify-phone', tags, access: open,
+      summary: 'Confirm a change of phone with the token sent to the new phone',
+      body: OneTimeTokenInput,
+      responses: { 200: Type.Object({ customerId: Type.String(), phone: Type.String() }) },
+      errors: ['INVALID_TOKEN', 'PHONE_TAKEN'],
     },
     requestPasswordReset: {
       method: 'POST', path: '/auth/password-reset/request', tags, access: open,

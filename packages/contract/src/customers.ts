@@ -106,17 +106,45 @@ export const CustomerPatch = Type.Object(
 )
 export type CustomerPatch = Static<typeof CustomerPatch>
 
-/** What a customer may change of its own record: never its role, account state or totals. */
+/**
+ * What a customer may change of its own record: never its role, account state or totals. A new
+ * email or phone needs `currentPassword` and waits for the token sent to it.
+ */
 export const CustomerMePatch = Type.Object(
   {
-    email: Opt(Email),
+    email: Opt(Type.String({ ...Email, description: 'pending until the token sent to it comes back (POST /auth/verify-email)' })),
     firstName: Opt(Nullable(Name)),
     lastName: Opt(Nullable(Name)),
-    phone: Opt(Nullable(Phone)),
+    phone: Opt(Nullable(Type.String({ ...Phone, description: 'pending until the token sent to it comes back (POST /auth/verify-phone); null removes it at once' }))),
+    currentPassword: Opt(Type.String({ minLength: 1, maxLength: 256, description: 'required to change or remove the email or phone' })),
   },
   { additionalProperties: false },
 )
 export type CustomerMePatch = Static<typeof CustomerMePatch>
+
+/** The customer's own record, with the changes of email and phone that wait for their token. */
+export const MyCustomer = Type.Object(
+  {
+    ...Customer.properties,
+    pending: Type.Object({
+      email: Nullable(Type.String({ description: 'a new email waiting for its verification token' })),
+      phone: Nullable(Type.String({ description: 'a new phone (E.164) waiting for its verification token' })),
+    }),
+  },
+  { $id: 'MyCustomer' },
+)
+export type MyCustomer = Static<typeof MyCustomer>
+
+/** A registration with the email of a guest record, waiting for the verification token sent to that email. */
+export const PendingRegistration = Type.Object(
+  {
+    pendingVerification: Type.Literal(true),
+    email: Type.String({ description: 'where the verification token was sent' }),
+    expiresAt: Timestamp,
+  },
+  { $id: 'PendingRegistration' },
+)
+export type PendingRegistration = Static<typeof PendingRegistration>
 
 export const GroupInput = Type.Object({ group: Group }, { additionalProperties: false })
 export type GroupInput = Static<typeof GroupInput>
@@ -171,6 +199,7 @@ export const customers = defineDomain({
     CUSTOMER_MERGED: { status: 410, message: 'This customer was merged into another; details.mergedInto names it.' },
     ADDRESS_LIMIT_REACHED: { status: 422, message: 'The customer already has max_addresses addresses.' },
     METADATA_TOO_LARGE: { status: 422, message: "The customer's metadata would hold more than 50 keys or 16 KiB once merged." },
+    CURRENT_PASSWORD_REQUIRED: { status: 403, message: 'Changing the email or phone needs the current password (currentPassword), and it is missing or wrong.' },
   },
   events: {
     'customer.created': Type.Object({ customer: Customer }),
@@ -186,9 +215,12 @@ export const customers = defineDomain({
     createCustomer: {
       method: 'POST', path: '/customer', tags, access: rw,
       summary: 'Register a customer (with password) or create a guest record',
-      description: 'Registering with the email of a guest record turns that guest into the account (auto_merge_guest).',
+      description:
+        'Registering with the email of a guest record (auto_merge_guest) answers 202: a verification token goes to the email ' +
+        '(event customer.verification_requested), and the guest becomes the account when it comes back (POST /auth/verify-email). ' +
+        'With require_email_verification off, the email moves to a new account and the guest keeps its history.',
       body: CustomerInput,
-      responses: { 201: Customer },
+      responses: { 201: Customer, 202: PendingRegistration },
       errors: ['IDENTIFIER_REQUIRED', 'PASSWORD_TOO_SHORT', 'GUEST_CHECKOUT_DISABLED', 'METADATA_TOO_LARGE', ...contact],
     },
     listCustomers: {
@@ -260,16 +292,17 @@ export const customers = defineDomain({
     },
     getMe: {
       method: 'GET', path: '/customer/me', tags: me, access: customerRole,
-      summary: 'My record',
-      responses: { 200: Customer },
+      summary: 'My record, with the changes of email and phone that wait for their token',
+      responses: { 200: MyCustomer },
       errors: named,
     },
     updateMe: {
       method: 'PATCH', path: '/customer/me', tags: me, access: customerRole,
       summary: 'Change my name, email or phone',
+      description: 'Names change at once. A new email or phone needs currentPassword and is linked only when the token sent to it comes back; the current email is told (event customer.contact_change_notice).',
       body: CustomerMePatch,
-      responses: { 200: Customer },
-      errors: ['EMPTY_PATCH', 'METADATA_TOO_LARGE', ...named, ...contact],
+      responses: { 200: MyCustomer },
+      errors: ['EMPTY_PATCH', 'CURRENT_PASSWORD_REQUIRED', 'RATE_LIMITED', ...named, 'INVALID_EMAIL', 'INVALID_PHONE', 'PHONE_TAKEN'],
     },
     addMyAddress: {
       method: 'POST', path: '/customer/me/address', tags: me, access: customerRole,

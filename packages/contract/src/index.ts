@@ -106,6 +106,8 @@ export {
   CustomerInput,
   CustomerPatch,
   CustomerMePatch,
+  MyCustomer,
+  PendingRegistration,
   GroupInput,
   CustomerListQuery,
   CustomerPage,
@@ -114,7 +116,7 @@ export {
 } from './customers.js'
 export { OrderInput, OrderResult, Order, orderOutcomes, CancelOrderInput, CancelOrderResult } from './orders.js'
 export { EventListQuery } from './events.js'
-export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole } from './tokens.js'
+export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole, tokenScopePatterns, maxTokenScope } from './tokens.js'
 export {
   Identity,
   IdentityInput,

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import type { InjectOptions } from 'fastify'
 import type { CreatedToken, Customer, ServiceAccount, Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
+import { sentToken } from '../../test/helpers/sent-tokens.js'
 
 let hub: TestHub
 
@@ -16,9 +17,7 @@ afterAll(async () => {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 async function lastToken(customerId: string, type: string): Promise<string> {
-  const { rows } = await sql<{ payload: unknown }>`SELECT payload FROM events WHERE customer_id = ${customerId} AND type = ${type} ORDER BY position DESC LIMIT 1`.execute(hub.database.db)
-  const payload = (typeof rows[0]!.payload === 'string' ? JSON.parse(rows[0]!.payload) : rows[0]!.payload) as { token: string }
-  return payload.token
+  return sentToken(hub, customerId, type)
 }
 
 test('no log line holds a password, an access or refresh token, a one-time token or an API token', async () => {

@@ -38,6 +38,7 @@ export const authModule = defineModule({
       events: services.events,
       auth: config.auth,
       customer: config.customer,
+      secret: config.secret,
       devLink: config.devLogLinks ? (purpose, token) => log.info(`development link (${purpose}): token=${token}`) : undefined,
     })
     return { tokens: createApiTokenService({ envAdminToken: config.adminToken }), keys, limiter, serviceAccounts, sessions }
@@ -53,7 +54,6 @@ export const authModule = defineModule({
       await sessions.requestVerification(db, body.email, request.ip)
       return { accepted: true as const }
     },
-    verifyEmail: async ({ db, body }) => ({ ...(await sessions.verifyEmail(db, body.token)), emailVerified: true as const }),
     requestPasswordReset: async ({ db, body, request }) => {
       await sessions.requestPasswordReset(db, body.email, request.ip)
       return { accepted: true as const }
@@ -71,7 +71,7 @@ export const authModule = defineModule({
     rotateKeys: async ({ tx }) => ({ kid: await keys.rotate(tx) }),
     createServiceAccount: async ({ tx, body }) => serviceAccounts.create(tx, body),
     listServiceAccounts: async ({ db }) => ({ data: await serviceAccounts.list(db) }),
-    createToken: async ({ tx, body }) => tokens.create(tx, body.name, body.role),
+    createToken: async ({ tx, body }) => tokens.create(tx, body.name, body.role, { components: body.components, platforms: body.platforms }),
     listTokens: async ({ db }) => ({ data: await tokens.list(db) }),
     revokeToken: async ({ tx, params }) => {
       await tokens.revoke(tx, params.name)

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { expectError } from '../../test/helpers/requests.js'
+import { sentToken } from '../../test/helpers/sent-tokens.js'
 
 // Every argon2id hash the hub computes, counted (the real function still does the work).
 const hashed = vi.hoisted(() => ({ count: 0 }))
@@ -35,8 +36,7 @@ describe('POST /auth/password-reset abuse', () => {
     const created = await hub.app.inject({ method: 'POST', url: '/customer', headers: hub.admin, payload: { email, password: 'the first password' } })
     const id = created.json().id
     expect((await post('/auth/password-reset/request', { email }, '198.51.100.2')).statusCode).toBe(202)
-    const { rows } = await sql<{ payload: { token: string } }>`SELECT payload FROM events WHERE customer_id = ${id} AND type = 'customer.password_reset_requested'`.execute(hub.database.db)
-    const token = rows[0]!.payload.token
+    const token = await sentToken(hub, id, 'customer.password_reset_requested')
     const before = hashed.count
     const reset = await post('/auth/password-reset', { token, password: 'the second password' }, '198.51.100.2')
     expect(reset.json()).toEqual({ customerId: id, passwordChanged: true })

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { expectError } from '../../test/helpers/requests.js'
+import { sentToken } from '../../test/helpers/sent-tokens.js'
 
 // A reset or verification link belongs to the address it was sent to: once the account's email
 // changes, or once a reset is done, the other links sent before must stop working — or whoever
@@ -22,8 +23,7 @@ describe('one-time tokens are bound to their email and revoked when it no longer
     const res = await post(kind === 'reset' ? '/auth/password-reset/request' : '/auth/verify-email/request', { email })
     expect(res.statusCode).toBe(202)
     const type = kind === 'reset' ? 'customer.password_reset_requested' : 'customer.verification_requested'
-    const { rows } = await sql<{ payload: { token: string } }>`SELECT payload FROM events WHERE customer_id = ${customerId} AND type = ${type} ORDER BY position DESC LIMIT 1`.execute(hub.database.db)
-    return rows[0]!.payload.token
+    return sentToken(hub, customerId, type)
   }
 
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
 import { sql } from 'kysely'
 import type { Session } from '@his-her/contract'
@@ -10,6 +10,7 @@ import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { normalizeEmail } from '../identity/normalize.js'
 import type { AuthSettings } from './settings.js'
+import type { OneTimePurpose } from './tables.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -27,6 +28,26 @@ const opaque = (prefix: string) => `${prefix}_${randomBytes(32).toString('base64
 let dummy: Promise<string> | undefined
 const dummyHash = () => (dummy ??= hashPassword(randomBytes(16).toString('hex')))
 
+const tokenPrefix: Record<OneTimePurpose, string> = { verify_email: 'vrf', register: 'vrf', change_email: 'vrf', change_phone: 'vph', password_reset: 'rst' }
+
+/**
+ * The single-use token of `one_time_tokens` row `id`: an HMAC of the id under the hub's secret.
+ * Nothing usable is kept at rest — the row has the token's SHA-256, an event names the row's id —
+ * and whoever delivers the message (holding `HUB_SECRET`) derives the token from the id.
+ */
+export function oneTimeToken(secret: string, id: string, purpose: OneTimePurpose): string {
+  return `${tokenPrefix[purpose]}_${createHmac('sha256', `customer-hub one-time token\0${secret}`).update(`${purpose}\0${id}`).digest('base64url')}`
+}
+
+/** `jane@example.com` → `j***@example.com`, `+66815550101` → `+66*******0101`: enough to recognise, not to use. */
+export function maskContact(kind: 'email' | 'phone', value: string): string {
+  if (kind === 'email') {
+    const at = value.lastIndexOf('@')
+    return `${value.slice(0, 1)}***${value.slice(at)}`
+  }
+  return `${value.slice(0, 3)}${'*'.repeat(Math.max(0, value.length - 7))}${value.slice(-4)}`
+}
+
 type Subject = { kind: 'customer'; id: string } | { kind: 'service'; id: string; providerId: string | null; organizationId: string; handle: string }
 
 export interface SessionServiceOptions {
@@ -37,6 +58,8 @@ export interface SessionServiceOptions {
   serviceAccounts: ServiceAccountService
   auth: AuthSettings
   customer: CustomerSettings
+  /** The hub's secret (`HUB_SECRET`): one-time tokens are derived from their row's id under it. */
+  secret: string
   /** Called with a link-bearing message in development (`HUB_DEV_LOG_LINKS`); never in production. */
   devLink?: ((purpose: string, token: string) => void) | undefined
 }
@@ -94,45 +117,51 @@ export function createSessionService(o: SessionServiceOptions) {
   }
 
   async function subjectOf(db: Executor, kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {
-    if (kind === 'customer') return (await customers.isAccount(db, id)) ? { kind: 'customer', id } : undefined
+    // an account whose email is unverified while the config requires verification has no session (its email changed)
+    if (kind === 'customer') return (await customers.isAccount(db, id, { verified: o.customer.requireEmailVerification })) ? { kind: 'customer', id } : undefined
     const svc = await o.serviceAccounts.get(db, id)
     return svc ? { kind: 'service', id, providerId: svc.provider_id, organizationId: svc.organization_id, handle: svc.handle } : undefined
   }
 
-  async function createOneTimeToken(db: Executor, purpose: 'verify_email' | 'password_reset', customerId: string, email: string): Promise<{ token: string; expiresAt: string }> {
-    const token = opaque(purpose === 'verify_email' ? 'vrf' : 'rst')
+  /**
+   * Makes a single-use token for `purpose`, bound to the account's current `email`. The token is
+   * derived from the row's id under the hub's secret ({@link oneTimeToken}): only its SHA-256 is
+   * stored, and the event that asks for it to be sent names it by id (`tokenId`).
+   */
+  async function createOneTimeToken(tx: Tx, purpose: OneTimePurpose, customerId: string, email: string, pending: { value?: string; passwordHash?: string } = {}): Promise<{ token: string; expiresAt: string }> {
+    const id = newId('ott')
+    const token = oneTimeToken(o.secret, id, purpose)
     const expiresAt = new Date(Date.now() + auth.oneTimeTokenTtl * 1000)
-    await withTransaction(db, async (tx) => {
-      await tx.insertInto('one_time_tokens').values({ id: newId('ott'), purpose, customer_id: customerId, email, token_hash: sha256(token), expires_at: expiresAt }).execute()
-      // The event carries the token so that a webhook consumer can send the email.
-      await events.emit(tx, {
-        type: purpose === 'verify_email' ? 'customer.verification_requested' : 'customer.password_reset_requested',
-        customerId,
-        payload: { customerId, email, token, expiresAt: expiresAt.toISOString() },
-      })
-    })
+    await tx.insertInto('one_time_tokens').values({
+      id, purpose, customer_id: customerId, email, value: pending.value ?? null, password_hash: pending.passwordHash ?? null, token_hash: sha256(token), expires_at: expiresAt,
+    }).execute()
+    const sent = { customerId, tokenId: id, expiresAt: expiresAt.toISOString() }
+    if (purpose === 'change_email') await events.emit(tx, { type: 'customer.email_change_requested', customerId, payload: { ...sent, email: pending.value! } })
+    else if (purpose === 'change_phone') await events.emit(tx, { type: 'customer.phone_change_requested', customerId, payload: { ...sent, phone: pending.value! } })
+    else if (purpose === 'password_reset') await events.emit(tx, { type: 'customer.password_reset_requested', customerId, payload: { ...sent, email } })
+    else await events.emit(tx, { type: 'customer.verification_requested', customerId, payload: { ...sent, email, registration: purpose === 'register' } })
     o.devLink?.(purpose, token)
     return { token, expiresAt: expiresAt.toISOString() }
   }
 
-  /** Marks a one-time token used (a guarded update: it works once) and returns what it was for. */
   /** Makes the customer's unused one-time tokens (of `purpose`, or all) unusable. */
-  async function revokeOneTimeTokens(tx: Tx, customerId: string, purpose?: 'verify_email' | 'password_reset'): Promise<void> {
+  async function revokeOneTimeTokens(tx: Tx, customerId: string, purpose?: OneTimePurpose): Promise<void> {
     await tx.updateTable('one_time_tokens').set({ used_at: new Date() })
       .where('customer_id', '=', customerId).where('used_at', 'is', null)
       .$if(purpose !== undefined, (q) => q.where('purpose', '=', purpose!))
       .execute()
   }
 
-  async function consume(tx: Tx, purpose: 'verify_email' | 'password_reset', token: string) {
+  /** Marks a one-time token of one of `purposes` used (a guarded update: it works once) and returns what it was for. */
+  async function consume(tx: Tx, purposes: OneTimePurpose | OneTimePurpose[], token: string) {
     const row = await tx
       .updateTable('one_time_tokens')
       .set({ used_at: new Date() })
       .where('token_hash', '=', sha256(token))
-      .where('purpose', '=', purpose)
+      .where('purpose', 'in', ([] as OneTimePurpose[]).concat(purposes))
       .where('used_at', 'is', null)
       .where('expires_at', '>', new Date())
-      .returning(['customer_id', 'email'])
+      .returning(['id', 'customer_id', 'email', 'purpose', 'value', 'password_hash'])
       .executeTakeFirst()
     if (!row) throw new HubError('INVALID_TOKEN')
     return row
@@ -141,7 +170,7 @@ export function createSessionService(o: SessionServiceOptions) {
 
   return {
     /** Every unused verification and reset token of the customer stops working (its email changed). */
-    revokeOneTimeTokens: (tx: Tx, customerId: string) => revokeOneTimeTokens(tx, customerId),
+    revokeOneTimeTokens: (tx: Tx, customerId: string, purpose?: OneTimePurpose) => revokeOneTimeTokens(tx, customerId, purpose),
 
     /**
      * Logs a customer or a service account in. A wrong email and a wrong password answer the
@@ -262,17 +291,81 @@ export function createSessionService(o: SessionServiceOptions) {
       await limiter.hit(db, `verify:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
       await limiter.hit(db, `verify:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
       const account = await customers.accountByEmail(db, email)
-      if (account && !account.email_verified) await createOneTimeToken(db, 'verify_email', account.id, email)
+      if (account) {
+        if (!account.email_verified) await withTransaction(db, (tx) => createOneTimeToken(tx, 'verify_email', account.id, email))
+        return
+      }
+      // a registration over a guest record waits for this email: send its token again
+      const pending = await db.selectFrom('one_time_tokens').select(['customer_id', 'value', 'password_hash'])
+        .where('purpose', '=', 'register').where('email', '=', email).where('used_at', 'is', null).where('expires_at', '>', new Date())
+        .orderBy('created_at', 'desc').limit(1).executeTakeFirst()
+      if (pending) {
+        await withTransaction(db, (tx) => createOneTimeToken(tx, 'register', pending.customer_id, email, { value: pending.value ?? undefined, passwordHash: pending.password_hash ?? undefined }))
+      }
     },
 
-    async verifyEmail(db: Executor, token: string): Promise<{ customerId: string }> {
-      return withTransaction(db, async (tx) => {
-        const row = await consume(tx, 'verify_email', token)
-        // only while the customer still has the email the token was sent to
-        if (!(await customers.markEmailVerified(tx, row.customer_id, row.email))) throw new HubError('INVALID_TOKEN')
-        await events.emit(tx, { type: 'customer.email_verified', customerId: row.customer_id, payload: { customerId: row.customer_id } })
-        return { customerId: row.customer_id }
+    /**
+     * Uses up a one-time token of one of `purposes` (a guarded update: it works once) and returns
+     * its row: whom it is for, the email it is bound to, and what waited for it.
+     */
+    consumeOneTimeToken: (tx: Tx, purposes: OneTimePurpose[], token: string) => consume(tx, purposes, token),
+
+    /**
+     * Checks the current password of a customer who changes its email or phone: a missing or
+     * wrong one is 403 `CURRENT_PASSWORD_REQUIRED`. Failures are counted per customer (after the
+     * request's transaction rolled back, so they stay counted): a stolen access token cannot be
+     * used to guess the password.
+     */
+    async confirmPassword(tx: Tx, customerId: string, password: string | undefined): Promise<void> {
+      const key = `confirm-password:${customerId}`
+      await limiter.check(tx, key, auth.loginLimitPerEmail, auth.loginWindow)
+      const hash = await customers.passwordHashOf(tx, customerId)
+      const ok = password !== undefined && hash !== null && (await verifyPassword(hash, password))
+      if (!ok) {
+        throw new HubError('CURRENT_PASSWORD_REQUIRED').withAfterRollback(async (db) => {
+          await limiter.hit(db, key, Number.MAX_SAFE_INTEGER, auth.loginWindow)
+        })
+      }
+    },
+
+    /**
+     * A customer asks to change its email or phone to `value`: a token goes to the new address
+     * (`customer.email_change_requested` / `customer.phone_change_requested`) and a notice to the
+     * current email (`customer.contact_change_notice`). Nothing is linked until the token comes
+     * back; an earlier pending change of the same kind stops working.
+     */
+    async requestContactChange(tx: Tx, customerId: string, currentEmail: string, kind: 'email' | 'phone', value: string): Promise<{ expiresAt: string }> {
+      const purpose = kind === 'email' ? 'change_email' : 'change_phone'
+      await revokeOneTimeTokens(tx, customerId, purpose)
+      const { expiresAt } = await createOneTimeToken(tx, purpose, customerId, currentEmail, { value })
+      await events.emit(tx, {
+        type: 'customer.contact_change_notice',
+        customerId,
+        payload: { customerId, email: currentEmail, change: kind, newValue: maskContact(kind, value) },
       })
+      return { expiresAt }
+    },
+
+    /** The changes of email and phone waiting for their token. */
+    async pendingContactChanges(db: Executor, customerId: string): Promise<{ email: string | null; phone: string | null }> {
+      const rows = await db.selectFrom('one_time_tokens').select(['purpose', 'value'])
+        .where('customer_id', '=', customerId).where('purpose', 'in', ['change_email', 'change_phone'])
+        .where('used_at', 'is', null).where('expires_at', '>', new Date())
+        .orderBy('created_at', 'desc').execute()
+      return {
+        email: rows.find((r) => r.purpose === 'change_email')?.value ?? null,
+        phone: rows.find((r) => r.purpose === 'change_phone')?.value ?? null,
+      }
+    },
+
+    /**
+     * A registration with the email of guest record `guestId`: the password (hashed) and the
+     * registration's details wait, with a verification token sent to the email; the guest becomes
+     * the account only when the token comes back (`POST /auth/verify-email`).
+     */
+    async requestRegistration(tx: Tx, guestId: string, email: string, passwordHash: string, details: string): Promise<{ expiresAt: string }> {
+      const { expiresAt } = await createOneTimeToken(tx, 'register', guestId, email, { value: details, passwordHash })
+      return { expiresAt }
     },
 
     /** Starts a password reset, like `requestVerification` (event `customer.password_reset_requested`). */
@@ -281,7 +374,7 @@ export function createSessionService(o: SessionServiceOptions) {
       await limiter.hit(db, `reset:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
       await limiter.hit(db, `reset:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
       const account = await customers.accountByEmail(db, email)
-      if (account) await createOneTimeToken(db, 'password_reset', account.id, email)
+      if (account) await withTransaction(db, (tx) => createOneTimeToken(tx, 'password_reset', account.id, email))
     },
 
     /**

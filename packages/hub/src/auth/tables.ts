@@ -8,6 +8,10 @@ export interface ApiTokensTable {
   /** SHA-256 of the token: the token itself is never stored. */
   token_hash: string
   bootstrap: Generated<boolean>
+  /** The identity components a platform token acts in; null: every one (admin tokens, platform tokens made before scopes). */
+  components: string[] | null
+  /** The platform names a platform token reports orders as; null exactly when `components` is. */
+  platforms: string[] | null
   created_at: Timestamp
   last_used_at: Date | null
   revoked_at: Date | null
@@ -51,11 +55,18 @@ export interface RefreshTokensTable {
   revoked_at: Date | null
 }
 
+export type OneTimePurpose = 'verify_email' | 'password_reset' | 'change_email' | 'change_phone' | 'register'
+
 export interface OneTimeTokensTable {
   id: string
-  purpose: 'verify_email' | 'password_reset'
+  purpose: OneTimePurpose
   customer_id: string
+  /** The account's email the token is bound to (where a verification or reset was sent; the current email for a change). */
   email: string
+  /** The new email or phone of a change. */
+  value: string | null
+  /** A registration's password, kept until the guest's email is verified. */
+  password_hash: string | null
   token_hash: string
   created_at: Timestamp
   expires_at: RequiredTimestamp

@@ -157,10 +157,18 @@ export function createCustomerService({ events }: { events: EventService }) {
         .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null).executeTakeFirst()
     },
 
-    /** True while the customer is live and has an account (a session may go on). */
-    async isAccount(exec: Executor, id: string): Promise<boolean> {
-      const row = await exec.selectFrom('customers').select('id').where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).executeTakeFirst()
+    /** True while the customer is live and has an account (a session may go on); with `verified`, only when its email is verified. */
+    async isAccount(exec: Executor, id: string, options: { verified?: boolean } = {}): Promise<boolean> {
+      const row = await exec.selectFrom('customers').select('id').where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true)
+        .$if(options.verified === true, (q) => q.where('email_verified', '=', true))
+        .executeTakeFirst()
       return row !== undefined
+    },
+
+    /** The password hash of a live account, or null. */
+    async passwordHashOf(exec: Executor, id: string): Promise<string | null> {
+      const row = await exec.selectFrom('customers').select('password_hash').where('id', '=', id).where('deleted_at', 'is', null).where('has_account', '=', true).executeTakeFirst()
+      return row?.password_hash ?? null
     },
 
     /**

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { createTestDatabase, createTestHub, type TestDatabase, type TestHub } from '../../test/helpers/test-hub.js'
 import { client, expectError, unique } from '../../test/helpers/requests.js'
 import { verifyPassword } from '../auth/passwords.js'
+import { sentToken } from '../../test/helpers/sent-tokens.js'
 
 const password = 'a long enough password'
 
@@ -32,7 +33,28 @@ describe('registering with the email of a guest record', () => {
   })
   afterAll(async () => hub?.close())
 
-  it('turns the guest into the account: same id, orders, groups, identities and reward accounts kept', async () => {
+  it('waits for the email to be verified: the registrant learns nothing of the guest and cannot log in until then', async () => {
+    const email = `${unique('guest')}@example.com`
+    const guest = await call('POST', '/customer', { email, firstName: 'Gina', phone: '081-555-0303' })
+    expect(guest.status, guest.raw).toBe(201)
+    const id = guest.body.id
+    const before = await snapshot(hub, id)
+
+    const res = await call('POST', '/customer', { email: email.toUpperCase(), password, lastName: 'Guest' })
+    expect(res.status, res.raw).toBe(202)
+    expect(res.body).toEqual({ pendingVerification: true, email, expiresAt: expect.any(String) })
+    // the guest is as it was (one more event: the verification request), and the password opens nothing
+    expect({ ...(await snapshot(hub, id)), events: before.events }).toEqual(before)
+    expectError(await call('POST', '/auth/login', { email, password }), 401, 'INVALID_CREDENTIALS')
+    const { rows } = await sql<{ payload: any }>`SELECT payload FROM events WHERE customer_id = ${id} AND type = 'customer.verification_requested'`.execute(hub.database.db)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]!.payload).toMatchObject({ customerId: id, email, registration: true })
+    expect(JSON.stringify(rows[0]!.payload)).not.toContain(password)
+    const stored = await sql<{ password_hash: string; token_hash: string }>`SELECT password_hash, token_hash FROM one_time_tokens WHERE customer_id = ${id}`.execute(hub.database.db)
+    expect(JSON.stringify(stored.rows)).not.toContain(password)
+  })
+
+  it('turns the guest into the account once the token comes back: same id, orders, groups, identities and reward accounts kept', async () => {
     const email = `${unique('guest')}@example.com`
     const guest = await call('POST', '/customer', { email, firstName: 'Gina' })
     expect(guest.status, guest.raw).toBe(201)
@@ -46,8 +68,11 @@ describe('registering with the email of a guest record', () => {
     const reward = (await call('POST', `/customer/${id}/reward-accounts`, { ledger: 'reward-points' })).body.account
     const customersBefore = (await snapshot(hub, id)).customers
 
-    const res = await call('POST', '/customer', { email: email.toUpperCase(), password, lastName: 'Guest', phone: '081-555-0101' })
-    expect(res.status, res.raw).toBe(201)
+    expect((await call('POST', '/customer', { email: email.toUpperCase(), password, lastName: 'Guest', phone: '081-555-0101' })).status).toBe(202)
+    const verified = await call('POST', '/auth/verify-email', { token: await sentToken(hub, id, 'customer.verification_requested') })
+    expect(verified.status, verified.raw).toBe(200)
+    expect(verified.body).toEqual({ customerId: id, emailVerified: true })
+    const res = await call('GET', `/customer/${id}`)
     expect(res.body).toMatchObject({
       id,
       email,
@@ -55,19 +80,19 @@ describe('registering with the email of a guest record', () => {
       lastName: 'Guest',
       phone: '+66815550101',
       hasAccount: true,
+      emailVerified: true,
       groups: ['newsletter'],
       orderCount: 1,
       totalSpent: 1200,
       currency: 'USD',
     })
-    expect(res.raw).not.toContain(password)
     const after = await snapshot(hub, id)
     expect(after.customers).toBe(customersBefore)
     expect(await verifyPassword(String((after.customer as any).password_hash), password)).toBe(true)
     const identities = (await call('GET', `/customer/${id}/identities`)).body.data
     expect(identities.map((i: any) => i.value).sort()).toEqual([email, platform.body.value, '+66815550101'].sort())
     expect((await call('GET', `/customer/${id}/reward-accounts`)).body.data).toEqual([{ ...reward, balance: 0, available: 0, held: 0, pending: 0, lots: [] }])
-    expect((await call('GET', `/customer/${id}`)).body).toMatchObject({ id, hasAccount: true })
+    expect((await call('POST', '/auth/login', { email, password })).status).toBe(200)
 
     const { rows } = await sql<{ type: string; payload: any }>`SELECT type, payload FROM events WHERE customer_id = ${id} AND type = 'customer.merged'`.execute(hub.database.db)
     expect(rows).toHaveLength(1)
@@ -79,11 +104,14 @@ describe('registering with the email of a guest record', () => {
     const email = `${unique('synced')}@example.com`
     const synced = await call('POST', '/customer/sync', { platform: { component: 'identity.shop', externalId: unique('s') }, email })
     expect(synced.status, synced.raw).toBe(201)
-    const res = await call('POST', '/customer', { email, password })
-    expect(res.status, res.raw).toBe(201)
-    expect(res.body).toMatchObject({ id: synced.body.documentId, hasAccount: true })
+    const id = synced.body.documentId
+    expect((await call('POST', '/customer', { email, password })).status).toBe(202)
+    // a request for a new verification mail sends the pending registration's token again
+    expect((await call('POST', '/auth/verify-email/request', { email })).status).toBe(202)
+    const verified = await call('POST', '/auth/verify-email', { token: await sentToken(hub, id, 'customer.verification_requested') })
+    expect(verified.status, verified.raw).toBe(200)
     const again = await call('POST', '/customer/sync', { platform: { component: 'identity.shop', externalId: synced.body.linked.find((i: any) => i.kind === 'platform').value } })
-    expect(again.body).toMatchObject({ documentId: synced.body.documentId, customer: { hasAccount: true } })
+    expect(again.body).toMatchObject({ documentId: id, customer: { hasAccount: true } })
   })
 
   it('refuses to register an email that already has an account with 409, changing nothing', async () => {
@@ -95,35 +123,66 @@ describe('registering with the email of a guest record', () => {
     expect(await snapshot(hub, first.body.id)).toEqual(before)
   })
 
-  it('refuses a phone another customer holds with 409, leaving the guest a guest', async () => {
+  it('refuses a phone another customer holds with 409 at the token, leaving the guest a guest', async () => {
     const phone = '+66815550202'
     expect((await call('POST', '/customer', { email: `${unique('other')}@example.com`, phone })).status).toBe(201)
     const email = `${unique('guest')}@example.com`
     const guest = (await call('POST', '/customer', { email })).body
+    expect((await call('POST', '/customer', { email, password, phone })).status).toBe(202)
     const before = await snapshot(hub, guest.id)
-    expectError(await call('POST', '/customer', { email, password, phone }), 409, 'PHONE_TAKEN')
+    expectError(await call('POST', '/auth/verify-email', { token: await sentToken(hub, guest.id, 'customer.verification_requested') }), 409, 'PHONE_TAKEN')
     expect(await snapshot(hub, guest.id)).toEqual(before)
   })
 
-  it('lets exactly one of two concurrent registrations of one guest win', async () => {
+  it('of two registrations waiting for one guest, the first token back wins and the other stops working', async () => {
     for (let round = 0; round < 4; round++) {
       const email = `${unique('race')}@example.com`
       const guest = (await call('POST', '/customer', { email })).body
-      const answers = await Promise.all([
-        call('POST', '/customer', { email, password, firstName: 'One' }),
-        call('POST', '/customer', { email, password, firstName: 'Two' }),
-      ])
-      expect(answers.map((a) => a.status).sort()).toEqual([201, 409])
-      const winner = answers.find((a) => a.status === 201)!
-      const loser = answers.find((a) => a.status === 409)!
-      expect(winner.body.id).toBe(guest.id)
-      expect(loser.body.code).toBe('EMAIL_TAKEN')
+      const tokens: string[] = []
+      for (const firstName of ['One', 'Two']) {
+        expect((await call('POST', '/customer', { email, password, firstName })).status).toBe(202)
+        tokens.push(await sentToken(hub, guest.id, 'customer.verification_requested'))
+      }
+      const answers = await Promise.all(tokens.map((token) => call('POST', '/auth/verify-email', { token })))
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 400])
+      const winner = answers.findIndex((a) => a.status === 200)
+      expect(answers[1 - winner]!.body.code).toBe('INVALID_TOKEN')
       const current = (await call('GET', `/customer/${guest.id}`)).body
-      expect(current.firstName).toBe(winner.body.firstName)
+      expect(current).toMatchObject({ hasAccount: true, firstName: ['One', 'Two'][winner] })
       const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM events WHERE customer_id = ${guest.id} AND type = 'customer.merged'`.execute(hub.database.db)
       expect(rows[0]!.n).toBe(1)
       const holders = await sql`SELECT customer_id FROM identities WHERE kind = 'email' AND value = ${email}`.execute(hub.database.db)
       expect(holders.rows).toEqual([{ customer_id: guest.id }])
+    }
+  })
+})
+
+describe('registering over a guest without email verification', () => {
+  it('makes a new account with the email; the guest keeps its history and a sync does not join them', async () => {
+    const hub = await createTestHub({ database, customer: { requireEmailVerification: false } })
+    try {
+      const call = client(hub)
+      const email = `${unique('open')}@example.com`
+      const externalId = unique('g')
+      const guest = (await call('POST', '/customer/sync', { platform: { component: 'identity.shop', externalId }, email, firstName: 'Gina', phone: '+14155550199' })).body
+      const order = await call('POST', '/orders', { platform: 'shop', externalId: unique('o'), customerId: guest.documentId, total: 900, currency: 'USD', placedAt: new Date().toISOString() })
+      expect(order.status).toBe(201)
+
+      const res = await call('POST', '/customer', { email, password, firstName: 'Mallory' })
+      expect(res.status, res.raw).toBe(201)
+      expect(res.body).toMatchObject({ email, firstName: 'Mallory', hasAccount: true, orderCount: 0, phone: null })
+      expect(res.body.id).not.toBe(guest.documentId)
+      expect((await call('GET', `/customer/${guest.documentId}`)).body).toMatchObject({ email: null, firstName: 'Gina', phone: '+14155550199', orderCount: 1, hasAccount: false })
+
+      // the shopper's next checkout names both: the account's email is unverified, so they stay apart
+      const sync = await call('POST', '/customer/sync', { platform: { component: 'identity.shop', externalId }, email })
+      expect(sync.status, sync.raw).toBe(200)
+      expect(sync.body.documentId).toBe(guest.documentId)
+      expect(sync.body.joined ?? []).toEqual([])
+      expect(sync.body.conflicts).toEqual([expect.objectContaining({ kind: 'email', customerId: res.body.id, reason: 'account_unverified' })])
+      expect((await call('GET', `/customer/${guest.documentId}`)).body.orderCount).toBe(1)
+    } finally {
+      await hub.close()
     }
   })
 })

@@ -35,7 +35,6 @@ export const customersModule = defineModule({
     },
     addToGroup: async ({ tx, params, body }) => customers.addGroup(tx, params.id, body.group),
     removeFromGroup: async ({ tx, params }) => customers.removeGroup(tx, params.id, params.group),
-    getMe: async ({ db, principal }) => customers.get(db, customerOf(principal)),
     addMyAddress: async ({ tx, principal, body }) => addresses.add(tx, customerOf(principal), body),
     updateMyAddress: async ({ tx, principal, params, body }) => addresses.update(tx, customerOf(principal), params.addressId, body),
     removeMyAddress: async ({ tx, principal, params }) => {

@@ -4,6 +4,7 @@ import type { InjectOptions } from 'fastify'
 import type { Address, Customer, Session } from '@his-her/contract'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { bearer, expectError } from '../../test/helpers/requests.js'
+import { sentToken } from '../../test/helpers/sent-tokens.js'
 
 let hub: TestHub
 let seq = 0
@@ -47,20 +48,25 @@ describe('/customer/me', () => {
     const me = await account()
     const read = await hub.app.inject({ method: 'GET', url: '/customer/me', headers: me.headers })
     expect(read.statusCode, read.body).toBe(200)
-    expect(read.json<Customer>()).toMatchObject({ id: me.customer.id, email: me.email, firstName: 'Ada', hasAccount: true })
+    expect(read.json<Customer>()).toMatchObject({ id: me.customer.id, email: me.email, firstName: 'Ada', hasAccount: true, pending: { email: null, phone: null } })
 
-    const patched = await hub.app.inject({ method: 'PATCH', url: '/customer/me', headers: me.headers, payload: { firstName: 'Grace', lastName: 'Hopper', phone: '+14155550100' } })
+    const patched = await hub.app.inject({ method: 'PATCH', url: '/customer/me', headers: me.headers, payload: { firstName: 'Grace', lastName: 'Hopper' } })
     expect(patched.statusCode, patched.body).toBe(200)
-    expect(patched.json<Customer>()).toMatchObject({ id: me.customer.id, firstName: 'Grace', lastName: 'Hopper', phone: '+14155550100' })
+    expect(patched.json<Customer>()).toMatchObject({ id: me.customer.id, firstName: 'Grace', lastName: 'Hopper' })
     expect((await snapshot(me.customer.id)).customer.firstName).toBe('Grace')
   })
 
-  test('a new email is not verified', async () => {
+  test('a new email waits for its token and is verified by it', async () => {
     const me = await account()
     await sql`UPDATE customers SET email_verified = true WHERE id = ${me.customer.id}`.execute(hub.database.db)
-    const patched = await hub.app.inject({ method: 'PATCH', url: '/customer/me', headers: me.headers, payload: { email: `moved${++seq}@example.com` } })
+    const moved = `moved${++seq}@example.com`
+    const patched = await hub.app.inject({ method: 'PATCH', url: '/customer/me', headers: me.headers, payload: { email: moved, currentPassword: password } })
     expect(patched.statusCode, patched.body).toBe(200)
-    expect(patched.json<Customer>().emailVerified).toBe(false)
+    expect(patched.json()).toMatchObject({ email: me.email, emailVerified: true, pending: { email: moved, phone: null } })
+    const token = await sentToken(hub, me.customer.id, 'customer.email_change_requested')
+    const verified = await hub.app.inject({ method: 'POST', url: '/auth/verify-email', payload: { token } })
+    expect(verified.statusCode, verified.body).toBe(200)
+    expect((await snapshot(me.customer.id)).customer).toMatchObject({ email: moved, emailVerified: true })
   })
 
   const forbiddenPatches: Record<string, unknown>[] = [

@@ -1,4 +1,4 @@
-import type { Customer, CustomerInput, Identity } from '@his-her/contract'
+import type { Customer, CustomerInput, Identity, PendingRegistration } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import { finalStatement, type Tx } from '../db/executor.js'
@@ -11,13 +11,15 @@ import { checkMetadata, contactField } from '../customers/customer-mapper.js'
 
 /**
  * `POST /customer`: an account when a password is given, else a guest record (when
- * `allow_guest_checkout`). An account whose email a guest holds becomes that guest (when
- * `auto_merge_guest`; else 409 `EMAIL_TAKEN`): same id, its orders, groups, identities and
- * reward accounts kept. A new customer, its email and phone identities and `customer.created`
+ * `allow_guest_checkout`). A registration with the email of a guest record (when
+ * `auto_merge_guest`; else 409 `EMAIL_TAKEN`): with `require_email_verification`, it waits
+ * (202) for the verification token sent to the email, and then the guest becomes the account —
+ * same id, its orders, groups, identities and reward accounts kept; without, the email moves to
+ * a new account and the guest keeps its history, for an admin to merge. A new customer, its email and phone identities and `customer.created`
  * are one statement; a taken email or phone is refused by the identities' unique indexes
  * (409 `EMAIL_TAKEN` / `PHONE_TAKEN`).
  */
-export async function createCustomer(tx: Tx, services: Services, settings: CustomerSettings, input: CustomerInput): Promise<Customer> {
+export async function createCustomer(tx: Tx, services: Services, settings: CustomerSettings, input: CustomerInput): Promise<Customer | PendingRegistration> {
   const { customers, identities, events } = services
   const email = input.email !== undefined ? normalizeEmail(input.email) : null
   const phone = input.phone != null ? normalizePhone(input.phone, settings.defaultCountry) : null
@@ -34,10 +36,16 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
   if (input.metadata) checkMetadata(input.metadata)
   const passwordHash = hasAccount ? await hashPassword(input.password!) : null
   if (hasAccount && settings.autoMergeGuest) {
-    const guest = await registerGuest(tx, services, email!, phone, passwordHash!, input)
-    if (guest) return guest
+    const guest = await guestHolding(tx, services, email!)
+    if (guest && settings.requireEmailVerification) {
+      // the guest becomes the account only when whoever registers shows they receive its email
+      const details: CustomerInput = { firstName: input.firstName, lastName: input.lastName, phone: input.phone, currency: input.currency, metadata: input.metadata }
+      const { expiresAt } = await services.sessions.requestRegistration(tx, guest.id, email!, passwordHash!, JSON.stringify(details))
+      return { pendingVerification: true, email: email!, expiresAt }
+    }
+    // unverified, the registration cannot have the guest's history: the email moves to a new account, the rest stays with the guest
+    if (guest) await releaseEmail(tx, services, guest, email!)
   }
-
   const now = new Date().toISOString()
   const id = newId('cus')
   const identity = (kind: 'email' | 'phone', value: string, raw: string): Identity => ({
@@ -74,24 +82,17 @@ export async function createCustomer(tx: Tx, services: Services, settings: Custo
   return customer
 }
 
-/**
- * Registration with the email of a guest record: the guest becomes the account. Returns
- * undefined when no guest holds the email (an account holding it answers 409 from the insert).
- */
-async function registerGuest(tx: Tx, services: Services, email: string, phone: string | null, passwordHash: string, input: CustomerInput): Promise<Customer | undefined> {
-  const { customers, identities, events } = services
-  const holderId = await identities.holderOf(tx, 'email', '', email)
+/** The live guest record (no account) holding `email`, if any. */
+async function guestHolding(tx: Tx, services: Services, email: string) {
+  const holderId = await services.identities.holderOf(tx, 'email', '', email)
   if (!holderId) return undefined
-  const holder = await customers.requireLive(tx, holderId).catch(() => undefined)
-  if (!holder || holder.has_account) return undefined
-  await customers.convertGuest(tx, holder.id, passwordHash, input)
-  if (phone && holder.phone !== phone) {
-    // the guest may already hold this phone as a second identity; another customer may not
-    await identities.linkContact(tx, holder.id, 'phone', phone, input.phone!, 'create')
-    const value = contactField(holder.phone, await identities.values(tx, holder.id, 'phone'))
-    if (value !== holder.phone) await customers.change(tx, holder.id, { phone: value }, [])
-  }
-  const customer = await customers.get(tx, holder.id)
-  await events.emit(tx, { type: 'customer.merged', customerId: holder.id, payload: { reason: 'guest_registered', targetId: holder.id, sourceId: holder.id, customer } })
-  return customer
+  const holder = await services.customers.requireLive(tx, holderId, { lock: true }).catch(() => undefined)
+  return holder && !holder.has_account ? holder : undefined
+}
+
+/** Unlinks `email` from the guest, whose email becomes the next one it holds (or none). */
+async function releaseEmail(tx: Tx, services: Services, guest: { id: string; email: string | null }, email: string): Promise<void> {
+  const { identities, customers } = services
+  await identities.unlinkValue(tx, guest.id, 'email', email)
+  await customers.change(tx, guest.id, { email: contactField(guest.email, await identities.values(tx, guest.id, 'email')) }, ['email'])
 }

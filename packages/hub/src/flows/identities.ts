@@ -30,10 +30,14 @@ export async function linkIdentity(tx: Tx, { customers, identities }: Services, 
   return result
 }
 
-/** Unlinks an identity; the customer's email/phone field moves to another of that kind, or null. */
-export async function unlinkIdentity(tx: Tx, { customers, identities }: Services, customerId: string, identityId: string): Promise<void> {
+/**
+ * Unlinks an identity; the customer's email/phone field moves to another of that kind, or null.
+ * A platform identity goes only when its namespace is one of `components` (null: any), else 403
+ * `PLATFORM_SCOPE`.
+ */
+export async function unlinkIdentity(tx: Tx, { customers, identities }: Services, customerId: string, identityId: string, components: readonly string[] | null = null): Promise<void> {
   const current = await customers.requireLive(tx, customerId, { lock: true })
-  const removed = await identities.unlink(tx, customerId, identityId)
+  const removed = await identities.unlink(tx, customerId, identityId, components)
   if (removed.kind === 'email' || removed.kind === 'phone') {
     const value = contactField(current[removed.kind], await identities.values(tx, customerId, removed.kind))
     if (value !== current[removed.kind]) await customers.change(tx, customerId, { [removed.kind]: value }, [])
@@ -82,6 +86,7 @@ const reasons: Record<IdentityConflict['reason'], string> = {
   different_email: 'each has an email of its own',
   different_phone: 'each has a phone of its own',
   both_have_accounts: 'each has a login account',
+  account_unverified: 'one is an account whose email is not verified',
   different_platform_id: 'each has an id on the same platform',
   merge_undone: 'an admin undid a merge of the two',
   currency_differs: 'their orders are in different currencies',

@@ -1,8 +1,9 @@
 import { defineModule } from '../module.js'
-import { customerIdOf } from '../auth/principal.js'
+import { componentsOf, customerIdOf, requireComponent, requirePlatform } from '../auth/principal.js'
 import { listCustomers } from '../customers/customer-list.js'
 import { createCustomer } from './create-customer.js'
 import { updateCustomer } from './update-customer.js'
+import { myCustomer, updateMe, verifyEmail, verifyPhone } from './contact-changes.js'
 import { syncCustomer } from './sync-customer.js'
 import { customerHistory, deleteCustomer, linkIdentity, listIdentities, lookupCustomer, unlinkIdentity } from './identities.js'
 import { mergeCustomers, undoMerge } from './merge-customers.js'
@@ -20,29 +21,40 @@ export const flowsModule = defineModule({
   handlers: (services, config) => {
     const settings = config.customer
     return {
-      createCustomer: async ({ tx, body }) => createCustomer(tx, services, settings, body),
+      createCustomer: async ({ tx, body }) => {
+        const result = await createCustomer(tx, services, settings, body)
+        return 'pendingVerification' in result ? { status: 202, body: result } : { status: 201, body: result }
+      },
       listCustomers: async ({ db, query: { email, ...query } }) =>
         listCustomers(db, query, email === undefined ? undefined : services.identities.emailHoldersSql(email)),
       updateCustomer: async ({ tx, params, body }) => updateCustomer(tx, services, settings, params.id, body),
-      updateMe: async ({ tx, principal, body }) => updateCustomer(tx, services, settings, customerIdOf(principal), body),
+      getMe: async ({ db, principal }) => myCustomer(db, services, customerIdOf(principal)),
+      updateMe: async ({ tx, principal, body }) => updateMe(tx, services, settings, customerIdOf(principal), body),
+      verifyEmail: async ({ db, body }) => ({ ...(await verifyEmail(db, services, settings, body.token)), emailVerified: true as const }),
+      verifyPhone: async ({ db, body }) => verifyPhone(db, services, settings, body.token),
       deleteCustomer: async ({ tx, params }) => {
         await deleteCustomer(tx, services, params.id)
         return { deleted: true as const, id: params.id }
       },
-      syncCustomer: async ({ tx, body }) => {
+      syncCustomer: async ({ tx, body, principal }) => {
+        requireComponent(principal, body.platform.component)
         const result = await syncCustomer(tx, services, settings, config.identity, body)
         return { status: result.created ? 201 : 200, body: result }
       },
-      lookupCustomer: async ({ db, query }) => lookupCustomer(db, services, settings, config.identity, query),
+      lookupCustomer: async ({ db, query, principal }) => {
+        if (query.component !== undefined) requireComponent(principal, query.component)
+        return lookupCustomer(db, services, settings, config.identity, query)
+      },
       customerHistory: async ({ db, params, query }) => customerHistory(db, services, params.id, query),
       listIdentities: async ({ db, params }) => ({ data: await listIdentities(db, services, params.id) }),
       myIdentities: async ({ db, principal }) => ({ data: await listIdentities(db, services, customerIdOf(principal)) }),
-      linkIdentity: async ({ tx, params, body }) => {
+      linkIdentity: async ({ tx, params, body, principal }) => {
+        if (body.kind === 'platform' && body.namespace !== undefined) requireComponent(principal, body.namespace)
         const { identity, created } = await linkIdentity(tx, services, params.id, body)
         return { status: created ? 201 : 200, body: identity }
       },
-      unlinkIdentity: async ({ tx, params }) => {
-        await unlinkIdentity(tx, services, params.id, params.identityId)
+      unlinkIdentity: async ({ tx, params, principal }) => {
+        await unlinkIdentity(tx, services, params.id, params.identityId, componentsOf(principal))
         return { deleted: true as const, id: params.identityId }
       },
       listRewardAccounts: async ({ db, params }) => {
@@ -54,11 +66,15 @@ export const flowsModule = defineModule({
         await services.customers.requireLive(db, id)
         return { data: await services.ledgerReads.customerAccounts(db, id) }
       },
-      recordOrder: async ({ tx, body }) => {
+      recordOrder: async ({ tx, body, principal }) => {
+        requirePlatform(principal, body.platform)
         const result = await recordOrder(tx, services, body)
         return { status: result.outcome === 'recorded' ? 201 : 200, body: result }
       },
-      cancelOrder: async ({ tx, body }) => cancelOrder(tx, services, body),
+      cancelOrder: async ({ tx, body, principal }) => {
+        requirePlatform(principal, body.platform)
+        return cancelOrder(tx, services, body)
+      },
       onboardSeller: async ({ tx, body }) => {
         const result = await onboardSeller(tx, services, body, new Date())
         return { status: result.created ? 201 : 200, body: result }

@@ -104,11 +104,15 @@ export interface Resolution extends CascadeOutcome {
 /**
  * Why `other` cannot be joined with `group` (customers that will be one), or null when joining
  * contradicts nothing: each side holding an email, a phone, an account or an id in one platform
- * namespace, a merge between them an admin undid, or orders in different currencies.
+ * namespace, an account whose email is not verified on either side, a merge between them an
+ * admin undid, or orders in different currencies.
  */
 export function contradiction(group: Candidate[], other: Candidate, facts: JoinFacts): ConflictReason | null {
   const c = other.customer
   if (c.has_account && group.some((g) => g.customer.has_account)) return 'both_have_accounts'
+  // an unverified email proves nothing: joining would hand a record to whoever typed its email
+  const unverified = (x: CustomerRecord) => x.has_account && !x.email_verified
+  if (unverified(c) || group.some((g) => unverified(g.customer))) return 'account_unverified'
   if (c.email !== null && group.some((g) => g.customer.email !== null)) return 'different_email'
   if (c.phone !== null && group.some((g) => g.customer.phone !== null)) return 'different_phone'
   const theirs = facts.namespaces.get(c.id) ?? new Set<string>()
