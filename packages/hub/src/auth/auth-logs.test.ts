@@ -20,7 +20,7 @@ async function lastToken(customerId: string, type: string): Promise<string> {
   return sentToken(hub, customerId, type)
 }
 
-test('no log line holds a password, an access or refresh token, a one-time token or an API token', async () => {
+test('no log line, event, kept answer or merge record holds a password, an access or refresh token, a one-time token or an API token', async () => {
   const secrets: string[] = []
   const keep = <T extends string>(s: T): T => {
     secrets.push(s)
@@ -86,6 +86,26 @@ test('no log line holds a password, an access or refresh token, a one-time token
   // a bad bearer value is logged no more than a good one
   const forged = keep(`${session.accessToken.split('.').slice(0, 2).join('.')}.AAAA`)
   expect((await send({ method: 'GET', url: '/customer/me', headers: bearer(forged) })).statusCode).toBe(401)
+
+  // a change of email asked with an Idempotency-Key, and an API token made with one
+  const changed = await send({ method: 'PATCH', url: '/customer/me', headers: { ...bearer(second.accessToken), 'idempotency-key': 'logs-change-1' }, payload: { email: 'logs-new@example.com', currentPassword: newPassword } })
+  expect(changed.statusCode, changed.body).toBe(200)
+  keep(await lastToken(customer.id, 'customer.email_change_requested'))
+  const keyed = await send({ method: 'POST', url: '/tokens', headers: { ...hub.admin, 'idempotency-key': 'logs-token-1' }, payload: { name: 'logs-keyed', role: 'platform' } })
+  expect(keyed.statusCode, keyed.body).toBe(201)
+  keep(keyed.json<CreatedToken>().token)
+
+  // nothing at rest either: no event, kept answer or merge record holds any of them
+  const db = hub.database.db
+  const stored = [
+    ...(await sql<{ t: string }>`SELECT payload::text AS t FROM events`.execute(db)).rows,
+    ...(await sql<{ t: string }>`SELECT coalesce(response, '') AS t FROM idempotency_keys`.execute(db)).rows,
+    ...(await sql<{ t: string }>`SELECT moved::text AS t FROM merges`.execute(db)).rows,
+  ].map((r) => r.t)
+  expect(stored.some((t) => t.includes('customer.email_change_requested') || t.includes(customer.id))).toBe(true)
+  for (const text of stored) {
+    for (const secret of secrets) expect(text.includes(secret), `a stored row holds a secret (${secret.slice(0, 6)}…)`).toBe(false)
+  }
 
   // the logs were captured: every request left its lines
   expect(hub.logs.length).toBeGreaterThanOrEqual(20)
