@@ -125,6 +125,62 @@ describe.skipIf(!onPostgres)('exactly once, across processes and a SIGKILL', { t
     for (const c of counts) expect(c.address_count).toBe(c.actual)
   })
 
+  it('keyed syncs that join two customers, their hub SIGKILLed midway, retried on another hub: each join happens once, the totals counted once', async () => {
+    const pairs = Array.from({ length: 60 }, (_, i) => ({
+      externalId: `join-${i}-${randomBytes(4).toString('hex')}`,
+      email: `joined${i}-${schema}@example.com`,
+      key: `join-${i}-${randomBytes(6).toString('hex')}`,
+    }))
+    // each person first arrives twice: an id only (with an order), and an email only
+    await pool(pairs, 8, async (p) => {
+      const byId = await post(survivor.url, admin, { key: `${p.key}-a`, path: '/customer/sync', body: { platform: { component: 'identity.shop', externalId: p.externalId } } })
+      expect(byId.status, byId.raw).toBe(201)
+      const order = await post(survivor.url, admin, {
+        key: `${p.key}-o`, path: '/orders',
+        body: { platform: 'shop', externalId: `o-${p.externalId}`, customerId: JSON.parse(byId.raw).documentId, total: 1250, currency: 'USD', placedAt: new Date().toISOString() },
+      })
+      expect(order.status, order.raw).toBe(201)
+      const byEmail = await post(survivor.url, admin, { key: `${p.key}-b`, path: '/customer', body: { email: p.email } })
+      expect(byEmail.status, byEmail.raw).toBe(201)
+    })
+    // then a checkout names both: the sync joins them
+    const planned = pairs.map((p) => ({ key: p.key, path: '/customer/sync', body: { platform: { component: 'identity.shop', externalId: p.externalId }, email: p.email } }))
+
+    const doomed = await spawnHub({ cwd: tmp.dir, env })
+    await slowAnswers(0.02)
+    const { answers, inFlightAtKill } = await streamUntilKilled(doomed, planned, {
+      width: 6,
+      killAfter: 20,
+      send: async (req) => {
+        const answer = await post(doomed.url, admin, req)
+        expect(answer.status, answer.raw).toBeLessThan(500)
+        return answer
+      },
+    })
+    await fastAnswers()
+    expect(inFlightAtKill).toBeGreaterThan(0)
+    expect(answers.size).toBeLessThan(planned.length)
+    const first = new Map([...answers].map(([req, answer]) => [req.key, answer]))
+
+    await pool(planned, 6, async (req) => {
+      const answer = await post(survivor.url, admin, req)
+      expect(answer.status, answer.raw).toBe(200)
+      const earlier = first.get(req.key)
+      if (earlier) expect(answer).toEqual({ ...earlier, replayed: true })
+    })
+
+    for (const p of pairs) {
+      const [survivorRow] = await query<{ id: string; order_count: number; total_spent: string }>('SELECT id, order_count, total_spent::text FROM customers WHERE email = $1 AND deleted_at IS NULL', [p.email])
+      expect(survivorRow, p.email).toBeDefined()
+      // the order moved once: not lost, not counted twice
+      expect(survivorRow).toMatchObject({ order_count: 1, total_spent: '1250' })
+      const merges = await query<{ source_id: string }>('SELECT source_id FROM merges WHERE target_id = $1 AND undone_at IS NULL', [survivorRow!.id])
+      expect(merges, p.email).toHaveLength(1)
+      expect(await query(`SELECT id FROM events WHERE type = 'customer.merged' AND customer_id = $1`, [survivorRow!.id])).toHaveLength(1)
+      expect(await query('SELECT customer_id FROM identities WHERE kind = $1 AND value = $2', ['platform', p.externalId])).toEqual([{ customer_id: survivorRow!.id }])
+    }
+  })
+
   it('the same key sent to two processes at once runs once; the other answers the same answer', async () => {
     const other = await spawnHub({ cwd: tmp.dir, env })
     await slowAnswers(0.2)
