@@ -79,14 +79,14 @@ export const orders = defineDomain({
       description: '201 when first recorded; 200 when a repeat (unchanged) or a correction of the total.',
       body: OrderInput,
       responses: { 200: OrderResult, 201: OrderResult },
-      errors: ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH', 'ORDER_CANCELLED'],
+      errors: ['PLATFORM_SCOPE', 'CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH', 'ORDER_CANCELLED'],
     },
     cancelOrder: {
       method: 'POST', path: '/orders/cancel', tags: ['orders'], access: ['admin', 'platform'],
       summary: 'Cancel an order: it leaves the totals and what it earned is taken back (idempotent)',
       body: CancelOrderInput,
       responses: { 200: CancelOrderResult },
-      errors: ['ORDER_NOT_FOUND'],
+      errors: ['PLATFORM_SCOPE', 'ORDER_NOT_FOUND'],
     },
   },
 })

@@ -12,7 +12,8 @@ const help = `customer-hub — one record per real person across every store and
 commands:
   serve                 run the hub (default); PORT, HOST, DATABASE_URL, HUB_DATA_DIR, HUB_CONFIG
   migrate               apply database migrations
-  token create --role admin|platform --name NAME
+  token create --role admin|platform --name NAME [--component C]... [--platform P]...
+                        a platform token acts only in these identity components and platform names
   token list
   token revoke NAME
   keys rotate           sign access tokens with a new key (old tokens stay valid until they expire)

@@ -4,13 +4,13 @@ import { loadConfig, type HubConfig } from '../config.js'
 import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
-import { createApiTokenService } from '../auth/api-token-service.js'
+import { createApiTokenService, type TokenScope } from '../auth/api-token-service.js'
 import { withTransaction } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { CommandError, runningHubApi } from './running-hub.js'
 
 interface TokenOps {
-  create(name: string, role: ApiRole): Promise<CreatedToken>
+  create(name: string, role: ApiRole, scope: TokenScope): Promise<CreatedToken>
   list(): Promise<ApiTokenInfo[]>
   revoke(name: string): Promise<void>
   close(): Promise<void>
@@ -20,7 +20,7 @@ interface TokenOps {
 function viaApi(config: HubConfig): TokenOps {
   const call = runningHubApi(config)
   return {
-    create: async (name, role) => (await call('POST', '/tokens', { name, role })) as unknown as CreatedToken,
+    create: async (name, role, scope) => (await call('POST', '/tokens', { name, role, ...scope })) as unknown as CreatedToken,
     list: async () => (await call('GET', '/tokens')).data as ApiTokenInfo[],
     revoke: async (name) => void (await call('DELETE', `/tokens/${encodeURIComponent(name)}`)),
     close: async () => {},
@@ -33,7 +33,7 @@ async function direct(config: HubConfig): Promise<TokenOps> {
   const service = createApiTokenService()
   const { db } = database
   return {
-    create: (name, role) => withTransaction(db, (tx) => service.create(tx, name, role)),
+    create: (name, role, scope) => withTransaction(db, (tx) => service.create(tx, name, role, scope)),
     list: () => service.list(db),
     revoke: (name) => withTransaction(db, (tx) => service.revoke(tx, name)),
     close: () => database.close(),
@@ -41,15 +41,28 @@ async function direct(config: HubConfig): Promise<TokenOps> {
 }
 
 const usage = `usage:
-  customer-hub token create --role admin|platform --name NAME
+  customer-hub token create --role admin|platform --name NAME [--component COMPONENT]... [--platform PLATFORM]...
   customer-hub token list
-  customer-hub token revoke NAME`
+  customer-hub token revoke NAME
+a platform token acts only in the identity components (--component, e.g. identity.shopify-eu) and
+under the platform names of orders (--platform, e.g. shopify-eu) it is made with; none when left out`
+
+/** How `token list` and `token create` show what a token acts for. */
+function scopeText(t: Pick<ApiTokenInfo, 'components' | 'platforms'>): string {
+  if (t.components === null || t.platforms === null) return 'every component and platform'
+  const list = (l: string[]) => (l.length ? l.join(',') : 'none')
+  return `components ${list(t.components)}; platforms ${list(t.platforms)}`
+}
 
 /** `customer-hub token create|list|revoke`. */
 export async function tokenCommand(args: string[]): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { role: { type: 'string' }, name: { type: 'string' } } })
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { role: { type: 'string' }, name: { type: 'string' }, component: { type: 'string', multiple: true }, platform: { type: 'string', multiple: true } },
+    })
   } catch (err) {
     console.error(`${(err as Error).message}\n${usage}`)
     return 2
@@ -80,12 +93,13 @@ export async function tokenCommand(args: string[]): Promise<number> {
   }
   try {
     if (action === 'create') {
-      const created = await ops.create(values.name!, values.role as ApiRole)
+      const scope: TokenScope = values.component || values.platform ? { components: values.component, platforms: values.platform } : {}
+      const created = await ops.create(values.name!, values.role as ApiRole, scope)
       console.log(created.token)
-      console.error(`created ${created.role} token "${created.name}"; it is shown this once`)
+      console.error(`created ${created.role} token "${created.name}" for ${scopeText(created)}; it is shown this once`)
     } else if (action === 'list') {
       const tokens = await ops.list()
-      for (const t of tokens) console.log(`${t.name}\t${t.role}\tcreated ${t.createdAt}\tlast used ${t.lastUsedAt ?? 'never'}`)
+      for (const t of tokens) console.log(`${t.name}\t${t.role}\t${scopeText(t)}\tcreated ${t.createdAt}\tlast used ${t.lastUsedAt ?? 'never'}`)
       if (tokens.length === 0) console.error('no active tokens')
     } else {
       await ops.revoke(arg!)

@@ -12,6 +12,7 @@ import { hubModules } from '../modules.js'
 import type { Handlers, HubModule, Services } from '../module.js'
 import { registerErrorHandling, toErrorBody } from './error-handler.js'
 import { registerAuthentication } from '../auth/authenticate.js'
+import type { TokenScope } from '../auth/api-token-service.js'
 import { HubError, ConfigError } from '../errors.js'
 import { createUnitOfWork } from './unit-of-work.js'
 import { registerRoutes } from './routes.js'
@@ -39,7 +40,7 @@ export interface HubApp extends FastifyInstance {
   services: Services
   /** API tokens outside a request (first start, tests): each call is a transaction of its own. */
   tokens: {
-    create(name: string, role: ApiRole): Promise<CreatedToken>
+    create(name: string, role: ApiRole, scope?: TokenScope): Promise<CreatedToken>
     bootstrap(): Promise<string | undefined>
   }
 }
@@ -211,7 +212,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
 
   app.decorate('services', services)
   app.decorate('tokens', {
-    create: (name: string, role: ApiRole) => withTransaction(db, (tx) => services.tokens.create(tx, name, role)),
+    create: (name: string, role: ApiRole, scope?: TokenScope) => withTransaction(db, (tx) => services.tokens.create(tx, name, role, scope)),
     bootstrap: () => withTransaction(db, (tx) => services.tokens.bootstrap(tx)),
   })
   registerAuthentication(app, db, services.tokens, services.sessions)

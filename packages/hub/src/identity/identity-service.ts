@@ -126,11 +126,22 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       await tx.deleteFrom('identities').where('customer_id', '=', customerId).where('kind', '=', kind).where('value', '=', value).execute()
     },
 
-    /** Unlinks one identity by id; 404 `IDENTITY_NOT_FOUND` when the customer has none such. */
-    async unlink(tx: Tx, customerId: string, identityId: string): Promise<Identity> {
+    /**
+     * Unlinks one identity by id; 404 `IDENTITY_NOT_FOUND` when the customer has none such. With
+     * `namespaces` (the components of a bound platform token), a platform identity of another
+     * namespace is not deleted — the delete itself names the namespaces — and the answer is 403
+     * `PLATFORM_SCOPE`; email and phone identities belong to no namespace.
+     */
+    async unlink(tx: Tx, customerId: string, identityId: string, namespaces: readonly string[] | null = null): Promise<Identity> {
       if (!isId('idn', identityId)) throw new HubError('INVALID_ID', `"${identityId}" is not an identity id (idn_…).`)
-      const removed = await tx.deleteFrom('identities').where('id', '=', identityId).where('customer_id', '=', customerId).returning(identityColumns).executeTakeFirst()
-      if (!removed) throw new HubError('IDENTITY_NOT_FOUND')
+      let remove = tx.deleteFrom('identities').where('id', '=', identityId).where('customer_id', '=', customerId)
+      if (namespaces !== null) remove = remove.where(sql<boolean>`(kind <> 'platform' OR namespace = ANY (${[...namespaces]}::text[]))`)
+      const removed = await remove.returning(identityColumns).executeTakeFirst()
+      if (!removed) {
+        const kept = namespaces === null ? undefined : await tx.selectFrom('identities').select('namespace').where('id', '=', identityId).where('customer_id', '=', customerId).executeTakeFirst()
+        if (kept) throw new HubError('PLATFORM_SCOPE', `This identity is in the identity component ${kept.namespace}, which this token does not act in.`, { component: kept.namespace })
+        throw new HubError('IDENTITY_NOT_FOUND')
+      }
       const identity = toIdentity(removed)
       await events.emit(tx, { type: 'customer.identity_unlinked', customerId, payload: { customerId, identity } })
       return identity

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import pg from 'pg'
+import { sql } from 'kysely'
 import { buildApp, type HubApp } from '../../src/http/app.js'
 import { createDatabase, type HubDatabase } from '../../src/db/create-database.js'
 import { migrate } from '../../src/db/migrate.js'
 import type { HubConfig } from '../../src/config.js'
+import type { TokenScope } from '../../src/auth/api-token-service.js'
 import { defaultAuthSettings, type AuthSettings } from '../../src/auth/settings.js'
 import { defaultCustomerSettings, type CustomerSettings } from '../../src/customers/settings.js'
 import type { UndeclaredAnswer } from '../../src/http/response-check.js'
@@ -86,8 +88,11 @@ export interface TestHub {
   adminToken: string
   /** Headers with the admin token. */
   admin: Record<string, string>
-  /** A new platform token's headers. */
-  platform(): Promise<Record<string, string>>
+  /**
+   * A new platform token's headers: bound to `scope` when given, else unbound — acting for every
+   * component and platform, as a token made before tokens had scopes does.
+   */
+  platform(scope?: TokenScope): Promise<Record<string, string>>
   /** Every log line written so far (when built with `captureLogs`). */
   logs: string[]
   /** Answers the route table does not declare (`close()` fails when there are any). */
@@ -143,8 +148,9 @@ export async function createTestHub(
     config,
     adminToken,
     admin: { authorization: `Bearer ${adminToken}` },
-    async platform() {
-      const created = await app.tokens.create(`platform-${randomBytes(4).toString('hex')}`, 'platform')
+    async platform(scope?: TokenScope) {
+      const created = await app.tokens.create(`platform-${randomBytes(4).toString('hex')}`, 'platform', scope)
+      if (!scope) await sql`UPDATE api_tokens SET components = NULL, platforms = NULL WHERE id = ${created.id}`.execute(database.db)
       return { authorization: `Bearer ${created.token}` }
     },
     logs,
