@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { call, killAll, processTimeout, runCli, runServe, spawnHub, tempDir } from './helpers/spawn-hub.js'
 
@@ -16,6 +18,22 @@ afterEach(async () => {
   tmp.remove()
 })
 
+/** The pid recorded in the data directory's lock file. */
+const lockPid = (dir: string): number => (JSON.parse(readFileSync(join(dir, 'hub.lock'), 'utf8')) as { pid: number }).pid
+
+/** A lock record as a hub of this machine writes it (Linux: this process's pid namespace), with `fields` changed. */
+function lockRecord(fields: Record<string, unknown>): string {
+  return `${JSON.stringify({
+    pid: process.pid,
+    host: hostname(),
+    pidNamespace: readlinkSync('/proc/self/ns/pid'),
+    started: null,
+    since: new Date().toISOString(),
+    nonce: 'c0ffee',
+    ...fields,
+  })}\n`
+}
+
 /** The pid of a process that has ended. */
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
@@ -24,11 +42,61 @@ async function deadPid(): Promise<number> {
   return pid
 }
 
+/** The built lock module, which the racing processes load. */
+const lockModule = new URL('../dist/db/data-dir-lock.js', import.meta.url).href
+
+// A process that takes the lock of DATA_DIR on "go" and lets it go on "release", saying what happened.
+const racerScript = `
+import { createInterface } from 'node:readline'
+const { lockDataDir } = await import(process.env.LOCK_MODULE)
+const say = (line) => process.stdout.write(line + '\\n')
+let release
+say('ready')
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line === 'go') {
+    try {
+      release = lockDataDir(process.env.DATA_DIR)
+      say('won')
+    } catch (err) {
+      say(err.name === 'DataDirLockedError' ? 'refused' : 'failed: ' + err.message)
+    }
+  } else if (line === 'release') {
+    release()
+    release = undefined
+    say('released')
+  }
+}
+`
+
+interface Racer {
+  child: ChildProcess
+  /** The racer's next line of output. */
+  next(): Promise<string>
+  send(line: string): void
+}
+
+function startRacer(dir: string): Racer {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', racerScript], {
+    env: { ...process.env, LOCK_MODULE: lockModule, DATA_DIR: dir },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines: string[] = []
+  const waiting: ((line: string) => void)[] = []
+  const push = (line: string) => (waiting.length > 0 ? waiting.shift()!(line) : lines.push(line))
+  createInterface({ input: child.stdout! }).on('line', push)
+  child.once('exit', (code) => push(`exited ${code}`))
+  return {
+    child,
+    next: () => (lines.length > 0 ? Promise.resolve(lines.shift()!) : new Promise((resolve) => waiting.push(resolve))),
+    send: (line) => child.stdin!.write(`${line}\n`),
+  }
+}
+
 describe('the embedded data directory lock', { timeout: processTimeout }, () => {
   it('refuses a second serve and a migrate while a hub runs, and frees the directory when the hub stops', async () => {
     const first = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     const token = first.firstStartToken!
-    expect(readFileSync(join(dataDir, 'hub.lock'), 'utf8').trim()).toBe(String(first.pid))
+    expect(lockPid(dataDir)).toBe(first.pid)
     const created = await call(first.url, 'POST', '/customer', token, { email: 'lock@example.com' })
     expect(created.status).toBe(201)
 
@@ -43,7 +111,7 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
     expect(migrate.stderr).toContain(`the data directory ${dataDir} is in use`)
 
     // the refused processes left the lock and the running hub alone
-    expect(readFileSync(join(dataDir, 'hub.lock'), 'utf8').trim()).toBe(String(first.pid))
+    expect(lockPid(dataDir)).toBe(first.pid)
     expect((await call(first.url, 'GET', `/customer/${created.body.id}`, token)).status).toBe(200)
 
     expect(await first.stop()).toEqual({ code: 0, signal: null })
@@ -60,7 +128,7 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
     const pid = await deadPid()
     writeFileSync(join(dataDir, 'hub.lock'), String(pid))
     const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
-    expect(readFileSync(join(dataDir, 'hub.lock'), 'utf8').trim()).toBe(String(hub.pid))
+    expect(lockPid(dataDir)).toBe(hub.pid)
     expect((await call(hub.url, 'GET', '/customer', hub.firstStartToken)).status).toBe(200)
     await hub.stop()
   })
@@ -79,7 +147,7 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
     const created = await call(first.url, 'POST', '/customer', token, { email: 'survivor@example.com' })
     expect(created.status).toBe(201)
     expect(await first.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' })
-    expect(readFileSync(join(dataDir, 'hub.lock'), 'utf8').trim()).toBe(String(first.pid))
+    expect(lockPid(dataDir)).toBe(first.pid)
 
     const second = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     expect(second.firstStartToken).toBeUndefined()
@@ -87,5 +155,78 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
     expect(read.status).toBe(200)
     expect(read.body.email).toBe('survivor@example.com')
     await second.stop()
+  })
+})
+
+describe('taking the data directory lock', { timeout: processTimeout }, () => {
+  it('when several processes find a stale lock at once, exactly one of them takes it over', async () => {
+    mkdirSync(dataDir)
+    const racers = Array.from({ length: 6 }, () => startRacer(dataDir))
+    try {
+      for (const racer of racers) expect(await racer.next()).toBe('ready')
+      const dead = await deadPid()
+      for (let round = 0; round < 30; round++) {
+        // a lock left by a hub that is gone: an older hub's (its pid alone) or a current one's
+        writeFileSync(join(dataDir, 'hub.lock'), round % 2 === 0 ? String(dead) : lockRecord({ pid: dead }))
+        for (const racer of racers) racer.send('go')
+        const answers = await Promise.all(racers.map((r) => r.next()))
+        const winners = racers.filter((_, i) => answers[i] === 'won')
+        expect({ round, answers: [...answers].sort() }).toEqual({ round, answers: ['refused', 'refused', 'refused', 'refused', 'refused', 'won'] })
+        expect(lockPid(dataDir)).toBe(winners[0]!.child.pid)
+        winners[0]!.send('release')
+        expect(await winners[0]!.next()).toBe('released')
+        expect(existsSync(join(dataDir, 'hub.lock'))).toBe(false)
+      }
+      // no file of a takeover is left behind
+      expect(readdirSync(dataDir)).toEqual([])
+    } finally {
+      for (const racer of racers) racer.child.stdin!.end()
+      await Promise.all(racers.map((r) => (r.child.exitCode === null ? new Promise((resolve) => r.child.once('exit', resolve)) : undefined)))
+    }
+  })
+
+  it('refuses a lock of a process on another host, whatever runs here, and says how to remove it', async () => {
+    mkdirSync(dataDir)
+    const file = join(dataDir, 'hub.lock')
+    const foreign = lockRecord({ pid: await deadPid(), host: 'other-host.example', started: 'x:1' })
+    writeFileSync(file, foreign)
+    const serve = await runServe({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
+    expect(serve.code).toBe(78)
+    expect(serve.stderr).toContain('on host other-host.example')
+    expect(serve.stderr).toContain(`remove ${file}`)
+    expect(serve.stdout).not.toContain('listening')
+    expect(readFileSync(file, 'utf8')).toBe(foreign)
+  })
+
+  it('refuses a lock of this host name from another pid namespace (another container on a shared volume)', async () => {
+    mkdirSync(dataDir)
+    const file = join(dataDir, 'hub.lock')
+    const foreign = lockRecord({ pid: await deadPid(), pidNamespace: 'pid:[4026000001]' })
+    writeFileSync(file, foreign)
+    const migrate = await runCli(['migrate'], { cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
+    expect(migrate.code).toBe(78)
+    expect(migrate.stderr).toContain('another container')
+    expect(migrate.stderr).toContain(`remove ${file}`)
+    expect(readFileSync(file, 'utf8')).toBe(foreign)
+  })
+
+  it('takes over a lock whose pid now belongs to another process (a reused pid: same pid, other start time)', async () => {
+    mkdirSync(dataDir)
+    // this test's own process is alive, but it is not the process that took the lock
+    writeFileSync(join(dataDir, 'hub.lock'), lockRecord({ pid: process.pid, started: 'a-boot-before:12345' }))
+    const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
+    expect(lockPid(dataDir)).toBe(hub.pid)
+    await hub.stop()
+    expect(existsSync(join(dataDir, 'hub.lock'))).toBe(false)
+  })
+
+  it('makes the data directory readable by its owner only (0700), and tightens one that is not', async () => {
+    const nested = join(dataDir, 'nested')
+    expect((await runCli(['migrate'], { cwd: tmp.dir, env: { HUB_DATA_DIR: nested } })).code).toBe(0)
+    expect(statSync(nested).mode & 0o777).toBe(0o700)
+
+    chmodSync(nested, 0o755)
+    expect((await runCli(['migrate'], { cwd: tmp.dir, env: { HUB_DATA_DIR: nested } })).code).toBe(0)
+    expect(statSync(nested).mode & 0o777).toBe(0o700)
   })
 })
