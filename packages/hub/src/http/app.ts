@@ -85,21 +85,33 @@ function nestingDepth(value: unknown): number {
 }
 
 /**
- * Where a NUL character (U+0000) sits in a request's body, query or path parameters — in a
- * string or a key — as a path such as `body/email`, or undefined. PostgreSQL cannot store it in
- * text, so it is refused before anything runs.
+ * What no field accepts: NUL (U+0000), which PostgreSQL cannot store in text or JSON, and an
+ * unpaired surrogate (a `"\ud800"` escape in a JSON body), which is no Unicode character at all:
+ * JSON columns refuse it and text would keep U+FFFD in its place.
  */
-function nulPath(value: unknown, at: string): string | undefined {
+const unstorable = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const unstorableAll = new RegExp(unstorable.source, 'g')
+
+const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+
+/**
+ * Where an unstorable character sits in a request's body, query or path parameters — in a string
+ * or a key — as a path such as `body/email`, with what it is; undefined when there is none. It is
+ * refused before anything runs.
+ */
+function unstorablePath(value: unknown, at: string): { path: string; character: string } | undefined {
   const stack: [unknown, string][] = [[value, at]]
   while (stack.length > 0) {
     const [node, path] = stack.pop()!
     if (typeof node === 'string') {
-      if (node.includes('\u0000')) return path
+      const found = unstorable.exec(node)
+      if (found) return { path, character: found[0] }
       continue
     }
     if (node === null || typeof node !== 'object') continue
     for (const [key, child] of Object.entries(node)) {
-      if (key.includes('\u0000')) return `${path}/${key.replace(/\u0000/g, '\\u0000')}`
+      const found = unstorable.exec(key)
+      if (found) return { path: `${path}/${key.replace(unstorableAll, escaped)}`, character: found[0] }
       stack.push([child, `${path}/${key}`])
     }
   }
@@ -167,8 +179,13 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     if (nestingDepth(request.body) > maxBodyDepth) {
       throw new HubError('VALIDATION_FAILED', `The request body is nested deeper than ${maxBodyDepth} levels.`)
     }
-    const nul = nulPath(request.body, 'body') ?? nulPath(request.query, 'query') ?? nulPath(request.params, 'params')
-    if (nul) throw new HubError('VALIDATION_FAILED', `${nul} contains a NUL character (\\u0000), which no field accepts.`)
+    // a query string the route reads no schema for is ignored whole, like any parameter it does not read
+    const readsQuery = request.routeOptions.schema?.querystring !== undefined
+    const bad = unstorablePath(request.body, 'body') ?? (readsQuery ? unstorablePath(request.query, 'query') : undefined) ?? unstorablePath(request.params, 'params')
+    if (bad) {
+      const what = bad.character === '\u0000' ? 'a NUL character (\\u0000)' : `an unpaired surrogate (${escaped(bad.character)}), which is not a Unicode character`
+      throw new HubError('VALIDATION_FAILED', `${bad.path} contains ${what}; no field accepts it.`)
+    }
   })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)

@@ -43,6 +43,37 @@ describe('a NUL character (U+0000) in a request', () => {
     expect((await inject('GET', `/customer/${customer.id}`)).body).toMatchObject({ firstName: null, metadata: {} })
   })
 
+  it('an unpaired surrogate (a "\\ud800" escape in JSON) is refused like NUL, where a pair (an emoji) is kept', async () => {
+    // JSON columns refused it with 500 (22P02), text columns kept U+FFFD in its place
+    const before = await counts()
+    const customer = (await inject('POST', '/customer', { email: 'pair@example.com', firstName: 'Ann 😀', metadata: { '👩‍👩‍👧': 'ok' } })).body
+    expect(customer).toMatchObject({ firstName: 'Ann 😀', metadata: { '👩‍👩‍👧': 'ok' } })
+    const cases: [string, () => Promise<{ status: number; body: any }>, string][] = [
+      ['a metadata key', () => inject('POST', '/customer', { email: 'lone-1@example.com', metadata: { 'k\udb12': 1 } }), 'body/metadata/k\\udb12'],
+      ['a name', () => inject('PATCH', `/customer/${customer.id}`, { firstName: 'x\udcf4' }), 'body/firstName'],
+      ['a sync name', () => inject('POST', '/customer/sync', { email: 'lone-2@example.com', firstName: '\ud800' }), 'body/firstName'],
+      ['an order id', () => inject('POST', '/orders', { platform: 'shop', externalId: 'ß\udbffs', customerId: customer.id, total: 100, currency: 'THB', placedAt: '2024-01-01T00:00:00Z' }), 'body/externalId'],
+    ]
+    for (const [what, send, path] of cases) {
+      const res = await send()
+      expect(res.status, what).toBe(400)
+      expect(res.body.code, what).toBe('VALIDATION_FAILED')
+      expect(res.body.message, what).toContain(`${path} contains an unpaired surrogate`)
+    }
+    const after = await counts()
+    expect(after).toEqual({ customers: String(Number(before!.customers) + 1), events: after!.events })
+    expect((await inject('GET', `/customer/${customer.id}`)).body).toMatchObject({ firstName: 'Ann 😀' })
+  })
+
+  it('is ignored in the query string of a route that reads none, like any other parameter it does not read', async () => {
+    // such a route declares no VALIDATION_FAILED: the NUL never reaches anything
+    for (const url of ['/health?x=%00', '/openapi.json?%00=1', '/auth/session?note=a%00b', '/channels?%00']) {
+      const res = await inject('GET', url)
+      expect(res.status, url).toBe(200)
+    }
+    expect(hub.undeclared).toEqual([])
+  })
+
   it('is answered 400, not 500, should PostgreSQL refuse a character anyway (22021, 22P05)', () => {
     for (const code of ['22021', '22P05']) {
       const answer = toErrorBody(Object.assign(new Error('invalid byte sequence'), { code }))
