@@ -212,6 +212,22 @@ describe('syncCustomer', () => {
     expect(flaky.attempts).toHaveLength(1)
   })
 
+  it('with a token bound to its own component the client syncs; with another store’s it fails with PLATFORM_SCOPE once and makes nothing', async () => {
+    const t = tag()
+    const own = createCustomerSyncClient({ cdpHost: hub.baseUrl, cdpApiToken: await hub.platformToken({ components: [store.component] }), platformIdentity: store })
+    expect(await own.syncCustomer({ externalId: `cus_${t}` })).toMatchObject({ created: true })
+
+    const flaky = flakyFetch([])
+    const otherStore = await hub.platformToken({ components: ['identity.shopify-store'] })
+    const sync = createCustomerSyncClient({ cdpHost: hub.baseUrl, cdpApiToken: otherStore, platformIdentity: store, fetch: flaky.fetch })
+    const err = await failure(sync.syncCustomer({ externalId: `cus_other_${t}`, email: `other-${t}@example.com` }))
+    expect(err).toBeInstanceOf(HubApiError)
+    expect(err).toMatchObject({ status: 403, code: 'PLATFORM_SCOPE' })
+    expect(flaky.attempts).toHaveLength(1)
+    expect(await client().findContact(`cus_other_${t}`)).toBeNull()
+    expect(await customersWithEmail(`other-${t}@example.com`)).toEqual([])
+  })
+
   it('warns once per conflict: another customer’s email and phone stay theirs', async () => {
     const t = tag()
     const a = await client().syncCustomer({ externalId: `a_${t}`, email: `a-${t}@example.com`, phone: '+14155550111' })

@@ -114,6 +114,48 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
     await next.stop()
   })
 
+  it('makes a platform token bound to its components and platforms, directly and through the running hub; the hub holds it to them', async () => {
+    const eu = await cli('token', 'create', '--role', 'platform', '--name', 'shopify-eu', '--component', 'identity.shopify-eu', '--component', 'identity.shopify-eu-b2b', '--platform', 'shopify-eu')
+    expect(eu.code, eu.stderr).toBe(0)
+    expect(eu.stderr).toContain('created platform token "shopify-eu" for components identity.shopify-eu,identity.shopify-eu-b2b; platforms shopify-eu')
+    const euToken = eu.stdout.trim()
+    // bad scopes make no token: a scope on an admin token, a name that is no component
+    const admin = await cli('token', 'create', '--role', 'admin', '--name', 'ops', '--platform', 'shopify-eu')
+    expect(admin.code).toBe(1)
+    expect(admin.stderr).toContain('only a platform token takes components or platforms')
+    const bad = await cli('token', 'create', '--role', 'platform', '--name', 'bad', '--component', 'Not A Component')
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('"Not A Component" is not an identity component')
+
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    const viaApi = await cli('token', 'create', '--role', 'platform', '--name', 'shopify-us', '--component', 'identity.shopify-us', '--platform', 'shopify-us')
+    expect(viaApi.code, viaApi.stderr).toBe(0)
+    const usToken = viaApi.stdout.trim()
+    const plain = await cli('token', 'create', '--role', 'platform', '--name', 'marketplace')
+    expect(plain.stderr).toContain('created platform token "marketplace" for components none; platforms none')
+    const listed = await cli('token', 'list')
+    expect(listed.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 3))).toEqual([
+      ['shopify-eu', 'platform', 'components identity.shopify-eu,identity.shopify-eu-b2b; platforms shopify-eu'],
+      ['admin', 'admin', 'every component and platform'], // made by the first start, after shopify-eu
+      ['shopify-us', 'platform', 'components identity.shopify-us; platforms shopify-us'],
+      ['marketplace', 'platform', 'components none; platforms none'],
+    ])
+
+    const sync = (token: string, component: string, externalId: string) => call(hub.url, 'POST', '/customer/sync', token, { platform: { component, externalId } })
+    expect((await sync(euToken, 'identity.shopify-eu-b2b', 'eu-1')).status).toBe(201)
+    expect((await sync(usToken, 'identity.shopify-us', 'us-1')).status).toBe(201)
+    for (const [token, component] of [[euToken, 'identity.shopify-us'], [usToken, 'identity.shopify-eu']] as const) {
+      const refused = await sync(token, component, 'stolen-1')
+      expect(refused.status).toBe(403)
+      expect(refused.body).toMatchObject({ code: 'PLATFORM_SCOPE', details: { component } })
+    }
+    const customer = (await sync(hub.firstStartToken!, 'identity.shopify-eu', 'eu-2')).body.customer
+    const order = { externalId: 'o-1', customerId: customer.id, total: 100, currency: 'EUR', placedAt: '2026-01-01T00:00:00.000Z' }
+    expect((await call(hub.url, 'POST', '/orders', usToken, { ...order, platform: 'shopify-eu' })).body.code).toBe('PLATFORM_SCOPE')
+    expect((await call(hub.url, 'POST', '/orders', euToken, { ...order, platform: 'shopify-eu' })).status).toBe(201)
+    await hub.stop()
+  })
+
   it('through a running hub, without an admin token to use, says to set HUB_ADMIN_TOKEN', async () => {
     const given = 'given-admin-token-0123456789abcdef'
     const hub = await spawnHub({ cwd: tmp.dir, env: { ...env, HUB_ADMIN_TOKEN: given } })

@@ -1,7 +1,9 @@
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { sql } from 'kysely'
 import { buildApp, type HubApp } from '../../../hub/src/http/app.js'
 import type { AuthSettings } from '../../../hub/src/auth/settings.js'
+import type { TokenScope } from '../../../hub/src/auth/api-token-service.js'
 import type { CustomerSettings } from '../../../hub/src/customers/settings.js'
 import type { LedgerSettings } from '../../../hub/src/loyalty/settings.js'
 import type { UndeclaredAnswer } from '../../../hub/src/http/response-check.js'
@@ -13,8 +15,11 @@ export interface ListeningHub {
   /** e.g. `http://127.0.0.1:41234` */
   baseUrl: string
   adminToken: string
-  /** A new platform token. */
-  platformToken(): Promise<string>
+  /**
+   * A new platform token: bound to `scope` when given, else unbound — acting for every identity
+   * component and platform name, as a token made before tokens had scopes does.
+   */
+  platformToken(scope?: TokenScope): Promise<string>
   close(): Promise<void>
 }
 
@@ -39,9 +44,11 @@ export async function startListeningHub(
     database,
     baseUrl: `http://127.0.0.1:${port}`,
     adminToken: config.adminToken!,
-    async platformToken() {
+    async platformToken(scope?: TokenScope) {
       tokens += 1
-      return (await app.tokens.create(`platform-${tokens}-${port}`, 'platform')).token
+      const created = await app.tokens.create(`platform-${tokens}-${port}`, 'platform', scope)
+      if (!scope) await sql`UPDATE api_tokens SET components = NULL, platforms = NULL WHERE id = ${created.id}`.execute(database.db)
+      return created.token
     },
     async close() {
       await app.close()
