@@ -214,11 +214,13 @@ export function createCustomerService({ events }: { events: EventService }) {
      * 422 `CURRENCY_MISMATCH`.
      */
     async addToTotals(tx: Tx, id: string, delta: { count: number; spent: number; currency: string }): Promise<{ orderCount: number; totalSpent: number }> {
+      // typed parameters: a bare one compared with 0 is taken as a 32-bit integer, and a total
+      // beyond 2^31 minor units failed
       const { rows } = await sql<{ order_count: number; total_spent: string }>`
         UPDATE customers
         SET order_count = order_count + ${delta.count}, total_spent = total_spent + ${delta.spent},
             currency = coalesce(currency, ${delta.currency}),
-            updated_at = CASE WHEN ${delta.count} <> 0 OR ${delta.spent} <> 0 THEN now() ELSE updated_at END
+            updated_at = CASE WHEN ${delta.count}::integer <> 0 OR ${delta.spent}::bigint <> 0 THEN now() ELSE updated_at END
         WHERE id = ${id} AND deleted_at IS NULL AND merged_into IS NULL AND (currency IS NULL OR currency = ${delta.currency})
         RETURNING order_count, total_spent::text AS total_spent`.execute(tx)
       if (rows[0]) return { orderCount: rows[0].order_count, totalSpent: Number(rows[0].total_spent) }

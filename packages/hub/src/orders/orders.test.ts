@@ -98,6 +98,21 @@ describe('POST /orders', () => {
     })
   })
 
+  test('a total beyond 2^31 minor units (3 billion VND) is recorded, corrected and cancelled, up to the limit of 10^15', async () => {
+    // the totals' update compared the amount with 0 as a 32-bit integer: such an order was a 500
+    const customer = await createCustomer()
+    const order = report(customer.id, { total: 3_000_000_000, currency: 'VND' })
+    const res = await postOrder(order)
+    expect(res.statusCode, res.body).toBe(201)
+    expect(res.json()).toMatchObject({ total: 3_000_000_000, orderCount: 1, totalSpent: 3_000_000_000 })
+    const corrected = await postOrder({ ...order, total: 1e15 })
+    expect(corrected.statusCode, corrected.body).toBe(200)
+    expect(corrected.json()).toMatchObject({ outcome: 'corrected', totalSpent: 1e15 })
+    const cancelled = await hub.app.inject({ method: 'POST', url: '/orders/cancel', headers: hub.admin, payload: { platform: order.platform, externalId: order.externalId } })
+    expect(cancelled.statusCode, cancelled.body).toBe(200)
+    expect(await getCustomer(customer.id)).toMatchObject({ orderCount: 0, totalSpent: 0 })
+  })
+
   test('the same report again is 200 unchanged: sums stay, no second event', async () => {
     const customer = await createCustomer()
     const order = report(customer.id, { total: 1500 })
