@@ -155,9 +155,10 @@ export type CustomerSortField = (typeof customerSortFields)[number]
 export const CustomerListQuery = Type.Object(
   {
     group: Opt(Type.Union([Group, Type.Array(Group, { maxItems: 10 })], { description: 'repeatable; every group must match' })),
-    minOrders: Opt(Type.Integer({ minimum: 0 })),
-    maxOrders: Opt(Type.Integer({ minimum: 0 })),
-    minSpent: Opt(Type.Integer({ minimum: 0 })),
+    // up to what a customer's count (32-bit) and amount (exact in JSON) can be
+    minOrders: Opt(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
+    maxOrders: Opt(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
+    minSpent: Opt(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     q: Opt(Type.String({ minLength: 1, maxLength: 200, description: 'substring of email, first name, last name or phone' })),
     email: Opt(Email),
     hasAccount: Opt(Type.Boolean()),

@@ -275,6 +275,15 @@ describe('GET /customer', () => {
     expectError(await call('GET', '/customer?email=not-an-email'), 400, 'INVALID_EMAIL')
   })
 
+  it('takes counts and amounts up to what the columns hold, and refuses larger ones with 400', async () => {
+    // a bound beyond a 32-bit count (or a 64-bit amount) reached the database and answered 500
+    expect(await ids('maxOrders=2147483647')).toEqual(expected(() => true))
+    expect(await ids(`minSpent=${Number.MAX_SAFE_INTEGER}`)).toEqual([])
+    for (const query of ['minOrders=2147483648', 'maxOrders=9007199254740990', `minSpent=${Number.MAX_SAFE_INTEGER + 1}`, 'minSpent=100000000000000000000', 'minOrders=1e308']) {
+      expectError(await call('GET', `/customer?${query}`), 400, 'VALIDATION_FAILED')
+    }
+  })
+
   it('refuses a malformed cursor or one from another sort with 400 INVALID_CURSOR', async () => {
     const first = await call('GET', '/customer?limit=5&sort=totalSpent:desc')
     const cursor = first.body.nextCursor as string
