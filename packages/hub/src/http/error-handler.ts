@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { errorCatalogue, type ErrorBody, type ErrorCode } from '@his-her/contract'
 import { HubError } from '../errors.js'
@@ -62,9 +62,59 @@ export function toErrorBody(err: unknown): ErrorBody {
   return body('INTERNAL_ERROR')
 }
 
+/**
+ * How much of a body refused as too large (413 `BODY_TOO_LARGE`) the hub reads and drops before
+ * it answers. A client that sends the whole body before it reads the answer then gets the 413
+ * instead of a connection closed under it (`EPIPE`, `ECONNRESET`). A body declared longer than
+ * this is answered and the connection closed at once; one that goes on past it is answered then.
+ */
+export const MAX_DRAINED_BYTES = 32 * 1024 * 1024
+
+/** Requests with `Expect: 100-continue` refused before their body was asked for. */
+const refusedBeforeBody = new WeakSet<IncomingMessage>()
+
+/**
+ * Reads the rest of a refused body into nothing, up to {@link MAX_DRAINED_BYTES}; resolves when
+ * it has all come (or the client went away, or the limit was passed). The answer goes after it:
+ * the connection closes once the answer is sent, and closing it while the client still sends
+ * would reset it before it read the answer.
+ */
+function drainRefusedBody(raw: IncomingMessage): Promise<void> | undefined {
+  if (raw.complete || refusedBeforeBody.has(raw)) return undefined // nothing more comes
+  if (Number(raw.headers['content-length']) > MAX_DRAINED_BYTES) return undefined // not worth reading: answered, then closed
+  return new Promise((resolve) => {
+    let drained = 0
+    const done = () => {
+      raw.off('data', onData)
+      raw.off('end', done)
+      raw.off('close', done)
+      raw.off('error', done)
+      resolve()
+    }
+    const onData = (chunk: Buffer) => {
+      drained += chunk.length
+      if (drained > MAX_DRAINED_BYTES) done()
+    }
+    raw.on('data', onData)
+    raw.once('end', done)
+    raw.once('close', done)
+    raw.once('error', done)
+    raw.resume()
+  })
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => {
+  const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024
+  // Expect: 100-continue: a body declared over the limit is refused before the client sends it
+  // (Node would otherwise ask for every body, and the 413 would come while it is being sent)
+  app.server.on('checkContinue', (req: IncomingMessage, res) => {
+    if (Number(req.headers['content-length']) > bodyLimit) refusedBeforeBody.add(req)
+    else res.writeContinue()
+    app.server.emit('request', req, res)
+  })
+  app.setErrorHandler(async (err, request, reply) => {
     const answer = toErrorBody(err)
+    if (answer.code === 'BODY_TOO_LARGE') await drainRefusedBody(request.raw)
     if (answer.statusCode >= 500) {
       // the error's message and stack, never the request body
       request.log.error({ err }, 'request failed')
