@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHttpClient, encodePath, HubApiError, type Customer, type FetchLike } from './index.js'
+import { createCommerceClient, createCustomerSyncClient, createHttpClient, encodePath, HubApiError, type Customer, type FetchLike } from './index.js'
+import { HUB_BODY_LIMIT } from './http-client.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
 import { failure } from '../test/helpers/failure.js'
 
@@ -172,6 +173,96 @@ describe('answers that are not the hub', () => {
       await expect(call).rejects.toBe(reason)
     } finally {
       await silent.close()
+    }
+  })
+})
+
+describe('a refusal is final: one request, never sent again', () => {
+  const MiB = 1024 * 1024
+  const store = { component: 'identity.his-and-her-store', externalIdField: 'medusaCustomerId' }
+  const big = () => ({ padding: 'x'.repeat(2 * MiB) })
+
+  it('HUB_BODY_LIMIT is the hub’s body limit', () => {
+    expect(HUB_BODY_LIMIT).toBe(hub.app.initialConfig.bodyLimit)
+  })
+
+  it('a body over the hub’s limit is answered 413 BODY_TOO_LARGE, read by the client, and sent once', async () => {
+    const rec = recordingFetch()
+    const http = createHttpClient({ baseUrl: hub.baseUrl, token: hub.adminToken, fetch: rec.fetch })
+    const err = await failure(http.post('/customer', { email: unique('big'), metadata: big() }))
+    expect(err).toMatchObject({ status: 413, code: 'BODY_TOO_LARGE', message: 'The request body is larger than 1 MiB.' })
+    expect(err.requestId).toMatch(/^req_/)
+    expect(rec.sent).toHaveLength(1)
+
+    // the sync client, which sends again after no answer or a 5xx, sends it once too
+    const sync = recordingFetch()
+    const token = await hub.platformToken()
+    const syncClient = createCustomerSyncClient({ cdpHost: hub.baseUrl, cdpApiToken: token, platformIdentity: store, fetch: sync.fetch, retries: 3, retryDelayMs: 1 })
+    expect(await failure(syncClient.syncCustomer({ externalId: 'cus_big', metadata: big() }))).toMatchObject({ status: 413, code: 'BODY_TOO_LARGE' })
+    expect(sync.sent).toHaveLength(1)
+  })
+
+  it('a connection closed while a body over the limit is sent is BODY_TOO_LARGE (status 0), not a NETWORK_ERROR sent again', async () => {
+    let requests = 0
+    // like a proxy in front of the hub (or an older hub) that closes the connection on a large body
+    const closing = await startServer((req) => {
+      requests++
+      req.socket.destroy()
+    })
+    try {
+      const sync = createCustomerSyncClient({ cdpHost: closing.baseUrl, cdpApiToken: 'chub_x', platformIdentity: store, retries: 3, retryDelayMs: 1 })
+      const err = await failure(sync.syncCustomer({ externalId: 'cus_big', metadata: big() }))
+      expect(err).toMatchObject({ status: 0, code: 'BODY_TOO_LARGE' })
+      expect(err.message).toMatch(/over the hub's limit of 1048576/)
+      expect(requests).toBe(1)
+
+      // a small keyed write that got no answer is still sent again, with the same key
+      requests = 0
+      expect(await failure(sync.syncCustomer({ externalId: 'cus_small' }))).toMatchObject({ status: 0, code: 'NETWORK_ERROR' })
+      expect(requests).toBe(4)
+    } finally {
+      await closing.close()
+    }
+  })
+
+  it('every 4xx answer is thrown after one request, by the sync client and by the retrying loyalty calls', async () => {
+    const refusals: [number, string][] = [
+      [400, 'VALIDATION_FAILED'],
+      [401, 'UNAUTHORIZED'],
+      [403, 'FORBIDDEN'],
+      [404, 'CUSTOMER_NOT_FOUND'],
+      [409, 'CONFLICT'],
+      [410, 'CUSTOMER_MERGED'],
+      [413, 'BODY_TOO_LARGE'],
+      [415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [422, 'IDEMPOTENCY_KEY_REUSED'],
+      [429, 'RATE_LIMITED'],
+    ]
+    let answer = refusals[0]!
+    let requests = 0
+    const refusing = await startServer((req, res) => {
+      requests++
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(answer[0], { 'content-type': 'application/json', 'x-request-id': 'req_refused' })
+        res.end(JSON.stringify({ statusCode: answer[0], code: answer[1], error: 'Refused', message: `refused with ${answer[1]}` }))
+      })
+    })
+    try {
+      const sync = createCustomerSyncClient({ cdpHost: refusing.baseUrl, cdpApiToken: 'chub_x', platformIdentity: store, retries: 3, retryDelayMs: 1 })
+      const commerce = createCommerceClient({ baseUrl: refusing.baseUrl, token: 'chub_x', retries: 3, retryDelayMs: 1 })
+      for (const refusal of refusals) {
+        answer = refusal
+        const expected = { status: refusal[0], code: refusal[1], requestId: 'req_refused' }
+        requests = 0
+        expect(await failure(sync.syncCustomer({ externalId: 'cus_refused' }))).toMatchObject(expected)
+        expect({ refusal, requests }).toEqual({ refusal, requests: 1 })
+        requests = 0
+        expect(await failure(commerce.loyalty.earn({ customerId: 'cus_refused', amount: 1 }))).toMatchObject(expected)
+        expect({ refusal, requests }).toEqual({ refusal, requests: 1 })
+      }
+    } finally {
+      await refusing.close()
     }
   })
 })

@@ -118,6 +118,13 @@ function queryString(query: QueryParams | undefined): string {
   return s ? `?${s}` : ''
 }
 
+/**
+ * The largest request body the hub takes, in bytes (1 MiB); a larger one is answered 413
+ * `BODY_TOO_LARGE`. A call with a larger body that gets no answer is thrown as `BODY_TOO_LARGE`
+ * too (status 0), never as a `NETWORK_ERROR` that would be sent again.
+ */
+export const HUB_BODY_LIMIT = 1024 * 1024
+
 function isErrorBody(body: unknown): body is { code: string; message: string; details?: unknown } {
   return typeof body === 'object' && body !== null && typeof (body as { code?: unknown }).code === 'string' && typeof (body as { message?: unknown }).message === 'string'
 }
@@ -144,7 +151,9 @@ function normalizeBaseUrl(raw: string): string {
 /**
  * The HTTP transport of the clients: JSON in and out, bearer token (fixed, or from an
  * {@link AuthProvider}), timeout, and every failure as a {@link HubApiError}. It has no
- * dependency but the global `fetch`.
+ * dependency but the global `fetch`. It sends each call once; the clients above it send again
+ * only what `isRetryable` (retry.ts) allows (no answer, a 5xx) — never a 4xx answer, nor a body over
+ * {@link HUB_BODY_LIMIT}.
  *
  * @example
  * ```ts
@@ -188,6 +197,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     if (token) headers.authorization = `Bearer ${token}`
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v
     const hasBody = req.body !== undefined
+    const bodyText = hasBody ? JSON.stringify(req.body) : undefined
     // the hub refuses an empty body announced as JSON
     if (hasBody) headers['content-type'] = 'application/json'
     else delete headers['content-type']
@@ -199,6 +209,17 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
 
     const failure = (err: unknown, status: number): never => {
       if (req.signal?.aborted) throw req.signal.reason
+      // a body the hub refuses whatever happens: no answer to it is worth sending it again for
+      // (a hub or a proxy in front of it may close the connection while such a body is sent)
+      const bodyBytes = bodyText === undefined ? 0 : new TextEncoder().encode(bodyText).byteLength
+      if (bodyBytes > HUB_BODY_LIMIT) {
+        throw new HubApiError({
+          status,
+          code: 'BODY_TOO_LARGE',
+          message: `${where}: no answer to a body of ${bodyBytes} bytes, over the hub's limit of ${HUB_BODY_LIMIT} (${timeout?.aborted ? 'timed out' : describeCause(err)}); send less`,
+          cause: err,
+        })
+      }
       if (timeout?.aborted) {
         throw new HubApiError({ status, code: 'TIMEOUT', message: `${where}: no answer within ${timeoutMs} ms`, cause: err })
       }
@@ -208,7 +229,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let res: Response
     let text: string
     try {
-      res = await doFetch(url, { method: req.method, headers, ...(hasBody ? { body: JSON.stringify(req.body) } : {}), ...(signal ? { signal } : {}) })
+      res = await doFetch(url, { method: req.method, headers, ...(bodyText !== undefined ? { body: bodyText } : {}), ...(signal ? { signal } : {}) })
     } catch (err) {
       return failure(err, 0)
     }

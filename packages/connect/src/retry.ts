@@ -6,7 +6,9 @@ export const MAX_BACKOFF_MS = 5_000
 /**
  * True for failures worth sending again with the same idempotency key: no answer
  * (`NETWORK_ERROR`, `TIMEOUT`), any 5xx, and `IDEMPOTENCY_IN_PROGRESS` (an earlier attempt with
- * this key, one that timed out here, still runs on the hub).
+ * this key, one that timed out here, still runs on the hub). Every other 4xx is the hub's final
+ * answer, and so is `BODY_TOO_LARGE` with status 0 (no answer to a body over the hub's limit,
+ * which it would refuse again).
  */
 export function isRetryable(err: unknown): boolean {
   if (!isHubApiError(err)) return false
