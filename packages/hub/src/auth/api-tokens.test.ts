@@ -55,7 +55,7 @@ describe('API tokens', () => {
     expect(res.statusCode).toBe(200)
     const list = res.json<{ data: ApiTokenInfo[] }>().data
     expect(list.map((t) => t.name)).toEqual(expect.arrayContaining(['list-a', 'list-b']))
-    for (const t of list) expect(Object.keys(t).sort()).toEqual(['createdAt', 'id', 'lastUsedAt', 'name', 'role'])
+    for (const t of list) expect(Object.keys(t).sort()).toEqual(['components', 'createdAt', 'id', 'lastUsedAt', 'name', 'platforms', 'role'])
     for (const secret of [a.token, b.token, hashToken(a.token), hashToken(b.token)]) expect(res.body).not.toContain(secret)
     expect(res.body).not.toMatch(/token_?hash|"token"/i)
   })
