@@ -22,7 +22,7 @@ declare module '../module.js' {
 export const authModule = defineModule({
   name: 'auth',
   folder: 'auth',
-  tables: ['api_tokens', 'signing_keys', 'service_accounts', 'refresh_tokens', 'one_time_tokens', 'rate_limits'],
+  tables: ['api_tokens', 'signing_keys', 'service_accounts', 'refresh_tokens', 'refresh_families', 'customer_session_cutoffs', 'one_time_tokens', 'rate_limits'],
   migrations: new URL('./migrations/', import.meta.url),
   config: authSection,
   services: ({ config, services, log }) => {

@@ -5,6 +5,7 @@ import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { hashPassword, verifyPassword } from './passwords.js'
+import { revokeFamilies } from './refresh-families.js'
 import type { AuthSettings } from './settings.js'
 
 const columns = ['id', 'handle', 'email', 'role_id', 'organization_id', 'provider_id', 'created_at'] as const
@@ -100,7 +101,7 @@ export function createServiceAccountService({ settings, passwordMinLength }: { s
         .returning('id')
         .execute()
       if (status !== 'active' && accounts.length > 0) {
-        await tx.updateTable('refresh_tokens').set({ revoked_at: now }).where('subject_kind', '=', 'service').where('subject_id', 'in', accounts.map((a) => a.id)).where('revoked_at', 'is', null).execute()
+        await revokeFamilies(tx, { subjectKind: 'service', subjectIds: accounts.map((a) => a.id) })
       }
     },
 

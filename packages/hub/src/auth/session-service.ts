@@ -1,6 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
-import { sql } from 'kysely'
 import type { Session } from '@his-her/contract'
 import { withTransaction, type Executor, type Tx } from '../db/executor.js'
 import type { CustomerSettings } from '../customers/settings.js'
@@ -14,6 +13,7 @@ import type { OneTimePurpose } from './tables.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter } from './rate-limiter.js'
+import { endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamily } from './refresh-families.js'
 import type { ServiceAccountService } from './service-account-service.js'
 import type { CustomerPrincipal, ServicePrincipal } from './principal.js'
 
@@ -78,7 +78,10 @@ export function createSessionService(o: SessionServiceOptions) {
 
   async function issue(db: Executor, subject: Subject, familyId = newId('rft')): Promise<Session> {
     const accessToken = await signAccess(db, subject)
-    const refreshToken = await storeRefresh(subject.kind, subject.id, familyId, db)
+    const refreshToken = await withTransaction(db, async (tx) => {
+      await startFamily(tx, familyId, subject.kind, subject.id)
+      return storeRefresh(subject.kind, subject.id, familyId, tx)
+    })
     return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
   }
 
@@ -197,45 +200,56 @@ export function createSessionService(o: SessionServiceOptions) {
     /**
      * Rotates a refresh token: the presented one is marked used by a guarded update, so of two
      * concurrent refreshes with one token exactly one succeeds. Presenting a used token again is
-     * treated as theft: its whole family is revoked.
+     * treated as theft: its whole family is revoked. A family begun at or before the account's
+     * `sessions_valid_after` (a password reset, a suspension) is refused.
+     *
+     * The family row is locked first ({@link lockFamily}) and held until the successor is
+     * committed: a revocation (logout, reuse detection, password reset, suspension) updates that
+     * row, so it either waits for this refresh and then revokes the successor with the family,
+     * or it went first and this refresh sees it.
      */
     async refresh(db: Executor, refreshToken: string): Promise<Session> {
       const hash = sha256(refreshToken)
-      // The successor is stored in the transaction that uses the token up: a concurrent reuse,
-      // blocked on the row until then, revokes the family with the successor in it.
-      const used = await withTransaction(db, async (tx) => {
-        const row = await tx
+      // a refusal is thrown after the commit, so that the revocation it made stays
+      const outcome = await withTransaction(db, async (tx): Promise<{ refused: 'INVALID_REFRESH_TOKEN' | 'REFRESH_TOKEN_REUSED' } | { subject: Subject; successor: string }> => {
+        const family = await lockFamily(tx, hash)
+        if (!family || family.revoked_at) return { refused: 'INVALID_REFRESH_TOKEN' }
+        if (await familyBeforeCutoff(tx, family.id)) {
+          await revokeFamilies(tx, { familyId: family.id })
+          return { refused: 'INVALID_REFRESH_TOKEN' }
+        }
+        const used = await tx
           .updateTable('refresh_tokens')
           .set({ used_at: new Date() })
           .where('token_hash', '=', hash)
           .where('used_at', 'is', null)
           .where('revoked_at', 'is', null)
           .where('expires_at', '>', new Date())
-          .returning(['family_id', 'subject_kind', 'subject_id'])
+          .returning('id')
           .executeTakeFirst()
-        return row && { ...row, successor: await storeRefresh(row.subject_kind, row.subject_id, row.family_id, tx) }
-      })
-      if (!used) {
-        const known = await db.selectFrom('refresh_tokens').select(['family_id', 'used_at', 'revoked_at']).where('token_hash', '=', hash).executeTakeFirst()
-        if (known?.used_at && !known.revoked_at) {
-          await db.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('family_id', '=', known.family_id).where('revoked_at', 'is', null).execute()
-          throw new HubError('REFRESH_TOKEN_REUSED')
+        if (!used) {
+          const token = await tx.selectFrom('refresh_tokens').select('used_at').where('token_hash', '=', hash).executeTakeFirstOrThrow()
+          if (!token.used_at) return { refused: 'INVALID_REFRESH_TOKEN' }
+          await revokeFamilies(tx, { familyId: family.id })
+          return { refused: 'REFRESH_TOKEN_REUSED' }
         }
-        throw new HubError('INVALID_REFRESH_TOKEN')
-      }
-      const subject = await subjectOf(db, used.subject_kind, used.subject_id)
-      if (!subject) {
-        await db.updateTable('refresh_tokens').set({ revoked_at: new Date() }).where('family_id', '=', used.family_id).where('revoked_at', 'is', null).execute()
-        throw new HubError('INVALID_REFRESH_TOKEN')
-      }
-      return { accessToken: await signAccess(db, subject), refreshToken: used.successor, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
+        const subject = await subjectOf(tx, family.subject_kind, family.subject_id)
+        if (!subject) {
+          await revokeFamilies(tx, { familyId: family.id })
+          return { refused: 'INVALID_REFRESH_TOKEN' }
+        }
+        return { subject, successor: await storeRefresh(subject.kind, subject.id, family.id, tx) }
+      })
+      if ('refused' in outcome) throw new HubError(outcome.refused)
+      return { accessToken: await signAccess(db, outcome.subject), refreshToken: outcome.successor, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
     },
 
-    /** Revokes the refresh token's family (this session). Unknown tokens are ignored. */
+    /**
+     * Revokes the refresh token's family (this session); a refresh of it in flight is waited for
+     * and its successor revoked too. Unknown tokens are ignored.
+     */
     async logout(db: Executor, refreshToken: string): Promise<void> {
-      await sql`
-        UPDATE refresh_tokens SET revoked_at = now()
-        WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ${sha256(refreshToken)})`.execute(db)
+      await withTransaction(db, (tx) => revokeFamilies(tx, { tokenHash: sha256(refreshToken) }))
     },
 
     /** The principal of a valid access token, or an error saying why it is not valid. */
@@ -399,8 +413,8 @@ export function createSessionService(o: SessionServiceOptions) {
         if (!(await customers.setPassword(tx, row.customer_id, passwordHash, row.email))) throw new HubError('INVALID_TOKEN')
         // the reset is done: every other reset link sent to this customer stops working
         await revokeOneTimeTokens(tx, row.customer_id, 'password_reset')
-        await tx.updateTable('refresh_tokens').set({ revoked_at: new Date() })
-          .where('subject_kind', '=', 'customer').where('subject_id', '=', row.customer_id).where('revoked_at', 'is', null).execute()
+        // every session ends, including a refresh or a sign-in in flight (sessions_valid_after)
+        await endCustomerSessions(tx, row.customer_id)
         await events.emit(tx, { type: 'customer.password_changed', customerId: row.customer_id, payload: { customerId: row.customer_id } })
         return { customerId: row.customer_id }
       })

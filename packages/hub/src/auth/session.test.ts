@@ -190,6 +190,35 @@ describe('refresh tokens', () => {
     expectError(await refresh(session.refreshToken), 401, 'INVALID_REFRESH_TOKEN')
   })
 
+  test("a family begun before the account's sessions_valid_after is refused, even one a revocation missed", async () => {
+    const { customer, email } = await register()
+    const before = await login(email)
+    const earlier = (await refresh(before.refreshToken)).json<Session>()
+    // a password reset, with the token its email would carry
+    const token = `rst_${'r'.repeat(40)}${++seq}`
+    await sql`
+      INSERT INTO one_time_tokens (id, purpose, customer_id, email, token_hash, expires_at)
+      VALUES (${`ott_cutoff${seq}`}, 'password_reset', ${customer.id}, ${email}, ${sha256(token)}, now() + interval '10 minutes')`.execute(hub.database.db)
+    const newPassword = 'a brand new passphrase'
+    const reset = await hub.app.inject({ method: 'POST', url: '/auth/password-reset', payload: { token, password: newPassword } })
+    expect(reset.statusCode, reset.body).toBe(200)
+    const cutoff = await sql<{ n: number }>`SELECT count(*)::int AS n FROM customer_session_cutoffs WHERE customer_id = ${customer.id} AND sessions_valid_after <= now()`.execute(hub.database.db)
+    expect(cutoff.rows[0]!.n).toBe(1)
+    // as if the reset's revocation had not seen the family (a sign-in committed after it looked)
+    const family = sql`(SELECT family_id FROM refresh_tokens WHERE token_hash = ${sha256(earlier.refreshToken)})`
+    await sql`UPDATE refresh_families SET revoked_at = NULL WHERE id = ${family}`.execute(hub.database.db)
+    await sql`UPDATE refresh_tokens SET revoked_at = NULL WHERE family_id = ${family}`.execute(hub.database.db)
+    expectError(await refresh(earlier.refreshToken), 401, 'INVALID_REFRESH_TOKEN')
+    // the refusal revoked the family again
+    const revoked = await sql<{ revoked: boolean }>`SELECT revoked_at IS NOT NULL AS revoked FROM refresh_families WHERE id = ${family}`.execute(hub.database.db)
+    expect(revoked.rows[0]!.revoked).toBe(true)
+
+    // a session begun after the reset refreshes
+    const after = await hub.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: newPassword } })
+    expect(after.statusCode, after.body).toBe(200)
+    expect((await refresh(after.json<Session>().refreshToken)).statusCode).toBe(200)
+  })
+
   test('a refresh token of a customer deleted since is refused', async () => {
     const { customer, email } = await register()
     const session = await login(email)

@@ -52,7 +52,24 @@ export interface RefreshTokensTable {
   created_at: Timestamp
   expires_at: RequiredTimestamp
   used_at: Date | null
+  /** Set with its family's `revoked_at`; the family row is what a refresh checks. */
   revoked_at: Date | null
+}
+
+/** One sign-in and the refresh tokens its refreshes rotate through: locked by a refresh, revoked as a whole. */
+export interface RefreshFamiliesTable {
+  id: string
+  subject_kind: 'customer' | 'service'
+  subject_id: string
+  /** When the sign-in began; a family begun at or before the account's `sessions_valid_after` is refused. */
+  created_at: Timestamp
+  revoked_at: Date | null
+}
+
+/** A customer's "log out everywhere": refresh-token families begun at or before it are refused. */
+export interface CustomerSessionCutoffsTable {
+  customer_id: string
+  sessions_valid_after: Date
 }
 
 export type OneTimePurpose = 'verify_email' | 'password_reset' | 'change_email' | 'change_phone' | 'register'
@@ -85,6 +102,8 @@ declare module '../db/database.js' {
     signing_keys: SigningKeysTable
     service_accounts: ServiceAccountsTable
     refresh_tokens: RefreshTokensTable
+    refresh_families: RefreshFamiliesTable
+    customer_session_cutoffs: CustomerSessionCutoffsTable
     one_time_tokens: OneTimeTokensTable
     rate_limits: RateLimitsTable
   }
