@@ -128,6 +128,26 @@ describe('a refresh in flight does not outlive a revocation', () => {
     expectError(await refresh(refreshed.refreshToken), 401, 'INVALID_REFRESH_TOKEN')
   })
 
+  it("a seller's suspension: the successor of a refresh that ran beside it does not come back with the resume", async () => {
+    const platform = await hub.platform()
+    const handle = `revocation_seller_${++seq}`
+    const onboarded = await hub.app.inject({
+      method: 'POST', url: '/sellers/onboarding', headers: platform,
+      payload: { seller: { id: `sel_${handle}`, handle, name: 'Brand' }, ownerMember: { id: `mem_${handle}` }, serviceAccount: { password, roleId: '3', organizationId: '12' } },
+    })
+    expect(onboarded.statusCode, onboarded.body).toBe(201)
+    const email = onboarded.json<{ serviceAccount: { email: string } }>().serviceAccount.email
+    const session = (await login(email)).json<Session>()
+    const suspend = () => hub.app.inject({ method: 'POST', url: `/sellers/sel_${handle}/suspend`, headers: platform })
+    const { refreshed, other } = await refreshWhile(session.refreshToken, suspend)
+    expect(other.statusCode, other.body).toBe(200)
+    const resumed = await hub.app.inject({ method: 'POST', url: `/sellers/sel_${handle}/resume`, headers: platform })
+    expect(resumed.statusCode, resumed.body).toBe(200)
+    expectError(await refresh(refreshed.refreshToken), 401, 'INVALID_REFRESH_TOKEN')
+    const again = (await login(email)).json<Session>()
+    expect((await refresh(again.refreshToken)).statusCode).toBe(200)
+  })
+
   it('a login in flight during a password reset: its session began before the reset and is refused', async () => {
     const { customer, email } = await register()
     const token = await resetToken(customer.id, email)
