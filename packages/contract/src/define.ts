@@ -104,8 +104,8 @@ export type AnswerOf<R extends RouteSpec> = {
 /** The body of a route's success answer (a union when it has several). */
 export type ResultOf<R extends RouteSpec> = AnswerOf<R>['body']
 
-/** Codes every route that needs a token can answer. */
-export const authenticatedErrors = ['UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN'] as const
+/** Codes every route that needs a token can answer (429: too many failed tokens from the client's address). */
+export const authenticatedErrors = ['UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'RATE_LIMITED'] as const
 /** Codes every route whose params, query or body is validated can answer. */
 export const validationErrors = ['VALIDATION_FAILED'] as const
 /** Codes every POST, PATCH and DELETE can answer: its body is parsed whether or not it declares one. */

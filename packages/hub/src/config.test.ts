@@ -200,6 +200,34 @@ describe('loadConfig', () => {
     }
   })
 
+  test('http.trust_proxy (HUB_TRUST_PROXY): false by default; true, false, a hop count or addresses and CIDR ranges', () => {
+    expect(loadConfig({}, dir).http).toEqual({ trustProxy: false })
+    writeYaml('customer-hub.yaml', 'http:\n  trust_proxy: [10.0.0.0/8, "::1", loopback]\n')
+    expect(loadConfig({}, dir).http.trustProxy).toEqual(['10.0.0.0/8', '::1', 'loopback'])
+    writeYaml('customer-hub.yaml', 'http:\n  trust_proxy: 10.0.0.0/8, 192.168.1.7\n')
+    expect(loadConfig({}, dir).http.trustProxy).toEqual(['10.0.0.0/8', '192.168.1.7'])
+    writeYaml('customer-hub.yaml', 'http:\n  trust_proxy: true\n')
+    expect(loadConfig({}, dir).http.trustProxy).toBe(true)
+    expect(loadConfig({ HUB_TRUST_PROXY: 'false' }, dir).http.trustProxy).toBe(false)
+    expect(loadConfig({ HUB_TRUST_PROXY: '2' }, dir).http.trustProxy).toBe(2)
+    expect(loadConfig({ HUB_TRUST_PROXY: ' 172.16.0.0/12 , 2001:db8::/32' }, dir).http.trustProxy).toEqual(['172.16.0.0/12', '2001:db8::/32'])
+    for (const bad of ['yes', '10.0.0.0/33', '10.0.0', 'example.com', '1.2.3.4/8/1', ',']) {
+      expect(configError(() => loadConfig({ HUB_TRUST_PROXY: bad }, dir)).message, bad).toContain('HUB_TRUST_PROXY')
+    }
+    for (const yaml of ['http:\n  trust_proxy: maybe\n', 'http:\n  trust_proxy: -1\n', 'http:\n  trust_proxy: []\n', 'http:\n  proxy: true\n']) {
+      writeYaml('customer-hub.yaml', yaml)
+      expect(configError(() => loadConfig({}, dir)).message, yaml).toMatch(/http\.(trust_proxy|proxy)/)
+    }
+  })
+
+  test('auth: the sign-in and failed-token limits, from the file and the environment', () => {
+    expect(loadConfig({}, dir).auth).toMatchObject({ loginLimitPerAddress: 100, loginWindow: 900, loginBackoffAfter: 5, loginBackoff: 60, loginBackoffMax: 3600, loginFailuresPerEmail: 100, tokenFailuresPerAddress: 30, tokenFailureWindow: 300 })
+    writeYaml('customer-hub.yaml', 'auth:\n  login_backoff_after: 3\n  login_backoff: 30\n  login_backoff_max: 600\n  login_failures_per_email: 50\n  token_failures_per_address: 10\n')
+    const env = { HUB_AUTH_TOKEN_FAILURE_WINDOW: '60' }
+    expect(loadConfig(env, dir).auth).toMatchObject({ loginBackoffAfter: 3, loginBackoff: 30, loginBackoffMax: 600, loginFailuresPerEmail: 50, tokenFailuresPerAddress: 10, tokenFailureWindow: 60 })
+    expect(configError(() => loadConfig({ HUB_AUTH_LOGIN_BACKOFF_AFTER: '0' }, dir)).message).toContain('HUB_AUTH_LOGIN_BACKOFF_AFTER')
+  })
+
   test('a missing HUB_CONFIG file throws a ConfigError naming HUB_CONFIG', () => {
     const error = configError(() => loadConfig({ HUB_CONFIG: 'does-not-exist.yaml' }, dir))
     expect(error.message).toContain('HUB_CONFIG')

@@ -177,19 +177,21 @@ export function createSessionService(o: SessionServiceOptions) {
 
     /**
      * Logs a customer or a service account in. A wrong email and a wrong password answer the
-     * same `INVALID_CREDENTIALS` after the same work (a hash is verified either way). Limited per
-     * email and per client address (429 `RATE_LIMITED`).
+     * same `INVALID_CREDENTIALS` after the same work (a hash is verified either way). Only
+     * failures count against the limits (429 `RATE_LIMITED`, see `RateLimiter.beginSignIn`):
+     * failures from one client address over all emails, and a growing wait for an address after
+     * failures for one email — which holds that address only, never the account.
      */
     async login(db: Executor, rawEmail: string, password: string, clientAddress: string): Promise<Session> {
       const email = rawEmail.trim().toLowerCase()
-      await limiter.hit(db, `login:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
-      await limiter.hit(db, `login:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
+      const attempt = await limiter.beginSignIn(db, email, clientAddress, auth)
       // A service account's address wins: a customer registered under it must not lock the account out.
       const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(db, email) : undefined
       const customer = service ? undefined : await customers.accountByEmail(db, email)
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
+      await limiter.signInSucceeded(db, attempt)
       if (customer) {
         if (o.customer.requireEmailVerification && !customer.email_verified) throw new HubError('EMAIL_NOT_VERIFIED')
         return issue(db, { kind: 'customer', id: customer.id })

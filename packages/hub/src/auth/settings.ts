@@ -8,12 +8,45 @@ export interface AuthSettings {
   refreshTokenTtl: number
   /** Lifetime of an email-verification or password-reset token, seconds. Default 24 hours. */
   oneTimeTokenTtl: number
-  /** Sign-in attempts allowed per email within `loginWindow`. Default 10. */
+  /**
+   * Email-verification and password-reset requests allowed per email within `loginWindow`, and
+   * wrong current passwords per customer. Default 10. (Sign-in is limited by the settings below.)
+   */
   loginLimitPerEmail: number
-  /** Sign-in attempts allowed per client address within `loginWindow`. Default 100. */
+  /**
+   * Failed sign-ins allowed per client address, over all emails, within `loginWindow`: past it
+   * every sign-in from that address is refused until the window ends. Also the number of
+   * email-verification and password-reset requests, and of password-reset attempts, per client
+   * address. Default 100.
+   */
   loginLimitPerAddress: number
   /** The window of those limits, seconds. Default 900. */
   loginWindow: number
+  /**
+   * Failed sign-ins for one email from one client address before that address waits (for that
+   * email only): `loginBackoff` seconds, doubling with each further failure. A success from the
+   * address starts the count afresh. Default 5.
+   */
+  loginBackoffAfter: number
+  /** The first wait, seconds. Default 60. */
+  loginBackoff: number
+  /** The longest wait, seconds. Default 3600. */
+  loginBackoffMax: number
+  /**
+   * Failed sign-ins for one email, from all addresses, within `loginWindow` past which every
+   * address waits after its first failure for that email (instead of after `loginBackoffAfter`).
+   * It only slows: an address that has not failed for the email is never held on its account.
+   * Default 100.
+   */
+  loginFailuresPerEmail: number
+  /**
+   * Failed bearer tokens (an unknown API token or admin token, a broken or forged JWT) allowed per
+   * client address within `tokenFailureWindow`; past it, API tokens from that address are refused
+   * with 429 until the window ends. Default 30.
+   */
+  tokenFailuresPerAddress: number
+  /** The window of that limit, seconds. Default 300. */
+  tokenFailureWindow: number
   /** Service accounts get the email `<handle>@<this>`. Default `service.local`. */
   serviceEmailDomain: string
 }
@@ -25,6 +58,12 @@ export const defaultAuthSettings: AuthSettings = {
   loginLimitPerEmail: 10,
   loginLimitPerAddress: 100,
   loginWindow: 900,
+  loginBackoffAfter: 5,
+  loginBackoff: 60,
+  loginBackoffMax: 3600,
+  loginFailuresPerEmail: 100,
+  tokenFailuresPerAddress: 30,
+  tokenFailureWindow: 300,
   serviceEmailDomain: 'service.local',
 }
 
@@ -38,6 +77,12 @@ export const authSection = keyedSection<AuthSettings>(
     login_limit_per_email: { field: 'loginLimitPerEmail', kind: 'integer', min: 1, max: 1_000_000 },
     login_limit_per_address: { field: 'loginLimitPerAddress', kind: 'integer', min: 1, max: 1_000_000 },
     login_window: { field: 'loginWindow', kind: 'integer', min: 1, max: 86_400 },
+    login_backoff_after: { field: 'loginBackoffAfter', kind: 'integer', min: 1, max: 1_000 },
+    login_backoff: { field: 'loginBackoff', kind: 'integer', min: 1, max: 86_400 },
+    login_backoff_max: { field: 'loginBackoffMax', kind: 'integer', min: 1, max: 7 * 86_400 },
+    login_failures_per_email: { field: 'loginFailuresPerEmail', kind: 'integer', min: 1, max: 1_000_000 },
+    token_failures_per_address: { field: 'tokenFailuresPerAddress', kind: 'integer', min: 1, max: 1_000_000 },
+    token_failure_window: { field: 'tokenFailureWindow', kind: 'integer', min: 1, max: 86_400 },
     service_account_email_domain: { field: 'serviceEmailDomain', kind: 'domain' },
   },
   defaultAuthSettings,

@@ -11,8 +11,8 @@ let b: TestHub
 const password = 'correct horse battery'
 
 beforeAll(async () => {
-  a = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false } })
-  b = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+  a = await createTestHub({ customer: { requireEmailVerification: false } })
+  b = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
   const created = await a.app.inject({ method: 'POST', url: '/customer', headers: a.admin, payload: { email: 'two@example.com', password } })
   expect(created.statusCode, created.body).toBe(201)
 })
@@ -80,8 +80,8 @@ describe('one current signing key, guarded by the database', () => {
 
     // an empty key table, and both processes asked for a key at the same moment
     await sql`UPDATE signing_keys SET retired_at = now() - interval '1 day' WHERE retired_at IS NULL`.execute(a.database.db)
-    const fresh = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
-    const other = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+    const fresh = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
+    const other = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
     try {
       const sessions = await Promise.all([login(fresh), login(other), login(fresh), login(other)])
       expect(new Set(sessions.map((s) => decodeProtectedHeader(s.accessToken).kid)).size).toBe(1)
@@ -108,13 +108,13 @@ describe('how long a token and its key verify', () => {
     const session = await login(a)
     const oldKid = decodeProtectedHeader(session.accessToken).kid!
     await rotate()
-    const fresh = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+    const fresh = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
     try {
       // retired a moment ago: its tokens still verify
       expect((await me(fresh, session.accessToken)).statusCode).toBe(200)
       // as if the rotation had been a token lifetime (15 minutes) and a minute ago
       await sql`UPDATE signing_keys SET retired_at = now() - make_interval(secs => ${15 * 60 + 61}) WHERE kid = ${oldKid}`.execute(a.database.db)
-      const later = await createTestHub({ auth: { loginLimitPerEmail: 1000 }, customer: { requireEmailVerification: false }, database: a.database })
+      const later = await createTestHub({ customer: { requireEmailVerification: false }, database: a.database })
       try {
         const now = Math.floor(Date.now() / 1000)
         const stillValid = await forge(a, oldKid, decodeJwt(session.accessToken).sub!, now, now + 600)

@@ -18,6 +18,7 @@ import { createUnitOfWork } from './unit-of-work.js'
 import { registerRoutes } from './routes.js'
 import { registerResponseCheck, type UndeclaredAnswer } from './response-check.js'
 import { openApiDocument } from './operations-module.js'
+import type { TrustProxy } from './settings.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -118,6 +119,15 @@ function unstorablePath(value: unknown, at: string): { path: string; character: 
   return undefined
 }
 
+/**
+ * Fastify's `trustProxy` for the `http.trust_proxy` setting. Fastify trusts no hop for a bare
+ * number (it cannot check the nearest peer); a hop count here means what it says — the nearest
+ * `n` addresses are proxies — for a hub that no client can reach but through them.
+ */
+function trustProxyOption(setting: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting
+}
+
 /** The validators: bodies are taken as sent (no coercion, unknown fields refused); query and
  * path strings are coerced to the schema's types. */
 function validatorCompiler() {
@@ -146,6 +156,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const { db } = database
   const app = Fastify({
     bodyLimit: 1024 * 1024,
+    // who the client is (request.ip), for the per-address limits: the connection, unless a trusted proxy says
+    trustProxy: trustProxyOption(config.http.trustProxy),
     logger: options.logger === false ? false : {
       level: options.logger?.level ?? config.logLevel,
       ...(options.logger?.stream ? { stream: options.logger.stream } : {}),
@@ -232,7 +244,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     create: (name: string, role: ApiRole, scope?: TokenScope) => withTransaction(db, (tx) => services.tokens.create(tx, name, role, scope)),
     bootstrap: () => withTransaction(db, (tx) => services.tokens.bootstrap(tx)),
   })
-  registerAuthentication(app, db, services.tokens, services.sessions)
+  registerAuthentication(app, db, services.tokens, services.sessions, { limiter: services.limiter, settings: config.auth })
   const unitOfWork = createUnitOfWork(db, { secret: config.secret })
   registerRoutes(app, { handlers, db, unitOfWork })
 

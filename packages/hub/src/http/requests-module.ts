@@ -1,13 +1,16 @@
 import { defineModule } from '../module.js'
+import { httpSection } from './settings.js'
 import './requests-tables.js'
 
 /**
  * The HTTP layer's own table: the Idempotency-Key answers, written by the unit of work
- * (`unit-of-work.ts`) and swept after 48 hours.
+ * (`unit-of-work.ts`) and swept after 48 hours; and its section of the configuration (`http:`,
+ * which proxies are trusted to name the client).
  */
 export const requestsModule = defineModule({
   name: 'requests',
   folder: 'http',
   tables: ['idempotency_keys'],
   migrations: new URL('./migrations/', import.meta.url),
+  config: httpSection,
 })

@@ -11,6 +11,7 @@ import { defaultAuthSettings, type AuthSettings } from '../../src/auth/settings.
 import { defaultCustomerSettings, type CustomerSettings } from '../../src/customers/settings.js'
 import type { UndeclaredAnswer } from '../../src/http/response-check.js'
 import type { LedgerSettings } from '../../src/loyalty/settings.js'
+import { defaultHttpSettings, type HttpSettings } from '../../src/http/settings.js'
 import { defaultIdentitySettings, type IdentitySettings } from '../../src/identity/settings.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
@@ -76,6 +77,7 @@ export function testConfig(
     ledgers: [],
     identity: { ...defaultIdentitySettings, components: {} },
     auth: { ...defaultAuthSettings, ...auth },
+    http: { ...defaultHttpSettings },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
   }
@@ -117,6 +119,8 @@ export async function createTestHub(
     ledgers?: LedgerSettings[]
     /** The `identity:` section: auto_merge, per-component phone countries. */
     identity?: Partial<IdentitySettings>
+    /** The `http:` section: which proxies are trusted to name the client. */
+    http?: Partial<HttpSettings>
     /** The time the hub's services see. */
     clock?: () => Date
     captureLogs?: boolean
@@ -125,7 +129,7 @@ export async function createTestHub(
 ): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
   const base = testConfig(options.customer, undefined, options.auth)
-  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity } }
+  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http } }
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {
