@@ -4,7 +4,8 @@ import { defineDomain } from './define.js'
 import { SyncInput } from './identity.js'
 import { OrderInput } from './orders.js'
 
-export const apiRoles = ['admin', 'platform'] as const
+/** `events:read` reads the event feed and nothing else: for a relay that forwards events, without an admin token. */
+export const apiRoles = ['admin', 'platform', 'events:read'] as const
 export type ApiRole = (typeof apiRoles)[number]
 
 /** What a platform token may name: identity components as a sync names them, platform names as an order report does. */

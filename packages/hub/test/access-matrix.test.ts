@@ -7,7 +7,7 @@ import { createTestHub, type TestHub } from './helpers/test-hub.js'
 import { createSigningKeys } from '../src/auth/signing-keys.js'
 
 const docPath = fileURLToPath(new URL('../../../docs/access.md', import.meta.url))
-const columns = ['admin', 'platform', 'service', 'customer', 'none'] as const
+const columns = ['admin', 'platform', 'events:read', 'service', 'customer', 'none'] as const
 type Column = (typeof columns)[number]
 
 interface Route {
@@ -73,6 +73,9 @@ beforeAll(async () => {
   hub = await createTestHub({ customer: { requireEmailVerification: false }, auth: { tokenFailuresPerAddress: 1_000_000 } })
   callers.admin = hub.adminToken
   callers.platform = (await hub.platform()).authorization!.slice('Bearer '.length)
+  const relay = await hub.app.inject({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'matrix-relay', role: 'events:read' } })
+  expect(relay.statusCode, relay.body).toBe(201)
+  callers['events:read'] = relay.json<{ token: string }>().token
   callers.none = undefined
 
   const password = 'correct horse battery'
@@ -102,7 +105,7 @@ beforeAll(async () => {
   expect((await hub.app.inject({ method: 'DELETE', url: '/tokens/matrix-revoked', headers: hub.admin })).statusCode).toBe(200)
 
   // every caller works where it should, so a refusal below is about access alone
-  for (const role of ['admin', 'platform', 'service', 'customer'] as const) {
+  for (const role of ['admin', 'platform', 'events:read', 'service', 'customer'] as const) {
     const who = await hub.app.inject({ method: 'GET', url: '/auth/session', headers: { authorization: `Bearer ${callers[role]}` } })
     expect(who.statusCode, `${role}: ${who.body}`).toBe(200)
     expect(who.json<{ role: string }>().role).toBe(role)
