@@ -43,6 +43,16 @@ export function createRateLimiter() {
     sql`make_interval(secs => CASE WHEN ${hits} >= ${after} THEN least(${base}::float8 * power(2::float8, least(${hits} - ${after}, 40)), ${max}::float8) ELSE 0 END)`
 
   const limiter = {
+    /**
+     * Deletes rows that no limit can read any more: every window and the longest wait plus its
+     * `forget` time are below 8 days (the settings cap them), so a row last touched 9 days ago
+     * counts for nothing. Keeps the table from growing with every address an attack used.
+     */
+    async sweep(db: Executor): Promise<number> {
+      const { numAffectedRows } = await sql`DELETE FROM rate_limits WHERE window_start < now() - interval '9 days'`.execute(db)
+      return Number(numAffectedRows ?? 0)
+    },
+
     /** Throws 429 `RATE_LIMITED` when `key` has `limit` hits or more in its current window, counting none. */
     async check(db: Executor, key: string, limit: number, windowSeconds: number): Promise<void> {
       const { rows } = await sql<{ hits: number; retry_after: string }>`

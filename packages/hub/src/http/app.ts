@@ -248,7 +248,10 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const unitOfWork = createUnitOfWork(db, { secret: config.secret })
   registerRoutes(app, { handlers, db, unitOfWork })
 
-  const sweep = setInterval(() => void unitOfWork.sweep().catch(() => {}), SWEEP_MS)
+  const sweep = setInterval(() => {
+    void unitOfWork.sweep().catch(() => {})
+    void services.limiter.sweep(db).catch(() => {})
+  }, SWEEP_MS)
   sweep.unref()
   app.addHook('onClose', async () => clearInterval(sweep))
   await app.ready()
