@@ -57,6 +57,8 @@ export type { RouteInput } from './route-call.js'
 export { routeTable } from './routes.generated.js'
 export type { AuthProvider, HttpClient, HttpClientOptions, HttpMethod, HttpRequest, HttpResponse, RequestOptions, QueryParams, QueryScalar, FetchLike } from './http-client.js'
 export { HubApiError, isHubApiError } from './hub-error.js'
+export { verifyWebhook, WebhookVerificationError } from './verify-webhook.js'
+export type { VerifyWebhookOptions, WebhookHeaders, WebhookVerificationCode } from './verify-webhook.js'
 export type { HubApiErrorCode, HubApiErrorInit, ClientErrorCode } from './hub-error.js'
 export type {
   Address,
@@ -119,6 +121,10 @@ export type {
   CouponPatch,
   CouponListQuery,
   CouponRedemption,
+  Webhook,
+  WebhookInput,
+  WebhookPatch,
+  WebhookWithSecret,
   HubEvent,
   EventType,
   EventPayload,

@@ -80,6 +80,12 @@ export const routeTable = {
   holdCoupon: { method: 'POST', path: '/coupons/holds' },
   captureCouponHold: { method: 'POST', path: '/coupons/holds/:id/capture' },
   voidCouponHold: { method: 'POST', path: '/coupons/holds/:id/void' },
+  createWebhook: { method: 'POST', path: '/webhooks' },
+  listWebhooks: { method: 'GET', path: '/webhooks' },
+  getWebhook: { method: 'GET', path: '/webhooks/:id' },
+  updateWebhook: { method: 'PATCH', path: '/webhooks/:id' },
+  deleteWebhook: { method: 'DELETE', path: '/webhooks/:id' },
+  rotateWebhookSecret: { method: 'POST', path: '/webhooks/:id/rotate-secret' },
   listEvents: { method: 'GET', path: '/events' },
 } as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path'] } }
 

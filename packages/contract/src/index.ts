@@ -10,11 +10,12 @@ import { auth } from './auth.js'
 import { tokens } from './tokens.js'
 import { sellers } from './sellers.js'
 import { coupons } from './coupons.js'
+import { webhooks } from './webhooks.js'
 import { eventEnvelope, feedDomain } from './events.js'
 
 // One line a domain: its error codes, events and routes join the catalogue, the event map and
 // the route table below.
-const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons })
+const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons, webhooks })
 
 /** Every event type with the schema of its payload. */
 export const eventPayloads = domains.events
@@ -220,6 +221,7 @@ export {
   CouponListQuery,
   couponStatuses,
 } from './coupons.js'
+export { WebhookInput, WebhookPatch, Webhook, WebhookWithSecret } from './webhooks.js'
 
 /** A route of the table by operation id (for generic code over the table). */
 export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec

@@ -7,6 +7,7 @@ import { loyaltyModule } from './loyalty/index.js'
 import { authModule } from './auth/index.js'
 import { sellersModule } from './sellers/index.js'
 import { couponsModule } from './coupons/index.js'
+import { webhooksModule } from './webhooks/index.js'
 import { requestsModule } from './http/requests-module.js'
 import { operationsModule } from './http/operations-module.js'
 import { flowsModule } from './flows/index.js'
@@ -24,6 +25,7 @@ export const hubModules: readonly HubModule[] = [
   authModule,
   sellersModule,
   couponsModule,
+  webhooksModule,
   requestsModule,
   operationsModule,
   flowsModule,
