@@ -8,6 +8,11 @@ import { createHisHerConnectClient } from '@his-her/connect'
 import { deriveServiceAccountPassword, type HisHerConnectClient } from './index.js'
 import { createCommerceClient as adminCommerce, type Customer, type CustomerSyncClient, type CustomerSyncConfig, type Identity, type RewardAccount, type ServiceAccount, type Session } from './index.js'
 import { startListeningHub, type ListeningHub } from '../test/helpers/listening-hub.js'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { verifyWebhook, WebhookVerificationError } from '@his-her/connect'
+import { Webhook as ReferenceWebhook } from 'standardwebhooks'
 
 // Every ```ts block of the README is copied below verbatim, inside a function. What differs is
 // only what the functions get: the hub's address and token (through CDP_HOST, CDP_API_TOKEN and
@@ -30,6 +35,7 @@ const envNames = [
   'CDP_SERVICE_ACCOUNT_ROLE_ID',
   'CDP_SERVICE_ACCOUNT_EMAIL_DOMAIN',
   'CDP_MAIN_ORGANIZATION',
+  'HUB_WEBHOOK_SECRET',
 ]
 const savedEnv = Object.fromEntries(envNames.map((k) => [k, process.env[k]]))
 
@@ -176,6 +182,24 @@ async function errorExample(commerce: ReturnType<typeof createCommerceClient>, c
       console.log('already registered', err.status, err.requestId)
     } else throw err
   }
+}
+
+/** The README's webhook receiver; the test listens with it. */
+function webhookReceiver(console: { log: (...args: unknown[]) => void }) {
+  const receiver = createServer(async (request, response) => {
+    const chunks: Buffer[] = []
+    for await (const chunk of request) chunks.push(chunk as Buffer)
+    try {
+      // the body exactly as received: parse it only once it is verified
+      const event = await verifyWebhook(process.env.HUB_WEBHOOK_SECRET!, request.headers, Buffer.concat(chunks))
+      console.log('received', event.type, event.id)
+      response.writeHead(204).end()
+    } catch (err) {
+      if (!(err instanceof WebhookVerificationError)) throw err
+      response.writeHead(400).end(err.code)
+    }
+  })
+  return receiver
 }
 
 /** The README's listAll example. */
@@ -325,7 +349,7 @@ describe('the README', () => {
     const readme = readFileSync(readmePath, 'utf8')
     const self = readFileSync(new URL(import.meta.url), 'utf8')
     const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    expect(blocks.length).toBe(16)
+    expect(blocks.length).toBe(17)
     const body = normalize(self)
     for (const block of blocks) {
       expect(body, `README block not copied here:\n${block}`).toContain(normalize(block))
@@ -749,5 +773,39 @@ describe('README seller onboarding and gift-card coupons against a listening hub
     await expect(async () => legacy.loyaltyCoupons.syncGiftCardCoupon({ code: 'GC-NOBODY-0001' })).rejects.toThrow(/HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE/)
     const sellers = (await fetch(`${hub.baseUrl}/loyalty-providers?kind=seller`, { headers: { authorization: `Bearer ${hub.adminToken}` } }).then((r) => r.json())) as { data: { sellerId: string }[] }
     expect(sellers.data.map((p) => p.sellerId)).not.toContain('sel_x')
+  })
+})
+
+describe('README webhook receiver over HTTP', () => {
+  it('accepts a message signed with its secret (by the reference Standard Webhooks package) and refuses a tampered one', async () => {
+    const secret = `whsec_${randomBytes(32).toString('base64')}`
+    process.env.HUB_WEBHOOK_SECRET = secret
+    const printed = recordingConsole()
+    const receiver = webhookReceiver(printed)
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`
+      const body = JSON.stringify({ id: 'evt_01JDA9Q3C7M2ZK8V4T6N1R5XWE', sequence: '7', type: 'customer.created', customerId: 'cus_1', payload: {}, createdAt: new Date().toISOString() })
+      const now = new Date()
+      const headers = {
+        'content-type': 'application/json',
+        'webhook-id': 'evt_01JDA9Q3C7M2ZK8V4T6N1R5XWE',
+        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+        'webhook-signature': new ReferenceWebhook(secret).sign('evt_01JDA9Q3C7M2ZK8V4T6N1R5XWE', now, body),
+      }
+      const ok = await fetch(url, { method: 'POST', headers, body })
+      expect(ok.status).toBe(204)
+      expect(printed.printed).toEqual([['received', 'customer.created', 'evt_01JDA9Q3C7M2ZK8V4T6N1R5XWE']])
+
+      const tampered = await fetch(url, { method: 'POST', headers, body: body.replace('cus_1', 'cus_2') })
+      expect(tampered.status).toBe(400)
+      expect(await tampered.text()).toBe('WEBHOOK_SIGNATURE_INVALID')
+      const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      expect(await unsigned.text()).toBe('WEBHOOK_HEADERS_MISSING')
+      expect(printed.printed).toHaveLength(1)
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve))
+      restoreEnv()
+    }
   })
 })
