@@ -44,6 +44,7 @@ export const common = defineDomain({
     INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
     INVALID_ID: { status: 400, message: 'The id in the path is not a valid id of this kind.' },
     INVALID_CURSOR: { status: 400, message: 'The cursor is malformed or belongs to another sort.' },
+    EVENT_TYPE_UNKNOWN: { status: 400, message: 'A `type` filter of the event feed names no known event type: use a type of the event catalogue or `<prefix>.*` of a prefix that types have.' },
     EMPTY_PATCH: { status: 400, message: 'The update names no field to change.' },
     INVALID_IDEMPOTENCY_KEY: { status: 400, message: 'The Idempotency-Key header must be 1 to 200 visible ASCII characters.' },
     UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required.' },

@@ -3,6 +3,7 @@ import type { AnswerOf, BodyOf, OperationId, ParamsOf, QueryOf, ResultOf, RouteS
 import type { HubConfig } from './config.js'
 import type { ConfigSection } from './config-section.js'
 import type { Executor, Tx } from './db/executor.js'
+import type { HubDatabase } from './db/create-database.js'
 import type { Principal } from './auth/principal.js'
 
 /**
@@ -23,6 +24,13 @@ export interface ServiceContext {
 
 export interface StartContext {
   db: Executor
+  /** The database itself (to listen for its notifications). */
+  database: HubDatabase
+  /**
+   * Registers work for the start of shutdown, before the requests in flight are awaited (a
+   * request that waits for something, such as a long poll, is ended by it).
+   */
+  onClosing(fn: () => void): void
   config: HubConfig
   services: Services
   log: FastifyBaseLogger

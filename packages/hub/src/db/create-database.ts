@@ -24,6 +24,19 @@ export interface HubDatabase {
   kind: DatabaseKind
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>
+  /**
+   * Calls `onNotify` with the payload of every notification on `channel` (`NOTIFY`, `pg_notify`),
+   * and `onListen` each time listening starts — first, and again after a lost connection came
+   * back (notifications sent meanwhile are lost: a listener re-checks what it waits for). On
+   * PostgreSQL one connection of its own, outside the pool, listens; on PGlite the embedded
+   * database does. Resolves once listening; the function it gives stops.
+   *
+   * @example
+   * ```ts
+   * const stop = await database.listen('hub_events', () => wake(), () => wake())
+   * ```
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onListen?: () => void): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -55,6 +68,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
       db,
       kind: 'postgres',
       ping: () => ping(db),
+      listen: (channel, onNotify, onListen) => listenPg(options, channel, onNotify, onListen),
       close: () => db.destroy(),
     }
   }
@@ -75,6 +89,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
       db,
       kind: 'pglite',
       ping: () => ping(db),
+      listen: async (channel, onNotify, onListen) => {
+        const stop = await lite.listen(channel, onNotify)
+        onListen?.()
+        return stop
+      },
       close: async () => {
         await db.destroy()
         await lite.close()
@@ -234,6 +253,56 @@ function wrapQueries(pool: pg.Pool, options: { prepare: boolean }): void {
       return results.at(-1)
     }
   })
+}
+
+/** How long a lost listening connection waits before it connects again: doubling up to the last. */
+const RELISTEN_MS = [100, 500, 2000, 5000]
+
+/** Listens on a connection of its own, connecting again (with a backoff) whenever it is lost. */
+async function listenPg(options: DatabaseOptions, channel: string, onNotify: (payload: string) => void, onListen?: () => void): Promise<() => Promise<void>> {
+  let stopped = false
+  let client: pg.Client | undefined
+  let retry: NodeJS.Timeout | undefined
+  let failures = 0
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({
+      connectionString: options.url,
+      ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
+    })
+    c.on('notification', (n) => {
+      if (n.channel === channel) onNotify(n.payload ?? '')
+    })
+    c.on('error', () => lost(c))
+    c.on('end', () => lost(c))
+    client = c
+    await c.connect()
+    await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+    failures = 0
+    if (stopped) await c.end().catch(() => {})
+    else onListen?.()
+  }
+  const lost = (c: pg.Client) => {
+    if (client !== c || stopped) return
+    client = undefined
+    c.end().catch(() => {})
+    const delay = RELISTEN_MS[Math.min(failures++, RELISTEN_MS.length - 1)]
+    retry = setTimeout(() => void connect().catch(() => lost(client!)), delay)
+    retry.unref()
+  }
+  try {
+    await connect()
+  } catch (err) {
+    stopped = true
+    await client?.end().catch(() => {})
+    throw err
+  }
+  return async () => {
+    stopped = true
+    clearTimeout(retry)
+    const c = client
+    client = undefined
+    await c?.end().catch(() => {})
+  }
 }
 
 async function ping(db: Kysely<Database>): Promise<boolean> {

@@ -1,8 +1,46 @@
 import { sql, type RawBuilder } from 'kysely'
-import type { EventPage, EventPayload, EventType, HubEvent } from '@his-her/contract'
+import { eventTypes, type EventPage, type EventPayload, type EventType, type HubEvent } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { newId } from '../ids.js'
 import { HubError } from '../errors.js'
+
+/** Which events a reader of the feed wants: these types only (none when empty), this customer's only. */
+export interface FeedFilter {
+  types?: readonly EventType[]
+  customerId?: string
+}
+
+interface FeedRow {
+  seen: string | null
+  position: string | null
+  id: string
+  type: string
+  customer_id: string | null
+  payload: Record<string, unknown>
+  created_at: Date
+}
+
+const toEvent = (r: { position: string | null; id: string; type: string; customer_id: string | null; payload: Record<string, unknown>; created_at: Date }): HubEvent =>
+  ({ id: r.id, sequence: r.position!, type: r.type, customerId: r.customer_id, payload: r.payload, createdAt: r.created_at.toISOString() }) as HubEvent
+
+/**
+ * The event types a `type` filter names: each entry an event type, or `<prefix>.*` for every type
+ * that starts with `<prefix>.`. An entry that names none is refused (`EVENT_TYPE_UNKNOWN`).
+ *
+ * @example
+ * ```ts
+ * eventTypesOf(['customer.*', 'order.recorded']) // ['customer.created', …, 'order.recorded']
+ * ```
+ */
+export function eventTypesOf(filters: readonly string[]): EventType[] {
+  const chosen = new Set<EventType>()
+  for (const filter of filters) {
+    const matches = filter.endsWith('.*') ? eventTypes.filter((t) => t.startsWith(filter.slice(0, -1))) : eventTypes.filter((t) => t === filter)
+    if (matches.length === 0) throw new HubError('EVENT_TYPE_UNKNOWN', undefined, { type: filter })
+    for (const t of matches) chosen.add(t)
+  }
+  return [...chosen]
+}
 
 /** An event to write: its type, the customer it concerns, and the payload its type declares. */
 export type EventInput = { [T in EventType]: { type: T; customerId: string | null; payload: EventPayload<T> } }[EventType]
@@ -59,30 +97,34 @@ export function createEventService() {
     },
 
     /**
-     * Reads the feed: events after `after`, in order. Only events of transactions older than the
-     * oldest one still running are returned, so an event that commits late is never skipped.
+     * Reads the feed: events after `after`, in order, at most `limit`; with `filter`, only the
+     * events of its types and customer. Only events of transactions older than the oldest one
+     * still running are returned, so an event that commits late is never skipped.
+     *
+     * `nextAfter` is the last event of the page; when the page is not full, it is the last
+     * event visible (matching or not), so a filtered reader moves past events it does not want
+     * and never reads them again. Both come from one statement: its one snapshot decides which
+     * events are visible, so nothing between the last match and `nextAfter` can appear later.
      */
-    async read(db: Executor, after: string, limit: number): Promise<EventPage> {
+    async read(db: Executor, after: string, limit: number, filter: FeedFilter = {}): Promise<EventPage> {
       if (!/^[0-9]{1,19}$/.test(after) || BigInt(after) > 9223372036854775807n) throw new HubError('INVALID_CURSOR')
-      const rows = await db
-        .selectFrom('events')
-        .select([sql<string>`position::text`.as('position'), 'id', 'type', 'customer_id', 'payload', 'created_at'])
-        .where(sql<boolean>`position > ${after}::bigint AND position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`)
-        .orderBy('position')
-        .limit(limit)
-        .execute()
-      const data = rows.map(
-        (r) =>
-          ({
-            id: r.id,
-            sequence: r.position,
-            type: r.type,
-            customerId: r.customer_id,
-            payload: r.payload,
-            createdAt: r.created_at.toISOString(),
-          }) as HubEvent,
-      )
-      return { data, nextAfter: data.at(-1)?.sequence ?? after }
+      const conditions = [sql`e.position > ${after}::bigint`, sql`e.position < b.below`]
+      if (filter.types) conditions.push(sql`e.type = ANY(${filter.types}::text[])`)
+      if (filter.customerId !== undefined) conditions.push(sql`e.customer_id = ${filter.customerId}`)
+      const { rows } = await sql<FeedRow>`
+        WITH b AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16 AS below),
+        page AS (
+          SELECT e.position, e.id, e.type, e.customer_id, e.payload, e.created_at FROM events e, b
+          WHERE ${sql.join(conditions, sql` AND `)} ORDER BY e.position LIMIT ${limit})
+        SELECT s.seen::text AS seen, p.position::text AS position, p.id, p.type, p.customer_id, p.payload, p.created_at
+        FROM (SELECT max(e.position) AS seen FROM events e, b WHERE e.position > ${after}::bigint AND e.position < b.below) s
+        LEFT JOIN page p ON true
+        ORDER BY p.position`.execute(db)
+      const data = rows.filter((r) => r.position !== null).map(toEvent)
+      const last = data.at(-1)?.sequence
+      const seen = rows[0]?.seen ?? null
+      const nextAfter = data.length === limit ? last! : seen ?? after
+      return { data, nextAfter }
     },
 
     /** The events of these customers of the given types, in feed order, after `after` (a position), at most `limit`. */
@@ -97,7 +139,7 @@ export function createEventService() {
         .orderBy('position')
         .limit(limit)
         .execute()
-      return rows.map((r) => ({ id: r.id, sequence: r.position, type: r.type, customerId: r.customer_id, payload: r.payload, createdAt: r.created_at.toISOString() }) as HubEvent)
+      return rows.map(toEvent)
     },
   }
 }

@@ -1,10 +1,13 @@
 import { defineModule } from '../module.js'
 import { createEventService, type EventService } from './event-store.js'
+import { createFeed, type Feed } from './feed.js'
 import './tables.js'
 
 declare module '../module.js' {
   interface Services {
     events: EventService
+    /** The feed as `GET /events` reads it, with its waiting readers. */
+    feed: Feed
   }
 }
 
@@ -14,8 +17,29 @@ export const eventsModule = defineModule({
   folder: 'events',
   tables: ['events'],
   migrations: new URL('./migrations/', import.meta.url),
-  services: () => ({ events: createEventService() }),
-  handlers: ({ events }) => ({
-    listEvents: async ({ db, query }) => events.read(db, query.after ?? '0', query.limit ?? 100),
+  services: () => {
+    const events = createEventService()
+    return { events, feed: createFeed(events) }
+  },
+  handlers: ({ feed }) => ({
+    listEvents: async ({ db, query, request, reply }) => {
+      // a caller that goes away stops its wait
+      const gone = new AbortController()
+      const onClose = () => gone.abort()
+      reply.raw.once('close', onClose)
+      try {
+        return await feed.read(db, query, { signal: gone.signal, log: request.log })
+      } finally {
+        reply.raw.off('close', onClose)
+      }
+    },
   }),
+  async start({ database, services, onClosing }) {
+    onClosing(() => services.feed.close())
+    const unlisten = await services.feed.listen(database)
+    return async () => {
+      services.feed.close()
+      await unlisten()
+    }
+  },
 })

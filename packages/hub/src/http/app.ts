@@ -232,7 +232,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   }
   const stops: (() => Promise<void> | void)[] = []
   for (const module of modules) {
-    const stop = await module.start?.({ db, config, services, log: app.log })
+    const stop = await module.start?.({ db, database, config, services, log: app.log, onClosing: (fn) => app.addHook('preClose', async () => fn()) })
     if (typeof stop === 'function') stops.push(stop)
   }
   app.addHook('onClose', async () => {
