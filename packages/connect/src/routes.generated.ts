@@ -86,6 +86,8 @@ export const routeTable = {
   updateWebhook: { method: 'PATCH', path: '/webhooks/:id' },
   deleteWebhook: { method: 'DELETE', path: '/webhooks/:id' },
   rotateWebhookSecret: { method: 'POST', path: '/webhooks/:id/rotate-secret' },
+  exportCustomer: { method: 'GET', path: '/customer/:id/export' },
+  exportMe: { method: 'GET', path: '/customer/me/export' },
   listEvents: { method: 'GET', path: '/events' },
 } as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path'] } }
 

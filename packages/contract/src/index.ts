@@ -11,11 +11,12 @@ import { tokens } from './tokens.js'
 import { sellers } from './sellers.js'
 import { coupons } from './coupons.js'
 import { webhooks } from './webhooks.js'
+import { privacyExport } from './privacy-export.js'
 import { eventEnvelope, feedDomain } from './events.js'
 
 // One line a domain: its error codes, events and routes join the catalogue, the event map and
 // the route table below.
-const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons, webhooks })
+const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons, webhooks, privacyExport })
 
 /** Every event type with the schema of its payload. */
 export const eventPayloads = domains.events
@@ -222,6 +223,7 @@ export {
   couponStatuses,
 } from './coupons.js'
 export { WebhookInput, WebhookPatch, Webhook, WebhookWithSecret } from './webhooks.js'
+export { PersonExport, exportSchemaVersion, exportLimits } from './privacy-export.js'
 
 /** A route of the table by operation id (for generic code over the table). */
 export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec

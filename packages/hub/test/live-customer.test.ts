@@ -25,6 +25,7 @@ const samples: Record<string, { params?: Record<string, string>; body?: unknown 
   unlinkIdentity: { params: { identityId: newId('idn') } },
   listRewardAccounts: {},
   ensureRewardAccount: { body: { ledger: 'reward-points' } },
+  exportCustomer: {},
   mergeCustomers: { body: {} }, // sourceId filled in below
 }
 

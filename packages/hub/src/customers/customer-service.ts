@@ -113,6 +113,22 @@ export function createCustomerService({ events }: { events: EventService }) {
      * Soft-deletes a customer: the row stays (orders and totals keep their arithmetic).
      * The flow that calls it removes the identities, so the email and phone are free again.
      */
+    /**
+     * The records of these customers whatever their state (live, merged or deleted), with their
+     * addresses and with `merged_into`, in the order of `ids`: what a privacy export shows of
+     * the person and of the records merged into it. Unknown ids are left out.
+     */
+    async records(exec: Executor, ids: string[]): Promise<{ customer: Customer; mergedInto: string | null }[]> {
+      if (ids.length === 0) return []
+      const { rows } = await sql<CustomerRecord & { merged_into: string | null }>`
+        SELECT ${customerColumns}, c.merged_into FROM customers c WHERE c.id = ANY(${ids}::text[])`.execute(exec)
+      const byId = new Map(rows.map((r) => [r.id, r]))
+      return ids.flatMap((id) => {
+        const row = byId.get(id)
+        return row ? [{ customer: toCustomer(row), mergedInto: row.merged_into }] : []
+      })
+    },
+
     async markDeleted(tx: Tx, id: string): Promise<void> {
       await requireLive(tx, id, { lock: true })
       await tx.updateTable('customers').set({ deleted_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute()

@@ -9,6 +9,7 @@ import { customerHistory, deleteCustomer, linkIdentity, listIdentities, lookupCu
 import { mergeCustomers, undoMerge } from './merge-customers.js'
 import { cancelOrder, recordOrder } from './orders.js'
 import { changeSellerStatus, ensurePartner, onboardSeller } from './onboard-seller.js'
+import { exportPerson } from './export-person.js'
 
 /**
  * The routes whose work spans domains. Each is a flow: an orchestration of the domains'
@@ -94,6 +95,8 @@ export const flowsModule = defineModule({
       },
       mergeCustomers: async ({ tx, params, body }) => mergeCustomers(tx, services, params.id, body.sourceId),
       undoMerge: async ({ tx, params }) => undoMerge(tx, services, params.id),
+      exportCustomer: async ({ db, params }) => exportPerson(db, services, params.id),
+      exportMe: async ({ db, principal }) => exportPerson(db, services, customerIdOf(principal)),
     }
   },
 })

@@ -220,6 +220,26 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       return rows.map((r) => r.id)
     },
 
+    /** The identities of these customers, oldest first (a privacy export: the person and the records merged into it). */
+    async listOf(exec: Executor, customerIds: string[]): Promise<Identity[]> {
+      if (customerIds.length === 0) return []
+      const rows = await exec.selectFrom('identities').select(identityColumns).where('customer_id', 'in', customerIds).orderBy('created_at').orderBy('id').execute()
+      return rows.map(toIdentity)
+    },
+
+    /** Every merge with one of these customers as target or source, undone ones too, oldest first. */
+    async mergesOf(exec: Executor, customerIds: string[]): Promise<Merge[]> {
+      if (customerIds.length === 0) return []
+      const rows = await exec
+        .selectFrom('merges')
+        .selectAll()
+        .where((eb) => eb.or([eb('target_id', 'in', customerIds), eb('source_id', 'in', customerIds)]))
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute()
+      return rows.map(toMerge)
+    },
+
     async markUndone(tx: Tx, id: string): Promise<Merge> {
       const row = await tx.updateTable('merges').set({ undone_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
       return toMerge(row)

@@ -114,6 +114,29 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       return { count: row.count, spent: Number(row.spent) }
     },
 
+    /** Every order of these customers, cancelled ones too, in the order they were placed (a privacy export). */
+    async ofCustomers(exec: Executor, customerIds: string[]): Promise<(Order & { cancelledAt: string | null; recordedAt: string })[]> {
+      if (customerIds.length === 0) return []
+      const rows = await exec
+        .selectFrom('orders')
+        .select(['id', 'platform', 'external_id', 'customer_id', sql<string>`total::text`.as('total'), 'currency', 'placed_at', 'cancelled_at', 'recorded_at'])
+        .where('customer_id', 'in', customerIds)
+        .orderBy('placed_at')
+        .orderBy('id')
+        .execute()
+      return rows.map((r) => ({
+        id: r.id,
+        platform: r.platform,
+        externalId: r.external_id,
+        customerId: r.customer_id,
+        total: Number(r.total),
+        currency: r.currency,
+        placedAt: r.placed_at.toISOString(),
+        cancelledAt: r.cancelled_at?.toISOString() ?? null,
+        recordedAt: r.recorded_at.toISOString(),
+      }))
+    },
+
     /** Moves every order of `fromId` to `toId` (a merge); returns their ids. */
     moveAll: (tx: Tx, fromId: string, toId: string) => moveAllRows(tx, 'orders', fromId, toId),
 

@@ -1,0 +1,96 @@
+import Type, { type Static } from 'typebox'
+import { IdOf, Nullable, Timestamp } from './common.js'
+import { Address, Customer, CustomerIdParams } from './customers.js'
+import { defineDomain } from './define.js'
+import { Identity } from './identity-record.js'
+import { Merge } from './identity.js'
+import { LedgerEntry, RewardAccountBalance } from './loyalty.js'
+import { Order } from './orders.js'
+
+/** The version of the export document's shape; it changes when a field changes meaning or goes away. */
+export const exportSchemaVersion = 1
+
+/** How many events (the oldest) and how many ledger entries of one account (the newest) one export holds at most. */
+export const exportLimits = { events: 10_000, entriesPerAccount: 10_000 } as const
+
+const OwnedBy = { customerId: Type.String({ description: 'the customer record it belongs to: the person, or one merged into it' }) }
+
+export const PersonExport = Type.Object(
+  {
+    schemaVersion: Type.Literal(exportSchemaVersion),
+    exportedAt: Timestamp,
+    customerId: IdOf('cus'),
+    description: Type.String({ description: 'what the document holds and what it leaves out, in words (docs/privacy.md, "Export")' }),
+    profile: Customer,
+    pendingContactChanges: Type.Object({
+      email: Nullable(Type.String({ description: 'a new email waiting for its verification token' })),
+      phone: Nullable(Type.String({ description: 'a new phone waiting for its verification token' })),
+    }),
+    absorbedCustomers: Type.Array(
+      Type.Object({ profile: Customer, mergedInto: Type.String({ description: 'the customer it was merged into (this one, or one merged into it)' }) }),
+      { description: 'the customer records merged into this one (directly or through others; merges not undone), as they are kept' },
+    ),
+    identities: Type.Array(Identity, { description: "the identities of the person's record and of the records merged into it, with how each was linked (linkedBy, mergeId)" }),
+    addresses: Type.Array(Type.Object({ ...Address.properties, ...OwnedBy })),
+    groups: Type.Array(Type.String()),
+    orders: Type.Array(
+      Type.Object({
+        ...Order.properties,
+        cancelledAt: Nullable(Timestamp),
+        recordedAt: Timestamp,
+      }),
+    ),
+    rewardAccounts: Type.Array(
+      Type.Object({
+        ...RewardAccountBalance.properties,
+        entries: Type.Array(LedgerEntry, { description: 'newest first' }),
+        entriesTruncated: Type.Boolean({ description: `true when the account has more than ${exportLimits.entriesPerAccount} entries: only the newest are here` }),
+      }),
+    ),
+    coupons: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      maxItems: 0,
+      description: 'always empty: coupons belong to their loyalty provider and are not tied to a customer in the hub',
+    }),
+    merges: Type.Array(Merge, { description: 'every merge with the person or a record merged into it as target or source, undone ones too' }),
+    events: Type.Array(
+      Type.Object({
+        id: IdOf('evt'),
+        sequence: Type.String(),
+        type: Type.String(),
+        customerId: Nullable(Type.String()),
+        payload: Type.Object({}, { additionalProperties: true }),
+        createdAt: Timestamp,
+      }),
+      { description: `events about the person and the records merged into it, oldest first; at most the first ${exportLimits.events}` },
+    ),
+    eventsTruncated: Type.Boolean({ description: `true when there are more than ${exportLimits.events} such events: only the oldest are here` }),
+  },
+  { $id: 'PersonExport' },
+)
+export type PersonExport = Static<typeof PersonExport>
+
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+
+/** What the hub holds about one person, as one document (docs/privacy.md). */
+export const privacyExport = defineDomain({
+  errors: {},
+  events: {},
+  routes: {
+    exportCustomer: {
+      method: 'GET', path: '/customer/:id/export', tags: ['privacy'], access: ['admin'],
+      summary: 'Everything the hub holds about a person, as one JSON document',
+      description:
+        'Profile, identities with their provenance, addresses, groups, orders, reward accounts with their entries, merges and events, of the customer and of the customers merged into it. See docs/privacy.md, "Export".',
+      params: CustomerIdParams,
+      responses: { 200: PersonExport },
+      errors: named,
+    },
+    exportMe: {
+      method: 'GET', path: '/customer/me/export', tags: ['me', 'privacy'], access: ['customer'],
+      summary: 'Everything the hub holds about me, as one JSON document',
+      description: 'The same document as GET /customer/:id/export, for the customer of the token.',
+      responses: { 200: PersonExport },
+      errors: named,
+    },
+  },
+})
