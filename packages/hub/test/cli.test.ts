@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { builtMigrations, call, killAll, processTimeout, runCli, spawnHub, tempDir } from './helpers/spawn-hub.js'
@@ -222,5 +222,46 @@ describe('customer-hub keys rotate', { timeout: processTimeout }, () => {
 
     expect((await cli('keys')).code).toBe(2)
     expect((await cli('keys', 'spin')).code).toBe(2)
+  })
+})
+
+describe('customer-hub export-person', { timeout: processTimeout }, () => {
+  it('prints the export of a customer through the running hub and from the database itself, or writes it to --out', async () => {
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    const token = hub.firstStartToken!
+    const created = await call(hub.url, 'POST', '/customer', token, { email: 'export-cli@example.com', firstName: 'Ada' })
+    expect(created.status).toBe(201)
+    const id = created.body.id as string
+    const other = await call(hub.url, 'POST', '/customer', token, { email: 'export-cli-other@example.com', phone: '+14155550199' })
+    expect((await call(hub.url, 'POST', `/customer/${id}/merge`, token, { sourceId: other.body.id })).status).toBe(200)
+    const viaHttp = await call(hub.url, 'GET', `/customer/${id}/export`, token)
+    expect(viaHttp.status).toBe(200)
+
+    // the hub holds the embedded database: the command goes through its API
+    const throughApi = await cli('export-person', id)
+    expect(throughApi.code, throughApi.stderr).toBe(0)
+    const printed = JSON.parse(throughApi.stdout)
+    expect({ ...printed, exportedAt: viaHttp.body.exportedAt }).toEqual(viaHttp.body)
+    const merged = await cli('export-person', other.body.id)
+    expect(merged.code).toBe(1)
+    expect(merged.stderr).toContain('CUSTOMER_MERGED')
+    await hub.stop()
+
+    // no hub runs: the command reads the database itself
+    const out = join(tmp.dir, 'person.json')
+    const direct = await cli('export-person', id, '--out', out)
+    expect(direct.code, direct.stderr).toBe(0)
+    expect(direct.stdout.trim()).toBe('')
+    const written = JSON.parse(readFileSync(out, 'utf8'))
+    expect({ ...written, exportedAt: viaHttp.body.exportedAt }).toEqual(viaHttp.body)
+    expect(written).toMatchObject({ schemaVersion: 1, customerId: id, absorbedCustomers: [{ mergedInto: id }] })
+    expect(written.identities.map((i: { value: string }) => i.value).sort()).toEqual(['+14155550199', 'export-cli-other@example.com', 'export-cli@example.com'])
+    expect(statSync(out).mode & 0o777).toBe(0o600)
+
+    const unknown = await cli('export-person', 'cus_01JDA9Q3C7M2ZK8V4T6N1R5XWE')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('CUSTOMER_NOT_FOUND')
+    expect((await cli('export-person')).code).toBe(2)
+    expect((await cli('export-person', id, 'extra')).code).toBe(2)
   })
 })

@@ -49,7 +49,8 @@ function progressBar(label: string) {
   }
 }
 
-async function direct(config: HubConfig, run: (app: HubApp, db: Executor) => Promise<number>): Promise<number> {
+/** Runs `run` on the database itself, with the services of a hub built on it (no hub may hold an embedded one). */
+export async function direct(config: HubConfig, run: (app: HubApp, db: Executor) => Promise<number>): Promise<number> {
   const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 })
   try {
     await migrate(database.db)

@@ -6,6 +6,7 @@ import { migrateCommand } from './migrate.js'
 import { tokenCommand } from './token.js'
 import { keysCommand } from './keys.js'
 import { ledgerCommand } from './ledger.js'
+import { exportPersonCommand } from './export-person.js'
 
 const help = `customer-hub — one record per real person across every store and platform
 
@@ -20,7 +21,9 @@ commands:
   ledger verify [--ledger HANDLE]
                         recompute every balance from the entries, check every hash chain; exits 1 on any drift
   ledger expire [--ledger HANDLE]
-                        settle every account that fell due: expired lots and holds, ended return windows`
+                        settle every account that fell due: expired lots and holds, ended return windows
+  export-person ID [--out FILE]
+                        everything held about a customer as one JSON document (docs/privacy.md)`
 
 async function main(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv
@@ -37,6 +40,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return keysCommand(rest)
     case 'ledger':
       return ledgerCommand(rest)
+    case 'export-person':
+      return exportPersonCommand(rest)
     case 'help':
     case '--help':
     case '-h':
