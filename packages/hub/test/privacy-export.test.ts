@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { Value } from 'typebox/value'
 import { PersonExport, exportSchemaVersion, type Session } from '@his-her/contract'
+import { exportPerson } from '../src/flows/export-person.js'
 import { createTestHub, type TestHub } from './helpers/test-hub.js'
 import { bearer, client, expectError, unique, type Call } from './helpers/requests.js'
 
@@ -135,6 +136,19 @@ describe('GET /customer/:id/export and /customer/me/export', () => {
     expect(doc.eventsTruncated).toBe(false)
     const sequences = doc.events.map((e) => BigInt(e.sequence))
     expect(sequences).toEqual([...sequences].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
+  })
+
+  it('past its limits holds the oldest events and the newest entries, and says so', async () => {
+    const bounded = await exportPerson(hub.database.db, hub.app.services, person, { limits: { events: 3, entriesPerAccount: 2 } })
+    expect(bounded.events).toEqual(doc.events.slice(0, 3))
+    expect(bounded.eventsTruncated).toBe(true)
+    const own = bounded.rewardAccounts.find((a) => a.customerId === person)!
+    expect(own.entries).toEqual(doc.rewardAccounts.find((a) => a.customerId === person)!.entries.slice(0, 2))
+    expect(own.entriesTruncated).toBe(true)
+    const theirs = bounded.rewardAccounts.find((a) => a.customerId === absorbed)!
+    expect(theirs.entries).toHaveLength(2)
+    expect(theirs.entriesTruncated).toBe(false)
+    expect({ ...bounded, exportedAt: doc.exportedAt, events: doc.events, eventsTruncated: false, rewardAccounts: doc.rewardAccounts }).toEqual(doc)
   })
 
   it('the customer\'s own export is the admin\'s', async () => {

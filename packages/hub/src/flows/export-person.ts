@@ -30,7 +30,12 @@ const description =
  * doc.identities.map((i) => `${i.kind} ${i.value} via ${i.linkedBy.via}`)
  * ```
  */
-export async function exportPerson(db: Executor, services: Services, customerId: string, now = new Date()): Promise<PersonExport> {
+export async function exportPerson(
+  db: Executor,
+  services: Services,
+  customerId: string,
+  { now = new Date(), limits = exportLimits }: { now?: Date; limits?: { events: number; entriesPerAccount: number } } = {},
+): Promise<PersonExport> {
   const { customers, identities, orders, ledgerReads, events, sessions } = services
   await customers.requireLive(db, customerId)
   const ids = await identities.absorbed(db, customerId)
@@ -41,12 +46,12 @@ export async function exportPerson(db: Executor, services: Services, customerId:
   const rewardAccounts: PersonExport['rewardAccounts'] = []
   for (const id of ids) {
     for (const account of await ledgerReads.customerAccounts(db, id)) {
-      const { data, nextCursor } = await ledgerReads.entries(db, account.id, undefined, exportLimits.entriesPerAccount)
+      const { data, nextCursor } = await ledgerReads.entries(db, account.id, undefined, limits.entriesPerAccount)
       rewardAccounts.push({ ...account, entries: data, entriesTruncated: nextCursor !== null })
     }
   }
   // one more than the cap tells whether there were more
-  const held = await events.ofCustomers(db, ids, eventTypes, undefined, exportLimits.events + 1)
+  const held = await events.ofCustomers(db, ids, eventTypes, undefined, limits.events + 1)
 
   return {
     schemaVersion: exportSchemaVersion,
@@ -63,7 +68,7 @@ export async function exportPerson(db: Executor, services: Services, customerId:
     rewardAccounts,
     coupons: [],
     merges: await identities.mergesOf(db, ids),
-    events: held.slice(0, exportLimits.events),
-    eventsTruncated: held.length > exportLimits.events,
+    events: held.slice(0, limits.events),
+    eventsTruncated: held.length > limits.events,
   }
 }
