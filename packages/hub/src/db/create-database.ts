@@ -29,7 +29,8 @@ export interface HubDatabase {
    * and `onListen` each time listening starts — first, and again after a lost connection came
    * back (notifications sent meanwhile are lost: a listener re-checks what it waits for). On
    * PostgreSQL one connection of its own, outside the pool, listens; on PGlite the embedded
-   * database does. Resolves once listening; the function it gives stops.
+   * database does. Resolves once listening (or, when the database cannot be reached, at once: it
+   * listens once it can); the function it gives stops.
    *
    * @example
    * ```ts
@@ -267,6 +268,7 @@ async function listenPg(options: DatabaseOptions, channel: string, onNotify: (pa
   const connect = async (): Promise<void> => {
     const c = new pg.Client({
       connectionString: options.url,
+      application_name: 'customer-hub listener',
       ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
     })
     c.on('notification', (n) => {
@@ -275,8 +277,13 @@ async function listenPg(options: DatabaseOptions, channel: string, onNotify: (pa
     c.on('error', () => lost(c))
     c.on('end', () => lost(c))
     client = c
-    await c.connect()
-    await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+    } catch {
+      lost(c)
+      return
+    }
     failures = 0
     if (stopped) await c.end().catch(() => {})
     else onListen?.()
@@ -286,16 +293,11 @@ async function listenPg(options: DatabaseOptions, channel: string, onNotify: (pa
     client = undefined
     c.end().catch(() => {})
     const delay = RELISTEN_MS[Math.min(failures++, RELISTEN_MS.length - 1)]
-    retry = setTimeout(() => void connect().catch(() => lost(client!)), delay)
+    retry = setTimeout(() => void connect(), delay)
     retry.unref()
   }
-  try {
-    await connect()
-  } catch (err) {
-    stopped = true
-    await client?.end().catch(() => {})
-    throw err
-  }
+  // a database that is down at start-up is listened to once it is up
+  await connect()
   return async () => {
     stopped = true
     clearTimeout(retry)

@@ -68,15 +68,24 @@ export function createFeed(events: EventService) {
      * read again on every notification of this schema, and when listening starts again after a
      * lost connection (what was sent meanwhile is lost).
      */
-    async listen(database: HubDatabase): Promise<() => Promise<void>> {
-      const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(database.db)
-      const schema = rows[0]!.schema
+    async listen(database: HubDatabase, log?: FastifyBaseLogger): Promise<() => Promise<void>> {
+      // the schema of this hub's tables, learnt once the database answers; until then every notification counts
+      let schema: string | undefined
+      const learnSchema = () =>
+        void sql<{ schema: string }>`SELECT current_schema() AS schema`
+          .execute(database.db)
+          .then(({ rows }) => (schema = rows[0]?.schema))
+          .catch(() => {})
       return database.listen(
         EVENTS_CHANNEL,
         (payload) => {
-          if (payload === schema) wakeup.notify()
+          if (schema === undefined || payload === schema) wakeup.notify()
         },
-        () => wakeup.notify(),
+        () => {
+          log?.info({ channel: EVENTS_CHANNEL }, 'listening for events')
+          if (schema === undefined) learnSchema()
+          wakeup.notify()
+        },
       )
     },
 

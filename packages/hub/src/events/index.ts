@@ -34,9 +34,9 @@ export const eventsModule = defineModule({
       }
     },
   }),
-  async start({ database, services, onClosing }) {
+  async start({ database, services, log, onClosing }) {
     onClosing(() => services.feed.close())
-    const unlisten = await services.feed.listen(database)
+    const unlisten = await services.feed.listen(database, log)
     return async () => {
       services.feed.close()
       await unlisten()
