@@ -23,13 +23,20 @@ export function routePath(operation: OperationId, params: Record<string, string 
   })
 }
 
+/** How much longer than its `wait` a long poll (`GET /events?wait=`) may take before it times out. */
+const LONG_POLL_MARGIN_MS = 30_000
+
 /**
  * Calls one operation of the hub's route table: the method and path come from the table, the
- * types of what is sent and answered from the contract.
+ * types of what is sent and answered from the contract. A call with a `wait` in its query (a long
+ * poll of the event feed) times out after its wait plus 30 s, unless `options.timeoutMs` says
+ * otherwise.
  *
  * @example
  * ```ts
  * const { body: customer } = await callRoute(http, 'getCustomer', { params: { id } })
+ * // the next matching events of the feed, waiting up to 30 s for one
+ * const { body: page } = await callRoute(http, 'listEvents', { query: { after, type: ['customer.*'], wait: 30 } })
  * ```
  */
 export async function callRoute<K extends OperationId>(
@@ -41,5 +48,7 @@ export async function callRoute<K extends OperationId>(
   const { method } = routeTable[operation]
   const { params, query, body } = input as { params?: Record<string, string>; query?: QueryParams; body?: unknown }
   const path = routePath(operation, params)
-  return http.send<ResultOf<Routes[K]>>({ ...options, method, path, query: query ?? options.query, ...(body === undefined ? {} : { body }) })
+  const wait = Number(query?.['wait'] ?? 0)
+  const longPoll = options.timeoutMs === undefined && wait > 0 ? { timeoutMs: wait * 1000 + LONG_POLL_MARGIN_MS } : {}
+  return http.send<ResultOf<Routes[K]>>({ ...options, ...longPoll, method, path, query: query ?? options.query, ...(body === undefined ? {} : { body }) })
 }
