@@ -268,7 +268,7 @@ async function listenPg(options: DatabaseOptions, channel: string, onNotify: (pa
   const connect = async (): Promise<void> => {
     const c = new pg.Client({
       connectionString: options.url,
-      application_name: 'customer-hub listener',
+      application_name: `customer-hub listener ${process.pid}`,
       ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
     })
     c.on('notification', (n) => {
