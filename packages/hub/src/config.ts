@@ -24,7 +24,7 @@ export interface ProcessSettings {
   databaseUrl: string | undefined
   /** `HUB_DATA_DIR`, default `./.hub-data`: where the embedded database lives. */
   dataDir: string
-  /** `HUB_DB_POOL_SIZE`, default 10: PostgreSQL connections per hub process. */
+  /** `HUB_DB_POOL_SIZE`, default 10: PostgreSQL connections per hub process (besides the one that listens for the event feed). */
   poolSize: number
   /** `HUB_ADMIN_TOKEN`: accepted as an admin token when set. */
   adminToken: string | undefined
