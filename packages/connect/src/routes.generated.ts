@@ -5,6 +5,7 @@ import type { OperationId, Routes } from '@his-her/contract'
 export const routeTable = {
   health: { method: 'GET', path: '/health' },
   openapi: { method: 'GET', path: '/openapi.json' },
+  metrics: { method: 'GET', path: '/metrics' },
   createCustomer: { method: 'POST', path: '/customer' },
   listCustomers: { method: 'GET', path: '/customer' },
   getCustomer: { method: 'GET', path: '/customer/:id' },

@@ -33,6 +33,11 @@ export interface RouteSpec {
   readonly params?: TObject
   readonly query?: TObject
   readonly body?: TSchema
+  /**
+   * The media type of the success answer when it is not JSON (`text/plain; …` for the metrics);
+   * its schema is then a string, sent as it is.
+   */
+  readonly answerType?: string
   /** The success answers, by status. */
   readonly responses: { readonly [S in SuccessStatus]?: TSchema }
   readonly errors: readonly string[]

@@ -58,7 +58,7 @@ export function buildOpenApi(
     }
     const responses: Record<string, unknown> = {}
     for (const [status, body] of Object.entries(route.responses)) {
-      responses[status] = { description: route.summary, content: { 'application/json': { schema: schema(body as object) } } }
+      responses[status] = { description: route.summary, content: { [route.answerType ?? 'application/json']: { schema: schema(body as object) } } }
     }
     const byStatus = new Map<number, string[]>()
     for (const code of routeErrors(route)) {

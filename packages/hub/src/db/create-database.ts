@@ -38,6 +38,8 @@ export interface HubDatabase {
    * ```
    */
   listen(channel: string, onNotify: (payload: string) => void, onListen?: () => void): Promise<() => Promise<void>>
+  /** PostgreSQL only: the pool's connections now — open, idle, and requests waiting for one (the metrics read it). */
+  poolUse?(): { total: number; idle: number; waiting: number }
   close(): Promise<void>
 }
 
@@ -70,6 +72,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
       kind: 'postgres',
       ping: () => ping(db),
       listen: (channel, onNotify, onListen) => listenPg(options, channel, onNotify, onListen),
+      poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       close: () => db.destroy(),
     }
   }

@@ -37,9 +37,10 @@ export const flowsModule = defineModule({
         await deleteCustomer(tx, services, params.id)
         return { deleted: true as const, id: params.id }
       },
-      syncCustomer: async ({ tx, body, principal }) => {
+      syncCustomer: async ({ tx, body, principal, request }) => {
         requireComponent(principal, body.platform.component)
         const result = await syncCustomer(tx, services, settings, config.identity, body)
+        services.metrics.syncAnswered(request, result)
         return { status: result.created ? 201 : 200, body: result }
       },
       lookupCustomer: async ({ db, query, principal }) => {

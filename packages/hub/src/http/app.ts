@@ -18,6 +18,7 @@ import { createUnitOfWork } from './unit-of-work.js'
 import { registerRoutes } from './routes.js'
 import { registerResponseCheck, type UndeclaredAnswer } from './response-check.js'
 import { openApiDocument } from './operations-module.js'
+import { createHubMetrics } from './metrics.js'
 import type { TrustProxy } from './settings.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
@@ -205,6 +206,9 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
   })
+  // counted for every route, the documentation pages' too: the hooks come before any route
+  const metrics = createHubMetrics(app)
+  metrics.observePool(database)
   if (options.onUndeclaredAnswer) registerResponseCheck(app, options.onUndeclaredAnswer)
 
   // the API's description, built from the route table; the documentation pages are public
@@ -221,7 +225,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
 
   // the modules: their services in list order, then their handlers and start-up work
   const modules = options.modules ?? hubModules
-  const services = {} as Services
+  const services = { metrics } as Services
   for (const module of modules) Object.assign(services, module.services?.({ config, services, log: app.log, clock: options.clock ?? (() => new Date()) }) ?? {})
   const handlers: Partial<Handlers> = {}
   for (const module of modules) {

@@ -13,12 +13,12 @@ export function openApiDocument(): Record<string, unknown> {
   }))
 }
 
-/** Health and the OpenAPI document. */
+/** Health, the OpenAPI document and the metrics (see `metrics.ts`). */
 export const operationsModule = defineModule({
   name: 'operations',
   folder: 'http',
   tables: [],
-  handlers: () => ({
+  handlers: (services) => ({
     health: async ({ db }) => {
       try {
         await sql`SELECT 1`.execute(db)
@@ -28,5 +28,6 @@ export const operationsModule = defineModule({
       return { status: 'ok' as const, database: 'up' as const }
     },
     openapi: async () => openApiDocument(),
+    metrics: async () => services.metrics.text(),
   }),
 })

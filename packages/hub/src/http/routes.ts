@@ -69,6 +69,8 @@ export function registerRoutes(app: FastifyInstance, options: { handlers: Partia
         const context = { params: request.params, query: request.query, body: request.body, principal: request.principal, request, reply }
         if (!write) {
           const { status, body } = toAnswer(route, await handler({ ...context, db }))
+          // a string answer in another media type (the metrics) is sent as it is, not as JSON
+          if (route.answerType) reply.type(route.answerType)
           return reply.code(status).send(body)
         }
         const outcome = await unitOfWork.run(keyClaim(request, route, unitOfWork), async (tx) => {
