@@ -23,6 +23,8 @@ export interface HttpRequest {
   timeoutMs?: number | undefined
   /** Sends no token at all, e.g. to `POST /auth/login`, and never asks the client's `auth` for one. */
   anonymous?: boolean | undefined
+  /** The answer is text, given as it came rather than parsed as JSON: a route that declares a text answer (the metrics). */
+  text?: boolean | undefined
 }
 
 export interface HttpResponse<T> {
@@ -250,6 +252,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       }
     }
     if (res.ok) {
+      if (req.text) return { status: res.status, headers: res.headers, body: text as T, requestId }
       if (!parseable) {
         throw new HubApiError({ status: res.status, code: 'UNEXPECTED_RESPONSE', message: `${where}: the answer is not JSON`, requestId })
       }

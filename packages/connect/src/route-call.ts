@@ -45,10 +45,13 @@ export async function callRoute<K extends OperationId>(
   input: RouteInput<K>,
   options: RequestOptions = {},
 ): Promise<HttpResponse<ResultOf<Routes[K]>>> {
-  const { method } = routeTable[operation]
+  const route = routeTable[operation]
+  const { method } = route
+  // a route that answers text (the metrics) gives it as it came
+  const text = 'answerType' in route ? { text: true } : {}
   const { params, query, body } = input as { params?: Record<string, string>; query?: QueryParams; body?: unknown }
   const path = routePath(operation, params)
   const wait = Number(query?.['wait'] ?? 0)
   const longPoll = options.timeoutMs === undefined && wait > 0 ? { timeoutMs: wait * 1000 + LONG_POLL_MARGIN_MS } : {}
-  return http.send<ResultOf<Routes[K]>>({ ...options, ...longPoll, method, path, query: query ?? options.query, ...(body === undefined ? {} : { body }) })
+  return http.send<ResultOf<Routes[K]>>({ ...options, ...longPoll, ...text, method, path, query: query ?? options.query, ...(body === undefined ? {} : { body }) })
 }

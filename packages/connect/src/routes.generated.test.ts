@@ -9,10 +9,11 @@ describe('the route table the client carries', () => {
     expect(committed).toBe(clientTableSource(routes, clientPatterns))
   })
 
-  it('has every operation of the contract with its method and path, and no other', () => {
+  it('has every operation of the contract with its method, path and any answer type other than JSON, and no other', () => {
     expect(Object.keys(routeTable).sort()).toEqual(Object.keys(routes).sort())
     for (const [id, route] of Object.entries(routes)) {
-      expect(routeTable[id as keyof typeof routeTable]).toEqual({ method: route.method, path: route.path })
+      const answerType = (route as { answerType?: string }).answerType
+      expect(routeTable[id as keyof typeof routeTable]).toEqual({ method: route.method, path: route.path, ...(answerType ? { answerType } : {}) })
     }
   })
 })

@@ -1,11 +1,11 @@
 // Generated from the route table of @his-her/contract by `npm run generate`: do not edit.
 import type { OperationId, Routes } from '@his-her/contract'
 
-/** Every route of the hub by operation id: its method and path (Fastify syntax, `:name` for a parameter). */
+/** Every route of the hub by operation id: its method and path (Fastify syntax, `:name` for a parameter), and the media type of an answer that is not JSON. */
 export const routeTable = {
   health: { method: 'GET', path: '/health' },
   openapi: { method: 'GET', path: '/openapi.json' },
-  metrics: { method: 'GET', path: '/metrics' },
+  metrics: { method: 'GET', path: '/metrics', answerType: 'text/plain; version=0.0.4; charset=utf-8' },
   createCustomer: { method: 'POST', path: '/customer' },
   listCustomers: { method: 'GET', path: '/customer' },
   getCustomer: { method: 'GET', path: '/customer/:id' },
@@ -90,7 +90,7 @@ export const routeTable = {
   exportCustomer: { method: 'GET', path: '/customer/:id/export' },
   exportMe: { method: 'GET', path: '/customer/me/export' },
   listEvents: { method: 'GET', path: '/events' },
-} as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path'] } }
+} as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path']; readonly answerType?: string } }
 
 /** Patterns of the contract the client checks before it sends anything. */
 export const contractPatterns = {
