@@ -96,7 +96,10 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
       listen: async (channel, onNotify, onListen) => {
         const stop = await lite.listen(channel, onNotify)
         onListen?.()
-        return stop
+        // a closed database listens no more: nothing to stop (the hub may close after it)
+        return async () => {
+          if (!lite.closed) await stop()
+        }
       },
       close: async () => {
         await db.destroy()
