@@ -326,6 +326,15 @@ export function createSessionService(o: SessionServiceOptions) {
      */
     consumeOneTimeToken: (tx: Tx, purposes: OneTimePurpose[], token: string) => consume(tx, purposes, token),
 
+    /** Whom a usable one-time token of one of `purposes` is for (a plain read: lock the customer, then consume). */
+    async oneTimeTokenHolder(exec: Executor, purposes: OneTimePurpose[], token: string): Promise<string | undefined> {
+      const row = await exec.selectFrom('one_time_tokens').select('customer_id')
+        .where('token_hash', '=', sha256(token)).where('purpose', 'in', purposes)
+        .where('used_at', 'is', null).where('expires_at', '>', new Date())
+        .executeTakeFirst()
+      return row?.customer_id
+    },
+
     /**
      * Checks the current password of a customer who changes its email or phone: a missing or
      * wrong one is 403 `CURRENT_PASSWORD_REQUIRED`. Failures are counted per customer (after the

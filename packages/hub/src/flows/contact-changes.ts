@@ -2,6 +2,8 @@ import type { CustomerInput, CustomerMePatch, MyCustomer } from '@his-her/contra
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import { RetryTransaction, withTransaction, type Executor, type Tx } from '../db/executor.js'
+import { isRetryable } from '../db/pg-errors.js'
+import type { OneTimePurpose } from '../auth/tables.js'
 import { HubError } from '../errors.js'
 import { normalizeEmail, normalizePhone } from '../identity/normalize.js'
 import { contactField } from '../customers/customer-mapper.js'
@@ -39,15 +41,28 @@ export async function myCustomer(db: Executor, services: Services, id: string): 
   return { ...customer, pending: await services.sessions.pendingContactChanges(db, id) }
 }
 
-/** Runs `fn` in a transaction of its own, again when it lost a race (a public route has no unit of work). */
+/** Runs `fn` in a transaction of its own, again when it lost a race or a deadlock (a public route has no unit of work). */
 async function inTransaction<T>(db: Executor, fn: (tx: Tx) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await withTransaction(db, fn)
     } catch (err) {
-      if (!(err instanceof RetryTransaction) || attempt >= 3) throw err
+      if (!(err instanceof RetryTransaction || isRetryable(err)) || attempt >= 3) throw err
     }
   }
+}
+
+/**
+ * Uses up a token of `purposes` with its customer's row locked first — the order every change of a
+ * customer's tokens keeps (customer, then tokens), so two tokens of one customer used at once
+ * cannot deadlock. Returns the token's row and the customer as it is now (undefined: gone).
+ */
+async function consumeLocked(tx: Tx, services: Services, purposes: OneTimePurpose[], token: string) {
+  const holder = await services.sessions.oneTimeTokenHolder(tx, purposes, token)
+  if (!holder) throw new HubError('INVALID_TOKEN')
+  const current = await services.customers.requireLive(tx, holder, { lock: true }).catch(() => undefined)
+  const row = await services.sessions.consumeOneTimeToken(tx, purposes, token)
+  return { row, current }
 }
 
 /**
@@ -60,9 +75,8 @@ async function inTransaction<T>(db: Executor, fn: (tx: Tx) => Promise<T>): Promi
 export async function verifyEmail(db: Executor, services: Services, settings: CustomerSettings, token: string): Promise<{ customerId: string }> {
   const { customers, sessions, events } = services
   return inTransaction(db, async (tx) => {
-    const row = await sessions.consumeOneTimeToken(tx, ['verify_email', 'change_email', 'register'], token)
+    const { row, current } = await consumeLocked(tx, services, ['verify_email', 'change_email', 'register'], token)
     const id = row.customer_id
-    const current = await customers.requireLive(tx, id, { lock: true }).catch(() => undefined)
     if (!current || current.email !== row.email) throw new HubError('INVALID_TOKEN')
     if (row.purpose === 'change_email') {
       if (!current.has_account) throw new HubError('INVALID_TOKEN')
@@ -86,8 +100,7 @@ export async function verifyEmail(db: Executor, services: Services, settings: Cu
 export async function verifyPhone(db: Executor, services: Services, settings: CustomerSettings, token: string): Promise<{ customerId: string; phone: string }> {
   const { customers, sessions } = services
   return inTransaction(db, async (tx) => {
-    const row = await sessions.consumeOneTimeToken(tx, ['change_phone'], token)
-    const current = await customers.requireLive(tx, row.customer_id, { lock: true }).catch(() => undefined)
+    const { row, current } = await consumeLocked(tx, services, ['change_phone'], token)
     if (!current || !current.has_account || current.email !== row.email) throw new HubError('INVALID_TOKEN')
     await updateCustomer(tx, services, settings, row.customer_id, { phone: row.value! })
     return { customerId: row.customer_id, phone: row.value! }
