@@ -112,14 +112,14 @@ async function completeRegistration(
   tx: Tx,
   services: Services,
   settings: CustomerSettings,
-  guest: { id: string; phone: string | null; has_account: boolean },
+  guest: { id: string; email: string | null; phone: string | null; has_account: boolean },
   passwordHash: string,
   input: CustomerInput,
 ): Promise<void> {
   const { customers, identities, events, sessions } = services
   if (guest.has_account) throw new HubError('INVALID_TOKEN')
   await customers.convertGuest(tx, guest.id, passwordHash, input)
-  await customers.markEmailVerified(tx, guest.id, (await customers.requireLive(tx, guest.id)).email!)
+  await customers.markEmailVerified(tx, guest.id, guest.email!)
   const phone = input.phone ? normalizePhone(input.phone, settings.defaultCountry) : null
   if (phone && guest.phone !== phone) {
     // the guest may already hold this phone as a second identity; another customer may not

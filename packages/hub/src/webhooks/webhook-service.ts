@@ -1,4 +1,5 @@
-import { sql, type Selectable } from 'kysely'
+import { sql, type Selectable, type UpdateObject } from 'kysely'
+import type { Database } from '../db/database.js'
 import { eventTypes, type Webhook, type WebhookInput, type WebhookPatch, type WebhookWithSecret } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import type { EventService } from '../events/event-store.js'
@@ -86,6 +87,15 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     return row
   }
 
+  /** Changes the subscription's row, writes `webhook.updated` and answers the subscription (404 when there is none). */
+  async function change(tx: Tx, id: string, set: UpdateObject<Database, 'webhooks'>): Promise<Webhook> {
+    const row = await tx.updateTable('webhooks').set({ ...set, updated_at: sql<Date>`now()` }).where('id', '=', id).returning(columns).executeTakeFirst()
+    if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
+    const webhook = toWebhook(row, deps.clock())
+    await deps.events.emit(tx, { type: 'webhook.updated', customerId: null, payload: { webhook } })
+    return webhook
+  }
+
   return {
     async create(tx: Tx, input: WebhookInput): Promise<WebhookWithSecret> {
       const url = checkWebhookUrl(input.url)
@@ -121,22 +131,12 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     async update(tx: Tx, id: string, patch: WebhookPatch): Promise<Webhook> {
       const url = patch.url === undefined ? undefined : checkWebhookUrl(patch.url)
       const events = patch.events === undefined ? undefined : checkEventPatterns(patch.events)
-      const row = await tx
-        .updateTable('webhooks')
-        .set({
-          ...(url !== undefined && { url }),
-          ...(events !== undefined && { events: sql<string[]>`${events}::text[]` }),
-          ...(patch.description !== undefined && { description: patch.description }),
-          ...(patch.enabled !== undefined && { enabled: patch.enabled }),
-          updated_at: sql<Date>`now()`,
-        })
-        .where('id', '=', id)
-        .returning(columns)
-        .executeTakeFirst()
-      if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
-      const webhook = toWebhook(row, deps.clock())
-      await deps.events.emit(tx, { type: 'webhook.updated', customerId: null, payload: { webhook } })
-      return webhook
+      return change(tx, id, {
+        ...(url !== undefined && { url }),
+        ...(events !== undefined && { events: sql<string[]>`${events}::text[]` }),
+        ...(patch.description !== undefined && { description: patch.description }),
+        ...(patch.enabled !== undefined && { enabled: patch.enabled }),
+      })
     },
 
     async remove(tx: Tx, id: string): Promise<void> {
@@ -154,20 +154,11 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     async rotateSecret(tx: Tx, id: string): Promise<WebhookWithSecret> {
       const secret = newWebhookSecret()
       const expires = new Date(deps.clock().getTime() + PREVIOUS_SECRET_TTL_MS)
-      const row = await tx
-        .updateTable('webhooks')
-        .set({
-          previous_secret_sealed: sql<string>`secret_sealed`,
-          previous_secret_expires_at: expires,
-          secret_sealed: sealer.seal(secret),
-          updated_at: sql<Date>`now()`,
-        })
-        .where('id', '=', id)
-        .returning(columns)
-        .executeTakeFirst()
-      if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
-      const webhook = toWebhook(row, deps.clock())
-      await deps.events.emit(tx, { type: 'webhook.updated', customerId: null, payload: { webhook } })
+      const webhook = await change(tx, id, {
+        previous_secret_sealed: sql<string>`secret_sealed`,
+        previous_secret_expires_at: expires,
+        secret_sealed: sealer.seal(secret),
+      })
       return { ...webhook, secret }
     },
 
