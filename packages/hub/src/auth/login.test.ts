@@ -41,6 +41,15 @@ describe('wrong credentials', () => {
     expect((await login(hub, email, password)).statusCode).toBe(200)
   })
 
+  test('sign-ins of one email from one address at once all succeed (their counts lock rows in one order)', async () => {
+    const email = await register(hub)
+    // four at a time: a fifth in flight would meet the backoff (attempts count until they succeed)
+    for (let round = 0; round < 15; round++) {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => login(hub, email, password)))
+      expect(answers.map((r) => r.statusCode), answers.map((r) => r.body).join('\n')).toEqual(Array(4).fill(200))
+    }
+  })
+
   test('a malformed login body is a 400, not a 401', async () => {
     expectError(await hub.app.inject({ method: 'POST', url: '/auth/login', payload: {} }), 400, 'VALIDATION_FAILED')
     expectError(await hub.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'a@b.co', password: '' } }), 400, 'VALIDATION_FAILED')

@@ -148,15 +148,19 @@ export function createRateLimiter() {
       })
     },
 
-    /** The sign-in succeeded: its counts are given back, and its address's backoff for the email starts afresh. One statement. */
+    /**
+     * The sign-in succeeded: its counts are given back, and its address's backoff for the email
+     * starts afresh. The rows are locked in the order {@link beginSignIn} locks them (address,
+     * email, pair): one statement touching two of them locks them in whatever order it scans,
+     * which deadlocked against a concurrent sign-in of the same email from the same address.
+     */
     async signInSucceeded(db: Executor, attempt: SignInAttempt): Promise<void> {
-      await sql`
-        WITH given_back AS (
-          UPDATE rate_limits SET hits = hits - 1
-          WHERE hits > 0 AND ((key = ${attempt.address.key} AND window_start = ${attempt.address.windowStart}::timestamptz)
-                           OR (key = ${attempt.email.key} AND window_start = ${attempt.email.windowStart}::timestamptz))
-        )
-        DELETE FROM rate_limits WHERE key = ${attempt.pairKey}`.execute(db)
+      await withTransaction(db, async (tx) => {
+        for (const taken of [attempt.address, attempt.email]) {
+          await sql`UPDATE rate_limits SET hits = hits - 1 WHERE hits > 0 AND key = ${taken.key} AND window_start = ${taken.windowStart}::timestamptz`.execute(tx)
+        }
+        await sql`DELETE FROM rate_limits WHERE key = ${attempt.pairKey}`.execute(tx)
+      })
     },
   }
   return limiter
