@@ -63,6 +63,9 @@ export function createFeed(events: EventService) {
     /** Events were committed: wakes the waiting readers. */
     notify: () => wakeup.notify(),
 
+    /** What wakes the readers: the workers that carry events out (webhooks, NATS) sleep on it too. */
+    wakeup,
+
     /**
      * Listens for the database's notifications until the function it gives is called; readers
      * read again on every notification of this schema, and when listening starts again after a
