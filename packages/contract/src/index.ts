@@ -222,7 +222,7 @@ export {
   CouponListQuery,
   couponStatuses,
 } from './coupons.js'
-export { WebhookInput, WebhookPatch, Webhook, WebhookWithSecret } from './webhooks.js'
+export { WebhookInput, WebhookPatch, Webhook, WebhookWithSecret, WebhookDelivery, WebhookDeliveryQuery, WebhookReplay } from './webhooks.js'
 export { PersonExport, exportSchemaVersion, exportLimits } from './privacy-export.js'
 
 /** A route of the table by operation id (for generic code over the table). */

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import { Deleted, IdOf, List, Nullable, PathId, Timestamp } from './common.js'
+import { Deleted, IdOf, List, Nullable, Page, PathId, Timestamp } from './common.js'
 import { defineDomain } from './define.js'
 
 const Url = Type.String({
@@ -47,6 +47,12 @@ export const Webhook = Type.Object(
     events: Type.Array(Type.String()),
     description: Nullable(Type.String()),
     enabled: Type.Boolean(),
+    disabledReason: Nullable(
+      Type.Union([Type.Literal('gone'), Type.Literal('failing')], {
+        description: 'why the hub disabled it: `gone` — the endpoint answered 410; `failing` — every attempt failed for `webhooks.disable_after` (5 days); null when enabled or disabled by an admin',
+      }),
+    ),
+    failingSince: Nullable(Timestamp),
     allowSecrets: Type.Boolean(),
     previousSecretExpiresAt: Nullable(Timestamp),
     createdAt: Timestamp,
@@ -68,6 +74,48 @@ export const WebhookWithSecret = Type.Object(
 )
 export type WebhookWithSecret = Static<typeof WebhookWithSecret>
 
+export const WebhookDelivery = Type.Object(
+  {
+    eventId: IdOf('evt'),
+    sequence: Type.String({ pattern: '^[0-9]+$', description: "the event's position in the feed" }),
+    status: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')], {
+      description: '`pending`: not yet delivered (waiting for its turn, in flight, or waiting for a retry); `succeeded`: a 2xx came back; `failed`: every attempt failed, or the endpoint answered 410',
+    }),
+    attempts: Type.Integer({ minimum: 0 }),
+    nextAttemptAt: Nullable(Timestamp),
+    lastStatus: Nullable(Type.Integer({ description: 'the HTTP status of the last attempt; null when none came back' })),
+    lastError: Nullable(Type.String({ description: 'why the last attempt failed when no status tells: `timeout`, `connection failed`, …' })),
+    lastAttemptAt: Nullable(Timestamp),
+    completedAt: Nullable(Timestamp),
+    replays: Type.Integer({ minimum: 0, description: 'how often it was sent again by POST /webhooks/:id/replay' }),
+    createdAt: Timestamp,
+  },
+  { $id: 'WebhookDelivery' },
+)
+export type WebhookDelivery = Static<typeof WebhookDelivery>
+
+export const WebhookDeliveryQuery = Type.Object(
+  {
+    status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')])),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$', description: 'the `nextCursor` of the page before' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  },
+  { additionalProperties: false },
+)
+export type WebhookDeliveryQuery = Static<typeof WebhookDeliveryQuery>
+
+export const WebhookReplay = Type.Object(
+  {
+    from: Type.String({
+      minLength: 1,
+      maxLength: 100,
+      description: 'a time (ISO 8601) or an event id: every delivery of this subscription from then on (that event included) that succeeded or failed is sent again',
+    }),
+  },
+  { additionalProperties: false },
+)
+export type WebhookReplay = Static<typeof WebhookReplay>
+
 const webhookEvent = Type.Object({ webhook: Webhook })
 const tags = ['webhooks']
 const admin = ['admin'] as const
@@ -79,11 +127,23 @@ export const webhooks = defineDomain({
     WEBHOOK_NOT_FOUND: { status: 404, message: 'No webhook subscription has this id.' },
     WEBHOOK_URL_INVALID: { status: 400, message: 'The webhook url must be an absolute http:// or https:// URL without user name or password.' },
     WEBHOOK_EVENT_UNKNOWN: { status: 400, message: 'An event pattern names no known event type: use a type, `<prefix>.*` of a known prefix, or `*`.' },
+    WEBHOOK_DISABLED: { status: 409, message: 'The webhook subscription is disabled: enable it (PATCH enabled: true) first.' },
+    REPLAY_FROM_INVALID: { status: 400, message: '`from` must be an ISO 8601 time or the id of an event this subscription was sent.' },
   },
   events: {
     'webhook.created': webhookEvent,
     'webhook.updated': webhookEvent,
     'webhook.deleted': webhookEvent,
+    'webhook.disabled': Type.Object({ webhook: Webhook, reason: Type.Union([Type.Literal('gone'), Type.Literal('failing')]) }),
+    'webhook.delivery_failed': Type.Object({
+      webhookId: IdOf('whk'),
+      eventId: IdOf('evt'),
+      eventType: Type.String(),
+      attempts: Type.Integer(),
+      lastStatus: Nullable(Type.Integer()),
+      lastError: Nullable(Type.String()),
+    }),
+    'webhook.test': Type.Object({ webhookId: IdOf('whk') }),
   },
   routes: {
     createWebhook: {
@@ -132,6 +192,31 @@ export const webhooks = defineDomain({
       responses: { 200: WebhookWithSecret },
       errors: ['WEBHOOK_NOT_FOUND'],
       secretAnswer: true,
+    },
+    listWebhookDeliveries: {
+      method: 'GET', path: '/webhooks/:id/deliveries', tags, access: admin,
+      summary: "A subscription's deliveries, newest event first: status, attempts, the last answer and when",
+      params: Params,
+      query: WebhookDeliveryQuery,
+      responses: { 200: Page(WebhookDelivery) },
+      errors: ['WEBHOOK_NOT_FOUND'],
+    },
+    replayWebhook: {
+      method: 'POST', path: '/webhooks/:id/replay', tags, access: admin,
+      summary: 'Send again every delivery since a time or an event that succeeded or failed',
+      description: 'The deliveries become pending again, with new attempts, in their order per customer; those still pending are left as they are. Receivers de-duplicate by `webhook-id` if they must.',
+      params: Params,
+      body: WebhookReplay,
+      responses: { 200: Type.Object({ replayed: Type.Integer({ minimum: 0 }) }) },
+      errors: ['WEBHOOK_NOT_FOUND', 'REPLAY_FROM_INVALID'],
+    },
+    testWebhook: {
+      method: 'POST', path: '/webhooks/:id/test', tags, access: admin,
+      summary: 'Send a `webhook.test` event to this subscription only',
+      description: 'Writes a `webhook.test` event and a delivery of it to this subscription (whatever events it subscribes to; no other subscription gets it). Its outcome shows in GET /webhooks/:id/deliveries.',
+      params: Params,
+      responses: { 202: Type.Object({ eventId: IdOf('evt') }) },
+      errors: ['WEBHOOK_NOT_FOUND', 'WEBHOOK_DISABLED'],
     },
   },
 })

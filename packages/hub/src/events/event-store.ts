@@ -83,6 +83,14 @@ export function createEventService() {
       await sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${sql.join(events.map((e, n) => eventRow(first + n, e)))}`.execute(tx)
     },
 
+    /** Writes one event in `tx` and answers its id and feed position (`sequence`). */
+    async emitOne(tx: Tx, event: EventInput): Promise<{ id: string; sequence: string }> {
+      const first = takeOrdinals(tx, 1)
+      const { rows } = await sql<{ id: string; sequence: string }>`
+        INSERT INTO events (position, id, type, customer_id, payload) VALUES ${eventRow(first, event)} RETURNING id, position::text AS sequence`.execute(tx)
+      return rows[0]!
+    },
+
     /**
      * The same insert as one part of a larger statement (a data-modifying CTE), so a change and its
      * events are one round trip. With `when`, the rows are written only if it holds (e.g.
@@ -125,6 +133,18 @@ export function createEventService() {
       const seen = rows[0]?.seen ?? null
       const nextAfter = data.length === limit ? last! : seen ?? after
       return { data, nextAfter }
+    },
+
+    /** The events of these ids, in feed order (ids of no event are left out). */
+    async byIds(db: Executor, ids: readonly string[]): Promise<HubEvent[]> {
+      if (ids.length === 0) return []
+      const rows = await db
+        .selectFrom('events')
+        .select([sql<string>`position::text`.as('position'), 'id', 'type', 'customer_id', 'payload', 'created_at'])
+        .where('id', 'in', ids)
+        .orderBy('position')
+        .execute()
+      return rows.map(toEvent)
     },
 
     /** The events of these customers of the given types, in feed order, after `after` (a position), at most `limit`. */

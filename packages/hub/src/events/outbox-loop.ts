@@ -4,6 +4,8 @@ import type { FeedWakeup } from './feed-wakeup.js'
 export interface OutboxLoop {
   /** Ends the loop: the step running now finishes, no other starts. */
   stop(): Promise<void>
+  /** Ends the current sleep (or the next, if a step runs now): the worker has work of its own to do, such as a freed slot. */
+  nudge(): void
 }
 
 /**
@@ -22,6 +24,8 @@ export interface OutboxLoop {
  */
 export function startOutboxLoop(o: { name: string; wakeup: FeedWakeup; idleMs: number; log: FastifyBaseLogger; step: () => Promise<boolean> }): OutboxLoop {
   const stopping = new AbortController()
+  let nudged = false
+  let wake: AbortController | undefined
   const run = async () => {
     // the feed closes when the hub begins to shut down: no step starts after that
     while (!stopping.signal.aborted && !o.wakeup.closed) {
@@ -33,7 +37,12 @@ export function startOutboxLoop(o: { name: string; wakeup: FeedWakeup; idleMs: n
         if (stopping.signal.aborted) break
         o.log.error({ err, worker: o.name }, 'outbox worker step failed; trying again')
       }
-      if (!more) await o.wakeup.sleep(version, o.idleMs, stopping.signal)
+      if (!more && !nudged) {
+        wake = new AbortController()
+        await o.wakeup.sleep(version, o.idleMs, AbortSignal.any([stopping.signal, wake.signal]))
+        wake = undefined
+      }
+      nudged = false
     }
   }
   const running = run()
@@ -41,6 +50,10 @@ export function startOutboxLoop(o: { name: string; wakeup: FeedWakeup; idleMs: n
     async stop() {
       stopping.abort()
       await running
+    },
+    nudge() {
+      nudged = true
+      wake?.abort()
     },
   }
 }

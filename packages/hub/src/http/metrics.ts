@@ -29,6 +29,13 @@ export interface HubMetrics {
   syncAnswered(request: FastifyRequest, result: Pick<SyncResult, 'created' | 'matchedBy' | 'joined'>): void
   /** Reports the PostgreSQL pool's connections (total, idle, waiting) at each scrape. */
   observePool(database: HubDatabase): void
+  /** Counts the outcome of one webhook delivery attempt. */
+  webhookOutcome(result: 'succeeded' | 'retrying' | 'failed' | 'gone'): void
+  /**
+   * Adds a source of outbox lag: at each scrape it gives, per sink (`webhook:<id>`, `nats:<stream>`),
+   * the age in seconds of the oldest event that sink has not yet been given (0 when none waits).
+   */
+  observeOutboxLag(source: () => Promise<Array<{ sink: string; seconds: number }>>): void
   /** Everything in the Prometheus text format. */
   text(): Promise<string>
   readonly contentType: string
@@ -80,6 +87,25 @@ export function createHubMetrics(app: FastifyInstance): HubMetrics {
     registers: [registry],
   })
   const pendingSyncs = new WeakMap<FastifyRequest, SyncOutcome>()
+  const webhookAttempts = new Counter({
+    name: 'hub_webhook_deliveries_total',
+    help: 'Webhook delivery attempts made by this process, by result: succeeded, retrying (failed, tried again later), failed (for good), gone (410: the subscription was disabled).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  })
+  const lagSources: Array<() => Promise<Array<{ sink: string; seconds: number }>>> = []
+  new Gauge({
+    name: 'hub_outbox_lag_seconds',
+    help: 'Age of the oldest event a sink (a webhook subscription, a NATS stream) has not yet been given; 0 when it is up to date.',
+    labelNames: ['sink'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset()
+      for (const source of lagSources) {
+        for (const { sink, seconds } of await source()) this.set({ sink }, seconds)
+      }
+    },
+  })
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? unmatchedRoute
@@ -113,6 +139,12 @@ export function createHubMetrics(app: FastifyInstance): HubMetrics {
           this.set({ state: 'waiting' }, use.waiting)
         },
       })
+    },
+    webhookOutcome(result) {
+      webhookAttempts.inc({ result })
+    },
+    observeOutboxLag(source) {
+      lagSources.push(source)
     },
     async text() {
       return `${await registry.metrics()}\n${await processMetrics().metrics()}`

@@ -1,27 +1,45 @@
 import { defineModule } from '../module.js'
+import { startOutboxLoop } from '../events/outbox-loop.js'
+import { createDeliveryWorker, type DeliveryWorker } from './delivery.js'
+import { webhookSection } from './settings.js'
 import { createWebhookService, type WebhookService } from './webhook-service.js'
 import './tables.js'
 
 declare module '../module.js' {
   interface Services {
     webhooks: WebhookService
+    /** Fans the outbox out to the subscriptions and delivers (see `delivery.ts`). */
+    webhookDelivery: DeliveryWorker
   }
 }
 
-/** Webhook subscriptions and their signing secrets (Standard Webhooks signatures: `signature.ts`). */
+/**
+ * Webhook subscriptions, their signing secrets (Standard Webhooks signatures: `signature.ts`) and
+ * the delivery of the outbox's events to them (`delivery.ts`).
+ */
 export const webhooksModule = defineModule({
   name: 'webhooks',
   folder: 'webhooks',
-  tables: ['webhooks'],
+  tables: ['webhooks', 'webhook_deliveries', 'webhook_fanout'],
   migrations: new URL('./migrations/', import.meta.url),
-  services: ({ services, config, clock }) => ({
-    webhooks: createWebhookService({
+  config: webhookSection,
+  services: ({ services, config, clock, log }) => {
+    const webhooks = createWebhookService({
       events: services.events,
       secret: config.secret ?? '', // buildApp refuses to start without one
       clock,
-    }),
-  }),
-  handlers: ({ webhooks }) => ({
+    })
+    const webhookDelivery = createDeliveryWorker({
+      events: services.events,
+      webhooks,
+      settings: config.webhooks,
+      secret: config.secret ?? '',
+      log,
+      onOutcome: (result) => services.metrics.webhookOutcome(result),
+    })
+    return { webhooks, webhookDelivery }
+  },
+  handlers: ({ webhooks, webhookDelivery }) => ({
     createWebhook: async ({ tx, body }) => webhooks.create(tx, body),
     listWebhooks: async ({ db }) => ({ data: await webhooks.list(db) }),
     getWebhook: async ({ db, params }) => webhooks.get(db, params.id),
@@ -31,5 +49,19 @@ export const webhooksModule = defineModule({
       return { deleted: true as const, id: params.id }
     },
     rotateWebhookSecret: async ({ tx, params }) => webhooks.rotateSecret(tx, params.id),
+    listWebhookDeliveries: async ({ db, params, query }) => webhookDelivery.list(db, params.id, query),
+    replayWebhook: async ({ tx, params, body }) => ({ replayed: await webhookDelivery.replay(tx, params.id, body.from) }),
+    testWebhook: async ({ tx, params }) => ({ eventId: await webhookDelivery.test(tx, params.id) }),
   }),
+  async start({ db, config, services, log, onClosing }) {
+    services.metrics.observeOutboxLag(() => services.webhookDelivery.lag(db))
+    if (!config.webhooks.deliver) return
+    const worker = services.webhookDelivery
+    const loop = startOutboxLoop({ name: 'webhooks', wakeup: services.feed.wakeup, idleMs: config.webhooks.pollIntervalMs, log, step: () => worker.step(db, () => loop.nudge()) })
+    onClosing(() => void loop.stop())
+    return async () => {
+      await loop.stop()
+      await worker.drain()
+    }
+  },
 })

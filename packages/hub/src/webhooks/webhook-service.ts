@@ -12,10 +12,10 @@ import type { WebhooksTable } from './tables.js'
 /** How long the previous secret keeps signing after a rotation. */
 export const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000
 
-const columns = ['id', 'url', 'events', 'description', 'enabled', 'allow_secrets', 'previous_secret_expires_at', 'created_at', 'updated_at'] as const
-type WebhookRow = Pick<Selectable<WebhooksTable>, (typeof columns)[number]>
+export const webhookColumns = ['id', 'url', 'events', 'description', 'enabled', 'disabled_reason', 'failing_since', 'allow_secrets', 'previous_secret_expires_at', 'created_at', 'updated_at'] as const
+export type WebhookRow = Pick<Selectable<WebhooksTable>, (typeof webhookColumns)[number]>
 
-function toWebhook(row: WebhookRow, now: Date): Webhook {
+export function toWebhook(row: WebhookRow, now: Date): Webhook {
   const previous = row.previous_secret_expires_at
   return {
     id: row.id,
@@ -23,6 +23,8 @@ function toWebhook(row: WebhookRow, now: Date): Webhook {
     events: row.events,
     description: row.description,
     enabled: row.enabled,
+    disabledReason: row.disabled_reason,
+    failingSince: row.failing_since?.toISOString() ?? null,
     allowSecrets: row.allow_secrets,
     previousSecretExpiresAt: previous && previous > now ? previous.toISOString() : null,
     createdAt: row.created_at.toISOString(),
@@ -82,14 +84,14 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   const sealer = createSealer(deps.secret, 'webhook secrets')
 
   async function find(db: Executor, id: string): Promise<WebhookRow> {
-    const row = await db.selectFrom('webhooks').select(columns).where('id', '=', id).executeTakeFirst()
+    const row = await db.selectFrom('webhooks').select(webhookColumns).where('id', '=', id).executeTakeFirst()
     if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
     return row
   }
 
   /** Changes the subscription's row, writes `webhook.updated` and answers the subscription (404 when there is none). */
   async function change(tx: Tx, id: string, set: UpdateObject<Database, 'webhooks'>): Promise<Webhook> {
-    const row = await tx.updateTable('webhooks').set({ ...set, updated_at: sql<Date>`now()` }).where('id', '=', id).returning(columns).executeTakeFirst()
+    const row = await tx.updateTable('webhooks').set({ ...set, updated_at: sql<Date>`now()` }).where('id', '=', id).returning(webhookColumns).executeTakeFirst()
     if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
     const webhook = toWebhook(row, deps.clock())
     await deps.events.emit(tx, { type: 'webhook.updated', customerId: null, payload: { webhook } })
@@ -111,7 +113,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
           allow_secrets: input.allowSecrets ?? false,
           secret_sealed: sealer.seal(secret),
         })
-        .returning(columns)
+        .returning(webhookColumns)
         .executeTakeFirstOrThrow()
       const webhook = toWebhook(row, deps.clock())
       await deps.events.emit(tx, { type: 'webhook.created', customerId: null, payload: { webhook } })
@@ -119,7 +121,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     },
 
     async list(db: Executor): Promise<Webhook[]> {
-      const rows = await db.selectFrom('webhooks').select(columns).orderBy('created_at').orderBy('id').execute()
+      const rows = await db.selectFrom('webhooks').select(webhookColumns).orderBy('created_at').orderBy('id').execute()
       const now = deps.clock()
       return rows.map((r) => toWebhook(r, now))
     },
@@ -135,12 +137,13 @@ export function createWebhookService(deps: WebhookServiceDeps) {
         ...(url !== undefined && { url }),
         ...(events !== undefined && { events: sql<string[]>`${events}::text[]` }),
         ...(patch.description !== undefined && { description: patch.description }),
-        ...(patch.enabled !== undefined && { enabled: patch.enabled }),
+        // enabling (again) starts afresh: no reason to be disabled, not failing
+        ...(patch.enabled !== undefined && { enabled: patch.enabled, disabled_reason: null, failing_since: null }),
       })
     },
 
     async remove(tx: Tx, id: string): Promise<void> {
-      const row = await tx.deleteFrom('webhooks').where('id', '=', id).returning(columns).executeTakeFirst()
+      const row = await tx.deleteFrom('webhooks').where('id', '=', id).returning(webhookColumns).executeTakeFirst()
       if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
       await deps.events.emit(tx, { type: 'webhook.deleted', customerId: null, payload: { webhook: toWebhook(row, deps.clock()) } })
     },

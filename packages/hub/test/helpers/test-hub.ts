@@ -13,6 +13,7 @@ import type { UndeclaredAnswer } from '../../src/http/response-check.js'
 import type { LedgerSettings } from '../../src/loyalty/settings.js'
 import { defaultHttpSettings, type HttpSettings } from '../../src/http/settings.js'
 import { defaultIdentitySettings, type IdentitySettings } from '../../src/identity/settings.js'
+import { defaultWebhookSettings, type WebhookSettings } from '../../src/webhooks/settings.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -78,6 +79,8 @@ export function testConfig(
     identity: { ...defaultIdentitySettings, components: {} },
     auth: { ...defaultAuthSettings, ...auth },
     http: { ...defaultHttpSettings },
+    // a test that wants deliveries turns the worker on (createTestHub's `webhooks`)
+    webhooks: { ...defaultWebhookSettings, deliver: false },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
   }
@@ -121,6 +124,8 @@ export async function createTestHub(
     identity?: Partial<IdentitySettings>
     /** The `http:` section: which proxies are trusted to name the client. */
     http?: Partial<HttpSettings>
+    /** The `webhooks:` section; the delivery worker runs only with `deliver: true`. */
+    webhooks?: Partial<WebhookSettings>
     /** The time the hub's services see. */
     clock?: () => Date
     captureLogs?: boolean
@@ -129,7 +134,7 @@ export async function createTestHub(
 ): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
   const base = testConfig(options.customer, undefined, options.auth)
-  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http } }
+  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http }, webhooks: { ...base.webhooks, ...options.webhooks } }
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {
