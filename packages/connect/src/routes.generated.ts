@@ -92,6 +92,7 @@ export const routeTable = {
   testWebhook: { method: 'POST', path: '/webhooks/:id/test' },
   exportCustomer: { method: 'GET', path: '/customer/:id/export' },
   exportMe: { method: 'GET', path: '/customer/me/export' },
+  eraseCustomer: { method: 'POST', path: '/customer/:id/erase' },
   listEvents: { method: 'GET', path: '/events' },
 } as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path']; readonly answerType?: string } }
 

@@ -186,7 +186,7 @@ const rw = ['admin', 'platform'] as const
 const admin = ['admin'] as const
 const customerRole = ['customer'] as const
 /** What every route naming a customer in its path can answer. */
-const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED'] as const
 const contact = ['INVALID_EMAIL', 'INVALID_PHONE', 'EMAIL_TAKEN', 'PHONE_TAKEN'] as const
 
 /** The Customer Module: customers, their addresses and groups, the filtered list, the `/customer/me` routes. */
@@ -198,6 +198,7 @@ export const customers = defineDomain({
     ADDRESS_NOT_FOUND: { status: 404, message: 'The customer has no address with this id.' },
     DEFAULT_ADDRESS_REQUIRED: { status: 409, message: 'A customer with addresses keeps one default; make another address the default instead.' },
     CUSTOMER_MERGED: { status: 410, message: 'This customer was merged into another; details.mergedInto names it.' },
+    CUSTOMER_ERASED: { status: 410, message: 'This customer was erased (POST /customer/:id/erase): its personal data is gone and it takes no more changes.' },
     ADDRESS_LIMIT_REACHED: { status: 422, message: 'The customer already has max_addresses addresses.' },
     METADATA_TOO_LARGE: { status: 422, message: "The customer's metadata would hold more than 50 keys or 16 KiB once merged." },
     CURRENT_PASSWORD_REQUIRED: { status: 403, message: 'Changing the email or phone needs the current password (currentPassword), and it is missing or wrong.' },

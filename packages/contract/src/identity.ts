@@ -170,7 +170,7 @@ export type HistoryPage = Static<typeof HistoryPage>
 const tags = ['identity']
 const rw = ['admin', 'platform'] as const
 const admin = ['admin'] as const
-const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED'] as const
 
 /** Who is who: identities, the matching cascade (lookup and sync), and merges with their undo. */
 export const identity = defineDomain({

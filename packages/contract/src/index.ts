@@ -223,7 +223,7 @@ export {
   couponStatuses,
 } from './coupons.js'
 export { WebhookInput, WebhookPatch, Webhook, WebhookWithSecret, WebhookDelivery, WebhookDeliveryQuery, WebhookReplay } from './webhooks.js'
-export { PersonExport, exportSchemaVersion, exportLimits } from './privacy-export.js'
+export { PersonExport, EraseResult, exportSchemaVersion, exportLimits } from './privacy-export.js'
 
 /** A route of the table by operation id (for generic code over the table). */
 export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec

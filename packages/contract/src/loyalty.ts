@@ -275,7 +275,7 @@ const HoldParams = Type.Object({ id: PathId })
 const tags = ['loyalty']
 const rw = ['admin', 'platform'] as const
 const readers = ['admin', 'platform', 'customer'] as const
-const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED'] as const
 
 const pointsEvent = Type.Object({ transaction: LedgerTransaction, balances: Type.Array(AccountBalance) })
 const holdEvent = Type.Object({ hold: Hold, balance: AccountBalance })

@@ -79,7 +79,7 @@ export const orders = defineDomain({
       description: '201 when first recorded; 200 when a repeat (unchanged) or a correction of the total.',
       body: OrderInput,
       responses: { 200: OrderResult, 201: OrderResult },
-      errors: ['PLATFORM_SCOPE', 'CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH', 'ORDER_CANCELLED'],
+      errors: ['PLATFORM_SCOPE', 'CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH', 'ORDER_CANCELLED'],
     },
     cancelOrder: {
       method: 'POST', path: '/orders/cancel', tags: ['orders'], access: ['admin', 'platform'],

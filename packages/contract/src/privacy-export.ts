@@ -69,12 +69,28 @@ export const PersonExport = Type.Object(
 )
 export type PersonExport = Static<typeof PersonExport>
 
-const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'] as const
+const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED'] as const
 
-/** What the hub holds about one person, as one document (docs/privacy.md). */
+/** The answer of an erase: the same for the first request and every one after it. */
+export const EraseResult = Type.Object(
+  {
+    customerId: IdOf('cus'),
+    erasedAt: Timestamp,
+    records: Type.Array(Type.String(), { description: 'the customer and every record merged into it (merges not undone): all of them were erased' }),
+  },
+  { $id: 'EraseResult' },
+)
+export type EraseResult = Static<typeof EraseResult>
+
+/** What the hub holds about one person, as one document, and the erasure of it (docs/privacy.md). */
 export const privacyExport = defineDomain({
   errors: {},
-  events: {},
+  events: {
+    'customer.erased': Type.Object(
+      { customerId: Type.String(), erasedAt: Timestamp },
+      { description: 'the customer was erased: every system that keeps a copy of its personal data erases it too. Sent once for the customer and once for each record merged into it' },
+    ),
+  },
   routes: {
     exportCustomer: {
       method: 'GET', path: '/customer/:id/export', tags: ['privacy'], access: ['admin'],
@@ -91,6 +107,18 @@ export const privacyExport = defineDomain({
       description: 'The same document as GET /customer/:id/export, for the customer of the token.',
       responses: { 200: PersonExport },
       errors: named,
+    },
+    eraseCustomer: {
+      method: 'POST', path: '/customer/:id/erase', tags: ['privacy'], access: ['admin'],
+      summary: "Erase a person: its personal data goes, its ids, totals and ledger stay",
+      description:
+        'In one transaction: the personal fields of the customer and of the records merged into it are cleared, their identities, addresses, password, ' +
+        'one-time tokens and sessions go, and the personal data is rewritten out of the events, merge records and kept Idempotency-Key answers that hold it. ' +
+        'Ids, order totals and the ledger stay. Emits customer.erased. From then on every route naming the customer answers 410 CUSTOMER_ERASED, and a sync ' +
+        'with the same identifiers makes a new customer. Erasing again answers the same. See docs/privacy.md, "Erase".',
+      params: CustomerIdParams,
+      responses: { 200: EraseResult },
+      errors: ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED'],
     },
   },
 })

@@ -26,6 +26,7 @@ const samples: Record<string, { params?: Record<string, string>; body?: unknown 
   listRewardAccounts: {},
   ensureRewardAccount: { body: { ledger: 'reward-points' } },
   exportCustomer: {},
+  eraseCustomer: {},
   mergeCustomers: { body: {} }, // sourceId filled in below
 }
 
@@ -74,11 +75,28 @@ describe('one rule of "live" on every route that names a customer', () => {
   it('a deleted customer, an unknown id and an id of the wrong shape all answer 404 CUSTOMER_NOT_FOUND', async () => {
     for (const missing of [deleted, newId('cus'), 'nope', 'cus_1', 'addr_01JDA9Q3C7M2ZK8V4T6N1R5XWE']) {
       for (const [id, route] of named) {
+        // a deleted customer can still be erased (erase-person.test.ts): its row holds its personal fields
+        if (id === 'eraseCustomer' && missing === deleted) continue
         const sample = samples[id]!
         const body = id === 'mergeCustomers' ? { sourceId: other } : sample.body
         expectError(await call(route.method, url(route, missing, sample.params), body), 404, 'CUSTOMER_NOT_FOUND')
       }
     }
+  })
+
+  it('an erased customer answers 410 CUSTOMER_ERASED, and erasing it again answers as the first time', async () => {
+    const erased = (await call('POST', '/customer', { email: `${unique('erased')}@example.com` })).body.id as string
+    const first = await call('POST', `/customer/${erased}/erase`)
+    expect(first.status, first.raw).toBe(200)
+    for (const [id, route] of named) {
+      const sample = samples[id]!
+      const body = id === 'mergeCustomers' ? { sourceId: other } : sample.body
+      const res = await call(route.method, url(route, erased, sample.params), body)
+      if (id === 'eraseCustomer') expect(res.body, id).toEqual(first.body)
+      else expectError(res, 410, 'CUSTOMER_ERASED')
+    }
+    const order = { platform: 'shop', externalId: unique('order'), customerId: erased, total: 100, currency: 'USD', placedAt: new Date().toISOString() }
+    expectError(await call('POST', '/orders', order), 410, 'CUSTOMER_ERASED')
   })
 
   it('the /customer/me routes answer the same to a customer whose record was merged or deleted after it logged in', async () => {

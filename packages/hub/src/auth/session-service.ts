@@ -172,6 +172,19 @@ export function createSessionService(o: SessionServiceOptions) {
 
 
   return {
+    /**
+     * An erase's part here: the one-time tokens of these customers go (used or not: they hold the
+     * email they were sent to, a pending new email or phone, a pending password hash), and every
+     * session of theirs ends ({@link endCustomerSessions}: live refresh families revoked, a sign-in
+     * in flight refused). Answers the emails and pending values the tokens held.
+     */
+    async eraseCustomers(tx: Tx, customerIds: string[]): Promise<string[]> {
+      if (customerIds.length === 0) return []
+      const rows = await tx.deleteFrom('one_time_tokens').where('customer_id', 'in', customerIds).returning(['email', 'value']).execute()
+      for (const id of customerIds) await endCustomerSessions(tx, id)
+      return rows.flatMap((r) => (r.value === null ? [r.email] : [r.email, r.value]))
+    },
+
     /** Every unused verification and reset token of the customer stops working (its email changed). */
     revokeOneTimeTokens: (tx: Tx, customerId: string, purpose?: OneTimePurpose) => revokeOneTimeTokens(tx, customerId, purpose),
 

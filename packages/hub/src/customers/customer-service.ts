@@ -13,10 +13,14 @@ export type LiveCustomer = Pick<
   'id' | 'email' | 'phone' | 'first_name' | 'last_name' | 'groups' | 'metadata' | 'currency' | 'has_account' | 'email_verified'
 >
 
-const liveColumns = ['id', 'email', 'phone', 'first_name', 'last_name', 'groups', 'metadata', 'currency', 'has_account', 'email_verified', 'deleted_at', 'merged_into'] as const
+const liveColumns = ['id', 'email', 'phone', 'first_name', 'last_name', 'groups', 'metadata', 'currency', 'has_account', 'email_verified', 'deleted_at', 'merged_into', 'erased_at'] as const
 
-/** 404 for an id no live customer has — whatever its shape — and 410 with `mergedInto` for a merged one. */
-function notLive(id: string, row: { deleted_at: Date | null; merged_into: string | null } | undefined): HubError {
+/**
+ * 404 for an id no live customer has — whatever its shape —, 410 `CUSTOMER_ERASED` for an erased
+ * one (erased with the customer it was merged into, too) and 410 with `mergedInto` for a merged one.
+ */
+function notLive(id: string, row: { deleted_at: Date | null; merged_into: string | null; erased_at?: Date | null } | undefined): HubError {
+  if (row?.erased_at) return new HubError('CUSTOMER_ERASED', `The customer ${id} was erased.`)
   if (row?.merged_into) return new HubError('CUSTOMER_MERGED', `The customer ${id} was merged into ${row.merged_into}.`, { mergedInto: row.merged_into })
   return new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${id}.`)
 }
@@ -50,8 +54,8 @@ export function createCustomerService({ events }: { events: EventService }) {
   /** Reads one live customer with its addresses (the live rule of {@link requireLive}). */
   async function get(exec: Executor, id: string): Promise<Customer> {
     if (!isId('cus', id)) throw notLive(id, undefined)
-    const { rows } = await sql<CustomerRecord & { deleted_at: Date | null; merged_into: string | null }>`
-      SELECT ${customerColumns}, c.deleted_at, c.merged_into FROM customers c WHERE c.id = ${id}`.execute(exec)
+    const { rows } = await sql<CustomerRecord & { deleted_at: Date | null; merged_into: string | null; erased_at: Date | null }>`
+      SELECT ${customerColumns}, c.deleted_at, c.merged_into, c.erased_at FROM customers c WHERE c.id = ${id}`.execute(exec)
     const row = rows[0]
     if (!row || row.deleted_at || row.merged_into) throw notLive(id, row)
     return toCustomer(row)
@@ -262,6 +266,52 @@ export function createCustomerService({ events }: { events: EventService }) {
       await sql`SELECT id FROM customers WHERE id = ANY (${[...ids].sort()}::text[]) ORDER BY id FOR UPDATE`.execute(tx)
     },
 
+    // ---- erasure (the flow erase-person composes it with the other domains) ----
+
+    /**
+     * Locks a customer that may be erased and answers its state: a live or deleted customer
+     * (`erasedAt` null) or one erased already (`erasedAt` set: the erase answers as before). An
+     * unknown id answers 404 `CUSTOMER_NOT_FOUND`, a merged one (not erased) 410 `CUSTOMER_MERGED`:
+     * the person is the customer it went into.
+     */
+    async lockErasable(tx: Tx, id: string): Promise<{ erasedAt: Date | null }> {
+      if (!isId('cus', id)) throw notLive(id, undefined)
+      const row = await tx.selectFrom('customers').select(['deleted_at', 'merged_into', 'erased_at']).where('id', '=', id).forUpdate().executeTakeFirst()
+      if (!row) throw notLive(id, undefined)
+      if (row.erased_at) return { erasedAt: row.erased_at }
+      if (row.merged_into) throw notLive(id, row)
+      return { erasedAt: null }
+    },
+
+    /** The personal values these customers' rows and addresses hold (to find them elsewhere before they go). */
+    async personalValues(exec: Executor, ids: string[]): Promise<{ identifiers: string[]; values: string[] }> {
+      const rows = await exec.selectFrom('customers').select(['email', 'phone', 'first_name', 'last_name', 'metadata']).where('id', 'in', ids).execute()
+      const addresses = await exec.selectFrom('addresses').select(['label', 'first_name', 'last_name', 'line1', 'line2', 'city', 'state', 'postal_code', 'phone']).where('customer_id', 'in', ids).execute()
+      const present = (v: unknown[]) => v.filter((x): x is string => typeof x === 'string' && x !== '')
+      return {
+        identifiers: present(rows.flatMap((r) => [r.email, r.phone]).concat(addresses.map((a) => a.phone))),
+        values: present(rows.flatMap((r) => [r.first_name, r.last_name, ...leaves(r.metadata)]).concat(addresses.flatMap((a) => [a.label, a.first_name, a.last_name, a.line1, a.line2, a.city, a.state, a.postal_code]))),
+      }
+    },
+
+    /**
+     * Clears the personal fields of these customers (names, email, phone, password, metadata,
+     * groups, account and verification state), deletes their addresses, and marks them erased
+     * and deleted at `at` (a merged record keeps `merged_into`). Ids, order totals and currency
+     * stay. The caller holds the rows' locks.
+     */
+    async erase(tx: Tx, ids: string[], at: Date): Promise<void> {
+      await tx.deleteFrom('addresses').where('customer_id', 'in', ids).execute()
+      await tx.updateTable('customers')
+        .set({
+          email: null, phone: null, first_name: null, last_name: null, password_hash: null, metadata: '{}', groups: [],
+          has_account: false, email_verified: false, address_count: 0,
+          erased_at: at, deleted_at: sql<Date>`coalesce(deleted_at, ${at}::timestamptz)`, updated_at: at,
+        })
+        .where('id', 'in', ids)
+        .execute()
+    },
+
     /** Marks `sourceId` merged into `targetId`: it answers 410 from now on. */
     async markMerged(tx: Tx, sourceId: string, targetId: string): Promise<void> {
       await tx.updateTable('customers').set({ merged_into: targetId, deleted_at: new Date(), updated_at: new Date() }).where('id', '=', sourceId).execute()
@@ -279,3 +329,11 @@ export function createCustomerService({ events }: { events: EventService }) {
   }
 }
 export type CustomerService = ReturnType<typeof createCustomerService>
+
+/** The strings anywhere in a JSON value (the free-form metadata). */
+function leaves(value: unknown): string[] {
+  if (typeof value === 'string') return [value]
+  if (Array.isArray(value)) return value.flatMap(leaves)
+  if (value !== null && typeof value === 'object') return Object.values(value).flatMap(leaves)
+  return []
+}

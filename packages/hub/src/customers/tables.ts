@@ -24,6 +24,8 @@ export interface CustomersTable {
   updated_at: Timestamp
   deleted_at: Date | null
   merged_into: string | null
+  /** Set by an erase (with deleted_at): the personal fields are cleared and stay so. */
+  erased_at: ColumnType<Date | null, never, Date | null>
   search: ColumnType<string, never, never>
 }
 

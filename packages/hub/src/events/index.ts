@@ -1,6 +1,7 @@
 import { defineModule } from '../module.js'
 import { createEventService, type EventService } from './event-store.js'
 import { createFeed, type Feed } from './feed.js'
+import { redactEvents } from './payload-redaction.js'
 import './tables.js'
 
 declare module '../module.js' {
@@ -8,6 +9,8 @@ declare module '../module.js' {
     events: EventService
     /** The feed as `GET /events` reads it, with its waiting readers. */
     feed: Feed
+    /** An erase's part here: the person's data rewritten out of the outbox. */
+    eventRedaction: { redact: typeof redactEvents }
   }
 }
 
@@ -19,7 +22,7 @@ export const eventsModule = defineModule({
   migrations: new URL('./migrations/', import.meta.url),
   services: () => {
     const events = createEventService()
-    return { events, feed: createFeed(events) }
+    return { events, feed: createFeed(events), eventRedaction: { redact: redactEvents } }
   },
   handlers: ({ feed }) => ({
     listEvents: async ({ db, query, request, reply }) => {

@@ -10,6 +10,7 @@ import { mergeCustomers, undoMerge } from './merge-customers.js'
 import { cancelOrder, recordOrder } from './orders.js'
 import { changeSellerStatus, ensurePartner, onboardSeller } from './onboard-seller.js'
 import { exportPerson } from './export-person.js'
+import { erasePerson } from './erase-person.js'
 
 /**
  * The routes whose work spans domains. Each is a flow: an orchestration of the domains'
@@ -98,6 +99,7 @@ export const flowsModule = defineModule({
       undoMerge: async ({ tx, params }) => undoMerge(tx, services, params.id),
       exportCustomer: async ({ db, params }) => exportPerson(db, services, params.id),
       exportMe: async ({ db, principal }) => exportPerson(db, services, customerIdOf(principal)),
+      eraseCustomer: async ({ tx, params }) => erasePerson(tx, services, params.id),
     }
   },
 })

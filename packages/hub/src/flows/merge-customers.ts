@@ -50,6 +50,8 @@ export async function mergeCustomers(tx: Tx, services: Services, targetId: strin
   const locked = await customers.lockPair(tx, targetId, sourceId)
   const target = locked.get(targetId)
   const source = locked.get(sourceId)
+  if (target?.erased_at) throw new HubError('CUSTOMER_ERASED', `The target ${targetId} was erased.`)
+  if (source?.erased_at) throw new HubError('CUSTOMER_ERASED', `The source ${sourceId} was erased.`)
   if (target?.merged_into) throw new HubError('CUSTOMER_MERGED', `The target ${targetId} was merged into ${target.merged_into}.`, { mergedInto: target.merged_into })
   if (!target || target.deleted_at) throw new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${targetId}.`)
   if (source?.merged_into) throw new HubError('CUSTOMER_ALREADY_MERGED', `The source ${sourceId} was merged into ${source.merged_into}.`, { mergedInto: source.merged_into })
@@ -110,6 +112,8 @@ export async function undoMerge(tx: Tx, services: Services, mergeId: string): Pr
   const target = locked.get(targetId)!
   const source = locked.get(sourceId)!
   const conflict = (what: string) => new HubError('MERGE_UNDO_CONFLICT', `Cannot undo: ${what}.`, { mergeId })
+  // an undo never brings an erased person back
+  if (target.erased_at || source.erased_at) throw conflict(`the ${target.erased_at ? 'target' : 'source'} was erased`)
   if (target.deleted_at || target.merged_into) throw conflict(`the target ${targetId} is no longer live`)
   if (source.merged_into !== targetId) throw conflict(`the source ${sourceId} is no longer merged into the target`)
 

@@ -9,6 +9,7 @@ import type { EventService } from '../events/event-store.js'
 import { toIdentity, type MatchKeys } from './match.js'
 import { normalizeEmail, normalizePhone } from './normalize.js'
 import type { MergeRow } from './tables.js'
+import type { Redaction } from '../redaction.js'
 
 const identityColumns = ['id', 'customer_id', 'kind', 'namespace', 'value', 'raw_value', 'external_id_field', 'linked_via', 'linked_component', 'linked_rule', 'merge_id', 'created_at'] as const
 
@@ -238,6 +239,36 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
         .orderBy('id')
         .execute()
       return rows.map(toMerge)
+    },
+
+    // ---- erasure ----
+
+    /** Removes every identity of these customers (an erase) and answers their values, as normalized and as sent. */
+    async eraseOf(tx: Tx, customerIds: string[]): Promise<string[]> {
+      if (customerIds.length === 0) return []
+      const rows = await tx.deleteFrom('identities').where('customer_id', 'in', customerIds).returning(['value', 'raw_value']).execute()
+      return rows.flatMap((r) => [r.value, r.raw_value])
+    },
+
+    /**
+     * Rewrites the person's data out of the merge records it took part in (what `moved`: the
+     * fields a merge filled): the record stays — who was joined with whom, and what moved by id —
+     * but no longer holds names, emails or phones. Such a merge can no longer be undone (the
+     * customers are erased).
+     */
+    async redactMerges(tx: Tx, redaction: Redaction): Promise<number> {
+      const ids = redaction.ids
+      const rows = await tx.selectFrom('merges').select(['id', 'moved'])
+        .where((eb) => eb.or([eb('target_id', 'in', ids), eb('source_id', 'in', ids)]))
+        .forUpdate().execute()
+      let changed = 0
+      for (const row of rows) {
+        const moved = redaction.redact(typeof row.moved === 'string' ? JSON.parse(row.moved) : row.moved, true)
+        if (moved === undefined) continue
+        await tx.updateTable('merges').set({ moved: JSON.stringify(moved) }).where('id', '=', row.id).execute()
+        changed++
+      }
+      return changed
     },
 
     async markUndone(tx: Tx, id: string): Promise<Merge> {
