@@ -94,17 +94,13 @@ export function createHubMetrics(app: FastifyInstance): HubMetrics {
     registers: [registry],
   })
   const lagSources: Array<() => Promise<Array<{ sink: string; seconds: number }>>> = []
-  new Gauge({
+  // read before the registry is collected (not in a collect of its own): its queries must not
+  // overlap the pool's reading, which would count them as waiting
+  const outboxLag = new Gauge({
     name: 'hub_outbox_lag_seconds',
     help: 'Age of the oldest event a sink (a webhook subscription, a NATS stream) has not yet been given; 0 when it is up to date.',
     labelNames: ['sink'] as const,
     registers: [registry],
-    async collect() {
-      this.reset()
-      for (const source of lagSources) {
-        for (const { sink, seconds } of await source()) this.set({ sink }, seconds)
-      }
-    },
   })
 
   app.addHook('onResponse', async (request, reply) => {
@@ -147,6 +143,9 @@ export function createHubMetrics(app: FastifyInstance): HubMetrics {
       lagSources.push(source)
     },
     async text() {
+      const lags = await Promise.all(lagSources.map((source) => source()))
+      outboxLag.reset()
+      for (const { sink, seconds } of lags.flat()) outboxLag.set({ sink }, seconds)
       return `${await registry.metrics()}\n${await processMetrics().metrics()}`
     },
   }
