@@ -265,3 +265,45 @@ describe('customer-hub export-person', { timeout: processTimeout }, () => {
     expect((await cli('export-person', id, 'extra')).code).toBe(2)
   })
 })
+
+describe('customer-hub erase-person', { timeout: processTimeout }, () => {
+  it('erases a customer through the running hub or in the database itself; erasing again prints the same answer', async () => {
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    const token = hub.firstStartToken!
+    const make = async (email: string) => {
+      const created = await call(hub.url, 'POST', '/customer', token, { email, firstName: 'Erasable' })
+      expect(created.status).toBe(201)
+      return created.body.id as string
+    }
+    const viaApi = await make('erase-cli-api@example.com')
+    const viaDb = await make('erase-cli-db@example.com')
+
+    // the hub holds the embedded database: the command goes through its API
+    const erased = await cli('erase-person', viaApi)
+    expect(erased.code, erased.stderr).toBe(0)
+    const answer = JSON.parse(erased.stdout)
+    expect(answer).toMatchObject({ customerId: viaApi, records: [viaApi] })
+    const gone = await call(hub.url, 'GET', `/customer/${viaApi}`, token)
+    expect(gone.status).toBe(410)
+    expect(gone.body.code).toBe('CUSTOMER_ERASED')
+    await hub.stop()
+
+    // no hub runs: the command writes to the database itself
+    const direct = await cli('erase-person', viaDb)
+    expect(direct.code, direct.stderr).toBe(0)
+    expect(JSON.parse(direct.stdout)).toMatchObject({ customerId: viaDb, records: [viaDb] })
+    const again = await cli('erase-person', viaApi)
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout)).toEqual(answer)
+
+    const unknown = await cli('erase-person', 'cus_01JDA9Q3C7M2ZK8V4T6N1R5XWE')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('CUSTOMER_NOT_FOUND')
+    expect((await cli('erase-person')).code).toBe(2)
+    expect((await cli('erase-person', viaDb, 'extra')).code).toBe(2)
+
+    const exported = await cli('export-person', viaDb)
+    expect(exported.code).toBe(1)
+    expect(exported.stderr).toContain('CUSTOMER_ERASED')
+  })
+})

@@ -7,6 +7,7 @@ import { tokenCommand } from './token.js'
 import { keysCommand } from './keys.js'
 import { ledgerCommand } from './ledger.js'
 import { exportPersonCommand } from './export-person.js'
+import { erasePersonCommand } from './erase-person.js'
 
 const help = `customer-hub — one record per real person across every store and platform
 
@@ -23,7 +24,8 @@ commands:
   ledger expire [--ledger HANDLE]
                         settle every account that fell due: expired lots and holds, ended return windows
   export-person ID [--out FILE]
-                        everything held about a customer as one JSON document (docs/privacy.md)`
+                        everything held about a customer as one JSON document (docs/privacy.md)
+  erase-person ID       erase a customer's personal data; ids, order totals and the ledger stay (docs/privacy.md)`
 
 async function main(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv
@@ -42,6 +44,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return ledgerCommand(rest)
     case 'export-person':
       return exportPersonCommand(rest)
+    case 'erase-person':
+      return erasePersonCommand(rest)
     case 'help':
     case '--help':
     case '-h':
