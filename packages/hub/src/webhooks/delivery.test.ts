@@ -226,14 +226,19 @@ describe('delivery', () => {
   })
 
   test('Retry-After of a 429 or 503 is honoured: the next attempt waits at least that long', async () => {
-    const r = await receiver((_, tries) => (tries === 1 ? { status: 429, headers: { 'retry-after': '1' } } : 200))
+    let release!: () => void
+    const held = new Promise<Answer>((resolve) => (release = () => resolve(200)))
+    const r = await receiver((_, tries) => (tries === 1 ? { status: 429, headers: { 'retry-after': '1' } } : held))
     const hook = await subscribe(r.url, ['customer.created'])
     await newCustomer()
-    await r.until((got) => got.length === 1)
-    const [d] = await deliveriesUntil(hook.id, (list) => list[0]?.attempts === 1 && list[0].status === 'pending')
+    // the second attempt came (its answer held back): the first was recorded with the wait it asked for
+    await r.until((got) => got.length === 2)
+    const [d] = await deliveries(hook.id)
+    expect(d).toMatchObject({ status: 'pending', attempts: 1, lastStatus: 429 })
     // the schedule's next wait is 0.05 s; the answer asked for 1 s
     expect(Date.parse(d!.nextAttemptAt!) - Date.parse(d!.lastAttemptAt!)).toBeGreaterThanOrEqual(950)
-    await r.until((got) => got.some((x) => x.status === 200))
+    release()
+    await deliveriesUntil(hook.id, (list) => list[0]?.status === 'succeeded')
     await unsubscribe(hook.id)
   })
 })

@@ -7,6 +7,7 @@ import type { OneTimePurpose } from '../auth/tables.js'
 import type { Executor, Tx } from '../db/executor.js'
 import { withTransaction } from '../db/executor.js'
 import type { EventService } from '../events/event-store.js'
+import type { FeedWakeup } from '../events/feed-wakeup.js'
 import { HubError } from '../errors.js'
 import { sign } from './signature.js'
 import type { WebhookSettings } from './settings.js'
@@ -16,8 +17,8 @@ import { matchesEvent, toWebhook, webhookColumns, type WebhookService } from './
 const NOT_FANNED_OUT = new Set(['webhook.test'])
 /** How many events one fan-out step reads. */
 const FANOUT_BATCH = 1000
-/** What a claim adds to the timeout: the time to record the outcome after the answer came. */
-const LEASE_MARGIN_S = 30
+/** A claim's lease, seconds: twice the timeout and 5 s — the attempt and the time to record its outcome — before another process may take it over. */
+const leaseSeconds = (timeout: number) => 2 * timeout + 5
 /** The longest `Retry-After` honoured, in seconds. */
 const MAX_RETRY_AFTER_S = 24 * 3600
 
@@ -77,6 +78,8 @@ type Outcome = { ok: true; status: number } | { ok: false; status: number | null
 
 export interface DeliveryDeps {
   events: EventService
+  /** Moves when events are committed (any process): the fan-out runs then. */
+  wakeup: FeedWakeup
   webhooks: WebhookService
   settings: WebhookSettings
   /** The hub's secret: the subscriptions' signing secrets are sealed under it, one-time tokens derived from it. */
@@ -121,7 +124,7 @@ const toDelivery = (r: {
  *   — one transaction, so an event is fanned out once.
  * - **Claim**: due pending deliveries that are the oldest pending of their (subscription, customer),
  *   at most `per_endpoint` in flight per subscription over every process, taken with
- *   `FOR UPDATE SKIP LOCKED` and leased (`lease_until`) for the timeout and a margin.
+ *   `FOR UPDATE SKIP LOCKED` and leased (`lease_until`) for twice the timeout and 5 s.
  * - **Attempt**: a Standard Webhooks POST; the outcome is written only while the lease is still
  *   this process's (a guarded update), so a delivery another process took over is never
  *   recorded twice. A process that dies loses nothing: the lease runs out and it is claimed again.
@@ -139,12 +142,13 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       if (after === undefined) return 0
       const page = await deps.events.read(tx, after, FANOUT_BATCH)
       if (page.nextAfter === after) return 0
+      // a subscription gets the events of transactions begun after its own (not its own creation)
       const hooks = await tx.selectFrom('webhooks').select(['id', 'events', 'created_at']).where('enabled', '=', true).execute()
       const rows = page.data.flatMap((event) =>
         NOT_FANNED_OUT.has(event.type)
           ? []
           : hooks
-              .filter((h) => h.created_at.toISOString() <= event.createdAt && matchesEvent(h.events, event.type))
+              .filter((h) => h.created_at.toISOString() < event.createdAt && matchesEvent(h.events, event.type))
               .map((h) => ({ webhook_id: h.id, event_id: event.id, event_position: event.sequence, order_key: event.customerId ?? event.id })),
       )
       for (let i = 0; i < rows.length; i += 1000) {
@@ -157,27 +161,30 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
 
   /** Claims up to `n` deliveries for this process. */
   async function claim(db: Executor, n: number): Promise<Claimed[]> {
-    const leaseSeconds = settings.timeout + LEASE_MARGIN_S
     const { rows } = await sql<Claimed>`
-      WITH candidates AS (
-        SELECT webhook_id, event_id FROM (
-          SELECT d.webhook_id, d.event_id, d.next_attempt_at, d.event_position,
-                 row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.event_position) AS nth,
-                 (SELECT count(*) FROM webhook_deliveries l
-                   WHERE l.webhook_id = d.webhook_id AND l.status = 'pending' AND l.lease_until > now()) AS busy
-          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-          WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until <= now())
-            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                            WHERE p.webhook_id = d.webhook_id AND p.order_key = d.order_key AND p.status = 'pending' AND p.event_position < d.event_position)
-        ) c
-        WHERE nth + busy <= ${settings.perEndpoint}
-        ORDER BY next_attempt_at, event_position
+      WITH busy AS (
+        SELECT webhook_id, count(*) AS n FROM webhook_deliveries
+        WHERE status = 'pending' AND lease_until > now() GROUP BY webhook_id),
+      heads AS (
+        -- the oldest pending delivery of each (subscription, customer): the only one that may go
+        SELECT DISTINCT ON (d.webhook_id, d.order_key) d.webhook_id, d.event_id, d.event_position, d.next_attempt_at, d.lease_until
+        FROM webhook_deliveries d WHERE d.status = 'pending'
+        ORDER BY d.webhook_id, d.order_key, d.event_position),
+      candidates AS (
+        SELECT c.webhook_id, c.event_id FROM (
+          SELECT h.webhook_id, h.event_id, h.event_position, h.next_attempt_at,
+                 row_number() OVER (PARTITION BY h.webhook_id ORDER BY h.next_attempt_at, h.event_position) AS nth
+          FROM heads h JOIN webhooks w ON w.id = h.webhook_id AND w.enabled
+          WHERE h.next_attempt_at <= now() AND (h.lease_until IS NULL OR h.lease_until <= now())
+        ) c LEFT JOIN busy b ON b.webhook_id = c.webhook_id
+        WHERE c.nth + coalesce(b.n, 0) <= ${settings.perEndpoint}
+        ORDER BY c.next_attempt_at, c.event_position
         LIMIT ${n}),
       locked AS (
         SELECT d.webhook_id, d.event_id FROM webhook_deliveries d JOIN candidates c USING (webhook_id, event_id)
         WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= now())
         FOR UPDATE OF d SKIP LOCKED)
-      UPDATE webhook_deliveries d SET lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseSeconds})
+      UPDATE webhook_deliveries d SET lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseSeconds(settings.timeout)})
       FROM locked WHERE d.webhook_id = locked.webhook_id AND d.event_id = locked.event_id
       RETURNING d.webhook_id, d.event_id, d.attempts`.execute(db)
     return rows
@@ -220,14 +227,20 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
         .where('webhook_id', '=', c.webhook_id).where('event_id', '=', c.event_id)
         .where('status', '=', 'pending').where('lease_owner', '=', owner)
     const last = { attempts, last_status: outcome.status, last_error: outcome.ok ? null : outcome.error, last_attempt_at: sql<Date>`now()`, lease_owner: null, lease_until: null }
+    if (outcome.ok) {
+      // one statement: the delivery succeeded (while the lease is ours), and its subscription is no longer failing
+      const { rows } = await sql<{ n: number }>`
+        WITH done AS (
+          UPDATE webhook_deliveries SET status = 'succeeded', attempts = ${attempts}, last_status = ${outcome.status}, last_error = NULL,
+            last_attempt_at = now(), completed_at = now(), lease_owner = NULL, lease_until = NULL
+          WHERE webhook_id = ${c.webhook_id} AND event_id = ${c.event_id} AND status = 'pending' AND lease_owner = ${owner}
+          RETURNING webhook_id),
+        cleared AS (UPDATE webhooks SET failing_since = NULL WHERE id IN (SELECT webhook_id FROM done) AND failing_since IS NOT NULL RETURNING 1)
+        SELECT (SELECT count(*) FROM done)::int AS n, (SELECT count(*) FROM cleared)::int AS cleared`.execute(db)
+      if (rows[0]!.n > 0) deps.onOutcome?.('succeeded')
+      return
+    }
     await withTransaction(db, async (tx) => {
-      if (outcome.ok) {
-        const done = await mine(tx).set({ ...last, status: 'succeeded', completed_at: sql<Date>`now()` }).executeTakeFirst()
-        if (Number(done.numUpdatedRows) === 0) return
-        await tx.updateTable('webhooks').set({ failing_since: null }).where('id', '=', c.webhook_id).where('failing_since', 'is not', null).execute()
-        deps.onOutcome?.('succeeded')
-        return
-      }
       const gone = outcome.status === 410
       const finalAttempt = gone || attempts >= settings.retrySchedule.length
       const wait = finalAttempt ? 0 : Math.max(retryDelay(settings.retrySchedule, attempts), outcome.retryAfter ?? 0)
@@ -259,20 +272,25 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     })
   }
 
-  async function attempt(db: Executor, c: Claimed): Promise<void> {
-    const [event] = await deps.events.byIds(db, [c.event_id])
-    const hook = await db.selectFrom('webhooks').select(['url', 'allow_secrets']).where('id', '=', c.webhook_id).executeTakeFirst()
-    if (!hook) return // removed meanwhile: its deliveries went with it
+  type Target = Awaited<ReturnType<WebhookService['targets']>>[number]
+
+  async function attempt(db: Executor, c: Claimed, event: HubEvent | undefined, target: Target | undefined): Promise<void> {
+    if (!target) return // removed meanwhile: its deliveries went with it
     if (!event) {
       // the event is gone (it cannot be, short of someone deleting it by hand): nothing to send
       await record(db, c, { id: c.event_id, type: 'unknown' }, { ok: false, status: null, error: 'event not found' })
       return
     }
-    const secrets = await deps.webhooks.signingSecrets(db, c.webhook_id)
-    const outcome = await post(hook.url, event.id, secrets, deliveryBody(event, hook.allow_secrets, deps.secret))
+    const outcome = await post(target.url, event.id, target.secrets, deliveryBody(event, target.allowSecrets, deps.secret))
     log.debug({ webhookId: c.webhook_id, eventId: event.id, status: outcome.status, ok: outcome.ok }, 'webhook attempt')
     await record(db, c, event, outcome)
   }
+
+  // fan out when events were committed since the last fan-out (the feed's notification), when the
+  // last one read a full batch, or at the idle interval (a notification lost while not listening)
+  let fannedAtVersion = -1
+  let fannedAt = 0
+  let fanoutFull = false
 
   return {
     owner,
@@ -285,12 +303,21 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
      * whether to run again at once.
      */
     async step(db: Executor, onSlotFree: () => void): Promise<boolean> {
-      const fanned = await fanOut(db)
+      const version = deps.wakeup.version
+      if (fanoutFull || version !== fannedAtVersion || Date.now() - fannedAt >= settings.pollIntervalMs) {
+        fannedAtVersion = version
+        fannedAt = Date.now()
+        fanoutFull = (await fanOut(db)) === FANOUT_BATCH
+      }
       const free = settings.concurrency - inFlight.size
-      if (free <= 0) return fanned === FANOUT_BATCH
+      if (free <= 0) return fanoutFull
       const claimed = await claim(db, free)
+      if (claimed.length === 0) return fanoutFull
+      // what the claimed deliveries need, in two queries for all of them
+      const events = new Map((await deps.events.byIds(db, [...new Set(claimed.map((c) => c.event_id))])).map((e) => [e.id, e]))
+      const targets = new Map((await deps.webhooks.targets(db, [...new Set(claimed.map((c) => c.webhook_id))])).map((t) => [t.id, t]))
       for (const c of claimed) {
-        const running: Promise<void> = attempt(db, c)
+        const running: Promise<void> = attempt(db, c, events.get(c.event_id), targets.get(c.webhook_id))
           .catch((err: unknown) => log.error({ err, webhookId: c.webhook_id, eventId: c.event_id }, 'webhook delivery failed to run; its lease will run out and it is tried again'))
           .finally(() => {
             inFlight.delete(running)
@@ -298,7 +325,7 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           })
         inFlight.add(running)
       }
-      return fanned === FANOUT_BATCH || (claimed.length === free && claimed.length > 0)
+      return fanoutFull || claimed.length === free
     },
 
     /** Per subscription, the age of its oldest pending delivery in seconds (0 when none), for the metrics. */

@@ -31,6 +31,7 @@ export const webhooksModule = defineModule({
     })
     const webhookDelivery = createDeliveryWorker({
       events: services.events,
+      wakeup: services.feed.wakeup,
       webhooks,
       settings: config.webhooks,
       secret: config.secret ?? '',

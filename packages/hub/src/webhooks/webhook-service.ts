@@ -170,15 +170,29 @@ export function createWebhookService(deps: WebhookServiceDeps) {
      * previous one while it is valid. For `sign` of `signature.ts`.
      */
     async signingSecrets(db: Executor, id: string): Promise<string[]> {
-      const row = await db
+      const [target] = await this.targets(db, [id])
+      if (!target) throw new HubError('WEBHOOK_NOT_FOUND')
+      return target.secrets
+    },
+
+    /** Where and how to send to these subscriptions (those that exist): url, whether secrets may go there, the secrets to sign with now. */
+    async targets(db: Executor, ids: readonly string[]): Promise<Array<{ id: string; url: string; allowSecrets: boolean; secrets: string[] }>> {
+      if (ids.length === 0) return []
+      const rows = await db
         .selectFrom('webhooks')
-        .select(['secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at'])
-        .where('id', '=', id)
-        .executeTakeFirst()
-      if (!row) throw new HubError('WEBHOOK_NOT_FOUND')
-      const secrets = [sealer.open(row.secret_sealed)]
-      if (row.previous_secret_sealed && row.previous_secret_expires_at && row.previous_secret_expires_at > deps.clock()) secrets.push(sealer.open(row.previous_secret_sealed))
-      return secrets
+        .select(['id', 'url', 'allow_secrets', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at'])
+        .where('id', 'in', ids)
+        .execute()
+      const now = deps.clock()
+      return rows.map((row) => ({
+        id: row.id,
+        url: row.url,
+        allowSecrets: row.allow_secrets,
+        secrets: [
+          sealer.open(row.secret_sealed),
+          ...(row.previous_secret_sealed && row.previous_secret_expires_at && row.previous_secret_expires_at > now ? [sealer.open(row.previous_secret_sealed)] : []),
+        ],
+      }))
     },
   }
 }
