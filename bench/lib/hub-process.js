@@ -71,10 +71,10 @@ export function watchProcess(pid, intervalMs = 50) {
  * resolves once it prints the JSON log line that carries its `url`. Its later output is read
  * and dropped (a full pipe would stall the hub's synchronous logger).
  *
- * @param {{ hubMain: string, databaseUrl?: string, dataDir: string, adminToken: string, cwd: string, nodeArgs?: string[], startTimeoutMs?: number }} options
+ * @param {{ hubMain: string, databaseUrl?: string, dataDir: string, adminToken: string, cwd: string, nodeArgs?: string[], startTimeoutMs?: number, env?: Record<string, string>, secret?: string }} options
  * @returns {Promise<{ url: string, pid: number, stop: () => Promise<number | null> }>}
  */
-export function startHubProcess({ hubMain, databaseUrl, dataDir, adminToken, cwd, nodeArgs = [], startTimeoutMs = 60_000 }) {
+export function startHubProcess({ hubMain, databaseUrl, dataDir, adminToken, cwd, nodeArgs = [], startTimeoutMs = 60_000, env: extraEnv = {}, secret }) {
   const env = { ...process.env }
   // the hub reads these; a developer's own settings must not change what is measured
   for (const key of Object.keys(env)) if (key.startsWith('HUB_') || key === 'DATABASE_URL' || key === 'HOST' || key === 'PORT') delete env[key]
@@ -83,9 +83,10 @@ export function startHubProcess({ hubMain, databaseUrl, dataDir, adminToken, cwd
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info', // the listening line, which carries the url, is logged at info
     HUB_ADMIN_TOKEN: adminToken,
-    HUB_SECRET: randomBytes(32).toString('base64url'), // encrypts the hub's signing keys at rest
+    HUB_SECRET: secret ?? randomBytes(32).toString('base64url'), // encrypts the hub's signing keys at rest (processes sharing a database share it)
     HUB_DATA_DIR: dataDir,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...extraEnv,
   })
   const child = spawn(process.execPath, [...nodeArgs, hubMain, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''

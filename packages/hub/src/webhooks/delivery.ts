@@ -164,18 +164,20 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
     const { rows } = await sql<Claimed>`
       WITH busy AS (
         SELECT webhook_id, count(*) AS n FROM webhook_deliveries
-        WHERE status = 'pending' AND lease_until > now() GROUP BY webhook_id),
-      heads AS (
-        -- the oldest pending delivery of each (subscription, customer): the only one that may go
-        SELECT DISTINCT ON (d.webhook_id, d.order_key) d.webhook_id, d.event_id, d.event_position, d.next_attempt_at, d.lease_until
-        FROM webhook_deliveries d WHERE d.status = 'pending'
-        ORDER BY d.webhook_id, d.order_key, d.event_position),
+        WHERE status = 'pending' AND lease_until IS NOT NULL AND lease_until > now() GROUP BY webhook_id),
+      due AS (
+        -- due, free, and the oldest pending of its (subscription, customer): walks the due index in
+        -- order and stops once it has enough (each older-pending check is one index probe)
+        SELECT d.webhook_id, d.event_id, d.next_attempt_at, d.event_position
+        FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
+        WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until <= now())
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                          WHERE p.webhook_id = d.webhook_id AND p.order_key = d.order_key AND p.status = 'pending' AND p.event_position < d.event_position)
+        ORDER BY d.next_attempt_at, d.event_position
+        LIMIT ${n * 4}),
       candidates AS (
         SELECT c.webhook_id, c.event_id FROM (
-          SELECT h.webhook_id, h.event_id, h.event_position, h.next_attempt_at,
-                 row_number() OVER (PARTITION BY h.webhook_id ORDER BY h.next_attempt_at, h.event_position) AS nth
-          FROM heads h JOIN webhooks w ON w.id = h.webhook_id AND w.enabled
-          WHERE h.next_attempt_at <= now() AND (h.lease_until IS NULL OR h.lease_until <= now())
+          SELECT due.*, row_number() OVER (PARTITION BY due.webhook_id ORDER BY due.next_attempt_at, due.event_position) AS nth FROM due
         ) c LEFT JOIN busy b ON b.webhook_id = c.webhook_id
         WHERE c.nth + coalesce(b.n, 0) <= ${settings.perEndpoint}
         ORDER BY c.next_attempt_at, c.event_position

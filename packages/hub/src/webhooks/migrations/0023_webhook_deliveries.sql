@@ -30,6 +30,8 @@ CREATE TABLE webhook_deliveries (
 -- the claim: due pending deliveries, and whether an older one of the same key is still pending
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at, event_position) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_key_idx ON webhook_deliveries (webhook_id, order_key, event_position) WHERE status = 'pending';
+-- the deliveries in flight (leased) per subscription, for its cap
+CREATE INDEX webhook_deliveries_leased_idx ON webhook_deliveries (webhook_id) WHERE status = 'pending' AND lease_until IS NOT NULL;
 -- GET /webhooks/:id/deliveries and replay, newest first
 CREATE INDEX webhook_deliveries_list_idx ON webhook_deliveries (webhook_id, event_position DESC);
 
