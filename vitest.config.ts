@@ -13,6 +13,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // vitest's default is one worker fewer than the cores (one on a 2-core machine); much of a
+    // test's time is spent waiting on PostgreSQL, on password hashing's threads or on hub
+    // processes it started, so two files at a time fill two cores better than one
+    maxWorkers: 2,
     globalSetup: ['packages/hub/test/global-setup.ts'],
     projects: [
       {

@@ -16,7 +16,7 @@ beforeAll(async () => {
   hub = await createTestHub({
     customer: { requireEmailVerification: false },
     // fast retries, a short timeout, and a worker that looks for due retries often
-    webhooks: { deliver: true, retrySchedule: [0, 0.05, 0.05, 0.05], timeout: 1, pollIntervalMs: 20 },
+    webhooks: { deliver: true, retrySchedule: [0, 0.05, 0.05, 0.05], timeout: 2, pollIntervalMs: 20 },
   })
 })
 afterAll(async () => {
