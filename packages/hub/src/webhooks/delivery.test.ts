@@ -354,6 +354,23 @@ describe('replay, test sends, secrets', () => {
   })
 })
 
+describe('retention', () => {
+  test('deliveries that ended longer ago than retention_days are removed; pending and recent ones stay', async () => {
+    const r = await receiver()
+    const hook = await subscribe(r.url, ['customer.updated'])
+    const customer = await newCustomer()
+    for (const name of ['Old', 'Recent']) await rename(customer.id, name)
+    await r.until((got) => got.length === 2)
+    const [recent, old] = await deliveriesUntil(hook.id, (d) => d.length === 2 && d.every((x) => x.status === 'succeeded'))
+    await sql`UPDATE webhook_deliveries SET completed_at = now() - interval '31 days' WHERE webhook_id = ${hook.id} AND event_id = ${old!.eventId}`.execute(hub.database.db)
+    // and one still pending, however old
+    await sql`UPDATE webhook_deliveries SET status = 'pending', completed_at = NULL, created_at = now() - interval '90 days', next_attempt_at = now() + interval '1 day' WHERE webhook_id = ${hook.id} AND event_id = ${recent!.eventId}`.execute(hub.database.db)
+    expect(await hub.app.services.webhookDelivery.prune(hub.database.db)).toBe(1)
+    expect((await deliveries(hook.id)).map((d) => [d.eventId, d.status])).toEqual([[recent!.eventId, 'pending']])
+    await unsubscribe(hook.id)
+  })
+})
+
 describe('schedule arithmetic', () => {
   test('retry waits are the schedule spread by ±20 %', () => {
     expect(retryDelay([0, 5, 300], 1, () => 0)).toBe(4)

@@ -339,6 +339,21 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       return rows.map((r) => ({ sink: `webhook:${r.id}`, seconds: Number(r.seconds) }))
     },
 
+    /** Removes deliveries that ended longer ago than `retention_days`, in batches; answers how many. */
+    async prune(db: Executor): Promise<number> {
+      let removed = 0
+      for (;;) {
+        const { numAffectedRows } = await sql`
+          DELETE FROM webhook_deliveries WHERE ctid IN (
+            SELECT ctid FROM webhook_deliveries
+            WHERE status <> 'pending' AND completed_at < now() - make_interval(days => ${settings.retentionDays})
+            LIMIT 5000)`.execute(db)
+        const n = Number(numAffectedRows ?? 0)
+        removed += n
+        if (n < 5000) return removed
+      }
+    },
+
     /** Waits for the deliveries in flight (at shutdown). */
     async drain(): Promise<void> {
       await Promise.allSettled([...inFlight])

@@ -13,6 +13,9 @@ declare module '../module.js' {
   }
 }
 
+/** How often old deliveries are removed (`webhooks.retention_days`). */
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000
+
 /**
  * Webhook subscriptions, their signing secrets (Standard Webhooks signatures: `signature.ts`) and
  * the delivery of the outbox's events to them (`delivery.ts`).
@@ -56,13 +59,23 @@ export const webhooksModule = defineModule({
   }),
   async start({ db, config, services, log, onClosing }) {
     services.metrics.observeOutboxLag(() => services.webhookDelivery.lag(db))
-    if (!config.webhooks.deliver) return
+    let pruning: Promise<unknown> = Promise.resolve()
+    const pruner = setInterval(() => {
+      pruning = services.webhookDelivery.prune(db).catch((err: unknown) => log.error({ err }, 'removing old webhook deliveries failed; retried at the next interval'))
+    }, PRUNE_INTERVAL_MS)
+    pruner.unref()
+    const stopPruning = async () => {
+      clearInterval(pruner)
+      await pruning
+    }
+    if (!config.webhooks.deliver) return stopPruning
     const worker = services.webhookDelivery
     const loop = startOutboxLoop({ name: 'webhooks', wakeup: services.feed.wakeup, idleMs: config.webhooks.pollIntervalMs, log, step: () => worker.step(db, () => loop.nudge()) })
     onClosing(() => void loop.stop())
     return async () => {
       await loop.stop()
       await worker.drain()
+      await stopPruning()
     }
   },
 })

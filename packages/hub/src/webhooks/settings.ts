@@ -25,6 +25,12 @@ export interface WebhookSettings {
    * looks for retries that fell due and claims that ran out. New events wake it at once.
    */
   pollIntervalMs: number
+  /**
+   * `retention_days` (`HUB_WEBHOOKS_RETENTION_DAYS`), default 30: deliveries that succeeded or
+   * failed are kept this long after, then removed (the events stay in the feed). A replay reaches
+   * back only this far.
+   */
+  retentionDays: number
 }
 
 export const defaultWebhookSettings: WebhookSettings = {
@@ -35,6 +41,7 @@ export const defaultWebhookSettings: WebhookSettings = {
   concurrency: 32,
   perEndpoint: 8,
   pollIntervalMs: 1000,
+  retentionDays: 30,
 }
 
 const MAX_WAIT = 7 * 24 * 3600
@@ -59,6 +66,7 @@ const scalars = keyedSection<WebhookSettings>(
     concurrency: { field: 'concurrency', kind: 'integer', min: 1, max: 1000 },
     per_endpoint: { field: 'perEndpoint', kind: 'integer', min: 1, max: 1000 },
     poll_interval_ms: { field: 'pollIntervalMs', kind: 'integer', min: 10, max: 60_000 },
+    retention_days: { field: 'retentionDays', kind: 'integer', min: 1, max: 3650 },
   },
   defaultWebhookSettings,
 )

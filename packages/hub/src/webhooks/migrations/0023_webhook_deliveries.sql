@@ -32,6 +32,8 @@ CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at, 
 CREATE INDEX webhook_deliveries_key_idx ON webhook_deliveries (webhook_id, order_key, event_position) WHERE status = 'pending';
 -- the deliveries in flight (leased) per subscription, for its cap
 CREATE INDEX webhook_deliveries_leased_idx ON webhook_deliveries (webhook_id) WHERE status = 'pending' AND lease_until IS NOT NULL;
+-- the removal of deliveries past webhooks.retention_days
+CREATE INDEX webhook_deliveries_completed_idx ON webhook_deliveries (completed_at) WHERE status <> 'pending';
 -- GET /webhooks/:id/deliveries and replay, newest first
 CREATE INDEX webhook_deliveries_list_idx ON webhook_deliveries (webhook_id, event_position DESC);
 
