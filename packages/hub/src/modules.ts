@@ -8,6 +8,7 @@ import { authModule } from './auth/index.js'
 import { sellersModule } from './sellers/index.js'
 import { couponsModule } from './coupons/index.js'
 import { webhooksModule } from './webhooks/index.js'
+import { natsModule } from './nats/index.js'
 import { requestsModule } from './http/requests-module.js'
 import { operationsModule } from './http/operations-module.js'
 import { flowsModule } from './flows/index.js'
@@ -26,6 +27,7 @@ export const hubModules: readonly HubModule[] = [
   sellersModule,
   couponsModule,
   webhooksModule,
+  natsModule,
   requestsModule,
   operationsModule,
   flowsModule,

@@ -14,6 +14,7 @@ import type { LedgerSettings } from '../../src/loyalty/settings.js'
 import { defaultHttpSettings, type HttpSettings } from '../../src/http/settings.js'
 import { defaultIdentitySettings, type IdentitySettings } from '../../src/identity/settings.js'
 import { defaultWebhookSettings, type WebhookSettings } from '../../src/webhooks/settings.js'
+import { defaultNatsSettings, type NatsSettings } from '../../src/nats/settings.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -81,6 +82,8 @@ export function testConfig(
     http: { ...defaultHttpSettings },
     // a test that wants deliveries turns the worker on (createTestHub's `webhooks`)
     webhooks: { ...defaultWebhookSettings, deliver: false },
+    // no NATS unless a test names a server (createTestHub's `nats`)
+    events: { nats: { ...defaultNatsSettings } },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
   }
@@ -126,6 +129,8 @@ export async function createTestHub(
     http?: Partial<HttpSettings>
     /** The `webhooks:` section; the delivery worker runs only with `deliver: true`. */
     webhooks?: Partial<WebhookSettings>
+    /** `events.nats`: the hub publishes to NATS when given a `url`. */
+    nats?: Partial<NatsSettings>
     /** The time the hub's services see. */
     clock?: () => Date
     captureLogs?: boolean
@@ -134,7 +139,7 @@ export async function createTestHub(
 ): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
   const base = testConfig(options.customer, undefined, options.auth)
-  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http }, webhooks: { ...base.webhooks, ...options.webhooks } }
+  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http }, webhooks: { ...base.webhooks, ...options.webhooks }, events: { nats: { ...base.events.nats, ...options.nats } } }
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {
