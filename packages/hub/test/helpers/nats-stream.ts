@@ -18,6 +18,8 @@ export interface TestStream {
   prefix: string
   /** Every message of the stream, in stream order. */
   messages(): Promise<StreamMessage[]>
+  /** How many messages the stream holds (0 before it is made). */
+  count(): Promise<number>
   /** Waits until the stream holds at least `count` messages (failing after `ms`). */
   waitFor(count: number, ms?: number): Promise<void>
   /** Deletes the stream (if it was made) and closes the connection. */
@@ -35,6 +37,7 @@ export async function testStream(label: string): Promise<TestStream> {
   return {
     stream,
     prefix,
+    count,
     async messages() {
       const info = await jsm.streams.info(stream)
       const out: StreamMessage[] = []
