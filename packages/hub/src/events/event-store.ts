@@ -135,6 +135,17 @@ export function createEventService() {
       return { data, nextAfter }
     },
 
+    /**
+     * The position of the last event visible after `after` (by the rule of `read`), or `after`
+     * when there is none: where a reader that wants none of them may move on to, reading no payload.
+     */
+    async visibleEnd(db: Executor, after: string): Promise<string> {
+      const { rows } = await sql<{ seen: string | null }>`
+        SELECT max(e.position)::text AS seen FROM events e
+        WHERE e.position > ${after}::bigint AND e.position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`.execute(db)
+      return rows[0]?.seen ?? after
+    },
+
     /** The events of these ids, in feed order (ids of no event are left out). */
     async byIds(db: Executor, ids: readonly string[]): Promise<HubEvent[]> {
       if (ids.length === 0) return []

@@ -140,14 +140,23 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
       const cursor = await sql<{ position: string }>`SELECT position::text AS position FROM webhook_fanout FOR UPDATE SKIP LOCKED`.execute(tx)
       const after = cursor.rows[0]?.position
       if (after === undefined) return 0
+      const enabled = () => tx.selectFrom('webhooks').select(['id', 'events', 'created_at']).where('enabled', '=', true).execute()
+      // read before the subscriptions: a subscription made after this read wants none of these events
+      const end = await deps.events.visibleEnd(tx, after)
+      if (end === after) return 0
+      if ((await enabled()).length === 0) {
+        // nobody to send to: move past them without reading them
+        await tx.updateTable('webhook_fanout').set({ position: end }).execute()
+        return 0
+      }
       const page = await deps.events.read(tx, after, FANOUT_BATCH)
-      if (page.nextAfter === after) return 0
-      // a subscription gets the events of transactions begun after its own (not its own creation)
-      const hooks = await tx.selectFrom('webhooks').select(['id', 'events', 'created_at']).where('enabled', '=', true).execute()
+      // the subscriptions read after the page: one committed before an event of the page began is among them
+      const hooks = await enabled()
       const rows = page.data.flatMap((event) =>
         NOT_FANNED_OUT.has(event.type)
           ? []
           : hooks
+              // a subscription gets the events of transactions begun after its own (not its own creation)
               .filter((h) => h.created_at.toISOString() < event.createdAt && matchesEvent(h.events, event.type))
               .map((h) => ({ webhook_id: h.id, event_id: event.id, event_position: event.sequence, order_key: event.customerId ?? event.id })),
       )
