@@ -179,11 +179,9 @@ export function createNatsPublisher(deps: { settings: NatsSettings; events: Even
     },
 
     async lag(db) {
-      const { rows } = await sql<{ seconds: number | null }>`
-        SELECT extract(epoch FROM now() - e.created_at)::float8 AS seconds FROM events e
-        WHERE e.position > coalesce((SELECT position FROM nats_cursors WHERE stream = ${settings.stream}), 0)
-        ORDER BY e.position LIMIT 1`.execute(db)
-      return [{ sink: `nats:${settings.stream}`, seconds: Math.max(0, Number(rows[0]?.seconds ?? 0)) }]
+      const row = await db.selectFrom('nats_cursors').select(sql<string>`position::text`.as('position')).where('stream', '=', settings.stream).executeTakeFirst()
+      const oldest = (await events.read(db, row?.position ?? '0', 1)).data[0]
+      return [{ sink: `nats:${settings.stream}`, seconds: oldest ? Math.max(0, (Date.now() - Date.parse(oldest.createdAt)) / 1000) : 0 }]
     },
 
     async close(db) {
