@@ -94,6 +94,7 @@ describe.skipIf(!onPostgres)('NATS publishing from two processes, the publisher 
     await until(async () => (await cursor())?.position === last, 60_000, 'the cursor reaching the last event')
     const after = await cursor()
     expect(after!.lease_owner, 'the surviving process publishes after the kill').not.toBe(doomedOwner)
+    expect(atKill!.published, 'the surviving process published the rest').toBeLessThan(events.length)
 
     const messages = await target.messages()
     const distinct = new Set(messages.map((m) => m.msgId))
