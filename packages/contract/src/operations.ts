@@ -19,7 +19,7 @@ export const operations = defineDomain({
       errors: [],
     },
     metrics: {
-      method: 'GET', path: '/metrics', tags: ['operations'], access: ['admin'],
+      method: 'GET', path: '/metrics', tags: ['operations'], access: ['admin', 'metrics:read'],
       summary: "The hub process's metrics, in the Prometheus text format",
       description: 'Requests by route pattern, method and status, and their latency; syncs by outcome and matching rule; the PostgreSQL pool in use; the process (CPU, memory, event loop). Counters start at zero when the process starts; each process answers for itself.',
       answerType: 'text/plain; version=0.0.4; charset=utf-8',

@@ -4,8 +4,11 @@ import { defineDomain } from './define.js'
 import { SyncInput } from './identity.js'
 import { OrderInput } from './orders.js'
 
-/** `events:read` reads the event feed and nothing else: for a relay that forwards events, without an admin token. */
-export const apiRoles = ['admin', 'platform', 'events:read'] as const
+/**
+ * `events:read` reads the event feed and nothing else: for a relay that forwards events, without an admin token.
+ * `metrics:read` reads `GET /metrics` and nothing else: for a Prometheus scraper, without an admin token.
+ */
+export const apiRoles = ['admin', 'platform', 'events:read', 'metrics:read'] as const
 export type ApiRole = (typeof apiRoles)[number]
 
 /** What a platform token may name: identity components as a sync names them, platform names as an order report does. */

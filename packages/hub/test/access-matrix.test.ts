@@ -7,7 +7,7 @@ import { createTestHub, type TestHub } from './helpers/test-hub.js'
 import { createSigningKeys } from '../src/auth/signing-keys.js'
 
 const docPath = fileURLToPath(new URL('../../../docs/access.md', import.meta.url))
-const columns = ['admin', 'platform', 'events:read', 'service', 'customer', 'none'] as const
+const columns = ['admin', 'platform', 'events:read', 'metrics:read', 'service', 'customer', 'none'] as const
 type Column = (typeof columns)[number]
 
 interface Route {
@@ -76,6 +76,9 @@ beforeAll(async () => {
   const relay = await hub.app.inject({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'matrix-relay', role: 'events:read' } })
   expect(relay.statusCode, relay.body).toBe(201)
   callers['events:read'] = relay.json<{ token: string }>().token
+  const scraper = await hub.app.inject({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'matrix-scraper', role: 'metrics:read' } })
+  expect(scraper.statusCode, scraper.body).toBe(201)
+  callers['metrics:read'] = scraper.json<{ token: string }>().token
   callers.none = undefined
 
   const password = 'correct horse battery'
@@ -105,7 +108,7 @@ beforeAll(async () => {
   expect((await hub.app.inject({ method: 'DELETE', url: '/tokens/matrix-revoked', headers: hub.admin })).statusCode).toBe(200)
 
   // every caller works where it should, so a refusal below is about access alone
-  for (const role of ['admin', 'platform', 'events:read', 'service', 'customer'] as const) {
+  for (const role of ['admin', 'platform', 'events:read', 'metrics:read', 'service', 'customer'] as const) {
     const who = await hub.app.inject({ method: 'GET', url: '/auth/session', headers: { authorization: `Bearer ${callers[role]}` } })
     expect(who.statusCode, `${role}: ${who.body}`).toBe(200)
     expect(who.json<{ role: string }>().role).toBe(role)
@@ -131,7 +134,7 @@ describe('docs/access.md and the routes the hub registers', () => {
 })
 
 describe('every route answers every caller as docs/access.md says', () => {
-  test('admin, platform, service, customer, no token, and three bad tokens', async () => {
+  test('admin, platform, events:read, metrics:read, service, customer, no token, and three bad tokens', async () => {
     const documented = documentedMatrix()
     const mismatches: string[] = []
     let requests = 0
@@ -166,7 +169,7 @@ describe('every route answers every caller as docs/access.md says', () => {
         }
       }
     }
-    expect(requests).toBeGreaterThan(40 * 8)
+    expect(requests).toBeGreaterThan(40 * 10)
     expect(mismatches).toEqual([])
   })
 })

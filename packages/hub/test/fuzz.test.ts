@@ -32,7 +32,7 @@ const mixedCount = total - refusedCount
 const batchSize = 100
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
-type Role = 'admin' | 'platform' | 'events:read' | 'service' | 'customer'
+type Role = 'admin' | 'platform' | 'events:read' | 'metrics:read' | 'service' | 'customer'
 
 // ---------------------------------------------------------------------------------------------
 // The operations of the OpenAPI document
@@ -258,6 +258,7 @@ async function makeRecords(): Promise<void> {
   tokens.admin = hub.adminToken
   tokens.platform = (await hub.platform()).authorization!.slice('Bearer '.length)
   tokens['events:read'] = ((await call('POST', '/tokens', { name: 'fuzz-relay', role: 'events:read' })) as { token: string }).token
+  tokens['metrics:read'] = ((await call('POST', '/tokens', { name: 'fuzz-scraper', role: 'metrics:read' })) as { token: string }).token
 
   // the customer whose token the fuzzer uses: never named by a request, so never deleted or merged
   const me = await call('POST', '/customer', { email: 'fuzz-me@example.com', password, firstName: 'Me' })
@@ -439,7 +440,7 @@ function pathHints(op: Operation, name: string): fc.Arbitrary<string> | undefine
 /** A token of a role the route allows: the admin's mostly. */
 function allowedAuthorization(op: Operation): fc.Arbitrary<string | undefined> {
   if (op.roles.length === 0) return fc.constant(undefined)
-  const weights: Record<Role, number> = { admin: 6, platform: 2, 'events:read': 1, service: 1, customer: 1 }
+  const weights: Record<Role, number> = { admin: 6, platform: 2, 'events:read': 1, 'metrics:read': 1, service: 1, customer: 1 }
   return fc.oneof(...op.roles.map((role) => ({ weight: weights[role], arbitrary: fc.constant(`Bearer ${tokens[role]}`) })))
 }
 
@@ -496,7 +497,7 @@ function refusedDraft(op: Operation): fc.Arbitrary<Draft | null> {
   if (tokenRoute) {
     kinds.push({ weight: 3, arbitrary: fc.tuple(base, fc.constantFrom(undefined, ...badAuthorizations)).map(([d, authorization]) => refuse(d, 'bad token', { authorization })) })
     kinds.push({ weight: 1, arbitrary: fc.tuple(base, latin1Header(0, 300)).map(([d, garbage]) => refuse(d, 'garbage token', { authorization: `Bearer ${garbage}` })) })
-    const others = (['admin', 'platform', 'events:read', 'service', 'customer'] as const).filter((r) => !op.roles.includes(r))
+    const others = (['admin', 'platform', 'events:read', 'metrics:read', 'service', 'customer'] as const).filter((r) => !op.roles.includes(r))
     if (others.length) kinds.push({ weight: 2, arbitrary: fc.tuple(base, fc.constantFrom(...others)).map(([d, role]) => refuse(d, `role ${role}`, { authorization: `Bearer ${tokens[role]}` })) })
   }
   if (op.method !== 'GET' && tokenRoute) {

@@ -83,7 +83,12 @@ export function createApiTokenService(options: { envAdminToken?: string | undefi
     async create(tx: Tx, name: string, role: ApiRole, scope: TokenScope = {}): Promise<CreatedToken> {
       const bound = role === 'platform'
       if (!bound && (scope.components !== undefined || scope.platforms !== undefined)) {
-        throw new HubError('TOKEN_SCOPE_INVALID', 'An admin token acts for every component and platform; only a platform token takes components or platforms.')
+        throw new HubError(
+          'TOKEN_SCOPE_INVALID',
+          role === 'admin'
+            ? 'An admin token acts for every component and platform; only a platform token takes components or platforms.'
+            : `A ${role} token acts for no component or platform; only a platform token takes components or platforms.`,
+        )
       }
       const components = bound ? scopeList(scope.components, componentPattern, 'an identity component') : null
       const platforms = bound ? scopeList(scope.platforms, platformPattern, 'a platform name') : null

@@ -24,7 +24,7 @@ function send(opts: Inject) {
   return hub.app.inject(opts)
 }
 
-async function createToken(name: string, role: 'admin' | 'platform' = 'platform'): Promise<CreatedToken> {
+async function createToken(name: string, role: 'admin' | 'platform' | 'metrics:read' = 'platform'): Promise<CreatedToken> {
   const res = await send({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name, role } })
   expect(res.statusCode, res.body).toBe(201)
   return res.json()
@@ -160,6 +160,46 @@ describe('API tokens', () => {
     const names = (await send({ method: 'GET', url: '/tokens', headers: hub.admin })).json<{ data: ApiTokenInfo[] }>().data.map((t) => t.name)
     expect(names).toContain('keep-me')
     expect(names).not.toContain('escalate')
+  })
+
+  test('a metrics:read token reads the metrics and nothing else, and cannot be made into another role', async () => {
+    const scraper = await createToken('prometheus', 'metrics:read')
+    expect(scraper).toMatchObject({ name: 'prometheus', role: 'metrics:read', components: null, platforms: null })
+    const metrics = await send({ method: 'GET', url: '/metrics', headers: bearer(scraper.token) })
+    expect(metrics.statusCode, metrics.body).toBe(200)
+    expect(metrics.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8')
+    expect(metrics.body).toContain('# TYPE hub_http_requests_total counter')
+    const session = await send({ method: 'GET', url: '/auth/session', headers: bearer(scraper.token) })
+    expect(session.json()).toMatchObject({ kind: 'api-token', role: 'metrics:read' })
+
+    // neither it nor another token can be given a wider role through it
+    await createToken('keep-me-too')
+    const forbidden: Inject[] = [
+      { method: 'POST', url: '/tokens', payload: { name: 'escalate', role: 'admin' } },
+      { method: 'POST', url: '/tokens', payload: { name: 'prometheus-2', role: 'metrics:read' } },
+      { method: 'GET', url: '/tokens' },
+      { method: 'DELETE', url: '/tokens/keep-me-too' },
+      { method: 'DELETE', url: '/tokens/prometheus' },
+      { method: 'GET', url: '/events' },
+      { method: 'GET', url: '/customer' },
+      { method: 'POST', url: '/customer', payload: { email: `scrape${++seq}@example.com` } },
+    ]
+    for (const opts of forbidden) expectError(await send({ ...opts, headers: bearer(scraper.token) }), 403, 'FORBIDDEN')
+    const list = (await send({ method: 'GET', url: '/tokens', headers: hub.admin })).json<{ data: ApiTokenInfo[] }>().data
+    expect(list.filter((t) => ['prometheus', 'prometheus-2', 'escalate', 'keep-me-too'].includes(t.name)).map((t) => [t.name, t.role]).sort()).toEqual([
+      ['keep-me-too', 'platform'],
+      ['prometheus', 'metrics:read'],
+    ])
+
+    // a scope is for platform tokens alone; the name stays taken by the metrics:read token
+    const scoped = await send({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'scoped-scraper', role: 'metrics:read', components: ['identity.shop'] } })
+    expectError(scoped, 400, 'TOKEN_SCOPE_INVALID')
+    expect(scoped.json<{ message: string }>().message).toContain('metrics:read token')
+    expectError(await send({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'prometheus', role: 'admin' } }), 409, 'TOKEN_NAME_TAKEN')
+
+    // the table takes the new role and no unknown one
+    await expect(sql`UPDATE api_tokens SET role = 'metrics:write' WHERE id = ${scraper.id}`.execute(hub.database.db)).rejects.toThrow(/api_tokens_role_check/)
+    expect((await send({ method: 'GET', url: '/metrics', headers: bearer(scraper.token) })).statusCode).toBe(200)
   })
 
   test('an admin token made through the API may do what the environment admin token may', async () => {

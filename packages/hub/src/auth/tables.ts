@@ -4,7 +4,7 @@ import type { Json, RequiredTimestamp, Timestamp } from '../db/database.js'
 export interface ApiTokensTable {
   id: string
   name: string
-  role: 'admin' | 'platform' | 'events:read'
+  role: 'admin' | 'platform' | 'events:read' | 'metrics:read'
   /** SHA-256 of the token: the token itself is never stored. */
   token_hash: string
   bootstrap: Generated<boolean>

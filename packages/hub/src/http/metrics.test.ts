@@ -198,7 +198,20 @@ describe('GET /metrics', () => {
     }
   })
 
-  test('only an admin reads it: another role is refused with 403, no token with 401', async () => {
+  test('an admin or a metrics:read token reads it: another role is refused with 403, no token with 401', async () => {
+    const created = await hub.app.inject({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'metrics-scraper', role: 'metrics:read' } })
+    expect(created.statusCode, created.body).toBe(201)
+    const scraper = await hub.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${created.json<{ token: string }>().token}` } })
+    expect(scraper.statusCode, scraper.body).toBe(200)
+    expect(scraper.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8')
+    expect(series(parsePrometheus(scraper.body), 'hub_http_requests_total').size).toBeGreaterThan(0)
+
+    const relay = await hub.app.inject({ method: 'POST', url: '/tokens', headers: hub.admin, payload: { name: 'metrics-relay', role: 'events:read' } })
+    expect(relay.statusCode, relay.body).toBe(201)
+    const refusedRelay = await hub.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${relay.json<{ token: string }>().token}` } })
+    expect(refusedRelay.statusCode).toBe(403)
+    expect(refusedRelay.json()).toMatchObject({ code: 'FORBIDDEN' })
+
     const platform = await hub.platform()
     const refused = await hub.app.inject({ method: 'GET', url: '/metrics', headers: platform })
     expect(refused.statusCode).toBe(403)
