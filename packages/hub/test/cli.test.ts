@@ -156,6 +156,39 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
     await hub.stop()
   })
 
+  it('makes a metrics:read token directly and through the running hub; the hub lets it scrape GET /metrics and nothing else', async () => {
+    const direct = await cli('token', 'create', '--role', 'metrics:read', '--name', 'prometheus')
+    expect(direct.code, direct.stderr).toBe(0)
+    expect(direct.stderr).toContain('created metrics:read token "prometheus" for GET /metrics only')
+    const scraper = direct.stdout.trim()
+    expect(scraper).toMatch(/^chub_/)
+    const scoped = await cli('token', 'create', '--role', 'metrics:read', '--name', 'scoped', '--component', 'identity.shop')
+    expect(scoped.code).toBe(1)
+    expect(scoped.stderr).toContain('A metrics:read token acts for no component or platform')
+
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    const viaApi = await cli('token', 'create', '--role', 'metrics:read', '--name', 'prometheus-b')
+    expect(viaApi.code, viaApi.stderr).toBe(0)
+    const listed = await cli('token', 'list')
+    expect(listed.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 3))).toEqual([
+      ['prometheus', 'metrics:read', 'GET /metrics only'],
+      ['admin', 'admin', 'every component and platform'], // made by the first start, after prometheus
+      ['prometheus-b', 'metrics:read', 'GET /metrics only'],
+    ])
+    for (const token of [scraper, viaApi.stdout.trim()]) {
+      const metrics = await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      expect(metrics.status).toBe(200)
+      expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+      expect(await metrics.text()).toContain('# TYPE hub_http_requests_total counter')
+      for (const [method, path] of [['GET', '/customer'], ['GET', '/events'], ['GET', '/tokens']] as const) {
+        const refused = await call(hub.url, method, path, token)
+        expect(refused.status, `${method} ${path}`).toBe(403)
+        expect(refused.body.code).toBe('FORBIDDEN')
+      }
+    }
+    await hub.stop()
+  })
+
   it('through a running hub, without an admin token to use, says to set HUB_ADMIN_TOKEN', async () => {
     const given = 'given-admin-token-0123456789abcdef'
     const hub = await spawnHub({ cwd: tmp.dir, env: { ...env, HUB_ADMIN_TOKEN: given } })
@@ -189,7 +222,7 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
     const results = await Promise.all(cases.map((args) => cli(...args)))
     for (const [i, result] of results.entries()) {
       expect({ args: cases[i], code: result.code }).toEqual({ args: cases[i], code: 2 })
-      expect(result.stderr).toContain('token create --role admin|platform --name NAME')
+      expect(result.stderr).toContain('token create --role admin|platform|events:read|metrics:read --name NAME')
       expect(result.stderr).not.toMatch(/\n\s+at /)
       expect(result.stdout).toBe('')
     }
@@ -197,7 +230,7 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
 
     const help = await cli('help')
     expect(help.code).toBe(0)
-    expect(help.stdout).toContain('token create --role admin|platform --name NAME')
+    expect(help.stdout).toContain('token create --role admin|platform|events:read|metrics:read --name NAME')
   })
 })
 

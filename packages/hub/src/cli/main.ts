@@ -14,8 +14,9 @@ const help = `customer-hub — one record per real person across every store and
 commands:
   serve                 run the hub (default); PORT, HOST, DATABASE_URL, HUB_DATA_DIR, HUB_CONFIG
   migrate               apply database migrations
-  token create --role admin|platform --name NAME [--component C]... [--platform P]...
-                        a platform token acts only in these identity components and platform names
+  token create --role admin|platform|events:read|metrics:read --name NAME [--component C]... [--platform P]...
+                        a platform token acts only in these identity components and platform names;
+                        an events:read token reads GET /events only, a metrics:read token GET /metrics only
   token list
   token revoke NAME
   keys rotate           sign access tokens with a new key (old tokens stay valid until they expire)

@@ -41,14 +41,17 @@ async function direct(config: HubConfig): Promise<TokenOps> {
 }
 
 const usage = `usage:
-  customer-hub token create --role admin|platform --name NAME [--component COMPONENT]... [--platform PLATFORM]...
+  customer-hub token create --role admin|platform|events:read|metrics:read --name NAME [--component COMPONENT]... [--platform PLATFORM]...
   customer-hub token list
   customer-hub token revoke NAME
 a platform token acts only in the identity components (--component, e.g. identity.shopify-eu) and
-under the platform names of orders (--platform, e.g. shopify-eu) it is made with; none when left out`
+under the platform names of orders (--platform, e.g. shopify-eu) it is made with; none when left out;
+an events:read token reads GET /events and nothing else, a metrics:read token GET /metrics`
 
 /** How `token list` and `token create` show what a token acts for. */
-function scopeText(t: Pick<ApiTokenInfo, 'components' | 'platforms'>): string {
+function scopeText(t: Pick<ApiTokenInfo, 'role' | 'components' | 'platforms'>): string {
+  if (t.role === 'events:read') return 'GET /events only'
+  if (t.role === 'metrics:read') return 'GET /metrics only'
   if (t.components === null || t.platforms === null) return 'every component and platform'
   const list = (l: string[]) => (l.length ? l.join(',') : 'none')
   return `components ${list(t.components)}; platforms ${list(t.platforms)}`
