@@ -185,6 +185,10 @@ describe('POST /customer/:id/erase', () => {
       expectError(await call('PATCH', `/customer/${id}`, { firstName: 'Back' }), 410, 'CUSTOMER_ERASED')
     }
     expectError(await call('GET', '/customer/me', undefined, bearer(accessToken)), 410, 'CUSTOMER_ERASED')
+    expectError(await points({ kind: 'earn', customerId: person, amount: 5 }), 410, 'CUSTOMER_ERASED')
+    const listed = await call('GET', `/customer?email=${encodeURIComponent(email)}`)
+    expect(listed.status, listed.raw).toBe(200)
+    expect(listed.body.data).toEqual([])
     expectError(await call('POST', '/auth/refresh', { refreshToken }, {}), 401, 'INVALID_REFRESH_TOKEN')
     expectError(await call('POST', '/auth/login', { email, password }, {}), 401, 'INVALID_CREDENTIALS')
   })
