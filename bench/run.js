@@ -49,15 +49,10 @@ import { fmt, table } from './lib/report.js'
 import { seedLedgerEntries } from './lib/ledger-seed.js'
 import { createLedgerTasks } from './lib/ledger.js'
 import { createRawBaseline } from './lib/ledger-raw.js'
+import { envInt } from './lib/env.js'
 
 const env = process.env
-const int = (name, fallback) => {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`)
-  return n
-}
+const int = envInt
 
 const pgUrl = env.BENCH_DATABASE_URL || env.DATABASE_URL || undefined
 const only = env.BENCH_ONLY

@@ -27,15 +27,10 @@ import { currentBuild } from './lib/build.js'
 import { preparePglite, preparePostgres } from './lib/databases.js'
 import { summarize } from './lib/stats.js'
 import { fmt, table } from './lib/report.js'
+import { envInt } from './lib/env.js'
 
 const env = process.env
-const int = (name, fallback) => {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`)
-  return n
-}
+const int = envInt
 const postgresUrl = env.BENCH_DATABASE_URL || env.DATABASE_URL || ''
 const only = env.BENCH_ONLY
 const PER_ENDPOINT = int('BENCH_WEBHOOK_PER_ENDPOINT', 8)

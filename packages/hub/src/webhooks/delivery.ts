@@ -233,11 +233,6 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
   /** Writes an attempt's outcome while the lease is still ours; later events (failed, disabled) in the same transaction. */
   async function record(db: Executor, c: Claimed, event: { id: string; type: string }, outcome: Outcome): Promise<void> {
     const attempts = c.attempts + 1
-    const mine = (tx: Tx) =>
-      tx.updateTable('webhook_deliveries')
-        .where('webhook_id', '=', c.webhook_id).where('event_id', '=', c.event_id)
-        .where('status', '=', 'pending').where('lease_owner', '=', owner)
-    const last = { attempts, last_status: outcome.status, last_error: outcome.ok ? null : outcome.error, last_attempt_at: sql<Date>`now()`, lease_owner: null, lease_until: null }
     if (outcome.ok) {
       // one statement: the delivery succeeded (while the lease is ours), and its subscription is no longer failing
       const { rows } = await sql<{ n: number }>`
@@ -247,15 +242,19 @@ export function createDeliveryWorker(deps: DeliveryDeps) {
           WHERE webhook_id = ${c.webhook_id} AND event_id = ${c.event_id} AND status = 'pending' AND lease_owner = ${owner}
           RETURNING webhook_id),
         cleared AS (UPDATE webhooks SET failing_since = NULL WHERE id IN (SELECT webhook_id FROM done) AND failing_since IS NOT NULL RETURNING 1)
-        SELECT (SELECT count(*) FROM done)::int AS n, (SELECT count(*) FROM cleared)::int AS cleared`.execute(db)
+        SELECT (SELECT count(*) FROM done)::int AS n`.execute(db)
       if (rows[0]!.n > 0) deps.onOutcome?.('succeeded')
       return
     }
+    const last = { attempts, last_status: outcome.status, last_error: outcome.error, last_attempt_at: sql<Date>`now()`, lease_owner: null, lease_until: null }
     await withTransaction(db, async (tx) => {
       const gone = outcome.status === 410
       const finalAttempt = gone || attempts >= settings.retrySchedule.length
       const wait = finalAttempt ? 0 : Math.max(retryDelay(settings.retrySchedule, attempts), outcome.retryAfter ?? 0)
-      const changed = await mine(tx)
+      const changed = await tx
+        .updateTable('webhook_deliveries')
+        .where('webhook_id', '=', c.webhook_id).where('event_id', '=', c.event_id)
+        .where('status', '=', 'pending').where('lease_owner', '=', owner)
         .set(finalAttempt ? { ...last, status: 'failed', completed_at: sql<Date>`now()` } : { ...last, next_attempt_at: sql<Date>`now() + make_interval(secs => ${wait})` })
         .executeTakeFirst()
       if (Number(changed.numUpdatedRows) === 0) return

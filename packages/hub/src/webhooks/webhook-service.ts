@@ -98,6 +98,26 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     return webhook
   }
 
+  /** Where and how to send to these subscriptions (those that exist): url, whether secrets may go there, the secrets to sign with now. */
+  async function targets(db: Executor, ids: readonly string[]): Promise<Array<{ id: string; url: string; allowSecrets: boolean; secrets: string[] }>> {
+    if (ids.length === 0) return []
+    const rows = await db
+      .selectFrom('webhooks')
+      .select(['id', 'url', 'allow_secrets', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at'])
+      .where('id', 'in', ids)
+      .execute()
+    const now = deps.clock()
+    return rows.map((row) => ({
+      id: row.id,
+      url: row.url,
+      allowSecrets: row.allow_secrets,
+      secrets: [
+        sealer.open(row.secret_sealed),
+        ...(row.previous_secret_sealed && row.previous_secret_expires_at && row.previous_secret_expires_at > now ? [sealer.open(row.previous_secret_sealed)] : []),
+      ],
+    }))
+  }
+
   return {
     async create(tx: Tx, input: WebhookInput): Promise<WebhookWithSecret> {
       const url = checkWebhookUrl(input.url)
@@ -170,30 +190,13 @@ export function createWebhookService(deps: WebhookServiceDeps) {
      * previous one while it is valid. For `sign` of `signature.ts`.
      */
     async signingSecrets(db: Executor, id: string): Promise<string[]> {
-      const [target] = await this.targets(db, [id])
+      const [target] = await targets(db, [id])
       if (!target) throw new HubError('WEBHOOK_NOT_FOUND')
       return target.secrets
     },
 
-    /** Where and how to send to these subscriptions (those that exist): url, whether secrets may go there, the secrets to sign with now. */
-    async targets(db: Executor, ids: readonly string[]): Promise<Array<{ id: string; url: string; allowSecrets: boolean; secrets: string[] }>> {
-      if (ids.length === 0) return []
-      const rows = await db
-        .selectFrom('webhooks')
-        .select(['id', 'url', 'allow_secrets', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at'])
-        .where('id', 'in', ids)
-        .execute()
-      const now = deps.clock()
-      return rows.map((row) => ({
-        id: row.id,
-        url: row.url,
-        allowSecrets: row.allow_secrets,
-        secrets: [
-          sealer.open(row.secret_sealed),
-          ...(row.previous_secret_sealed && row.previous_secret_expires_at && row.previous_secret_expires_at > now ? [sealer.open(row.previous_secret_sealed)] : []),
-        ],
-      }))
-    },
+    targets,
+
   }
 }
 export type WebhookService = ReturnType<typeof createWebhookService>
