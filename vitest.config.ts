@@ -13,10 +13,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // vitest's default is one worker fewer than the cores (one on a 2-core machine); much of a
-    // test's time is spent waiting on PostgreSQL, on password hashing's threads or on hub
-    // processes it started, so two files at a time fill two cores better than one
-    maxWorkers: 2,
+    // one file at a time (vitest's default on a 2-core machine): the PostgreSQL files share one
+    // server, and a transaction of one file holds back what the event feed shows another (the feed
+    // reads below the server's oldest running transaction), which made a wake-up test flaky with two
+    maxWorkers: 1,
     globalSetup: ['packages/hub/test/global-setup.ts'],
     projects: [
       {
