@@ -1,4 +1,20 @@
 import { sql, type RawBuilder } from 'kysely'
+import type { Tx } from './db/executor.js'
+import { fingerprint } from './secrets.js'
+
+/**
+ * What an erase writes in place of an idempotency key that held a person's data: a keyed hash of
+ * it. Every lookup of a key looks for both forms ({@link keyForms}), so a retry that comes after
+ * the erase with the original key still finds what the first request did and posts nothing twice.
+ */
+export function erasedKey(secret: string, key: string): string {
+  return `erased:${fingerprint(secret, 'erased idempotency key', key)}`
+}
+
+/** A key as a caller sends it, and as an erase may have rewritten it: look for either. */
+export function keyForms(secret: string, key: string): [string, string] {
+  return [key, erasedKey(secret, key)]
+}
 
 /** Keys whose string value is personal in an object about the person: contact, names, address lines, identity values. */
 const personalKeys = new Set([
@@ -7,6 +23,8 @@ const personalKeys = new Set([
 ])
 /** Of those, the ones that identify (an email, a phone, a platform's id): found anywhere, they name the person. */
 const identifyingKeys = new Set(['email', 'phone', 'value', 'rawValue', 'raw_value'])
+/** A caller's free text in an object about the person (a points transaction's reason, an order reference): gone when it holds any personal value. */
+const freeTextKeys = new Set(['reference', 'reason', 'orderRef', 'idempotencyKey', 'note', 'description'])
 /** Free-form parts of an object about the person, emptied whole. */
 const emptied: Record<string, () => unknown> = { metadata: () => ({}), groups: () => [] }
 
@@ -20,7 +38,8 @@ const MIN_LENGTH = 3
  * A document is *about* the person when it is one of the person's events; an object inside any
  * document is about the person when its `id` or `customerId` is one of the person's ids, and a
  * merge's `moved` when the merge names the person. In those, every personal key's string becomes
- * `null`, metadata `{}` and groups `[]`. A document that mentions the person elsewhere (one of its
+ * `null`, metadata `{}` and groups `[]`, and a caller's free text (a reason, a reference) `null`
+ * when it holds any personal value of the person. A document that mentions the person elsewhere (one of its
  * ids, or a string holding one of its emails, phones or platform ids) loses every string that
  * holds an identifier of the person or equals another personal value of it (a name, an address
  * line). A document that does neither is left alone: another customer's "Ada" is not this one's.
@@ -56,6 +75,13 @@ export function createRedaction(ids: readonly string[], known: { identifiers: re
     return idSet.has(s) ? false : values.has(lower) || holdsIdentifier(lower)
   }
 
+  function freeText(s: string, about: boolean): string | null {
+    const lower = s.trim().toLowerCase()
+    if (values.has(lower) || holdsIdentifier(lower)) return null
+    if (about) for (const v of values) if (lower.includes(v)) return null
+    return s
+  }
+
   function mentions(node: unknown): boolean {
     if (typeof node === 'string') return idSet.has(node) || holdsIdentifier(node.toLowerCase())
     if (Array.isArray(node)) return node.some(mentions)
@@ -80,6 +106,10 @@ export function createRedaction(ids: readonly string[], known: { identifiers: re
         learn(value, identifyingKeys.has(key))
         out[key] = null
         changed.any = true
+      } else if (self && freeTextKeys.has(key) && typeof value === 'string') {
+        const text = freeText(value, true)
+        if (text !== value) changed.any = true
+        out[key] = text
       } else if (self && key in emptied && value !== null && typeof value === 'object') {
         for (const leaf of stringsIn(value)) learn(leaf, false)
         const empty = emptied[key]!()
@@ -107,6 +137,13 @@ export function createRedaction(ids: readonly string[], known: { identifiers: re
       return changed.any ? out : undefined
     },
     /**
+     * A free-form string — a reference, a reason, a key a caller chose — without the person's
+     * data: `null` when it holds one of the person's identifiers or equals another personal value
+     * of it, and, in a record about the person (`about`), when it holds any personal value of it
+     * at all ("refund for Ada Lovelace" on Ada's own points); otherwise the string unchanged.
+     */
+    text: freeText,
+    /**
      * A condition true for a row whose `column` (text, or jsonb read as text) may hold the person's
      * data: it contains one of the person's ids or identifiers, as JSON writes them. A cheap
      * filter before {@link redact} decides; it scans, so an erase reads every such row once.
@@ -125,4 +162,23 @@ function stringsIn(value: unknown): string[] {
   if (Array.isArray(value)) return value.flatMap(stringsIn)
   if (value !== null && typeof value === 'object') return Object.values(value).flatMap(stringsIn)
   return []
+}
+
+/** Inside the erase's transaction only: lets the ledger's insert-only triggers take the free-form columns' rewrite (ledger_refuse_change_but_erasure, migration 0027). */
+export async function allowErasure(tx: Tx, on: boolean): Promise<void> {
+  await sql`SELECT set_config('hub.erasing', ${on ? 'on' : 'off'}, true)`.execute(tx)
+}
+
+/** A caller's free-form fields without the person's data; `key` is rewritten to its erased form (see `erasedKey`) when it held any. */
+export function scrubFields<T extends Record<string, string | null>>(redaction: Redaction, secret: string, fields: T, key: string, about: boolean) {
+  const out: Record<string, string | null> = {}
+  let changed = false
+  for (const [name, value] of Object.entries(fields)) {
+    const next = value === null ? null : redaction.text(value, about)
+    if (next !== value) changed = true
+    out[name] = next
+  }
+  const newKey = key.startsWith('erased:') || redaction.text(key, about) !== null ? key : erasedKey(secret, key)
+  if (newKey !== key) changed = true
+  return { fields: out as { [K in keyof T]: string | null }, key: newKey, changed }
 }

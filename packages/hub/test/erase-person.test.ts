@@ -60,6 +60,9 @@ describe('POST /customer/:id/erase', () => {
   let before: { orderCount: number; totalSpent: string; balance: string; entries: number }
   let hitsBefore: string[]
   let first: { status: number; body: any }
+  let referral: Record<string, unknown>
+  let referralAccount: string
+  let referralTransaction: string
 
   beforeAll(async () => {
     const created = await call('POST', '/customer', {
@@ -78,6 +81,32 @@ describe('POST /customer/:id/erase', () => {
     expect((await call('POST', '/orders', order)).status).toBe(201)
     expect((await points({ kind: 'earn', customerId: person, amount: 500 })).status).toBe(201)
     expect((await points({ kind: 'spend', customerId: person, amount: 120 })).status).toBe(201)
+    // the ledger's free-form fields, written by a platform with the person's data in them
+    const earned = await points({ kind: 'earn', customerId: person, amount: 40, idempotencyKey: `${tag}-welcome-${email}`, reference: `signup ${email}`, metadata: { note: `${tag}First's birthday`, channel: 'web' } })
+    expect(earned.status, earned.raw).toBe(201)
+    const adjusted = await points({ kind: 'adjust', customerId: person, amount: 15, reason: `${tag}First complained about a late parcel`, metadata: { ticket: `${tag}-ticket` } })
+    expect(adjusted.status, adjusted.raw).toBe(201)
+    const held = await call('POST', '/ledgers/reward-points/holds', { idempotencyKey: `cart-${email}`, customerId: person, amount: 10, ttlSeconds: 600, reference: `cart of ${tag}First` })
+    expect(held.status, held.raw).toBe(201)
+    // another customer's points that name the person: a referral
+    const referrer = (await call('POST', '/customer', { email: `${unique('referrer')}@example.com` })).body.id as string
+    referral = { kind: 'earn', customerId: referrer, amount: 25, idempotencyKey: `referral-${email}`, reference: `referred ${email}`, metadata: { source: 'referral' } }
+    referralAccount = referrer
+    const referred = await points(referral)
+    expect(referred.status, referred.raw).toBe(201)
+    referralTransaction = referred.body.transaction.id
+    // a gift card redeemed for the person's order, the order named by the email
+    const onboarded = await call('POST', '/sellers/onboarding', {
+      seller: { id: unique('sel'), handle: unique('brand').replace(/-/g, '_'), name: 'Brand', email: 'brand@example.com' },
+      ownerMember: { id: unique('mem'), email: 'owner@example.com' },
+      serviceAccount: { password: 'seller secret passphrase', roleId: '3', organizationId: '12' },
+    }, platform)
+    expect(onboarded.status, onboarded.raw).toBe(201)
+    const sellerLogin = await call('POST', '/auth/login', { email: onboarded.body.serviceAccount.email, password: 'seller secret passphrase' }, {})
+    const code = unique('GIFT')
+    expect((await call('POST', '/coupons/gift-cards/sync', { code, balance: 5000, currency: 'USD', expiresAt: null }, bearer(sellerLogin.body.accessToken))).status).toBe(201)
+    const redeemed = await call('POST', '/coupons/redeem', { code, amount: 700, idempotencyKey: `${email}-redeem`, orderRef: `order of ${email}` }, platform)
+    expect(redeemed.status, redeemed.raw).toBe(201)
 
     // a change kept for retries under an Idempotency-Key: its answer holds the new name
     const kept = await call('PATCH', `/customer/${person}`, { lastName: `${tag}Changed` }, { ...hub.admin, 'idempotency-key': unique('idem') })
@@ -125,6 +154,8 @@ describe('POST /customer/:id/erase', () => {
       'customers.email', 'customers.first_name', 'customers.last_name', 'customers.metadata', 'customers.groups', 'customers.phone', 'customers.search',
       'addresses.line1', 'addresses.line2', 'addresses.city', 'addresses.postal_code', 'addresses.label', 'addresses.phone',
       'identities.value', 'identities.raw_value', 'events.payload', 'merges.moved', 'idempotency_keys.response', 'one_time_tokens.email', 'one_time_tokens.value',
+      'ledger_transactions.reference', 'ledger_transactions.reason', 'ledger_transactions.metadata', 'ledger_transactions.idempotency_key',
+      'ledger_holds.reference', 'ledger_holds.idempotency_key', 'coupon_redemptions.order_ref', 'coupon_redemptions.idempotency_key',
     ]))
   })
 
@@ -152,6 +183,39 @@ describe('POST /customer/:id/erase', () => {
     expect(verify.body.ok).toBe(true)
     const orders = await hub.database.db.selectFrom('orders').select('total').where('customer_id', '=', person).execute()
     expect(orders.map((o) => Number(o.total))).toEqual([5000])
+  })
+
+  it('keeps what a platform wrote beside the person in the ledger: amounts, kinds, metadata without the person, references that name no one', async () => {
+    const { rows } = await sql<{ kind: string; reference: string | null; reason: string | null; metadata: unknown; idempotency_key: string }>`
+      SELECT t.kind, t.reference, t.reason, t.metadata, t.idempotency_key FROM ledger_transactions t
+      WHERE t.id IN (SELECT transaction_id FROM ledger_entries e JOIN reward_accounts a ON a.id = e.account_id WHERE a.customer_id = ${referralAccount})`.execute(hub.database.db)
+    expect(rows).toHaveLength(1)
+    // the referral named the person: its reference goes, its metadata (no one's) stays, its key is the erased form
+    expect(rows[0]).toMatchObject({ kind: 'earn', reference: null, idempotency_key: expect.stringMatching(/^erased:[0-9a-f]{64}$/) })
+    expect(typeof rows[0]!.metadata === 'string' ? JSON.parse(rows[0]!.metadata) : rows[0]!.metadata).toEqual({ source: 'referral' })
+    const own = await sql<{ metadata: unknown }>`
+      SELECT metadata FROM ledger_transactions WHERE id IN (SELECT transaction_id FROM ledger_entries e JOIN reward_accounts a ON a.id = e.account_id WHERE a.customer_id = ${person})`.execute(hub.database.db)
+    for (const row of own.rows) expect(typeof row.metadata === 'string' ? JSON.parse(row.metadata) : row.metadata).toEqual({})
+  })
+
+  it('a retry with a key the erase rewrote still replays the first transaction: nothing is posted twice', async () => {
+    const before = await call('GET', `/customer/${referralAccount}/reward-accounts`)
+    const again = await points(referral)
+    expect(again.status, again.raw).toBe(200)
+    expect(again.body.transaction.id).toBe(referralTransaction)
+    const after = await call('GET', `/customer/${referralAccount}/reward-accounts`)
+    expect(after.body).toEqual(before.body)
+  })
+
+  it('the ledger stays insert-only outside an erase, and an erase can change only the free-form columns', async () => {
+    const db = hub.database.db
+    await expect(sql`UPDATE ledger_transactions SET reason = 'edited' WHERE metadata->>'source' = 'referral'`.execute(db)).rejects.toThrow(/insert-only/)
+    await expect(hub.database.db.transaction().execute(async (tx) => {
+      await sql`SELECT set_config('hub.erasing', 'on', true)`.execute(tx)
+      await sql`UPDATE ledger_transactions SET created_at = created_at + interval '1 second' WHERE metadata->>'source' = 'referral'`.execute(tx)
+    })).rejects.toThrow(/insert-only/)
+    await expect(sql`UPDATE coupon_redemptions SET order_ref = 'edited'`.execute(db)).rejects.toThrow(/insert-only/)
+    await expect(sql`DELETE FROM ledger_transactions WHERE metadata->>'source' = 'referral'`.execute(db)).rejects.toThrow(/insert-only/)
   })
 
   it('emits customer.erased with the id and the time only, for the customer and the record merged into it', async () => {

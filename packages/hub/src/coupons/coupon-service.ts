@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type {
   Coupon,
   CouponHold,
@@ -17,6 +17,7 @@ import { RetryTransaction } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { fingerprint } from '../secrets.js'
+import { allowErasure, keyForms, scrubFields, type Redaction } from '../redaction.js'
 import type { EventService } from '../events/event-store.js'
 import type { ValueAccounts, ValueBalance, ValueHold } from '../loyalty/value-accounts.js'
 import type { ProviderService } from '../sellers/provider-service.js'
@@ -170,7 +171,7 @@ export function createCouponService(deps: CouponServiceDeps) {
       : new HubError('COUPON_INSUFFICIENT_BALANCE', `The coupon has ${balance.available} available; ${amount} was asked for. Nothing was taken.`, { available: Number(balance.available) })
 
   async function replay(tx: Tx, key: string, fp: string): Promise<CouponRedeemResult | undefined> {
-    const done = await tx.selectFrom('coupon_redemptions').selectAll().where('idempotency_key', '=', key).executeTakeFirst()
+    const done = await tx.selectFrom('coupon_redemptions').selectAll().where('idempotency_key', 'in', keyForms(deps.secret, key)).executeTakeFirst()
     if (!done) return undefined
     if (done.fingerprint !== fp) throw new HubError('IDEMPOTENCY_KEY_REUSED', `The idempotency key ${key} was used for another redemption.`)
     const coupon = await tx.selectFrom('coupons').selectAll().where('id', '=', done.coupon_id).executeTakeFirstOrThrow()
@@ -366,6 +367,29 @@ export function createCouponService(deps: CouponServiceDeps) {
       const result = { hold: toHold(done.hold, row.id), coupon: await one(tx, row, done.balance) }
       await events.emit(tx, { type: 'coupon.released', customerId: null, payload: result })
       return result
+    },
+
+    /**
+     * Takes a person's data out of the redemptions that name it (an erase): an order reference
+     * or idempotency key holding one of the person's ids or identifiers is rewritten as
+     * {@link Redaction.text} says for others (a redemption names an order, not a customer); a key
+     * becomes its erased form, which {@link keyForms} still finds for a retry.
+     */
+    async redactRedemptions(tx: Tx, redaction: Redaction): Promise<number> {
+      const { rows } = await sql<{ id: string; order_ref: string; idempotency_key: string }>`
+        SELECT id, order_ref, idempotency_key FROM coupon_redemptions
+        WHERE ${redaction.mayHold(sql`concat_ws(' ', order_ref, idempotency_key)`)} ORDER BY id FOR UPDATE`.execute(tx)
+      await allowErasure(tx, true)
+      let changed = 0
+      for (const row of rows) {
+        const scrubbed = scrubFields(redaction, deps.secret, { orderRef: row.order_ref }, row.idempotency_key, false)
+        if (!scrubbed.changed) continue
+        // the column is required: an order reference that named the person says so instead
+        await sql`UPDATE coupon_redemptions SET order_ref = ${scrubbed.fields.orderRef ?? '[erased]'}, idempotency_key = ${scrubbed.key} WHERE id = ${row.id}`.execute(tx)
+        changed++
+      }
+      await allowErasure(tx, false)
+      return changed
     },
   }
 }

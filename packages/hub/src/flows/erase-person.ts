@@ -13,10 +13,12 @@ import { createRedaction } from '../redaction.js'
  *   makes a new customer).
  * - Goes: names, email, phone, password, metadata and groups of the rows; identities, addresses,
  *   one-time tokens (with a pending email or phone) and sessions; the person's data in its events,
- *   in other events that name it, in the merge records it took part in and in the kept
- *   Idempotency-Key answers (see `createRedaction` for the rule).
- * - Stays: the ids, order rows and totals, reward accounts and the ledger (whose entries and
- *   hashes hold ids and amounts only), the events themselves with their ids and order.
+ *   in other events that name it, in the merge records it took part in, in the kept
+ *   Idempotency-Key answers (see `createRedaction` for the rule), and in the ledger's free-form
+ *   fields — references, reasons, metadata, idempotency keys of points transactions, holds and
+ *   coupon redemptions (`ledgerRedaction`, `redactRedemptions`).
+ * - Stays: the ids, order rows and totals, reward accounts and the ledger's amounts (its entries
+ *   and hashes hold ids and amounts only), the events themselves with their ids and order.
  * - Emits `customer.erased` (`{ customerId, erasedAt }`, nothing personal) for the customer and
  *   for each record merged into it, so that every system holding a copy erases it too.
  *
@@ -31,7 +33,7 @@ import { createRedaction } from '../redaction.js'
  * ```
  */
 export async function erasePerson(tx: Tx, services: Services, customerId: string, now = new Date()): Promise<EraseResult> {
-  const { customers, identities, sessions, eventRedaction, answerRedaction, events } = services
+  const { customers, identities, sessions, eventRedaction, answerRedaction, ledgerRedaction, coupons, events } = services
   const state = await customers.lockErasable(tx, customerId)
   // with the customer locked no merge into it can commit: the records merged into it stay these
   const records = await identities.absorbed(tx, customerId)
@@ -45,6 +47,8 @@ export async function erasePerson(tx: Tx, services: Services, customerId: string
   await eventRedaction.redact(tx, redaction)
   await identities.redactMerges(tx, redaction)
   await answerRedaction.redact(tx, redaction)
+  await ledgerRedaction.redact(tx, redaction)
+  await coupons.redactRedemptions(tx, redaction)
   await customers.erase(tx, records, now)
 
   const erasedAt = now.toISOString()

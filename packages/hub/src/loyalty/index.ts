@@ -8,6 +8,7 @@ import { createLedgerStore, type LedgerStore } from './ledger-store.js'
 import { createLedgerService, HOUSE_PROVIDER, type LedgerService } from './ledger-service.js'
 import { createLedgerReads, type LedgerReads } from './ledger-reads.js'
 import { createValueAccounts, type ValueAccounts } from './value-accounts.js'
+import { createLedgerRedaction, type LedgerRedaction } from './ledger-redaction.js'
 import { defaultLedger, ledgerSection } from './settings.js'
 import './tables.js'
 
@@ -18,6 +19,7 @@ declare module '../module.js' {
     ledgerReads: LedgerReads
     ledgerStore: LedgerStore
     valueAccounts: ValueAccounts
+    ledgerRedaction: LedgerRedaction
   }
 }
 
@@ -56,7 +58,7 @@ export const loyaltyModule = defineModule({
   config: ledgerSection,
   services: ({ services, config, clock }) => {
     const loyalty = createLoyaltyService({ events: services.events })
-    const store = createLedgerStore({ events: services.events, clock })
+    const store = createLedgerStore({ events: services.events, clock, secret: config.secret ?? '' })
     const ledger = createLedgerService({
       store,
       events: services.events,
@@ -72,6 +74,7 @@ export const loyaltyModule = defineModule({
       ledgerReads: createLedgerReads({ store, clock }),
       ledgerStore: store,
       valueAccounts: createValueAccounts({ store, ledger, clock }),
+      ledgerRedaction: createLedgerRedaction(config.secret ?? ''),
     }
   },
   handlers: ({ ledger, ledgerReads, loyalty, providers }) => {

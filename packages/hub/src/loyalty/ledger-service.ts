@@ -595,7 +595,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     async hold(tx: Tx, ledger: string, input: HoldInput): Promise<Posted<HoldResult>> {
       const settings = await settingsOf(tx, ledger)
       const fp = fingerprintOf('hold', ledger, input)
-      const { rows: found } = await sql<{ id: string; fingerprint: string }>`SELECT id, fingerprint FROM ledger_holds WHERE ledger_id = ${ledger} AND idempotency_key = ${input.idempotencyKey}`.execute(tx)
+      const { rows: found } = await sql<{ id: string; fingerprint: string }>`SELECT id, fingerprint FROM ledger_holds WHERE ledger_id = ${ledger} AND idempotency_key IN (${sql.join(deps.store.keyForms(input.idempotencyKey))})`.execute(tx)
       if (found[0]) {
         if (found[0].fingerprint !== fp) throw new HubError('IDEMPOTENCY_KEY_REUSED', `The idempotency key ${input.idempotencyKey} was used for another hold of this ledger.`)
         const hold = (await readHold(tx, found[0].id))!

@@ -6,6 +6,7 @@ import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import type { EventInput, EventService } from '../events/event-store.js'
 import type { AccountRole } from './tables.js'
+import { keyForms } from '../redaction.js'
 
 /**
  * The ledger's storage: accounts locked for a posting, the one statement that writes a
@@ -190,7 +191,7 @@ export function laneOf(accountId: string): number {
   return (h >>> 0) % LANES
 }
 
-export function createLedgerStore({ events, clock }: { events: EventService; clock: () => Date }) {
+export function createLedgerStore({ events, clock, secret }: { events: EventService; clock: () => Date; secret: string }) {
   // lanes of system accounts never change once made
   const laneIds = new Map<string, string>()
 
@@ -292,8 +293,11 @@ export function createLedgerStore({ events, clock }: { events: EventService; clo
       return rows[0] ? transactionOf(rows[0]) : undefined
     },
 
+    /** A caller's idempotency key and the form an erase may have rewritten it to (see `erasedKey`). */
+    keyForms: (key: string) => keyForms(secret, key),
+
     async byKey(exec: Executor, ledger: string, key: string): Promise<StoredTransaction | undefined> {
-      const { rows } = await sql<RawTransaction>`SELECT * FROM ledger_transactions WHERE ledger_id = ${ledger} AND idempotency_key = ${key}`.execute(exec)
+      const { rows } = await sql<RawTransaction>`SELECT * FROM ledger_transactions WHERE ledger_id = ${ledger} AND idempotency_key IN (${sql.join(keyForms(secret, key))})`.execute(exec)
       return rows[0] ? transactionOf(rows[0]) : undefined
     },
 

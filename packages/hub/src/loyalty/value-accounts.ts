@@ -218,7 +218,7 @@ export function createValueAccounts({ store, ledger, clock }: { store: LedgerSto
     ): Promise<{ hold: ValueHold; balance: ValueBalance; replayed: boolean }> {
       const accounts = await ledger.lockAndSettle(tx, [accountId])
       const row = accounts.get(accountId)!
-      const { rows: found } = await sql<HoldRaw>`SELECT ${holdColumns} FROM ledger_holds WHERE ledger_id = ${row.ledger_id} AND idempotency_key = ${input.key}`.execute(tx)
+      const { rows: found } = await sql<HoldRaw>`SELECT ${holdColumns} FROM ledger_holds WHERE ledger_id = ${row.ledger_id} AND idempotency_key IN (${sql.join(store.keyForms(input.key))})`.execute(tx)
       if (found[0]) {
         const hold = holdOf(found[0])
         if (hold.fingerprint !== input.fingerprint || hold.accountId !== accountId) {
