@@ -240,4 +240,14 @@ describe('loadConfig', () => {
     const list = writeYaml('list.yaml', '- customer\n')
     expect(configError(() => loadConfig({ HUB_CONFIG: list }, dir)).message).toContain(list)
   })
+
+  test('HUB_DB_POOLER and HUB_DB_DIRECT_URL: none by default, transaction behind pgbouncer, anything else refused; PostgreSQL only', () => {
+    const url = 'postgres://hub@pgbouncer:6432/hub'
+    expect(loadConfig({ DATABASE_URL: url }, dir)).toMatchObject({ dbPooler: 'none', dbDirectUrl: undefined })
+    const direct = 'postgres://hub@db:5432/hub'
+    expect(loadConfig({ DATABASE_URL: url, HUB_DB_POOLER: 'transaction', HUB_DB_DIRECT_URL: direct }, dir)).toMatchObject({ dbPooler: 'transaction', dbDirectUrl: direct })
+    expect(configError(() => loadConfig({ DATABASE_URL: url, HUB_DB_POOLER: 'session' }, dir)).message).toContain('HUB_DB_POOLER must be none or transaction')
+    expect(configError(() => loadConfig({ HUB_DB_POOLER: 'transaction' }, dir)).message).toContain('go with DATABASE_URL')
+    expect(configError(() => loadConfig({ HUB_DB_DIRECT_URL: direct }, dir)).message).toContain('go with DATABASE_URL')
+  })
 })

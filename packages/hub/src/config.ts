@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml'
 import { ConfigError } from './errors.js'
 import { coerce, type ConfigSection } from './config-section.js'
 import { hubModules } from './modules.js'
+import type { DatabaseOptions } from './db/create-database.js'
 
 /**
  * The sections of the configuration file, by key. Each module that has one adds it
@@ -26,6 +27,19 @@ export interface ProcessSettings {
   dataDir: string
   /** `HUB_DB_POOL_SIZE`, default 10: PostgreSQL connections per hub process (besides the one that listens for the event feed). */
   poolSize: number
+  /**
+   * `HUB_DB_POOLER`, default `none`: `transaction` when `DATABASE_URL` names a pooler in
+   * transaction mode (pgbouncer's `pool_mode = transaction`), where consecutive transactions of one
+   * connection may run on different server connections: the hub then prepares no named
+   * statements, and listens only through `HUB_DB_DIRECT_URL`.
+   */
+  dbPooler: DbPooler
+  /**
+   * `HUB_DB_DIRECT_URL`: PostgreSQL itself, not a pooler — the one connection that listens for
+   * the event feed's notifications goes there. Without it, behind a transaction pooler, nothing
+   * listens and the feed's readers and workers find new events by their periodic re-reads.
+   */
+  dbDirectUrl: string | undefined
   /** `HUB_ADMIN_TOKEN`: accepted as an admin token when set. */
   adminToken: string | undefined
   /**
@@ -39,6 +53,9 @@ export interface ProcessSettings {
 }
 
 export type HubConfig = ProcessSettings & Settings
+
+/** What sits between the hub and PostgreSQL: nothing (or a session pooler), or a transaction pooler. */
+export type DbPooler = 'none' | 'transaction'
 
 /** The sections the modules declare. */
 export function configSections(): ConfigSection<unknown>[] {
@@ -60,6 +77,25 @@ function readYaml(path: string): Record<string, unknown> {
   if (doc == null) return {}
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path} must hold a mapping`)
   return doc as Record<string, unknown>
+}
+
+function poolerOf(value: string | undefined): DbPooler {
+  if (value === undefined || value === '' || value === 'none') return 'none'
+  if (value === 'transaction') return 'transaction'
+  throw new ConfigError(`HUB_DB_POOLER must be none or transaction, got ${JSON.stringify(value)}`)
+}
+
+/**
+ * How to open the database the configuration names: PostgreSQL (through its pooler, if any) or
+ * the embedded one, with `poolSize` connections.
+ *
+ * @example
+ * ```ts
+ * const database = await createDatabase(databaseOptions(config, 1))
+ * ```
+ */
+export function databaseOptions(config: ProcessSettings, poolSize = config.poolSize): DatabaseOptions {
+  return { url: config.databaseUrl, dataDir: config.dataDir, poolSize, pooler: config.dbPooler, directUrl: config.dbDirectUrl }
 }
 
 /**
@@ -86,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (secret !== undefined && secret.length < 32) throw new ConfigError('HUB_SECRET must have at least 32 characters')
   // an admin token is as good as the admin's password: too short to guess is not enough
   const adminToken = env.HUB_ADMIN_TOKEN || undefined
+  if (!env.DATABASE_URL && (env.HUB_DB_POOLER || env.HUB_DB_DIRECT_URL)) throw new ConfigError('HUB_DB_POOLER and HUB_DB_DIRECT_URL go with DATABASE_URL (PostgreSQL); the embedded database has no pooler')
   if (adminToken !== undefined && adminToken.length < 32) throw new ConfigError('HUB_ADMIN_TOKEN must have at least 32 characters (e.g. openssl rand -hex 24)')
   return {
     port: coerce('PORT', 'integer', env.PORT ?? 1337, true, 0, 65535) as number,
@@ -94,6 +131,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: resolve(cwd, env.HUB_DATA_DIR || '.hub-data'),
     poolSize: coerce('HUB_DB_POOL_SIZE', 'integer', env.HUB_DB_POOL_SIZE ?? 10, true, 1, 200) as number,
+    dbPooler: poolerOf(env.HUB_DB_POOLER),
+    dbDirectUrl: env.HUB_DB_DIRECT_URL || undefined,
     adminToken,
     secret,
     devLogLinks: env.HUB_DEV_LOG_LINKS === 'true',

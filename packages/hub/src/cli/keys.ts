@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js'
+import { databaseOptions, loadConfig } from '../config.js'
 import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
@@ -23,7 +23,7 @@ export async function keysCommand(args: string[]): Promise<number> {
       console.log(kid)
       return 0
     }
-    const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+    const database = await createDatabase(databaseOptions(config, 1))
     try {
       await migrate(database.db)
       const keys = createSigningKeys({ secret: resolveSecret(config, database.kind === 'pglite'), accessTokenTtl: config.auth.accessTokenTtl })

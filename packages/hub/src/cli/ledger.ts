@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import type { VerifyReport } from '@his-her/contract'
-import { loadConfig, type HubConfig } from '../config.js'
+import { databaseOptions, loadConfig, type HubConfig } from '../config.js'
 import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
@@ -51,7 +51,7 @@ function progressBar(label: string) {
 
 /** Runs `run` on the database itself, with the services of a hub built on it (no hub may hold an embedded one). */
 export async function direct(config: HubConfig, run: (app: HubApp, db: Executor) => Promise<number>): Promise<number> {
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 })
+  const database = await createDatabase(databaseOptions(config, 2))
   try {
     await migrate(database.db)
     const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite') }, database, logger: false })

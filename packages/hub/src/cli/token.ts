@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { apiRoles, type ApiRole, type ApiTokenInfo, type CreatedToken } from '@his-her/contract'
-import { loadConfig, type HubConfig } from '../config.js'
+import { databaseOptions, loadConfig, type HubConfig } from '../config.js'
 import { createDatabase } from '../db/create-database.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { migrate } from '../db/migrate.js'
@@ -28,7 +28,7 @@ function viaApi(config: HubConfig): TokenOps {
 }
 
 async function direct(config: HubConfig): Promise<TokenOps> {
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 })
+  const database = await createDatabase(databaseOptions(config, 1))
   await migrate(database.db)
   const service = createApiTokenService()
   const { db } = database

@@ -17,6 +17,16 @@ export interface DatabaseOptions {
   poolSize?: number
   /** PostgreSQL schema to work in (tests give each file its own). */
   schema?: string
+  /**
+   * `transaction`: `url` names a pooler in transaction mode (pgbouncer's `pool_mode =
+   * transaction`). A statement prepared under a name lives on one server connection, and the
+   * pooler gives the next transaction any of them — where the name is unknown, or known with
+   * another text — so statements go unnamed. And a `LISTEN` through it hears nothing once its
+   * transaction ends, so listening takes `directUrl` or does not happen.
+   */
+  pooler?: 'none' | 'transaction'
+  /** PostgreSQL itself, bypassing the pooler: where the listening connection goes when given. */
+  directUrl?: string | undefined
 }
 
 export interface HubDatabase {
@@ -30,7 +40,9 @@ export interface HubDatabase {
    * back (notifications sent meanwhile are lost: a listener re-checks what it waits for). On
    * PostgreSQL one connection of its own, outside the pool, listens; on PGlite the embedded
    * database does. Resolves once listening (or, when the database cannot be reached, at once: it
-   * listens once it can); the function it gives stops.
+   * listens once it can); the function it gives stops. The listening connection goes to
+   * `directUrl` when given; behind a transaction pooler without one nothing listens (`listens` is
+   * false): this resolves at once and never calls back.
    *
    * @example
    * ```ts
@@ -38,6 +50,8 @@ export interface HubDatabase {
    * ```
    */
   listen(channel: string, onNotify: (payload: string) => void, onListen?: () => void): Promise<() => Promise<void>>
+  /** False when notifications cannot be heard (a transaction pooler and no `directUrl`). */
+  listens: boolean
   /** PostgreSQL only: the pool's connections now — open, idle, and requests waiting for one (the metrics read it). */
   poolUse?(): { total: number; idle: number; waiting: number }
   close(): Promise<void>
@@ -65,13 +79,17 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     pool.on('error', () => {
       // an idle client lost its connection; the pool replaces it and the next query reports it
     })
-    wrapQueries(pool, { prepare: true })
+    const pooled = options.pooler === 'transaction'
+    wrapQueries(pool, { prepare: !pooled })
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    const listenUrl = options.directUrl ?? (pooled ? undefined : options.url)
     return {
       db,
       kind: 'postgres',
       ping: () => ping(db),
-      listen: (channel, onNotify, onListen) => listenPg(options, channel, onNotify, onListen),
+      listen: (channel, onNotify, onListen) =>
+        listenUrl === undefined ? Promise.resolve(async () => {}) : listenPg({ ...options, url: listenUrl }, channel, onNotify, onListen),
+      listens: listenUrl !== undefined,
       poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       close: () => db.destroy(),
     }
@@ -93,6 +111,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
       db,
       kind: 'pglite',
       ping: () => ping(db),
+      listens: true,
       listen: async (channel, onNotify, onListen) => {
         const stop = await lite.listen(channel, onNotify)
         onListen?.()

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import type { HubConfig } from '../config.js'
+import { databaseOptions, type HubConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
 import { createDatabase } from '../db/create-database.js'
 import { migrate } from '../db/migrate.js'
@@ -38,11 +38,14 @@ export interface RunningHub {
  */
 export async function startHub(config: HubConfig, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RunningHub> {
   if (config.databaseUrl && !config.secret) resolveSecret(config, false) // fail before connecting
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize })
+  const database = await createDatabase(databaseOptions(config))
   let app: HubApp | undefined
   try {
     await migrate(database.db)
     app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite') }, database })
+    if (!database.listens) {
+      app.log.warn('HUB_DB_POOLER=transaction without HUB_DB_DIRECT_URL: not listening for notifications; waiting feed readers and the event workers see new events on their next periodic read (within 2 s)')
+    }
     const tokenFile = join(config.dataDir, 'admin-token')
     if (!config.adminToken) {
       const token = await app.tokens.bootstrap()

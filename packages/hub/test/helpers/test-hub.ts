@@ -74,6 +74,8 @@ export function testConfig(
     databaseUrl: testDatabaseUrl,
     dataDir: 'memory://',
     poolSize: 10,
+    dbPooler: 'none',
+    dbDirectUrl: undefined,
     adminToken,
     customer: { ...defaultCustomerSettings, ...customer },
     ledgers: [],
