@@ -6,7 +6,7 @@ const Name = Type.String({ minLength: 1, maxLength: 200 })
 export const Email = Type.String({ minLength: 3, maxLength: 254, description: 'trimmed and lower-cased before it is stored' })
 export const Phone = Type.String({ minLength: 3, maxLength: 40, description: 'any common notation; stored as E.164 (default_country for national numbers)' })
 const Country = Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2, e.g. US' })
-const Group = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'lower-case tag such as vip, wholesale, b2b' })
+export const Group = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'lower-case tag such as vip, wholesale, b2b' })
 const Opt = Type.Optional
 
 export const Address = Type.Object(

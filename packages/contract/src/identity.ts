@@ -6,12 +6,12 @@ import { Identity, identityKinds, Kind, LinkedBy, linkRules, linkVias, type Iden
 
 export { Identity, identityKinds, LinkedBy, linkRules, linkVias, type IdentityKind }
 
-const Component = Type.String({
+export const Component = Type.String({
   pattern: '^[a-z0-9][a-z0-9._-]{0,99}$',
   description: "the platform's identity component, e.g. identity.his-and-her-store",
 })
-const FieldName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$', description: "the platform's name for its id field, e.g. medusaCustomerId" })
-const ExternalId = Type.String({ minLength: 1, maxLength: 200 })
+export const FieldName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$', description: "the platform's name for its id field, e.g. medusaCustomerId" })
+export const ExternalId = Type.String({ minLength: 1, maxLength: 200 })
 const Country = Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2 country for phone numbers written without +, e.g. TH' })
 
 export const IdentityInput = Type.Object(

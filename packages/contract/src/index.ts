@@ -12,11 +12,12 @@ import { sellers } from './sellers.js'
 import { coupons } from './coupons.js'
 import { webhooks } from './webhooks.js'
 import { privacyExport } from './privacy-export.js'
+import { imports } from './imports.js'
 import { eventEnvelope, feedDomain } from './events.js'
 
 // One line a domain: its error codes, events and routes join the catalogue, the event map and
 // the route table below.
-const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons, webhooks, privacyExport })
+const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons, webhooks, privacyExport, imports })
 
 /** Every event type with the schema of its payload. */
 export const eventPayloads = domains.events
@@ -228,3 +229,4 @@ export { PersonExport, EraseResult, exportSchemaVersion, exportLimits } from './
 /** A route of the table by operation id (for generic code over the table). */
 export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec
 export type { Static }
+export { ImportRow, ImportSummary, importStatuses } from './imports.js'

@@ -113,7 +113,8 @@ export const privacyExport = defineDomain({
       summary: "Erase a person: its personal data goes, its ids, totals and ledger stay",
       description:
         'In one transaction: the personal fields of the customer and of the records merged into it are cleared, their identities, addresses, password, ' +
-        'one-time tokens and sessions go, and the personal data is rewritten out of the events, merge records and kept Idempotency-Key answers that hold it. ' +
+        'one-time tokens and sessions go, and the personal data is rewritten out of the events, merge records, kept Idempotency-Key answers and the free-form fields of ' +
+        'points transactions, holds and coupon redemptions that hold it. ' +
         'Ids, order totals and the ledger stay. Emits customer.erased. From then on every route naming the customer answers 410 CUSTOMER_ERASED, and a sync ' +
         'with the same identifiers makes a new customer. Erasing again answers the same. See docs/privacy.md, "Erase".',
       params: CustomerIdParams,

@@ -9,6 +9,7 @@ import { sellersModule } from './sellers/index.js'
 import { couponsModule } from './coupons/index.js'
 import { webhooksModule } from './webhooks/index.js'
 import { natsModule } from './nats/index.js'
+import { importsModule } from './imports/index.js'
 import { requestsModule } from './http/requests-module.js'
 import { operationsModule } from './http/operations-module.js'
 import { flowsModule } from './flows/index.js'
@@ -28,6 +29,7 @@ export const hubModules: readonly HubModule[] = [
   couponsModule,
   webhooksModule,
   natsModule,
+  importsModule,
   requestsModule,
   operationsModule,
   flowsModule,

@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util'
-import cliProgress from 'cli-progress'
 import type { VerifyReport } from '@his-her/contract'
 import { databaseOptions, loadConfig, type HubConfig } from '../config.js'
 import { createDatabase } from '../db/create-database.js'
@@ -10,6 +9,7 @@ import type { Executor } from '../db/executor.js'
 import { resolveSecret } from '../http/server.js'
 import { settleDueAccounts } from '../loyalty/index.js'
 import { CommandError, runningHubApi } from './running-hub.js'
+import { progressBar } from './progress.js'
 
 const usage = `usage:
   customer-hub ledger verify [--ledger HANDLE]   recompute every balance from the entries, check every hash chain and transaction
@@ -24,28 +24,6 @@ function printReport(report: VerifyReport): void {
   console.log(`${head} — ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}:`)
   for (const p of report.problems) {
     console.log(`  ${p.kind}\t${p.accountId ?? '-'}\t${p.transactionId ?? '-'}\t${p.detail}`)
-  }
-}
-
-/** A progress bar on stderr when it is a terminal; nothing otherwise (logs and pipes stay clean). */
-function progressBar(label: string) {
-  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} }
-  const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {value}/{total} accounts | {rate}/s | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  )
-  const started = Date.now()
-  let begun = false
-  return {
-    update(done: number, total: number) {
-      if (!begun) {
-        bar.start(total, 0, { rate: 0 })
-        begun = true
-      }
-      bar.setTotal(total)
-      bar.update(done, { rate: Math.round(done / Math.max((Date.now() - started) / 1000, 0.001)) })
-    },
-    stop: () => begun && bar.stop(),
   }
 }
 
@@ -105,7 +83,7 @@ export async function ledgerCommand(args: string[]): Promise<number> {
       }
       let drift = false
       for (const handle of only ? [only] : ledgers) {
-        const bar = progressBar(`verify ${handle}`)
+        const bar = progressBar(`verify ${handle}`, 'accounts', { lines: false })
         const report = await app.services.ledgerReads.verify(db, handle, (done, total) => bar.update(done, total))
         bar.stop()
         printReport(report)

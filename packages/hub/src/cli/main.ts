@@ -8,6 +8,7 @@ import { keysCommand } from './keys.js'
 import { ledgerCommand } from './ledger.js'
 import { exportPersonCommand } from './export-person.js'
 import { erasePersonCommand } from './erase-person.js'
+import { importCommand } from './import.js'
 
 const help = `customer-hub — one record per real person across every store and platform
 
@@ -26,7 +27,9 @@ commands:
                         settle every account that fell due: expired lots and holds, ended return windows
   export-person ID [--out FILE]
                         everything held about a customer as one JSON document (docs/privacy.md)
-  erase-person ID       erase a customer's personal data; ids, order totals and the ledger stay (docs/privacy.md)`
+  erase-person ID       erase a customer's personal data; ids, order totals and the ledger stay (docs/privacy.md)
+  import FILE --platform COMPONENT [--format csv|jsonl] [--id-field NAME]
+                        import a platform's customers in bulk with the sync's rules; resumes when run again (docs/imports.md)`
 
 async function main(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv
@@ -47,6 +50,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return exportPersonCommand(rest)
     case 'erase-person':
       return erasePersonCommand(rest)
+    case 'import':
+      return importCommand(rest)
     case 'help':
     case '--help':
     case '-h':

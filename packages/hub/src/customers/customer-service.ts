@@ -99,6 +99,31 @@ export function createCustomerService({ events }: { events: EventService }) {
         RETURNING id`
     },
 
+    /** The insert of many new customers (a bulk import's batch), as one part of a larger statement (`RETURNING id`). */
+    insertManySql(customers: Customer[]): RawBuilder<unknown> {
+      const rows = customers.map((c) => sql`(${c.id}, ${c.email}, ${c.firstName}, ${c.lastName}, ${c.phone}, ${JSON.stringify(c.metadata)}::jsonb, ${c.createdAt}::timestamptz, ${c.updatedAt}::timestamptz)`)
+      return sql`
+        INSERT INTO customers (id, email, first_name, last_name, phone, metadata, created_at, updated_at)
+        VALUES ${sql.join(rows)}
+        RETURNING id`
+    },
+
+    /**
+     * {@link guardedUpdateSql} for many customers in one statement (a bulk import's batch): each
+     * row changes only while live and still the version read; `RETURNING id` lists those it did.
+     */
+    guardedUpdateManySql(updates: { next: Customer; version: string }[]): RawBuilder<unknown> {
+      const rows = updates.map(({ next, version }) =>
+        sql`(${next.id}, ${version}, ${next.firstName}, ${next.lastName}, ${next.email}, ${next.phone}, ${JSON.stringify(next.metadata)}, ${next.updatedAt})`)
+      return sql`
+        UPDATE customers c
+        SET first_name = v.first_name, last_name = v.last_name, email = v.email, phone = v.phone,
+            metadata = v.metadata::jsonb, updated_at = v.updated_at::timestamptz
+        FROM (VALUES ${sql.join(rows)}) v (id, version, first_name, last_name, email, phone, metadata, updated_at)
+        WHERE c.id = v.id AND c.deleted_at IS NULL AND c.xmin = v.version::xid
+        RETURNING c.id`
+    },
+
     /**
      * The update of a customer to `next`, as one part of a larger statement: it changes the row
      * only while it is live and still the version that was read (`xmin`), so a write decided on
@@ -171,9 +196,16 @@ export function createCustomerService({ events }: { events: EventService }) {
 
     // ---- accounts (the auth domain signs them in; the record and its password live here) ----
 
-    /** The live account with this email, for sign-in: its id, whether the email is verified, its password hash. */
-    async accountByEmail(exec: Executor, email: string) {
+    /**
+     * The live account with this email, for sign-in: its id, whether the email is verified, its
+     * password hash. `holders` is the identity domain's sub-select of the email's holder: its
+     * unique index finds the one candidate, which is read by primary key (`customers.email` has
+     * no index of its own, so filtering it alone read the whole table on every sign-in). The
+     * account's own email must still be this one, as before: a second email it holds does not sign in.
+     */
+    async accountByEmail(exec: Executor, email: string, holders: RawBuilder<unknown>) {
       return exec.selectFrom('customers').select(['id', 'email_verified', 'password_hash'])
+        .where('id', 'in', sql<string>`(${holders})`)
         .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null).executeTakeFirst()
     },
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js/max'
-import type { Customer, Identity, LinkedBy, Merge, RewardAccount, SyncInput, SyncResult } from '@his-her/contract'
+import type { Customer, Identity, LinkedBy, Merge, RejectedIdentifier, RewardAccount, SyncInput, SyncResult } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import { finalStatement, RetryTransaction, type Tx } from '../db/executor.js'
@@ -57,6 +57,27 @@ async function join(tx: Tx, services: Services, keys: MatchKeys, ledger: string 
 const lostToAnotherLink = (err: unknown) => isUniqueViolation(err) && /^identities_/.test((err as { constraint?: string }).constraint ?? '')
 
 /**
+ * A sync's identifiers, normalized: the platform id, email and phone that stay, and those set
+ * aside as invalid (`rejected`). Throws 400 `IDENTIFIER_REQUIRED` when none was sent, and the
+ * first rejection's code when none is left.
+ */
+export function syncIdentifiers(settings: CustomerSettings, identity: IdentitySettings, input: SyncInput): { keys: MatchKeys; rejected: RejectedIdentifier[] } {
+  const component = input.platform.component
+  const country = requestCountry(identity, settings.defaultCountry, component, input.platform.defaultCountry)
+  const hasIdentifier = Boolean(input.platform.externalId?.trim() || input.email?.trim() || input.phone?.trim())
+  if (!hasIdentifier) throw new HubError('IDENTIFIER_REQUIRED', 'A sync needs at least one of platform.externalId, email or phone.')
+  const { keys, rejected } = syncKeys(
+    { component, externalId: input.platform.externalId, externalIdField: input.platform.externalIdField, email: input.email, phone: input.phone },
+    country,
+  )
+  if (!keys.platform && !keys.email && !keys.phone) {
+    const [first] = rejected
+    throw new HubError(first!.code, `No valid identifier is left: ${rejected.map((r) => `${r.field} ${JSON.stringify(r.value)}`).join(', ')} ${rejected.length > 1 ? 'are' : 'is'} not valid.`, { rejected })
+  }
+  return { keys, rejected }
+}
+
+/**
  * `POST /customer/sync`: find-or-create one person from what a platform knows of them — the
  * customer, its identities and its reward account, written together. An invalid email or phone
  * is left out and reported (`rejected`); when the identifiers lead to several customers, those
@@ -73,115 +94,33 @@ const lostToAnotherLink = (err: unknown) => isUniqueViolation(err) && /^identiti
 export async function syncCustomer(tx: Tx, services: Services, settings: CustomerSettings, identity: IdentitySettings, input: SyncInput): Promise<SyncResult> {
   const { customers, identities, loyalty, events } = services
   const ledger = input.rewardLedger
-  const component = input.platform.component
-  const country = requestCountry(identity, settings.defaultCountry, component, input.platform.defaultCountry)
   if (ledger !== undefined) await loyalty.assertLedger(tx, ledger, { points: true })
-  const hasIdentifier = Boolean(input.platform.externalId?.trim() || input.email?.trim() || input.phone?.trim())
-  if (!hasIdentifier) throw new HubError('IDENTIFIER_REQUIRED', 'A sync needs at least one of platform.externalId, email or phone.')
-  const { keys, rejected } = syncKeys(
-    { component, externalId: input.platform.externalId, externalIdField: input.platform.externalIdField, email: input.email, phone: input.phone },
-    country,
-  )
-  if (!keys.platform && !keys.email && !keys.phone) {
-    const [first] = rejected
-    throw new HubError(first!.code, `No valid identifier is left: ${rejected.map((r) => `${r.field} ${JSON.stringify(r.value)}`).join(', ')} ${rejected.length > 1 ? 'are' : 'is'} not valid.`, { rejected })
-  }
+  const { keys, rejected } = syncIdentifiers(settings, identity, input)
   const candidates = await findCandidates(tx, services, keys, ledger)
   let resolution = resolve(keys, candidates, { autoMerge: identity.autoMerge })
   let joined: Merge[] = []
   if (resolution.needsFacts) ({ resolution, joined } = await join(tx, services, keys, ledger, identity, candidates))
-  const { match, matchedBy, free, conflicts } = resolution
-  const now = new Date().toISOString()
-  const freeValue = (key: IdentityKey | undefined) => (key && free.includes(key) ? [key.value] : [])
-  const linkedBy = (rule: LinkedBy['rule']): LinkedBy => ({ via: 'sync', component, rule })
-  const rejectedEvents = (customerId: string): EventInput[] =>
-    rejected.length ? [{ type: 'customer.identity_rejected', customerId, payload: { customerId, component, rejected } }] : []
+  const plan = planSync(input, keys, rejected, resolution, joined, new Date().toISOString())
 
   try {
-    if (!match) {
-      const id = newId('cus')
-      const linked = free.map((k) => identityOf(k, id, now, linkedBy('new')))
-      const customer: Customer = {
-        id,
-        email: contactField(null, freeValue(keys.email)),
-        firstName: input.firstName ?? null,
-        lastName: input.lastName ?? null,
-        phone: contactField(null, freeValue(keys.phone)),
-        addresses: [],
-        groups: [],
-        metadata: mergeMetadata({}, input.metadata),
-        orderCount: 0,
-        totalSpent: 0,
-        currency: null,
-        hasAccount: false,
-        emailVerified: false,
-        createdAt: now,
-        updatedAt: now,
-      }
-      const rewardAccount: RewardAccount | undefined = ledger ? { id: newId('rwa'), ledger, customerId: id, createdAt: now } : undefined
-      const created: EventInput[] = [
-        { type: 'customer.created', customerId: id, payload: { customer } },
-        ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
-        ...rejectedEvents(id),
-        ...(rewardAccount ? [{ type: 'reward_account.created', customerId: id, payload: { rewardAccount } } as const] : []),
-      ]
+    if (plan.kind === 'none') return plan.result
+    if (plan.kind === 'create') {
       await finalStatement(composeStatement(
         [
-          ['c', customers.insertSql(customer, null)],
-          ['i', linked.length ? identities.insertSql(linked) : undefined],
-          ['r', rewardAccount ? loyalty.accountInsertSql(rewardAccount, wrote('c')) : undefined],
+          ['c', customers.insertSql(plan.customer, null)],
+          ['i', plan.linked.length ? identities.insertSql(plan.linked) : undefined],
+          ['r', plan.rewardAccount ? loyalty.accountInsertSql(plan.rewardAccount, wrote('c')) : undefined],
         ],
-        events.insertSql(tx, created),
+        events.insertSql(tx, plan.events),
       )).execute(tx)
-      return { customer, documentId: id, created: true, matchedBy: null, linked, conflicts, joined, rejected, rewardAccountCreated: rewardAccount !== undefined }
+      return plan.result
     }
-
-    const current = toCustomer(match.customer)
-    const id = current.id
-    const linked = free.map((k) => identityOf(k, id, now, linkedBy(matchedBy)))
-    const next: Customer = { ...current }
-    const changed: string[] = []
-    if (input.firstName != null && input.firstName !== current.firstName) {
-      next.firstName = input.firstName
-      changed.push('firstName')
-    }
-    if (input.lastName != null && input.lastName !== current.lastName) {
-      next.lastName = input.lastName
-      changed.push('lastName')
-    }
-    // the customer holds its current email and phone; the sync adds the free ones
-    for (const kind of ['email', 'phone'] as const) {
-      const held = [...(current[kind] === null ? [] : [current[kind]!]), ...freeValue(keys[kind])]
-      const value = contactField(current[kind], held)
-      if (value !== current[kind]) {
-        next[kind] = value
-        changed.push(kind)
-      }
-    }
-    const metadata = mergeMetadata(current.metadata, input.metadata)
-    if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
-      next.metadata = metadata
-      changed.push('metadata')
-    }
-    if (changed.length > 0) next.updatedAt = now
-    const ensureAccount = ledger !== undefined && !match.hasRewardAccount
-
-    // Nothing to write: the common steady state of a re-sync costs the reads alone.
-    if (changed.length === 0 && linked.length === 0 && conflicts.length === 0 && rejected.length === 0 && !ensureAccount) {
-      return { customer: current, documentId: id, created: false, matchedBy, linked, conflicts, joined, rejected, rewardAccountCreated: false }
-    }
-
-    const changes: EventInput[] = [
-      ...(changed.length ? [{ type: 'customer.updated' as const, customerId: id, payload: { customer: next, changed } }] : []),
-      ...linked.map((identity): EventInput => ({ type: 'customer.identity_linked', customerId: id, payload: { customerId: id, identity } })),
-      ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
-      ...rejectedEvents(id),
-    ]
-    const rewardAccount: RewardAccount | undefined = ensureAccount ? { id: newId('rwa'), ledger: ledger!, customerId: id, createdAt: now } : undefined
+    const { next, version, rewardAccount, linked, events: changes } = plan
+    const id = next.id
     // the one write of the sync: without an Idempotency-Key it is the request's whole transaction
     const { rows } = await finalStatement(composeStatement(
       [
-        ['u', customers.guardedUpdateSql(next, match.version)],
+        ['u', customers.guardedUpdateSql(next, version)],
         ['i', linked.length ? identities.insertSql(linked, wrote('u')) : undefined],
         ['r', rewardAccount ? loyalty.accountInsertSql(rewardAccount, wrote('u')) : undefined],
         ['e', changes.length ? events.insertSql(tx, changes, wrote('u')) : undefined],
@@ -190,9 +129,105 @@ export async function syncCustomer(tx: Tx, services: Services, settings: Custome
       sql`SELECT ${countOf('u')} AS updated, ${rewardAccount ? countOf('r') : sql`0`} AS reward_created`,
     )).execute(tx) as { rows: { updated: number; reward_created: number }[] }
     if (rows[0]?.updated !== 1) throw new RetryTransaction(`customer ${id} changed since it was read`)
-    return { customer: next, documentId: id, created: false, matchedBy, linked, conflicts, joined, rejected, rewardAccountCreated: rows[0].reward_created === 1 }
+    return { ...plan.result, rewardAccountCreated: rows[0].reward_created === 1 }
   } catch (err) {
     if (lostToAnotherLink(err)) throw new RetryTransaction('another sync linked one of these identifiers first')
     throw err
   }
+}
+
+/**
+ * What a sync writes, decided from its identifiers and their resolution: a new customer, an
+ * update of the matched one (guarded by the row version that was read), or nothing. Pure: the
+ * sync writes one plan at a time, a bulk import many in one statement each — by the same rules.
+ */
+export type SyncPlan =
+  | { kind: 'none'; result: SyncResult }
+  | { kind: 'create'; customer: Customer; linked: Identity[]; rewardAccount: RewardAccount | undefined; events: EventInput[]; result: SyncResult }
+  | { kind: 'update'; next: Customer; version: string; linked: Identity[]; rewardAccount: RewardAccount | undefined; events: EventInput[]; result: SyncResult }
+
+export function planSync(input: SyncInput, keys: MatchKeys, rejected: RejectedIdentifier[], resolution: Resolution, joined: Merge[], now: string): SyncPlan {
+  const ledger = input.rewardLedger
+  const component = input.platform.component
+  const { match, matchedBy, free, conflicts } = resolution
+  const freeValue = (key: IdentityKey | undefined) => (key && free.includes(key) ? [key.value] : [])
+  const linkedBy = (rule: LinkedBy['rule']): LinkedBy => ({ via: 'sync', component, rule })
+  const rejectedEvents = (customerId: string): EventInput[] =>
+    rejected.length ? [{ type: 'customer.identity_rejected', customerId, payload: { customerId, component, rejected } }] : []
+
+  if (!match) {
+    const id = newId('cus')
+    const linked = free.map((k) => identityOf(k, id, now, linkedBy('new')))
+    const customer: Customer = {
+      id,
+      email: contactField(null, freeValue(keys.email)),
+      firstName: input.firstName ?? null,
+      lastName: input.lastName ?? null,
+      phone: contactField(null, freeValue(keys.phone)),
+      addresses: [],
+      groups: [],
+      metadata: mergeMetadata({}, input.metadata),
+      orderCount: 0,
+      totalSpent: 0,
+      currency: null,
+      hasAccount: false,
+      emailVerified: false,
+      createdAt: now,
+      updatedAt: now,
+    }
+    const rewardAccount: RewardAccount | undefined = ledger ? { id: newId('rwa'), ledger, customerId: id, createdAt: now } : undefined
+    const events: EventInput[] = [
+      { type: 'customer.created', customerId: id, payload: { customer } },
+      ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
+      ...rejectedEvents(id),
+      ...(rewardAccount ? [{ type: 'reward_account.created', customerId: id, payload: { rewardAccount } } as const] : []),
+    ]
+    const result: SyncResult = { customer, documentId: id, created: true, matchedBy: null, linked, conflicts, joined, rejected, rewardAccountCreated: rewardAccount !== undefined }
+    return { kind: 'create', customer, linked, rewardAccount, events, result }
+  }
+
+  const current = toCustomer(match.customer)
+  const id = current.id
+  const linked = free.map((k) => identityOf(k, id, now, linkedBy(matchedBy)))
+  const next: Customer = { ...current }
+  const changed: string[] = []
+  if (input.firstName != null && input.firstName !== current.firstName) {
+    next.firstName = input.firstName
+    changed.push('firstName')
+  }
+  if (input.lastName != null && input.lastName !== current.lastName) {
+    next.lastName = input.lastName
+    changed.push('lastName')
+  }
+  // the customer holds its current email and phone; the sync adds the free ones
+  for (const kind of ['email', 'phone'] as const) {
+    const held = [...(current[kind] === null ? [] : [current[kind]!]), ...freeValue(keys[kind])]
+    const value = contactField(current[kind], held)
+    if (value !== current[kind]) {
+      next[kind] = value
+      changed.push(kind)
+    }
+  }
+  const metadata = mergeMetadata(current.metadata, input.metadata)
+  if (JSON.stringify(metadata) !== JSON.stringify(current.metadata)) {
+    next.metadata = metadata
+    changed.push('metadata')
+  }
+  if (changed.length > 0) next.updatedAt = now
+  const ensureAccount = ledger !== undefined && !match.hasRewardAccount
+
+  // Nothing to write: the common steady state of a re-sync costs the reads alone.
+  if (changed.length === 0 && linked.length === 0 && conflicts.length === 0 && rejected.length === 0 && !ensureAccount) {
+    return { kind: 'none', result: { customer: current, documentId: id, created: false, matchedBy, linked, conflicts, joined, rejected, rewardAccountCreated: false } }
+  }
+
+  const events: EventInput[] = [
+    ...(changed.length ? [{ type: 'customer.updated' as const, customerId: id, payload: { customer: next, changed } }] : []),
+    ...linked.map((identity): EventInput => ({ type: 'customer.identity_linked', customerId: id, payload: { customerId: id, identity } })),
+    ...conflicts.map((conflict): EventInput => ({ type: 'customer.identity_conflict', customerId: id, payload: { customerId: id, conflict } })),
+    ...rejectedEvents(id),
+  ]
+  const rewardAccount: RewardAccount | undefined = ensureAccount ? { id: newId('rwa'), ledger: ledger!, customerId: id, createdAt: now } : undefined
+  const result: SyncResult = { customer: next, documentId: id, created: false, matchedBy, linked, conflicts, joined, rejected, rewardAccountCreated: false }
+  return { kind: 'update', next, version: match.version, linked, rewardAccount, events, result }
 }

@@ -64,6 +64,33 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
       return rows
     },
 
+    /**
+     * The holders of many requests' identifiers at once (a bulk import's batch): one query over the
+     * identities' unique indexes, each row the identifier held and its customer.
+     */
+    async holdersOfMany(exec: Executor, keys: MatchKeys[]): Promise<{ kind: IdentityKind; namespace: string; value: string; customer_id: string }[]> {
+      const emails = keys.flatMap((k) => (k.email ? [k.email.value] : []))
+      const phones = keys.flatMap((k) => (k.phone ? [k.phone.value] : []))
+      const platforms = keys.flatMap((k) => (k.platform ? [k.platform] : []))
+      const { rows } = await sql<{ kind: IdentityKind; namespace: string; value: string; customer_id: string }>`
+        SELECT kind, namespace, value, customer_id FROM identities WHERE kind = 'email' AND value = ANY (${emails}::text[])
+        UNION ALL
+        SELECT kind, namespace, value, customer_id FROM identities WHERE kind = 'phone' AND value = ANY (${phones}::text[])
+        UNION ALL
+        SELECT kind, namespace, value, customer_id FROM identities
+        WHERE kind = 'platform' AND (namespace, value) IN (SELECT * FROM unnest(${platforms.map((p) => p.namespace)}::text[], ${platforms.map((p) => p.value)}::text[]))`.execute(exec)
+      return rows
+    },
+
+    /**
+     * The id of the customer holding an email already in its stored form (trimmed, lower-cased), as
+     * a sub-select over the unique index. No shape check: a sign-in with any string finds no one
+     * rather than failing differently from a wrong password.
+     */
+    storedEmailHolderSql(value: string): RawBuilder<unknown> {
+      return sql`SELECT customer_id FROM identities WHERE kind = 'email' AND value = ${value}`
+    },
+
     /** The ids of the customers holding an email: a sub-select for the list's `email` filter. */
     emailHoldersSql(email: string): RawBuilder<unknown> {
       return sql`SELECT customer_id FROM identities WHERE kind = 'email' AND value = ${normalizeEmail(email)}`

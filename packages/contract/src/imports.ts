@@ -1,0 +1,65 @@
+import Type, { type Static } from 'typebox'
+import { Currency, Metadata, Nullable, Timestamp } from './common.js'
+import { AddressInput, Group } from './customers.js'
+import { ExternalId } from './identity.js'
+import { defineDomain } from './define.js'
+
+const Opt = Type.Optional
+
+/**
+ * One row of a bulk import (a line of JSON Lines, or a CSV record with these column names and the
+ * nested fields as JSON): what a sync of that platform sends, and what the platform knows beyond it.
+ */
+export const ImportRow = Type.Object(
+  {
+    externalId: Opt(Nullable(ExternalId)),
+    email: Opt(Nullable(Type.String({ maxLength: 254 }))),
+    phone: Opt(Nullable(Type.String({ maxLength: 40 }))),
+    firstName: Opt(Nullable(Type.String({ maxLength: 200 }))),
+    lastName: Opt(Nullable(Type.String({ maxLength: 200 }))),
+    metadata: Opt(Metadata),
+    addresses: Opt(Type.Array(AddressInput, { maxItems: 20 })),
+    groups: Opt(Type.Array(Group, { maxItems: 50 })),
+    orderCount: Opt(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    totalSpent: Opt(Type.Integer({ minimum: 0, maximum: 9_007_199_254_740_991, description: 'minor units, e.g. cents' })),
+    currency: Opt(Nullable(Currency)),
+    points: Opt(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: "the platform's points balance: posted once as an `import` transaction" })),
+  },
+  { additionalProperties: false },
+)
+export type ImportRow = Static<typeof ImportRow>
+
+export const importStatuses = ['staging', 'running', 'done', 'failed'] as const
+
+/** An import: where it is, and what it did so far. */
+export const ImportSummary = Type.Object(
+  {
+    id: Type.String(),
+    component: Type.String(),
+    source: Type.String({ description: 'the file name it was given' }),
+    status: Type.Union([Type.Literal('staging'), Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
+    totalRows: Nullable(Type.Integer({ description: 'null while the file is still being read' })),
+    processedRows: Type.Integer(),
+    created: Type.Integer({ description: 'rows that made a new customer' }),
+    matched: Type.Integer({ description: 'rows that found their customer' }),
+    joined: Type.Integer({ description: 'customers joined into another by the rows (merges with reason sync)' }),
+    conflicts: Type.Integer({ description: 'identifiers left with another customer' }),
+    rejected: Type.Integer({ description: 'rows refused whole (no valid identifier, invalid fields)' }),
+    rejectedIdentifiers: Type.Integer({ description: 'invalid emails or phones set aside while the row went on' }),
+    error: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    finishedAt: Nullable(Timestamp),
+  },
+  { $id: 'ImportSummary' },
+)
+export type ImportSummary = Static<typeof ImportSummary>
+
+export const imports = defineDomain({
+  errors: {
+    IMPORT_RUNNING: { status: 409, message: 'An import of this platform is not finished, or another process is working on it: finish that one first.' },
+    IMPORT_NOT_FOUND: { status: 404, message: 'No import has this id.' },
+  },
+  events: {},
+  routes: {},
+})

@@ -1,0 +1,157 @@
+import type { Customer, Identity, SyncInput } from '@his-her/contract'
+import type { Services } from '../module.js'
+import type { CustomerSettings } from '../customers/settings.js'
+import { RetryTransaction, type Tx } from '../db/executor.js'
+import { isUniqueViolation } from '../db/pg-errors.js'
+import { HubError } from '../errors.js'
+import type { EventInput } from '../events/event-store.js'
+import { resolve, type Candidate, type IdentityKey, type MatchKeys } from '../identity/match.js'
+import type { IdentitySettings } from '../identity/settings.js'
+import { planSync, syncCustomer, syncIdentifiers } from './sync-customer.js'
+
+/** What became of one row of an import. */
+export interface RowOutcome {
+  line: number
+  /** `created` or `matched` for a row that was synced; `rejected` for one that could not be. */
+  status: 'created' | 'matched' | 'rejected'
+  customerId: string | null
+  /** Customers this row's identifiers joined into its customer. */
+  joined: number
+  /** Identifiers of this row left with another customer. */
+  conflicts: number
+  /** Identifiers set aside as invalid (the row went on with the others), or the reason a rejected row was refused. */
+  rejectedIdentifiers: number
+  reason: string | null
+}
+
+/** One row to import: what a sync would send, and its line in the file. */
+export interface ImportBatchRow {
+  line: number
+  input: SyncInput
+}
+
+const keyOf = (k: IdentityKey) => `${k.kind}\u0000${k.namespace}\u0000${k.value}`
+const keysOf = (keys: MatchKeys) => [keys.platform, keys.email, keys.phone].filter((k): k is IdentityKey => k !== undefined)
+
+/**
+ * Imports a batch of rows with exactly the rules of `POST /customer/sync` (the same
+ * {@link syncIdentifiers}, {@link resolve} and {@link planSync}), but set-wise: one query finds the
+ * holders of every row's identifiers, one reads their records, and the batch's new customers,
+ * updates, identities and events are written with one statement each. Run inside the caller's
+ * transaction.
+ *
+ * A row goes through the one-at-a-time sync instead ({@link syncCustomer}, in the same
+ * transaction, after the set-wise writes) when deciding it alone could differ from syncing it
+ * after the others: it shares an identifier with an earlier row of the batch, its identifiers
+ * lead to two or more customers (joining), or another row of the batch already updates the
+ * customer it matches. Identity resolution does not depend on arrival order, so the customers
+ * that result are the ones a sync of every row, one by one, makes.
+ *
+ * A concurrent writer that got between the reads and the writes makes the guarded update or the
+ * identities' unique indexes refuse: the batch throws {@link RetryTransaction} and the caller
+ * runs it again.
+ *
+ * @example
+ * ```ts
+ * const outcomes = await importBatch(tx, services, settings, identity, [{ line: 1, input: { platform: { component: 'identity.shop', externalId: '42' }, email: 'ada@example.com' } }])
+ * ```
+ */
+export async function importBatch(tx: Tx, services: Services, settings: CustomerSettings, identity: IdentitySettings, rows: ImportBatchRow[]): Promise<RowOutcome[]> {
+  const { customers, identities, events } = services
+  const outcomes = new Map<number, RowOutcome>()
+  const reject = (line: number, err: unknown) => {
+    if (!(err instanceof HubError)) throw err
+    outcomes.set(line, { line, status: 'rejected', customerId: null, joined: 0, conflicts: 0, rejectedIdentifiers: 0, reason: `${err.code}: ${err.message}` })
+  }
+
+  // identifiers, and which rows must wait for the one-at-a-time path
+  const prepared: { row: ImportBatchRow; keys: MatchKeys; rejected: ReturnType<typeof syncIdentifiers>['rejected'] }[] = []
+  const slow: ImportBatchRow[] = []
+  const seen = new Set<string>()
+  for (const row of rows) {
+    let ids: ReturnType<typeof syncIdentifiers>
+    try {
+      ids = syncIdentifiers(settings, identity, row.input)
+    } catch (err) {
+      reject(row.line, err)
+      continue
+    }
+    const own = keysOf(ids.keys).map(keyOf)
+    const shared = own.some((k) => seen.has(k))
+    for (const k of own) seen.add(k)
+    if (shared) slow.push(row)
+    else prepared.push({ row, ...ids })
+  }
+
+  // every holder of every identifier, and their records: two queries for the whole batch
+  const held = await identities.holdersOfMany(tx, prepared.map((p) => p.keys))
+  const holderOf = new Map(held.map((h) => [`${h.kind}\u0000${h.namespace}\u0000${h.value}`, h]))
+  const records = held.length ? await customers.readForMatch(tx, [...new Set(held.map((h) => h.customer_id))]) : []
+  const recordOf = new Map(records.map((r) => [r.id, r]))
+
+  const now = new Date().toISOString()
+  const created: Customer[] = []
+  const updated: { next: Customer; version: string }[] = []
+  const linked: Identity[] = []
+  const written: EventInput[] = []
+  const touched = new Set<string>()
+  for (const p of prepared) {
+    const candidates: Candidate[] = keysOf(p.keys).flatMap((k) => {
+      const h = holderOf.get(keyOf(k))
+      const customer = h && recordOf.get(h.customer_id)
+      return customer ? [{ kind: k.kind, customer, version: customer.version, hasRewardAccount: false }] : []
+    })
+    const resolution = resolve(p.keys, candidates, { autoMerge: identity.autoMerge })
+    if (resolution.needsFacts || (resolution.match && touched.has(resolution.match.customer.id))) {
+      slow.push(p.row)
+      continue
+    }
+    const plan = planSync(p.row.input, p.keys, p.rejected, resolution, [], now)
+    const base = { line: p.row.line, joined: 0, conflicts: resolution.conflicts.length, rejectedIdentifiers: p.rejected.length, reason: null }
+    if (plan.kind === 'create') {
+      created.push(plan.customer)
+      outcomes.set(p.row.line, { ...base, status: 'created', customerId: plan.customer.id })
+    } else {
+      const id = plan.kind === 'update' ? plan.next.id : plan.result.customer.id
+      touched.add(id)
+      if (plan.kind === 'update') updated.push({ next: plan.next, version: plan.version })
+      outcomes.set(p.row.line, { ...base, status: 'matched', customerId: id })
+    }
+    if (plan.kind !== 'none') {
+      linked.push(...plan.linked)
+      written.push(...plan.events)
+    }
+  }
+
+  try {
+    if (created.length) await customers.insertManySql(created).execute(tx)
+    if (updated.length) {
+      const { rows: done } = await customers.guardedUpdateManySql(updated).execute(tx)
+      if (done.length !== updated.length) throw new RetryTransaction(`${updated.length - done.length} customers of an import batch changed since they were read`)
+    }
+    if (linked.length) await identities.insertSql(linked).execute(tx)
+    if (written.length) await events.insertSql(tx, written).execute(tx)
+  } catch (err) {
+    if (isUniqueViolation(err) && /^identities_/.test((err as { constraint?: string }).constraint ?? '')) throw new RetryTransaction('another sync linked an identifier of the import batch first')
+    throw err
+  }
+
+  // the rows that could differ when decided beside the others: one at a time, in line order
+  for (const row of slow.sort((a, b) => a.line - b.line)) {
+    try {
+      const result = await syncCustomer(tx, services, settings, identity, row.input)
+      outcomes.set(row.line, {
+        line: row.line,
+        status: result.created ? 'created' : 'matched',
+        customerId: result.customer.id,
+        joined: result.joined.length,
+        conflicts: result.conflicts.length,
+        rejectedIdentifiers: result.rejected.length,
+        reason: null,
+      })
+    } catch (err) {
+      reject(row.line, err)
+    }
+  }
+  return rows.map((r) => outcomes.get(r.line)!)
+}

@@ -1,0 +1,157 @@
+import { sql } from 'kysely'
+import type { ImportRow, ImportSummary } from '@his-her/contract'
+import type { Executor, Tx } from '../db/executor.js'
+import { isUniqueViolation } from '../db/pg-errors.js'
+import { HubError } from '../errors.js'
+import { newId } from '../ids.js'
+import type { RowOutcome } from '../flows/import-batch.js'
+import type { ImportsTable } from './tables.js'
+import type { Selectable } from 'kysely'
+
+/** How long a process keeps an import it works on without a batch committing: after that another may take it over. */
+export const IMPORT_LEASE_SECONDS = 60
+
+const toSummary = (r: Selectable<ImportsTable>): ImportSummary => ({
+  id: r.id,
+  component: r.component,
+  source: r.source,
+  status: r.status,
+  totalRows: r.total_rows,
+  processedRows: r.processed_rows,
+  created: r.created,
+  matched: r.matched,
+  joined: r.joined,
+  conflicts: r.conflicts,
+  rejected: r.rejected,
+  rejectedIdentifiers: r.rejected_identifiers,
+  error: r.error,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
+  finishedAt: r.finished_at ? new Date(r.finished_at).toISOString() : null,
+})
+
+export interface ImportFile {
+  component: string
+  externalIdField: string | null
+  format: 'csv' | 'jsonl'
+  source: string
+  contentHash: string
+}
+
+/** A staged row: the parsed row, or why it could not be read. */
+export type StagedRow = { line: number; row: ImportRow } | { line: number; invalid: string }
+
+/**
+ * Imports and their staged rows (migration 0030). An import is found again by its platform and
+ * its file's hash; the process working on it holds a lease that each batch renews in its own
+ * transaction, so two processes never both commit rows of one import.
+ */
+export function createImportService() {
+  return {
+    /**
+     * The import of this file: the one it made before (finished, or to resume), or a new one.
+     * 409 `IMPORT_RUNNING` while another file of the same platform is being imported.
+     */
+    async open(db: Executor, file: ImportFile): Promise<ImportSummary & { externalIdField: string | null }> {
+      const now = new Date()
+      try {
+        await db.insertInto('imports').values({
+          id: newId('imp'), component: file.component, external_id_field: file.externalIdField, format: file.format, source: file.source,
+          content_hash: file.contentHash, total_rows: null, error: null, lease_owner: null, lease_until: null, created_at: now, updated_at: now, finished_at: null,
+        }).onConflict((oc) => oc.constraint('imports_file_key').doNothing()).execute()
+      } catch (err) {
+        if (!isUniqueViolation(err, 'imports_one_running_key')) throw err
+        const other = await db.selectFrom('imports').select(['id', 'source']).where('component', '=', file.component).where('status', 'in', ['staging', 'running']).executeTakeFirst()
+        throw new HubError('IMPORT_RUNNING', `An import of ${file.component} is not finished: ${other?.id ?? '?'} (${other?.source ?? '?'}). Run it again to finish it first.`, { importId: other?.id })
+      }
+      const row = await db.selectFrom('imports').selectAll().where('component', '=', file.component).where('content_hash', '=', file.contentHash).executeTakeFirstOrThrow()
+      return { ...toSummary(row), externalIdField: row.external_id_field }
+    },
+
+    /** Takes the import for `owner` while no other process holds it; 409 `IMPORT_RUNNING` when one does. */
+    async claim(db: Executor, id: string, owner: string): Promise<void> {
+      const { rows } = await sql<{ id: string }>`
+        UPDATE imports SET lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${IMPORT_LEASE_SECONDS}),
+          status = CASE WHEN status = 'failed' THEN (CASE WHEN total_rows IS NULL THEN 'staging' ELSE 'running' END) ELSE status END, error = NULL
+        WHERE id = ${id} AND status <> 'done' AND (lease_until IS NULL OR lease_until < now() OR lease_owner = ${owner})
+        RETURNING id`.execute(db)
+      if (rows.length === 0) throw new HubError('IMPORT_RUNNING', `Another process is working on import ${id}.`, { importId: id })
+    },
+
+    async get(db: Executor, id: string): Promise<ImportSummary> {
+      const row = await db.selectFrom('imports').selectAll().where('id', '=', id).executeTakeFirst()
+      if (!row) throw new HubError('IMPORT_NOT_FOUND', `No import has the id ${id}.`)
+      return toSummary(row)
+    },
+
+    /** Stages rows (a repeat of a line already staged is skipped: staging resumes by reading the file again). */
+    async stage(db: Executor, id: string, rows: StagedRow[]): Promise<void> {
+      if (rows.length === 0) return
+      const doc = rows.map((r) => ('row' in r ? { line: r.line, data: r.row, status: 'pending', reason: null } : { line: r.line, data: null, status: 'rejected', reason: r.invalid }))
+      await sql`
+        INSERT INTO import_rows (import_id, line, data, status, reason)
+        SELECT ${id}, x.line, x.data, x.status, x.reason FROM jsonb_to_recordset(${JSON.stringify(doc)}::jsonb) AS x (line integer, data jsonb, status text, reason text)
+        ON CONFLICT (import_id, line) DO NOTHING`.execute(db)
+    },
+
+    /** The file is staged whole: `total` rows, of which those refused while reading count as rejected. */
+    async staged(db: Executor, id: string, total: number): Promise<void> {
+      await sql`
+        UPDATE imports SET status = 'running', total_rows = ${total}, updated_at = now(),
+          rejected = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status = 'rejected')::int,
+          processed_rows = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status <> 'pending')::int
+        WHERE id = ${id}`.execute(db)
+    },
+
+    /** The next rows not done, in line order, locked for the batch. */
+    async pending(tx: Tx, id: string, limit: number): Promise<{ line: number; row: ImportRow }[]> {
+      const { rows } = await sql<{ line: number; data: unknown }>`
+        SELECT line, data FROM import_rows WHERE import_id = ${id} AND status = 'pending' ORDER BY line LIMIT ${limit} FOR UPDATE`.execute(tx)
+      return rows.map((r) => ({ line: r.line, row: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as ImportRow }))
+    },
+
+    /**
+     * Records what became of a batch's rows and adds it to the import's counts, in the batch's
+     * transaction, while `owner` still holds the lease (which it renews); throws when it lost it.
+     */
+    async done(tx: Tx, id: string, owner: string, outcomes: RowOutcome[]): Promise<void> {
+      const doc = outcomes.map((o) => ({ line: o.line, status: o.status === 'rejected' ? 'rejected' : 'done', outcome: o.status === 'rejected' ? null : o.status, customer_id: o.customerId, joined: o.joined, conflicts: o.conflicts, reason: o.reason }))
+      const sum = (f: (o: RowOutcome) => number) => outcomes.reduce((n, o) => n + f(o), 0)
+      const { rows } = await sql<{ id: string }>`
+        UPDATE imports SET processed_rows = processed_rows + ${outcomes.length},
+          created = created + ${sum((o) => (o.status === 'created' ? 1 : 0))}, matched = matched + ${sum((o) => (o.status === 'matched' ? 1 : 0))},
+          joined = joined + ${sum((o) => o.joined)}, conflicts = conflicts + ${sum((o) => o.conflicts)},
+          rejected = rejected + ${sum((o) => (o.status === 'rejected' ? 1 : 0))}, rejected_identifiers = rejected_identifiers + ${sum((o) => o.rejectedIdentifiers)},
+          lease_until = now() + make_interval(secs => ${IMPORT_LEASE_SECONDS}), updated_at = now()
+        WHERE id = ${id} AND lease_owner = ${owner}
+        RETURNING id`.execute(tx)
+      if (rows.length === 0) throw new HubError('IMPORT_RUNNING', `Import ${id} was taken over by another process.`, { importId: id })
+      if (doc.length === 0) return
+      await sql`
+        UPDATE import_rows r SET status = x.status, outcome = x.outcome, customer_id = x.customer_id, joined = x.joined, conflicts = x.conflicts, reason = x.reason,
+          data = CASE WHEN x.status = 'done' THEN NULL ELSE r.data END
+        FROM jsonb_to_recordset(${JSON.stringify(doc)}::jsonb) AS x (line integer, status text, outcome text, customer_id text, joined integer, conflicts integer, reason text)
+        WHERE r.import_id = ${id} AND r.line = x.line`.execute(tx)
+    },
+
+    /** The rejected rows: line, reason and the row as read (until {@link finish} clears it). */
+    async rejected(db: Executor, id: string, after = 0, limit = 1000): Promise<{ line: number; reason: string; row: unknown }[]> {
+      const { rows } = await sql<{ line: number; reason: string; data: unknown }>`
+        SELECT line, reason, data FROM import_rows WHERE import_id = ${id} AND status = 'rejected' AND line > ${after} ORDER BY line LIMIT ${limit}`.execute(db)
+      return rows.map((r) => ({ line: r.line, reason: r.reason, row: typeof r.data === 'string' ? JSON.parse(r.data) : r.data }))
+    },
+
+    /** Marks the import done and clears what rejected rows held of their people. */
+    async finish(db: Executor, id: string, owner: string): Promise<ImportSummary> {
+      await sql`UPDATE import_rows SET data = NULL WHERE import_id = ${id} AND data IS NOT NULL`.execute(db)
+      await sql`UPDATE imports SET status = 'done', finished_at = now(), updated_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = ${id} AND lease_owner = ${owner}`.execute(db)
+      return this.get(db, id)
+    },
+
+    /** Records why the import stopped; run it again to resume. */
+    async fail(db: Executor, id: string, owner: string, error: string): Promise<void> {
+      await sql`UPDATE imports SET status = 'failed', error = ${error}, updated_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = ${id} AND lease_owner = ${owner}`.execute(db)
+    },
+  }
+}
+export type ImportService = ReturnType<typeof createImportService>

@@ -1,0 +1,136 @@
+import { createReadStream } from 'node:fs'
+import { basename } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import type { ImportRow, ImportSummary, SyncInput } from '@his-her/contract'
+import type { Services } from '../module.js'
+import type { CustomerSettings } from '../customers/settings.js'
+import type { IdentitySettings } from '../identity/settings.js'
+import { RetryTransaction, withTransaction, type Executor } from '../db/executor.js'
+import { isRetryable } from '../db/pg-errors.js'
+import { importBatch } from '../flows/import-batch.js'
+import { fileHash, formatOf, readRows } from './read-rows.js'
+import type { StagedRow } from './import-service.js'
+
+/** Where an import is: reading the file into the staging table, or resolving the staged rows. */
+export interface ImportProgress {
+  phase: 'staging' | 'importing'
+  done: number
+  total: number | null
+}
+
+export interface RunImportOptions {
+  db: Executor
+  services: Services
+  settings: CustomerSettings
+  identity: IdentitySettings
+  path: string
+  component: string
+  externalIdField?: string | undefined
+  format?: 'csv' | 'jsonl' | undefined
+  /** The name the import is shown with (the file's name by default). */
+  source?: string | undefined
+  /** Rows a batch transaction resolves (1,000 by default). */
+  batchSize?: number | undefined
+  onProgress?: ((p: ImportProgress) => void) | undefined
+  /** Given the rejected rows (line, reason, the row as read) in pages, before the import finishes and clears them. */
+  onRejected?: ((rows: { line: number; reason: string; row: unknown }[]) => Promise<void>) | undefined
+}
+
+const STAGE_CHUNK = 5_000
+const MAX_ATTEMPTS = 20
+
+/** The sync a row stands for. */
+export function syncInputOf(row: ImportRow, component: string, externalIdField: string | null): SyncInput {
+  return {
+    platform: { component, ...(externalIdField ? { externalIdField } : {}), ...(row.externalId ? { externalId: row.externalId } : {}) },
+    ...(row.email !== undefined ? { email: row.email } : {}),
+    ...(row.phone !== undefined ? { phone: row.phone } : {}),
+    ...(row.firstName !== undefined ? { firstName: row.firstName } : {}),
+    ...(row.lastName !== undefined ? { lastName: row.lastName } : {}),
+    ...(row.metadata !== undefined ? { metadata: row.metadata } : {}),
+  }
+}
+
+/** Runs `fn` in a transaction, again when it lost a race (a concurrent writer, a deadlock, a serialization failure). */
+async function retrying<T>(db: Executor, fn: Parameters<typeof withTransaction<T>>[1]): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withTransaction(db, fn)
+    } catch (err) {
+      if (attempt >= MAX_ATTEMPTS || !(err instanceof RetryTransaction || isRetryable(err))) throw err
+    }
+  }
+}
+
+/**
+ * Imports a file of one platform's customers (`customer-hub import`, `POST /imports`): stages its
+ * rows, then resolves them in batches — each batch one transaction that writes the rows' effects
+ * and marks them done — with the sync's rules ({@link importBatch}). Interrupted anywhere, a run
+ * with the same file resumes where it stopped; a file imported before is found by its hash and
+ * changes nothing. Live traffic goes on meanwhile: a batch holds its locks for one short
+ * transaction.
+ *
+ * @example
+ * ```ts
+ * const summary = await runImport({ db, services, settings, identity, path: 'shop.jsonl', component: 'identity.shop' })
+ * ```
+ */
+export async function runImport(o: RunImportOptions): Promise<ImportSummary & { alreadyDone: boolean }> {
+  const { db, services } = o
+  const imports = services.imports
+  const format = o.format ?? formatOf(o.path)
+  const opened = await imports.open(db, {
+    component: o.component, externalIdField: o.externalIdField ?? null, format, source: o.source ?? basename(o.path), contentHash: await fileHash(o.path),
+  })
+  if (opened.status === 'done') return { ...(await imports.get(db, opened.id)), alreadyDone: true }
+  const owner = randomUUID()
+  const id = opened.id
+  await imports.claim(db, id, owner)
+  try {
+    if (opened.totalRows === null) {
+      let total = 0
+      let chunk: StagedRow[] = []
+      const flush = async () => {
+        await imports.stage(db, id, chunk)
+        await imports.claim(db, id, owner)
+        chunk = []
+        o.onProgress?.({ phase: 'staging', done: total, total: null })
+      }
+      for await (const row of readRows(createReadStream(o.path), format)) {
+        chunk.push(row)
+        total++
+        if (chunk.length >= STAGE_CHUNK) await flush()
+      }
+      await flush()
+      await imports.staged(db, id, total)
+    }
+    let summary = await imports.get(db, id)
+    o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+    const batch = o.batchSize ?? 1000
+    const field = opened.externalIdField
+    for (;;) {
+      const n = await retrying(db, async (tx) => {
+        const rows = await imports.pending(tx, id, batch)
+        if (rows.length === 0) return 0
+        const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, o.component, field) })))
+        await imports.done(tx, id, owner, outcomes)
+        return rows.length
+      })
+      if (n === 0) break
+      summary = { ...summary, processedRows: summary.processedRows + n }
+      o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+    }
+    if (o.onRejected) {
+      for (let after = 0; ;) {
+        const page = await imports.rejected(db, id, after)
+        if (page.length === 0) break
+        await o.onRejected(page)
+        after = page[page.length - 1]!.line
+      }
+    }
+    return { ...(await imports.finish(db, id, owner)), alreadyDone: false }
+  } catch (err) {
+    await imports.fail(db, id, owner, (err as Error).message).catch(() => {})
+    throw err
+  }
+}

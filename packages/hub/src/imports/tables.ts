@@ -1,0 +1,53 @@
+import type { ColumnType, Generated } from 'kysely'
+import type { RequiredTimestamp } from '../db/database.js'
+
+/** A bulk import of one platform's customers (see migration 0030). */
+export interface ImportsTable {
+  id: string
+  component: string
+  external_id_field: string | null
+  format: 'csv' | 'jsonl'
+  source: string
+  content_hash: string
+  status: Generated<'staging' | 'running' | 'done' | 'failed'>
+  total_rows: number | null
+  processed_rows: Generated<number>
+  created: Generated<number>
+  matched: Generated<number>
+  joined: Generated<number>
+  conflicts: Generated<number>
+  rejected: Generated<number>
+  rejected_identifiers: Generated<number>
+  error: string | null
+  lease_owner: string | null
+  lease_until: Date | null
+  created_at: RequiredTimestamp
+  updated_at: RequiredTimestamp
+  finished_at: Date | null
+}
+
+/** A staged row of an import, with what became of it. */
+export interface ImportRowsTable {
+  import_id: string
+  line: number
+  data: ColumnType<unknown, string | null, string | null>
+  status: Generated<'pending' | 'done' | 'rejected'>
+  outcome: 'created' | 'matched' | null
+  customer_id: string | null
+  joined: Generated<number>
+  conflicts: Generated<number>
+  reason: string | null
+}
+
+declare module '../db/database.js' {
+  interface Database {
+    imports: ImportsTable
+    import_rows: ImportRowsTable
+  }
+}
+
+declare module '../ids.js' {
+  interface IdPrefixes {
+    imp: 'import'
+  }
+}

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import type { ImportRow } from '@his-her/contract'
+import { createTestHub, type TestHub } from './helpers/test-hub.js'
+import { client } from './helpers/requests.js'
+import { jsonLines, platformFiles, type PlatformFile } from './helpers/import-data.js'
+import { runImport, syncInputOf } from '../src/imports/run-import.js'
+
+/**
+ * The customers as sets of identities: each live customer is the sorted list of what it holds,
+ * and the partition the sorted list of those — the same people grouped the same way, whatever
+ * the customer ids.
+ */
+async function partition(hub: TestHub): Promise<string[]> {
+  const { rows } = await sql<{ customer_id: string; identity: string }>`
+    SELECT i.customer_id, i.kind || ':' || i.namespace || ':' || i.value AS identity
+    FROM identities i JOIN customers c ON c.id = i.customer_id WHERE c.deleted_at IS NULL`.execute(hub.database.db)
+  const groups = new Map<string, string[]>()
+  for (const r of rows) groups.set(r.customer_id, [...(groups.get(r.customer_id) ?? []), r.identity])
+  return [...groups.values()].map((g) => g.sort().join(' ')).sort()
+}
+
+const count = async (hub: TestHub, table: 'customers' | 'events' | 'identities' | 'merges') =>
+  Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(table)}`.execute(hub.database.db)).rows[0]!.n)
+
+describe('bulk import', () => {
+  let imported: TestHub
+  let synced: TestHub
+  let dir: string
+  let files: (PlatformFile & { path: string })[]
+  const summaries: Awaited<ReturnType<typeof runImport>>[] = []
+  const rejectedRows: { line: number; reason: string; row: unknown }[][] = []
+
+  const importFile = (hub: TestHub, f: { path: string; component: string }, extra: Partial<Parameters<typeof runImport>[0]> = {}) =>
+    runImport({ db: hub.database.db, services: hub.app.services, settings: hub.config.customer, identity: hub.config.identity, path: f.path, component: f.component, batchSize: 200, ...extra })
+
+  beforeAll(async () => {
+    imported = await createTestHub()
+    synced = await createTestHub()
+    dir = mkdtempSync(join(tmpdir(), 'hub-import-'))
+    files = platformFiles(1200, { tag: `i${Math.random().toString(36).slice(2, 7)}` }).map((f, n) => {
+      const path = join(dir, `shop-${n}.jsonl`)
+      writeFileSync(path, jsonLines(f.rows))
+      return { ...f, path }
+    })
+    for (const f of files) {
+      const rejected: { line: number; reason: string; row: unknown }[] = []
+      summaries.push(await importFile(imported, f, { onRejected: async (rows) => void rejected.push(...rows) }))
+      rejectedRows.push(rejected)
+    }
+    // the same rows, one sync request at a time, file after file, in line order
+    const call = client(synced)
+    const platform = await synced.platform()
+    for (const f of files) {
+      for (const row of f.rows) {
+        const res = await call('POST', '/customer/sync', syncInputOf(row, f.component, null), platform)
+        expect([200, 201, 400], res.raw).toContain(res.status)
+      }
+    }
+  }, 600_000)
+  afterAll(async () => {
+    await imported?.close()
+    await synced?.close()
+  })
+
+  it('groups the people exactly as syncing the rows one by one does', async () => {
+    const mine = await partition(imported)
+    expect(mine.length).toBeGreaterThan(1000)
+    expect(mine).toEqual(await partition(synced))
+    // the data set exercises the rules: joins, conflicts and rejections happened
+    expect(summaries.reduce((n, s) => n + s.joined, 0)).toBeGreaterThan(0)
+    expect(await count(imported, 'merges')).toBe(await count(synced, 'merges'))
+  })
+
+  it('counts every row: created, matched or rejected, with the conflicts and set-aside identifiers', () => {
+    for (const [n, s] of summaries.entries()) {
+      expect(s.status).toBe('done')
+      expect(s.totalRows).toBe(files[n]!.rows.length)
+      expect(s.processedRows).toBe(s.totalRows)
+      expect(s.created + s.matched + s.rejected).toBe(s.totalRows)
+    }
+    expect(summaries.reduce((n, s) => n + s.conflicts, 0)).toBeGreaterThan(0)
+    expect(summaries.reduce((n, s) => n + s.rejectedIdentifiers, 0)).toBeGreaterThan(0)
+  })
+
+  it('reports each rejected row with its line and reason', () => {
+    for (const [n, f] of files.entries()) {
+      const expected = f.rows.flatMap((r, i) => (r.externalId === undefined && !r.phone ? [i + 1] : []))
+      expect(expected.length).toBeGreaterThan(0)
+      expect(rejectedRows[n]!.map((r) => r.line)).toEqual(expected)
+      for (const r of rejectedRows[n]!) {
+        expect(r.reason).toMatch(/^INVALID_EMAIL: /)
+        expect(r.row).toEqual(f.rows[r.line - 1])
+      }
+      expect(summaries[n]!.rejected).toBe(expected.length)
+    }
+  })
+
+  it('keeps nothing of the people in the staging table once done', async () => {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM import_rows WHERE data IS NOT NULL`.execute(imported.database.db)
+    expect(rows[0]!.n).toBe(0)
+  })
+
+  it('importing the same file again changes nothing', async () => {
+    const before = await Promise.all((['customers', 'events', 'identities'] as const).map((t) => count(imported, t)))
+    const again = await importFile(imported, files[1]!)
+    expect(again.alreadyDone).toBe(true)
+    expect(again.id).toBe(summaries[1]!.id)
+    expect(await Promise.all((['customers', 'events', 'identities'] as const).map((t) => count(imported, t)))).toEqual(before)
+  })
+
+  it('a file whose rows were all synced before changes no customer', async () => {
+    const f = files[0]!
+    const path = join(dir, 'shop-0-again.jsonl')
+    // the same rows in another file (another hash): every row is matched, and nothing changes
+    writeFileSync(path, jsonLines([...f.rows].reverse()))
+    const partitionBefore = await partition(imported)
+    const summary = await importFile(imported, { path, component: f.component })
+    expect(summary.created).toBe(0)
+    expect(summary.matched + summary.rejected).toBe(f.rows.length)
+    expect(await partition(imported)).toEqual(partitionBefore)
+  })
+
+  it('reads CSV with the same columns, nested fields as JSON', async () => {
+    const component = 'identity.csv-shop'
+    const rows: ImportRow[] = [
+      { externalId: 'c1', email: 'csv.one@example.com', firstName: 'Csv', metadata: { plan: 'gold' } },
+      { externalId: 'c2', phone: '+14155550199', lastName: 'Two, with a comma' },
+      { externalId: 'c3', email: 'csv.one@example.com' },
+    ]
+    const path = join(dir, 'shop.csv')
+    const cell = (v: unknown) => (v === undefined ? '' : `"${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/"/g, '""')}"`)
+    const columns = ['externalId', 'email', 'phone', 'firstName', 'lastName', 'metadata'] as const
+    writeFileSync(path, `${columns.join(',')}\n${rows.map((r) => columns.map((c) => cell(r[c])).join(',')).join('\n')}\nc4,,,,,{not json}\n`)
+    const rejected: { line: number; reason: string }[] = []
+    const summary = await importFile(imported, { path, component }, { onRejected: async (r) => void rejected.push(...r) })
+    expect(summary).toMatchObject({ totalRows: 4, created: 2, matched: 1, rejected: 1 })
+    expect(rejected).toEqual([{ line: 4, reason: expect.stringMatching(/^INVALID_JSON/), row: null }])
+    const call = client(imported)
+    const found = await call('GET', `/customer/lookup?component=${component}&externalId=c3`)
+    expect(found.status, found.raw).toBe(200)
+    expect(found.body.customer ?? found.body).toMatchObject({ email: 'csv.one@example.com', firstName: 'Csv', metadata: { plan: 'gold' } })
+    expect(readFileSync(path, 'utf8')).toContain('Two, with a comma')
+  })
+
+  it('refuses a second file of a platform while one is unfinished, and resumes the unfinished one', async () => {
+    const component = 'identity.resume-shop'
+    const rows: ImportRow[] = Array.from({ length: 50 }, (_, i) => ({ externalId: `r${i}`, email: `resume.${i}@example.com` }))
+    const first = join(dir, 'resume-1.jsonl')
+    writeFileSync(first, jsonLines(rows))
+    // stop it after its first batch, as a crash would
+    await expect(importFile(imported, { path: first, component }, {
+      batchSize: 10,
+      onProgress: (p) => {
+        if (p.phase === 'importing' && p.done >= 10) throw new Error('stopped')
+      },
+    })).rejects.toThrow('stopped')
+    const other = join(dir, 'resume-2.jsonl')
+    writeFileSync(other, jsonLines([{ externalId: 'x', email: 'other@example.com' }]))
+    const refused = importFile(imported, { path: other, component })
+    await expect(refused).rejects.toMatchObject({ code: 'IMPORT_RUNNING' })
+    const resumed = await importFile(imported, { path: first, component })
+    expect(resumed).toMatchObject({ status: 'done', totalRows: 50, processedRows: 50, created: 50, matched: 0, alreadyDone: false })
+    const { rows: held } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM identities WHERE kind = 'platform' AND namespace = ${component}`.execute(imported.database.db)
+    expect(held[0]!.n).toBe(50)
+    expect((await importFile(imported, { path: other, component })).created).toBe(1)
+  })
+})
