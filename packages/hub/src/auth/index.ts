@@ -35,6 +35,7 @@ export const authModule = defineModule({
       limiter,
       serviceAccounts,
       customers: services.customers,
+      identities: services.identities,
       events: services.events,
       auth: config.auth,
       customer: config.customer,

@@ -4,6 +4,7 @@ import type { Session } from '@his-her/contract'
 import { withTransaction, type Executor, type Tx } from '../db/executor.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import type { CustomerService } from '../customers/customer-service.js'
+import type { IdentityService } from '../identity/identity-service.js'
 import type { EventService } from '../events/event-store.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
@@ -53,6 +54,8 @@ type Subject = { kind: 'customer'; id: string } | { kind: 'service'; id: string;
 export interface SessionServiceOptions {
   keys: SigningKeys
   customers: CustomerService
+  /** Finds an email's holder through its unique index (see `accountOf`). */
+  identities: IdentityService
   events: EventService
   limiter: RateLimiter
   serviceAccounts: ServiceAccountService
@@ -74,7 +77,10 @@ export interface SessionServiceOptions {
  * Each function opens the transactions it needs.
  */
 export function createSessionService(o: SessionServiceOptions) {
-  const { keys, limiter, auth, customers, events } = o
+  const { keys, limiter, auth, customers, identities, events } = o
+
+  /** The live account whose email is `email` (stored form), read through the identities' unique index. */
+  const accountOf = (db: Executor, email: string) => customers.accountByEmail(db, email, identities.storedEmailHolderSql(email))
 
   async function issue(db: Executor, subject: Subject, familyId = newId('rft')): Promise<Session> {
     const accessToken = await signAccess(db, subject)
@@ -200,7 +206,7 @@ export function createSessionService(o: SessionServiceOptions) {
       const attempt = await limiter.beginSignIn(db, email, clientAddress, auth)
       // A service account's address wins: a customer registered under it must not lock the account out.
       const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(db, email) : undefined
-      const customer = service ? undefined : await customers.accountByEmail(db, email)
+      const customer = service ? undefined : await accountOf(db, email)
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
@@ -319,7 +325,7 @@ export function createSessionService(o: SessionServiceOptions) {
       const email = normalizeEmail(rawEmail)
       await limiter.hit(db, `verify:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
       await limiter.hit(db, `verify:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
-      const account = await customers.accountByEmail(db, email)
+      const account = await accountOf(db, email)
       if (account) {
         if (!account.email_verified) await withTransaction(db, (tx) => createOneTimeToken(tx, 'verify_email', account.id, email))
         return
@@ -411,7 +417,7 @@ export function createSessionService(o: SessionServiceOptions) {
       const email = normalizeEmail(rawEmail)
       await limiter.hit(db, `reset:email:${email}`, auth.loginLimitPerEmail, auth.loginWindow)
       await limiter.hit(db, `reset:address:${clientAddress}`, auth.loginLimitPerAddress, auth.loginWindow)
-      const account = await customers.accountByEmail(db, email)
+      const account = await accountOf(db, email)
       if (account) await withTransaction(db, (tx) => createOneTimeToken(tx, 'password_reset', account.id, email))
     },
 
