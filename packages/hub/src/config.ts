@@ -40,6 +40,13 @@ export interface ProcessSettings {
    * listens and the feed's readers and workers find new events by their periodic re-reads.
    */
   dbDirectUrl: string | undefined
+  /**
+   * `HUB_DB_CONNECT_TIMEOUT_MS`, default 10000: how long a request waits for a PostgreSQL
+   * connection — a new one to open, or one of the pool to come free — before it answers 503
+   * `DATABASE_UNAVAILABLE`. A server that refuses connections fails at once; this bounds one
+   * that does not answer at all.
+   */
+  dbConnectTimeoutMs: number
   /** `HUB_ADMIN_TOKEN`: accepted as an admin token when set. */
   adminToken: string | undefined
   /**
@@ -95,7 +102,7 @@ function poolerOf(value: string | undefined): DbPooler {
  * ```
  */
 export function databaseOptions(config: ProcessSettings, poolSize = config.poolSize): DatabaseOptions {
-  return { url: config.databaseUrl, dataDir: config.dataDir, poolSize, pooler: config.dbPooler, directUrl: config.dbDirectUrl }
+  return { url: config.databaseUrl, dataDir: config.dataDir, poolSize, pooler: config.dbPooler, directUrl: config.dbDirectUrl, connectTimeoutMs: config.dbConnectTimeoutMs }
 }
 
 /**
@@ -133,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     poolSize: coerce('HUB_DB_POOL_SIZE', 'integer', env.HUB_DB_POOL_SIZE ?? 10, true, 1, 200) as number,
     dbPooler: poolerOf(env.HUB_DB_POOLER),
     dbDirectUrl: env.HUB_DB_DIRECT_URL || undefined,
+    dbConnectTimeoutMs: coerce('HUB_DB_CONNECT_TIMEOUT_MS', 'integer', env.HUB_DB_CONNECT_TIMEOUT_MS ?? 10_000, true, 100, 600_000) as number,
     adminToken,
     secret,
     devLogLinks: env.HUB_DEV_LOG_LINKS === 'true',

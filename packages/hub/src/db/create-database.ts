@@ -15,6 +15,11 @@ export interface DatabaseOptions {
   dataDir?: string
   /** PostgreSQL connections in the pool. Default 10. */
   poolSize?: number
+  /**
+   * PostgreSQL: how long a query waits for a connection (a new one to open, or one of the pool
+   * to come free) before it fails — with an error `isDatabaseUnavailable` knows. Default 10000.
+   */
+  connectTimeoutMs?: number
   /** PostgreSQL schema to work in (tests give each file its own). */
   schema?: string
   /**
@@ -74,6 +79,10 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
+      // a server that vanished without closing its connections (a network cut, a machine lost) is
+      // noticed by TCP keepalive on an open connection, and by this bound on a new one
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      keepAlive: true,
       ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
     })
     pool.on('error', () => {
@@ -293,6 +302,8 @@ async function listenPg(options: DatabaseOptions, channel: string, onNotify: (pa
   const connect = async (): Promise<void> => {
     const c = new pg.Client({
       connectionString: options.url,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      keepAlive: true,
       application_name: `customer-hub listener ${process.pid}`,
       ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
     })

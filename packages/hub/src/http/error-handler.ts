@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { errorCatalogue, type ErrorBody, type ErrorCode } from '@his-her/contract'
 import { HubError } from '../errors.js'
-import { isPgError } from '../db/pg-errors.js'
+import { isDatabaseUnavailable, isPgError } from '../db/pg-errors.js'
 
 // Unique indexes whose violation has a code of its own; any other is a plain CONFLICT.
 const uniqueConstraintCodes: Record<string, ErrorCode> = {
@@ -12,8 +12,6 @@ const uniqueConstraintCodes: Record<string, ErrorCode> = {
   service_accounts_handle_key: 'SERVICE_ACCOUNT_TAKEN',
   service_accounts_email_key: 'SERVICE_ACCOUNT_TAKEN',
 }
-
-const connectionErrors = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003'])
 
 function body(code: ErrorCode, message?: string, details?: Record<string, unknown>): ErrorBody {
   const statusCode = errorCatalogue[code].status
@@ -29,6 +27,8 @@ function body(code: ErrorCode, message?: string, details?: Record<string, unknow
 /** Maps anything thrown to the one error shape. */
 export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof HubError) return body(err.code, err.message, err.details)
+  // the database went away (or never answered): retry shortly, never a 500
+  if (isDatabaseUnavailable(err)) return body('DATABASE_UNAVAILABLE')
   const e = err as FastifyError & { validationContext?: string }
   if (e?.validation) {
     const first = e.validation[0]
@@ -48,13 +48,11 @@ export function toErrorBody(err: unknown): ErrorBody {
       return body('INVALID_JSON', `The request body is not valid JSON: ${e.message}`)
     }
     if (e.code.startsWith('FST_ERR_CTP_')) return body('INVALID_JSON', e.message)
-    if (connectionErrors.has(e.code)) return body('DATABASE_UNAVAILABLE')
   }
   if (isPgError(err)) {
     if (err.code === '23505') return body(uniqueConstraintCodes[err.constraint ?? ''] ?? 'CONFLICT')
     // a character PostgreSQL cannot store (NUL in text or JSON): the request's fault, never a 500
     if (err.code === '22021' || err.code === '22P05') return body('VALIDATION_FAILED', 'A value contains a character that cannot be stored (such as NUL, \\u0000).')
-    if (err.code.startsWith('08') || err.code.startsWith('57P')) return body('DATABASE_UNAVAILABLE')
   }
   if (e instanceof SyntaxError && (e as FastifyError).statusCode === 400) return body('INVALID_JSON', e.message)
   if (e?.statusCode === 429) return body('RATE_LIMITED', e.message)

@@ -13,6 +13,9 @@ export function openApiDocument(): Record<string, unknown> {
   }))
 }
 
+/** How long `/health` waits for the database's answer before it reports it down (under the 2 s a load balancer is told to expect). */
+export const HEALTH_DEADLINE_MS = 1500
+
 /** Health, the OpenAPI document and the metrics (see `metrics.ts`). */
 export const operationsModule = defineModule({
   name: 'operations',
@@ -20,10 +23,18 @@ export const operationsModule = defineModule({
   tables: [],
   handlers: (services) => ({
     health: async ({ db }) => {
+      // a database that answers nothing (a pool held up, a server gone without closing its
+      // connections) must not hold the check up: past the deadline the hub says it is down
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer in time')), HEALTH_DEADLINE_MS)
+      })
       try {
-        await sql`SELECT 1`.execute(db)
+        await Promise.race([sql`SELECT 1`.execute(db), deadline])
       } catch {
-        throw new HubError('DATABASE_UNAVAILABLE', 'The database does not answer.')
+        throw new HubError('DATABASE_UNAVAILABLE', `The database does not answer (within ${HEALTH_DEADLINE_MS} ms).`)
+      } finally {
+        clearTimeout(timer)
       }
       return { status: 'ok' as const, database: 'up' as const }
     },
