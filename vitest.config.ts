@@ -13,9 +13,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // one file at a time (vitest's default on a 2-core machine): the PostgreSQL files share one
-    // server, and a transaction of one file holds back what the event feed shows another (the feed
-    // reads below the server's oldest running transaction), which made a wake-up test flaky with two
+    // one file at a time: the PostgreSQL files share one server, and a transaction of one file
+    // holds back what the event feed shows another (the feed reads below the server's oldest
+    // running transaction). `npm test` (scripts/run-tests.js) runs the two projects side by side.
     maxWorkers: 1,
     globalSetup: ['packages/hub/test/global-setup.ts'],
     projects: [

@@ -20,6 +20,10 @@ function isAlive(pid: number): boolean {
 
 export default async function setup(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL
+  if (!url && process.env.HUB_TESTS_POSTGRES_BESIDE) {
+    console.log('[customer-hub tests] database: embedded PGlite (the PostgreSQL run goes beside this one)')
+    return
+  }
   if (!url) {
     const pgOnly = readdirSync(here, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.pg.test.ts'))
     console.log('[customer-hub tests] database: embedded PGlite. Set TEST_DATABASE_URL to run the suite on PostgreSQL too;')
