@@ -1,3 +1,5 @@
+import { hostname } from 'node:os'
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { ImportRow, ImportSummary } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
@@ -38,6 +40,23 @@ export interface ImportFile {
   contentHash: string
 }
 
+/** Who works on an import: this machine, this process, and a random part (two runs in one process differ). */
+export function importOwner(): string {
+  return `${hostname()}:${process.pid}:${randomUUID()}`
+}
+
+/** The owner is a process of this machine that no longer runs. */
+function ownerIsGone(owner: string): boolean {
+  const [host, pid] = owner.split(':')
+  if (host !== hostname() || !/^\d+$/.test(pid ?? '')) return false
+  try {
+    process.kill(Number(pid), 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
 /** A staged row: the parsed row, or why it could not be read. */
 export type StagedRow = { line: number; row: ImportRow } | { line: number; invalid: string }
 
@@ -68,14 +87,25 @@ export function createImportService() {
       return { ...toSummary(row), externalIdField: row.external_id_field }
     },
 
-    /** Takes the import for `owner` while no other process holds it; 409 `IMPORT_RUNNING` when one does. */
+    /**
+     * Takes the import for `owner` (see {@link importOwner}) while no other process holds it: its
+     * lease ran out, or its owner is a process of this machine that is gone (a SIGKILLed or
+     * interrupted import, run again at once). 409 `IMPORT_RUNNING` while another holds it.
+     */
     async claim(db: Executor, id: string, owner: string): Promise<void> {
-      const { rows } = await sql<{ id: string }>`
-        UPDATE imports SET lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${IMPORT_LEASE_SECONDS}),
-          status = CASE WHEN status = 'failed' THEN (CASE WHEN total_rows IS NULL THEN 'staging' ELSE 'running' END) ELSE status END, error = NULL
-        WHERE id = ${id} AND status <> 'done' AND (lease_until IS NULL OR lease_until < now() OR lease_owner = ${owner})
-        RETURNING id`.execute(db)
-      if (rows.length === 0) throw new HubError('IMPORT_RUNNING', `Another process is working on import ${id}.`, { importId: id })
+      const take = async (from: string | null) => {
+        const { rows } = await sql<{ id: string }>`
+          UPDATE imports SET lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${IMPORT_LEASE_SECONDS}),
+            status = CASE WHEN status = 'failed' THEN (CASE WHEN total_rows IS NULL THEN 'staging' ELSE 'running' END) ELSE status END, error = NULL
+          WHERE id = ${id} AND status <> 'done'
+            AND (lease_until IS NULL OR lease_until < now() OR lease_owner = ${owner} OR lease_owner = ${from})
+          RETURNING id`.execute(db)
+        return rows.length > 0
+      }
+      if (await take(null)) return
+      const holder = await db.selectFrom('imports').select('lease_owner').where('id', '=', id).executeTakeFirst()
+      if (holder?.lease_owner && ownerIsGone(holder.lease_owner) && (await take(holder.lease_owner))) return
+      throw new HubError('IMPORT_RUNNING', `Another process is working on import ${id}.`, { importId: id })
     },
 
     async get(db: Executor, id: string): Promise<ImportSummary> {

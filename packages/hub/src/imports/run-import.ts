@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs'
 import { basename } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import type { ImportRow, ImportSummary, SyncInput } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
@@ -9,7 +8,7 @@ import { RetryTransaction, withTransaction, type Executor } from '../db/executor
 import { isRetryable } from '../db/pg-errors.js'
 import { importBatch } from '../flows/import-batch.js'
 import { fileHash, formatOf, readRows } from './read-rows.js'
-import type { StagedRow } from './import-service.js'
+import { importOwner, type StagedRow } from './import-service.js'
 
 /** Where an import is: reading the file into the staging table, or resolving the staged rows. */
 export interface ImportProgress {
@@ -83,7 +82,7 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary & { 
     component: o.component, externalIdField: o.externalIdField ?? null, format, source: o.source ?? basename(o.path), contentHash: await fileHash(o.path),
   })
   if (opened.status === 'done') return { ...(await imports.get(db, opened.id)), alreadyDone: true }
-  const owner = randomUUID()
+  const owner = importOwner()
   const id = opened.id
   await imports.claim(db, id, owner)
   try {

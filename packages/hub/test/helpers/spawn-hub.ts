@@ -168,6 +168,9 @@ export async function runCli(args: string[], options: { env?: Record<string, str
   return { ...exit, stdout: p.stdout.join('\n'), stderr: p.stderr() }
 }
 
+/** Starts `customer-hub <args>` and returns at once: the process, its output so far, and its end (`closed`). */
+export const startCli = (args: string[], options: { env?: Record<string, string | undefined>; cwd: string }) => launch(args, options)
+
 /** Starts `customer-hub serve` expecting it to fail at start-up; resolves with how it ended. */
 export const runServe = (options: { env?: Record<string, string | undefined>; cwd: string }) =>
   runCli(['serve'], { cwd: options.cwd, env: { PORT: '0', ...options.env } })
