@@ -119,6 +119,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://db/hub',
       HUB_DATA_DIR: 'data',
       HUB_DB_POOL_SIZE: '25',
+      HUB_DB_CONNECT_TIMEOUT_MS: '2500',
       HUB_ADMIN_TOKEN: 'secret-admin-token-0123456789abcdef',
     }, dir)
     expect(config).toMatchObject({
@@ -128,6 +129,7 @@ describe('loadConfig', () => {
       databaseUrl: 'postgres://db/hub',
       dataDir: join(dir, 'data'),
       poolSize: 25,
+      dbConnectTimeoutMs: 2500,
       adminToken: 'secret-admin-token-0123456789abcdef',
     })
   })
@@ -166,6 +168,7 @@ describe('loadConfig', () => {
       HUB_CUSTOMER_DEFAULT_COUNTRY: 'XX',
       PORT: 'http',
       HUB_DB_POOL_SIZE: '0',
+      HUB_DB_CONNECT_TIMEOUT_MS: '50',
       HUB_ADMIN_TOKEN: 'short-admin-token',
       HUB_IDENTITY_AUTO_MERGE: 'maybe',
       HUB_IDENTITY_COMPONENT_COUNTRIES: 'identity.thai-store=XX',

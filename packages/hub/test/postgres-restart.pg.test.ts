@@ -42,7 +42,7 @@ function privateServer(dir: string, port: number) {
     execFileSync(asRoot ? 'runuser' : join(bin, program), asRoot ? ['-u', 'postgres', '--', join(bin, program), ...args] : args, { stdio: 'pipe', timeout: 60_000 })
   const data = join(dir, 'data')
   if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()))
-  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'])
+  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-locale', '-E', 'UTF8'])
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
