@@ -65,7 +65,7 @@ export const RewardAccountBalance = Type.Object(
 )
 export type RewardAccountBalance = Static<typeof RewardAccountBalance>
 
-export const transactionKinds = ['earn', 'spend', 'adjust', 'transfer', 'reversal', 'expiry', 'capture', 'order', 'merge'] as const
+export const transactionKinds = ['earn', 'spend', 'adjust', 'transfer', 'reversal', 'expiry', 'capture', 'order', 'merge', 'import'] as const
 export type TransactionKind = (typeof transactionKinds)[number]
 
 export const Posting = Type.Object(

@@ -1,4 +1,4 @@
-import { sql, type Updateable } from 'kysely'
+import { sql, type Insertable, type Updateable } from 'kysely'
 import type { Address, AddressInput, AddressPatch } from '@his-her/contract'
 import type { Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
@@ -9,6 +9,9 @@ import type { CustomerSettings } from './settings.js'
 import type { CustomerService } from './customer-service.js'
 import { toAddress } from './customer-mapper.js'
 import type { AddressesTable } from './tables.js'
+
+/** An address's identity for "the customer has it already": line1, line2, city, postal code and country, without regard to case or whitespace (`SW1A 1AA` is `sw1a1aa`). */
+const sameAddress = (...parts: (string | null | undefined)[]): string => parts.map((p) => (p ?? '').trim().replace(/\s+/g, '').toLowerCase()).join('\u0000')
 
 /**
  * A customer's saved addresses. Rules, each guarded in the database:
@@ -74,6 +77,72 @@ export function createAddressService({ settings, customers, events }: { settings
       const address = toAddress(row)
       await events.emit(tx, { type: 'customer.address_added', customerId, payload: { customerId, address } })
       return address
+    },
+
+    /**
+     * Adds addresses to many customers at once (a bulk import's batch), with the rules of
+     * {@link add} — at most `maxAddresses` each, exactly one default, `customer.address_added`
+     * for each — and two of its own: an address the customer already has (same line1, line2,
+     * city, postal code and country, compared without regard to case and spacing) is not added
+     * again, nor one given twice; and an address that does not fit (the limit, an invalid country
+     * or phone) is left out and reported instead of refusing the rest. The first address a
+     * customer gets is its default, or the first one given with `isDefault`. A few statements
+     * for the whole batch: the rows are locked (id order), the addresses read, inserted, the counts
+     * and defaults updated.
+     */
+    async addMany(tx: Tx, maxAddresses: number, items: { customerId: string; addresses: AddressInput[] }[]): Promise<Map<string, { added: Address[]; duplicates: number; overLimit: number; invalid: string[] }>> {
+      const out = new Map<string, { added: Address[]; duplicates: number; overLimit: number; invalid: string[] }>()
+      const ids = [...new Set(items.filter((i) => i.addresses.length > 0).map((i) => i.customerId))].sort()
+      if (ids.length === 0) return out
+      const { rows: live } = await sql<{ id: string; address_count: number }>`
+        SELECT id, address_count FROM customers WHERE id = ANY (${ids}::text[]) AND deleted_at IS NULL AND merged_into IS NULL ORDER BY id FOR UPDATE`.execute(tx)
+      const count = new Map(live.map((r) => [r.id, r.address_count]))
+      const existing = await tx.selectFrom('addresses').select(['customer_id', 'line1', 'line2', 'city', 'postal_code', 'country']).where('customer_id', 'in', ids).execute()
+      const seen = new Map<string, Set<string>>(ids.map((id) => [id, new Set()]))
+      for (const a of existing) seen.get(a.customer_id)!.add(sameAddress(a.line1, a.line2, a.city, a.postal_code, a.country))
+      const now = new Date()
+      const rows: (Insertable<AddressesTable> & { id: string; customer_id: string })[] = []
+      const newDefault = new Set<string>()
+      for (const { customerId, addresses } of items) {
+        const o = out.get(customerId) ?? { added: [], duplicates: 0, overLimit: 0, invalid: [] }
+        out.set(customerId, o)
+        if (!count.has(customerId)) continue // not live: nothing to add to
+        for (const input of addresses) {
+          let values: Updateable<AddressesTable>
+          try {
+            values = fields(input)
+          } catch (err) {
+            if (!(err instanceof HubError)) throw err
+            o.invalid.push(`${err.code}: ${err.message}`)
+            continue
+          }
+          const key = sameAddress(input.line1, input.line2 ?? null, input.city, input.postalCode ?? null, values.country as string)
+          if (seen.get(customerId)!.has(key)) {
+            o.duplicates++
+            continue
+          }
+          const n = count.get(customerId)!
+          if (n >= maxAddresses) {
+            o.overLimit++
+            continue
+          }
+          seen.get(customerId)!.add(key)
+          count.set(customerId, n + 1)
+          const isDefault = n === 0 || (input.isDefault === true && !newDefault.has(customerId))
+          if (isDefault) newDefault.add(customerId)
+          rows.push({ id: newId('addr'), customer_id: customerId, line1: input.line1, city: input.city, country: input.country, ...values, is_default: isDefault, created_at: now, updated_at: now })
+        }
+      }
+      if (rows.length === 0) return out
+      // a new default unsets the old one (the partial unique index allows one per customer)
+      const replacing = rows.filter((r) => r.is_default).map((r) => r.customer_id)
+      if (replacing.length) await tx.updateTable('addresses').set({ is_default: false, updated_at: now }).where('customer_id', 'in', replacing).where('is_default', '=', true).execute()
+      const inserted = await tx.insertInto('addresses').values(rows).returningAll().execute()
+      const grown = [...new Set(rows.map((r) => r.customer_id))].map((id) => sql`(${id}, ${count.get(id)!}::int)`)
+      await sql`UPDATE customers c SET address_count = v.n, updated_at = now() FROM (VALUES ${sql.join(grown)}) v (id, n) WHERE c.id = v.id`.execute(tx)
+      for (const row of inserted) out.get(row.customer_id)!.added.push(toAddress(row))
+      await events.emit(tx, ...inserted.map((row) => ({ type: 'customer.address_added' as const, customerId: row.customer_id, payload: { customerId: row.customer_id, address: toAddress(row) } })))
+      return out
     },
 
     async update(tx: Tx, customerId: string, addressId: string, patch: AddressPatch): Promise<Address> {

@@ -181,6 +181,41 @@ export function createCustomerService({ events }: { events: EventService }) {
       return get(tx, id)
     },
 
+    /**
+     * Adds many customers to groups in one statement (a bulk import's batch): each live
+     * customer's groups become the union of its own and the given ones (its own first, untouched;
+     * the new ones in the order given), and every group really added emits
+     * `customer.group_added` as {@link addGroup} does. The rows are locked and the union taken on
+     * their newest version, so a concurrent `addGroup` never makes a group appear twice. Returns
+     * the groups added per customer.
+     */
+    async addGroupsMany(tx: Tx, items: { customerId: string; groups: string[] }[]): Promise<Map<string, string[]>> {
+      const wanted = new Map<string, string[]>()
+      for (const i of items) wanted.set(i.customerId, [...new Set([...(wanted.get(i.customerId) ?? []), ...i.groups])])
+      const list = [...wanted].filter(([, g]) => g.length > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      const added = new Map<string, string[]>()
+      if (list.length === 0) return added
+      // locked first (in id order, as every multi-row lock): the next statement's snapshot then
+      // holds the rows' newest versions, and nobody changes them until the transaction ends
+      await sql`SELECT id FROM customers WHERE id = ANY (${list.map(([id]) => id)}::text[]) ORDER BY id FOR UPDATE`.execute(tx)
+      const { rows } = await sql<{ id: string; added: string[] }>`
+        WITH v AS (
+          SELECT x.id, x.groups FROM jsonb_to_recordset(${JSON.stringify(list.map(([id, groups]) => ({ id, groups })))}::jsonb) AS x (id text, groups text[])
+        ), n AS (
+          SELECT c.id, array_agg(g.name ORDER BY g.ord) AS added
+          FROM customers c JOIN v ON v.id = c.id, unnest(v.groups) WITH ORDINALITY AS g (name, ord)
+          WHERE c.deleted_at IS NULL AND c.merged_into IS NULL AND NOT (g.name = ANY (c.groups))
+          GROUP BY c.id
+        )
+        UPDATE customers c SET groups = c.groups || n.added, updated_at = now()
+        FROM n WHERE c.id = n.id
+        RETURNING c.id, n.added`.execute(tx)
+      for (const r of rows) added.set(r.id, r.added)
+      const written = rows.flatMap((r) => r.added.map((group) => ({ type: 'customer.group_added' as const, customerId: r.id, payload: { customerId: r.id, group } })))
+      await events.emit(tx, ...written)
+      return added
+    },
+
     /** Removes the customer from a group; idempotent like `addGroup`. */
     async removeGroup(tx: Tx, id: string, group: string): Promise<Customer> {
       await requireLive(tx, id)
@@ -278,6 +313,24 @@ export function createCustomerService({ events }: { events: EventService }) {
       if (rows[0]) return { orderCount: rows[0].order_count, totalSpent: Number(rows[0].total_spent) }
       const live = await requireLive(tx, id)
       throw new HubError('CURRENCY_MISMATCH', `The customer's totals are kept in ${live.currency}; this order is in ${delta.currency}.`)
+    },
+
+    /**
+     * {@link addToTotals} for many customers in one statement (a bulk import's batch). The caller
+     * holds the rows' locks and checked the currencies; the update still changes only live
+     * customers in the delta's currency, and a customer it did not change is missing from the answer.
+     */
+    async addToTotalsMany(tx: Tx, deltas: { id: string; count: number; spent: number; currency: string }[]): Promise<Map<string, { orderCount: number; totalSpent: number }>> {
+      if (deltas.length === 0) return new Map()
+      const values = deltas.map((d) => sql`(${d.id}, ${d.count}::integer, ${d.spent}::bigint, ${d.currency}::text)`)
+      const { rows } = await sql<{ id: string; order_count: number; total_spent: string }>`
+        UPDATE customers c
+        SET order_count = c.order_count + v.count, total_spent = c.total_spent + v.spent, currency = coalesce(c.currency, v.currency),
+            updated_at = CASE WHEN v.count <> 0 OR v.spent <> 0 THEN now() ELSE c.updated_at END
+        FROM (VALUES ${sql.join(values)}) v (id, count, spent, currency)
+        WHERE c.id = v.id AND c.deleted_at IS NULL AND c.merged_into IS NULL AND (c.currency IS NULL OR c.currency = v.currency)
+        RETURNING c.id, c.order_count, c.total_spent::text AS total_spent`.execute(tx)
+      return new Map(rows.map((r) => [r.id, { orderCount: r.order_count, totalSpent: Number(r.total_spent) }]))
     },
 
     /** Sets the sums outright (after orders moved between customers in a merge or its undo). */

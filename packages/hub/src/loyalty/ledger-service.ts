@@ -262,7 +262,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     ledger: string,
     accountId: string,
     amount: bigint,
-    spec: { kind: 'earn' | 'adjust' | 'order'; from: string; key: string; fp: string; expiresAt: Date | null; availableAt: Date | null; orderId?: string; reference?: string | null; reason?: string | null; metadata?: Record<string, unknown>; event: 'points.earned' | 'points.adjusted'; accounts?: Map<string, AccountRow> },
+    spec: { kind: 'earn' | 'adjust' | 'order' | 'import'; from: string; key: string; fp: string; expiresAt: Date | null; availableAt: Date | null; orderId?: string; reference?: string | null; reason?: string | null; metadata?: Record<string, unknown>; event: 'points.earned' | 'points.adjusted'; accounts?: Map<string, AccountRow> },
   ): Promise<WrittenTransaction> {
     const settings = await settingsOf(tx, ledger)
     const accounts = spec.accounts ?? (await store.lock(tx, [accountId]))
@@ -470,6 +470,42 @@ export function createLedgerService(deps: LedgerServiceDeps) {
         availableAt: null,
         reference: input.reference,
         metadata: input.metadata as Record<string, unknown> | undefined,
+        event: 'points.earned',
+      })
+      return { result: w, replayed: false }
+    },
+
+    /**
+     * A platform's points balance brought by a bulk import: earned once, as a transaction of kind
+     * `import` from the house issuer to the customer's account (made if missing), with the
+     * ledger's expiry counted from now. `key` (the row's stable key) makes it idempotent: a
+     * repeat with the same amount posts nothing and answers the first transaction (`replayed`),
+     * one with another amount is refused with 409 `IDEMPOTENCY_KEY_REUSED` before anything is
+     * written; a balance of 0 posts nothing (answers null) unless the key posted before. The key
+     * is an internal one (`hub import:<key>`): no caller's earn can take it first. The
+     * fingerprint holds the amount alone: the same row imported after its customer was merged
+     * into another lands on the merge's target and is still the same balance.
+     * Emits `points.earned`, whose transaction says `kind: 'import'`.
+     */
+    async importBalance(tx: Tx, ledger: string, input: { customerId: string; amount: number; key: string }): Promise<Posted<TransactionResult> | null> {
+      const settings = await settingsOf(tx, ledger)
+      const key = internalKey(`import:${input.key}`)
+      const fp = fingerprintOf('import', ledger, { amount: input.amount })
+      const existing = await store.byKey(tx, ledger, key)
+      if (existing) return replay(tx, existing, fp)
+      // a balance of 0 posts nothing (a transaction moves at least one point), and keeps the key free
+      if (input.amount === 0) return null
+      const now = clock()
+      const accounts = (await lockedAccount(tx, ledger, input.customerId, true))!
+      const accountId = [...accounts.keys()][0]!
+      const w = await credit(tx, ledger, accountId, BigInt(input.amount), {
+        accounts,
+        kind: 'import',
+        from: await issuer(tx, ledger, accountId),
+        key,
+        fp,
+        expiresAt: settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null,
+        availableAt: null,
         event: 'points.earned',
       })
       return { result: w, replayed: false }

@@ -1,15 +1,15 @@
 import { sql, type Selectable } from 'kysely'
 import type { Order, OrderInput, OrderResult } from '@his-her/contract'
-import type { Executor, Tx } from '../db/executor.js'
+import { RetryTransaction, type Executor, type Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { moveAllRows, moveRowsBack } from '../db/moves.js'
-import type { EventService } from '../events/event-store.js'
+import type { EventInput, EventService } from '../events/event-store.js'
 import type { CustomerService } from '../customers/customer-service.js'
 import type { OrdersTable } from './tables.js'
 
 /** An order as the raw statements below read it (`total::text`: a bigint, exact). */
-type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' | 'currency' | 'placed_at' | 'cancelled_at'>
+type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' | 'currency' | 'placed_at' | 'cancelled_at' | 'order_count'>
 
 /**
  * Orders reported by platforms, kept as facts so that `orderCount` and `totalSpent` stay right.
@@ -28,7 +28,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at)
         VALUES (${newId('ord')}, ${input.platform}, ${input.externalId}, ${input.customerId}, ${input.total}, ${input.currency}, ${input.placedAt}::timestamptz)
         ON CONFLICT ON CONSTRAINT orders_platform_external_key DO NOTHING
-        RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at`.execute(tx)
+        RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count`.execute(tx)
 
       let order: OrderRecord
       let outcome: OrderResult['outcome']
@@ -41,7 +41,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         spentDelta = input.total
       } else {
         const existing = await sql<OrderRecord>`
-          SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at FROM orders
+          SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count FROM orders
           WHERE platform = ${input.platform} AND external_id = ${input.externalId} FOR UPDATE`.execute(tx)
         const prior = existing.rows[0]
         if (!prior) throw new Error('order vanished between insert and select') // orders are never deleted
@@ -59,7 +59,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
           const updated = await sql<OrderRecord>`
             UPDATE orders SET total = ${input.total}, placed_at = ${input.placedAt}::timestamptz, updated_at = now()
             WHERE id = ${prior.id}
-            RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at`.execute(tx)
+            RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count`.execute(tx)
           order = updated.rows[0]!
         }
       }
@@ -90,7 +90,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
      */
     async cancel(tx: Tx, platform: string, externalId: string): Promise<{ order: Order; outcome: 'cancelled' | 'unchanged'; orderCount: number; totalSpent: number }> {
       const { rows } = await sql<OrderRecord>`
-        SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at FROM orders
+        SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count FROM orders
         WHERE platform = ${platform} AND external_id = ${externalId} FOR UPDATE`.execute(tx)
       const prior = rows[0]
       if (!prior) throw new HubError('ORDER_NOT_FOUND', `No order ${platform}/${externalId} was recorded.`)
@@ -102,14 +102,129 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         return { order, outcome: 'unchanged', orderCount: totals.count, totalSpent: totals.spent }
       }
       await sql`UPDATE orders SET cancelled_at = now(), updated_at = now() WHERE id = ${prior.id}`.execute(tx)
-      const sums = await customers.addToTotals(tx, prior.customer_id, { count: -1, spent: -Number(prior.total), currency: prior.currency })
+      const sums = await customers.addToTotals(tx, prior.customer_id, { count: -prior.order_count, spent: -Number(prior.total), currency: prior.currency })
       await events.emit(tx, { type: 'order.cancelled', customerId: prior.customer_id, payload: { order, ...sums } })
       return { order, outcome: 'cancelled', ...sums }
     },
 
-    /** The count and sum of a customer's orders not cancelled, from the orders themselves. */
+    /**
+     * Records platforms' order histories as summary rows (each `orderCount` orders, `total` in
+     * all), for a bulk import's batch, in a few statements for the whole batch: the first report
+     * of a summary inserts it and adds it to its customer's sums; a repeat with the same numbers
+     * changes nothing; one with other numbers corrects the row and the sums by the difference.
+     * Emits `order.recorded` / `order.corrected` as a reported order does (with the sums after
+     * it). An item that cannot be recorded writes nothing and gets its reason in the answer
+     * instead (the others go on): `CURRENCY_MISMATCH` (not the customer's currency, nor the
+     * summary's), `ORDER_CUSTOMER_MISMATCH` (the summary is another customer's),
+     * `ORDER_CANCELLED`, or the customer is not live. The customers' rows are locked (id order)
+     * before anything is read, so the checks hold until the transaction ends; a summary another
+     * transaction inserted meanwhile makes the batch start again ({@link RetryTransaction}).
+     */
+    async recordSummaries(
+      tx: Tx,
+      items: { platform: string; externalId: string; customerId: string; orderCount: number; total: number; currency: string }[],
+    ): Promise<(HubError | null)[]> {
+      const answers: (HubError | null)[] = items.map(() => null)
+      if (items.length === 0) return answers
+      const ids = [...new Set(items.map((i) => i.customerId))]
+      await customers.lockMany(tx, ids)
+      const live = new Map((await customers.readForMatch(tx, ids)).map((c) => [c.id, c])) // merged and deleted ones are left out
+      const currency = new Map([...live].map(([id, c]) => [id, c.currency]))
+      const found = await sql<OrderRecord & { platform: string; external_id: string }>`
+        SELECT o.id, o.platform, o.external_id, o.customer_id, o.total::text AS total, o.currency, o.placed_at, o.cancelled_at, o.order_count
+        FROM orders o JOIN (VALUES ${sql.join(items.map((i) => sql`(${i.platform}, ${i.externalId})`))}) v (platform, external_id)
+          ON o.platform = v.platform AND o.external_id = v.external_id
+        ORDER BY o.id FOR UPDATE OF o`.execute(tx)
+      const priorOf = new Map(found.rows.map((r) => [`${r.platform}\u0000${r.external_id}`, r]))
+
+      const inserts: { item: (typeof items)[number]; id: string; n: number }[] = []
+      const updates: { item: (typeof items)[number]; prior: OrderRecord; n: number }[] = []
+      const deltas = new Map<string, { id: string; count: number; spent: number; currency: string }>()
+      const seen = new Set<string>()
+      for (const [n, item] of items.entries()) {
+        const name = `${item.platform}/${item.externalId}`
+        const key = `${item.platform}\u0000${item.externalId}`
+        const prior = priorOf.get(key)
+        const fail = (err: HubError) => void (answers[n] = err)
+        if (seen.has(key)) throw new Error(`order summary ${name} given twice in one batch`) // row keys are unique per batch
+        seen.add(key)
+        if (!live.has(item.customerId)) {
+          fail(new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${item.customerId}.`))
+          continue
+        }
+        if (prior && prior.customer_id !== item.customerId) {
+          fail(new HubError('ORDER_CUSTOMER_MISMATCH', `Order ${name} was recorded for another customer.`, { customerId: prior.customer_id }))
+          continue
+        }
+        if (prior && prior.currency !== item.currency) {
+          fail(new HubError('CURRENCY_MISMATCH', `Order ${name} is in ${prior.currency}.`))
+          continue
+        }
+        if (prior?.cancelled_at) {
+          fail(new HubError('ORDER_CANCELLED', `Order ${name} was cancelled at ${prior.cancelled_at.toISOString()}.`))
+          continue
+        }
+        const kept = currency.get(item.customerId)
+        if (kept && kept !== item.currency) {
+          fail(new HubError('CURRENCY_MISMATCH', `The customer's totals are kept in ${kept}; this order is in ${item.currency}.`))
+          continue
+        }
+        const count = item.orderCount - (prior?.order_count ?? 0)
+        const spent = item.total - Number(prior?.total ?? 0)
+        if (prior && count === 0 && spent === 0) continue
+        currency.set(item.customerId, item.currency) // the first order sets the customer's currency
+        const d = deltas.get(item.customerId) ?? { id: item.customerId, count: 0, spent: 0, currency: item.currency }
+        deltas.set(item.customerId, { ...d, count: d.count + count, spent: d.spent + spent })
+        if (prior) updates.push({ item, prior, n })
+        else inserts.push({ item, id: newId('ord'), n })
+      }
+
+      const written = new Map<number, OrderRecord>()
+      if (inserts.length) {
+        const { rows } = await sql<OrderRecord>`
+          INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at, order_count)
+          VALUES ${sql.join(inserts.map(({ item, id }) => sql`(${id}, ${item.platform}, ${item.externalId}, ${item.customerId}, ${item.total}::bigint, ${item.currency}, now(), ${item.orderCount}::integer)`))}
+          ON CONFLICT ON CONSTRAINT orders_platform_external_key DO NOTHING
+          RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count`.execute(tx)
+        // another transaction recorded one of them since the read: decide again on what it wrote
+        if (rows.length !== inserts.length) throw new RetryTransaction('an imported order summary was recorded concurrently')
+        const byId = new Map(rows.map((r) => [r.id, r]))
+        for (const i of inserts) written.set(i.n, byId.get(i.id)!)
+      }
+      if (updates.length) {
+        const { rows } = await sql<OrderRecord>`
+          UPDATE orders o SET total = v.total, order_count = v.order_count, updated_at = now()
+          FROM (VALUES ${sql.join(updates.map(({ item, prior }) => sql`(${prior.id}, ${item.total}::bigint, ${item.orderCount}::integer)`))}) v (id, total, order_count)
+          WHERE o.id = v.id
+          RETURNING o.id, o.customer_id, o.total::text AS total, o.currency, o.placed_at, o.cancelled_at, o.order_count`.execute(tx)
+        const byId = new Map(rows.map((r) => [r.id, r]))
+        for (const u of updates) written.set(u.n, byId.get(u.prior.id)!)
+      }
+      const sums = await customers.addToTotalsMany(tx, [...deltas.values()])
+      if (sums.size !== deltas.size) throw new RetryTransaction('a customer of an import batch changed while its orders were recorded')
+
+      // each event carries the sums after its own change: walk back from the final sums
+      const running = new Map([...sums].map(([id, s]) => [id, { ...s, orderCount: s.orderCount - deltas.get(id)!.count, totalSpent: s.totalSpent - deltas.get(id)!.spent }]))
+      const emitted: EventInput[] = []
+      for (const [n, order] of [...written].sort(([a], [b]) => a - b)) {
+        const item = items[n]!
+        const prior = priorOf.get(`${item.platform}\u0000${item.externalId}`)
+        const now = running.get(item.customerId)!
+        now.orderCount += item.orderCount - (prior?.order_count ?? 0)
+        now.totalSpent += item.total - Number(prior?.total ?? 0)
+        const fact: Order = {
+          id: order.id, platform: item.platform, externalId: item.externalId, customerId: order.customer_id,
+          total: Number(order.total), currency: order.currency, placedAt: order.placed_at.toISOString(),
+        }
+        emitted.push({ type: prior ? 'order.corrected' : 'order.recorded', customerId: item.customerId, payload: { order: fact, orderCount: now.orderCount, totalSpent: now.totalSpent } })
+      }
+      await events.emit(tx, ...emitted)
+      return answers
+    },
+
+    /** The count and sum of a customer's orders not cancelled, from the orders themselves (a summary row counts its `order_count`). */
     async totalsOf(exec: Executor, customerId: string): Promise<{ count: number; spent: number }> {
-      const row = await exec.selectFrom('orders').select([sql<number>`count(*)::int`.as('count'), sql<string>`coalesce(sum(total), 0)::text`.as('spent')])
+      const row = await exec.selectFrom('orders').select([sql<number>`coalesce(sum(order_count), 0)::int`.as('count'), sql<string>`coalesce(sum(total), 0)::text`.as('spent')])
         .where('customer_id', '=', customerId).where('cancelled_at', 'is', null).executeTakeFirstOrThrow()
       return { count: row.count, spent: Number(row.spent) }
     },

@@ -15,6 +15,8 @@ export interface OrdersTable {
   updated_at: Timestamp
   /** Set when the order was cancelled: it no longer counts in the totals. */
   cancelled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  /** How many orders the row stands for: 1 for an order reported alone, the platform's count for an imported summary. */
+  order_count: ColumnType<number, number | undefined, number>
 }
 
 declare module '../db/database.js' {

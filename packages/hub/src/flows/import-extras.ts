@@ -1,0 +1,140 @@
+import type { ImportRow } from '@his-her/contract'
+import type { Services } from '../module.js'
+import type { CustomerSettings } from '../customers/settings.js'
+import type { Tx } from '../db/executor.js'
+import { HubError } from '../errors.js'
+
+/** One imported row whose customer is known: its line, its customer, the row as read, and its stable key. */
+export interface ExtrasRow {
+  line: number
+  customerId: string
+  row: ImportRow
+  /** `${component}:${externalId}`, or without an externalId a hash of the row's identifiers: the same row of a later file has the same key. */
+  key: string
+}
+
+/** The ledger an import's points go to. */
+export const IMPORT_LEDGER = 'reward-points'
+
+/** `items` split into rounds in which no key appears twice, each keeping the items' order. */
+function rounds<T>(items: T[], keyOf: (item: T) => string): T[][] {
+  const out: T[][] = []
+  const times = new Map<string, number>()
+  for (const item of items) {
+    const n = times.get(keyOf(item)) ?? 0
+    times.set(keyOf(item), n + 1)
+    ;(out[n] ??= []).push(item)
+  }
+  return out
+}
+
+const reasonOf = (err: unknown): string => {
+  if (!(err instanceof HubError)) throw err
+  return `${err.code}: ${err.message}`
+}
+
+/**
+ * Applies what a platform knows of its customers beyond what a sync sends — groups, addresses,
+ * order history and points — to the customers a batch of an import resolved, in the batch's
+ * transaction. Importing a file again, or another file with the same rows, changes nothing;
+ * a row whose numbers changed applies the difference. Returns, per line, why part of the row
+ * could not be applied (`CODE: message`, several joined by `; `): the rest of the row, and its
+ * customer, stay imported.
+ *
+ * - **groups** join the customer's groups (a union: the groups it has stay, in their order);
+ *   each group really added emits `customer.group_added`, as `POST /customer/:id/group` does.
+ *   One statement for the batch.
+ * - **addresses** are added unless the customer has the same one already (line1, line2, city,
+ *   postal code and country, compared without regard to case or whitespace) or the row gives it
+ *   twice; each added one emits `customer.address_added`. The customer's first address becomes
+ *   its default (or the first given with `isDefault`: the existing default then yields). Beyond
+ *   `maxAddresses` the rest are left out and the reason says how many (`ADDRESS_LIMIT_REACHED`);
+ *   an address with an invalid country or phone is left out with its own reason.
+ * - **orderCount / totalSpent / currency** are the platform's order history: one summary order
+ *   per row key (platform = the component, externalId `import:<key>`, placed now) counting
+ *   `orderCount` orders worth `totalSpent`. The customer's `orderCount` and `totalSpent` are
+ *   sums of its orders, so a merge adds the two customers' imported histories and its undo
+ *   splits them back. A repeat with the same numbers changes nothing; other numbers correct the
+ *   order and the sums by the difference (`order.corrected`); the first import emits
+ *   `order.recorded`, as `POST /orders` does. It earns no points: the platform's points come as
+ *   `points`. The currency is the row's, else the customer's; a row with totals and no currency
+ *   to keep them in, or `totalSpent` above 0 with `orderCount` 0 (orders that count nothing),
+ *   is reported as `VALIDATION_FAILED`. A currency other than the customer's (or the summary's
+ *   own) is reported as `CURRENCY_MISMATCH`. A row without `orderCount` and `totalSpent` leaves
+ *   the history as it is.
+ * - **points** are the platform's balance, posted once as an `import` transaction from the
+ *   house issuer to the customer's account in `reward-points` (made if missing), keyed by the
+ *   row key: a repeat with the same balance posts nothing, one with another balance posts
+ *   nothing and is reported as `IDEMPOTENCY_KEY_REUSED` (the balance was brought once; later
+ *   changes are the ledger's own transactions). Emits `points.earned`. A balance of 0 posts nothing.
+ *
+ * Groups, addresses and order histories are written set-wise (a few statements for the batch);
+ * points go row by row through the ledger service, whose rules (lots, expiry, hash chains,
+ * balances checked in the statement that writes them) a posting keeps.
+ *
+ * @example
+ * ```ts
+ * const reasons = await importExtras(tx, services, settings, 'identity.shop', [
+ *   { line: 1, customerId, key: 'identity.shop:42', row: { externalId: '42', groups: ['vip'], orderCount: 3, totalSpent: 12_900, currency: 'EUR', points: 250 } },
+ * ])
+ * // reasons.get(1) === undefined: everything applied
+ * ```
+ */
+export async function importExtras(tx: Tx, services: Services, settings: CustomerSettings, component: string, rows: ExtrasRow[]): Promise<Map<number, string>> {
+  const { customers, addresses, orders, ledger } = services
+  const reasons = new Map<number, string[]>()
+  const report = (line: number, reason: string) => reasons.set(line, [...(reasons.get(line) ?? []), reason])
+
+  await customers.addGroupsMany(tx, rows.filter((r) => r.row.groups?.length).map((r) => ({ customerId: r.customerId, groups: r.row.groups! })))
+
+  // addresses: one call for the batch, reasons told per row (rows of one customer share the answer, so each row is given its own call's part)
+  const withAddresses = rows.filter((r) => r.row.addresses?.length)
+  const byCustomer = new Map<string, ExtrasRow[]>()
+  for (const r of withAddresses) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r])
+  // a customer named by two rows: the second row's addresses come in a second round, after the first's are in
+  for (let round = 0; ; round++) {
+    const part = [...byCustomer.values()].flatMap((list) => (list[round] ? [list[round]!] : []))
+    if (part.length === 0) break
+    const result = await addresses.addMany(tx, settings.maxAddresses, part.map((r) => ({ customerId: r.customerId, addresses: r.row.addresses! })))
+    for (const r of part) {
+      const o = result.get(r.customerId)
+      if (!o) continue
+      for (const reason of o.invalid) report(r.line, reason)
+      if (o.overLimit > 0) report(r.line, `ADDRESS_LIMIT_REACHED: ${o.overLimit} of the row's addresses were left out: the customer has ${settings.maxAddresses} (max_addresses).`)
+    }
+  }
+
+  // order histories: set-wise, in rounds so that a key given twice (the same row twice in a file) is applied in line order
+  const summaries: { r: ExtrasRow; count: number; total: number; currency: string }[] = []
+  for (const r of rows) {
+    const { orderCount, totalSpent } = r.row
+    if (orderCount === undefined && totalSpent === undefined) continue
+    try {
+      const count = orderCount ?? 0
+      const total = totalSpent ?? 0
+      if (count === 0 && total > 0) throw new HubError('VALIDATION_FAILED', 'totalSpent is above 0 but orderCount is 0 (or missing): the order history was not imported.')
+      const currency = r.row.currency ?? (await customers.requireLive(tx, r.customerId)).currency
+      if (!currency) throw new HubError('VALIDATION_FAILED', 'orderCount/totalSpent need a currency: the row has none and neither has the customer.')
+      summaries.push({ r, count, total, currency })
+    } catch (err) {
+      report(r.line, reasonOf(err))
+    }
+  }
+  for (const round of rounds(summaries, (s) => s.r.key)) {
+    const answers = await orders.recordSummaries(tx, round.map((s) => ({
+      platform: component, externalId: `import:${s.r.key}`, customerId: s.r.customerId, orderCount: s.count, total: s.total, currency: s.currency,
+    })))
+    for (const [n, err] of answers.entries()) if (err) report(round[n]!.r.line, reasonOf(err))
+  }
+
+  // points: row by row through the ledger (lots, hash chains), in line order
+  for (const r of rows) {
+    if (r.row.points === undefined) continue
+    try {
+      await ledger.importBalance(tx, IMPORT_LEDGER, { customerId: r.customerId, amount: r.row.points, key: r.key })
+    } catch (err) {
+      report(r.line, reasonOf(err))
+    }
+  }
+  return new Map([...reasons].map(([line, list]) => [line, list.join('; ')]))
+}
