@@ -128,6 +128,13 @@ describe.skipIf(!onPostgres)('PostgreSQL restarted under load', { timeout: proce
 
   it('answers 503 DATABASE_UNAVAILABLE fast while it is down, is unhealthy within 2 s, recovers by itself, and keeps every acknowledged write exactly once', async () => {
     const tag = randomBytes(4).toString('hex')
+    // each points posting takes 30 ms more in the database: when the server goes, statements
+    // are running on its connections (their requests see the connection cut under them)
+    const setup = new pg.Client({ connectionString: server.url })
+    await setup.connect()
+    await setup.query(`CREATE FUNCTION slow_posting() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.03); RETURN NEW; END $$;
+      CREATE TRIGGER slow_posting BEFORE INSERT ON ledger_transactions FOR EACH ROW EXECUTE FUNCTION slow_posting()`)
+    await setup.end()
     // customers that earn points
     const owners: string[] = []
     for (let i = 0; i < 4; i++) {

@@ -88,6 +88,13 @@ export async function createDatabase(options: DatabaseOptions): Promise<HubDatab
     pool.on('error', () => {
       // an idle client lost its connection; the pool replaces it and the next query reports it
     })
+    pool.on('connect', (client) => {
+      // A client taken from the pool and between two statements (a transaction while the hub
+      // works) emits 'error' when its connection ends — the server stopped or restarted — and
+      // an 'error' nobody listens to ends the process. The next statement on it fails instead
+      // (503 DATABASE_UNAVAILABLE), and the pool drops it when it is released.
+      client.on('error', () => {})
+    })
     const pooled = options.pooler === 'transaction'
     wrapQueries(pool, { prepare: !pooled })
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
