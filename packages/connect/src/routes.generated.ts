@@ -93,6 +93,10 @@ export const routeTable = {
   exportCustomer: { method: 'GET', path: '/customer/:id/export' },
   exportMe: { method: 'GET', path: '/customer/me/export' },
   eraseCustomer: { method: 'POST', path: '/customer/:id/erase' },
+  createImport: { method: 'POST', path: '/imports' },
+  listImports: { method: 'GET', path: '/imports' },
+  getImport: { method: 'GET', path: '/imports/:id' },
+  listImportRejections: { method: 'GET', path: '/imports/:id/rejected' },
   listEvents: { method: 'GET', path: '/events' },
 } as const satisfies { readonly [K in OperationId]: { readonly method: Routes[K]['method']; readonly path: Routes[K]['path']; readonly answerType?: string } }
 

@@ -34,6 +34,12 @@ export interface RouteSpec {
   readonly query?: TObject
   readonly body?: TSchema
   /**
+   * The body is a file of one of these media types, streamed to the handler as it comes rather
+   * than parsed (a bulk import). Such a route takes no Idempotency-Key: what it does is keyed by
+   * the file's content.
+   */
+  readonly upload?: readonly string[]
+  /**
    * The media type of the success answer when it is not JSON (`text/plain; …` for the metrics);
    * its schema is then a string, sent as it is.
    */
@@ -127,10 +133,11 @@ export function routeErrors(route: RouteSpec): string[] {
   const codes = new Set<string>(route.errors)
   if (route.access !== 'public') for (const c of authenticatedErrors) codes.add(c)
   if (route.params || route.query || route.body) for (const c of validationErrors) codes.add(c)
-  if (isWrite(route)) {
+  if (isWrite(route) && !route.upload) {
     for (const c of bodyErrors) codes.add(c)
     if (route.access !== 'public') for (const c of idempotencyErrors) codes.add(c)
   }
+  if (route.upload) codes.add('UNSUPPORTED_MEDIA_TYPE')
   for (const c of serverErrors) codes.add(c)
   return [...codes]
 }

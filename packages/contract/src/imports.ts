@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
-import { Currency, Metadata, Nullable, Timestamp } from './common.js'
+import { Currency, List, Metadata, Nullable, PathId, Timestamp } from './common.js'
 import { AddressInput, Group } from './customers.js'
-import { ExternalId } from './identity.js'
+import { Component, ExternalId, FieldName } from './identity.js'
 import { defineDomain } from './define.js'
 
 const Opt = Type.Optional
@@ -55,11 +55,63 @@ export const ImportSummary = Type.Object(
 )
 export type ImportSummary = Static<typeof ImportSummary>
 
+export const ImportQuery = Type.Object(
+  {
+    platform: Component,
+    format: Opt(Type.Union([Type.Literal('csv'), Type.Literal('jsonl')], { description: 'what the body is; by default its Content-Type says' })),
+    idField: Opt(FieldName),
+  },
+  { additionalProperties: false },
+)
+export type ImportQuery = Static<typeof ImportQuery>
+
+export const ImportRejection = Type.Object({ line: Type.Integer(), reason: Type.String() })
+export const ImportRejections = Type.Object({ data: Type.Array(ImportRejection), nextAfter: Nullable(Type.Integer({ description: 'pass as `after` for the next page; null on the last' })) })
+export type ImportRejections = Static<typeof ImportRejections>
+
+const tags = ['imports']
+const IdParams = Type.Object({ id: PathId })
+
 export const imports = defineDomain({
   errors: {
     IMPORT_RUNNING: { status: 409, message: 'An import of this platform is not finished, or another process is working on it: finish that one first.' },
     IMPORT_NOT_FOUND: { status: 404, message: 'No import has this id.' },
+    IMPORT_TOO_LARGE: { status: 413, message: 'The file is larger than an upload may be (imports.max_upload_mib); import it with customer-hub import.' },
   },
   events: {},
-  routes: {},
+  routes: {
+    createImport: {
+      method: 'POST', path: '/imports', tags, access: ['admin'],
+      summary: "Import a platform's customers in bulk: the file is the body",
+      description:
+        'The body is the file: JSON Lines (`application/x-ndjson`) or CSV (`text/csv`) rows of `ImportRow`. The hub stores it, answers 202 with the import ' +
+        '(`GET /imports/:id` shows its progress) and resolves the rows with the sync\'s rules in batches, as `customer-hub import` does (docs/imports.md). ' +
+        'The same file again answers 200 with the import it made (nothing changes; an unfinished one goes on).',
+      query: ImportQuery,
+      upload: ['application/x-ndjson', 'text/csv'],
+      responses: { 202: ImportSummary, 200: ImportSummary },
+      errors: ['IMPORT_RUNNING', 'IMPORT_TOO_LARGE'],
+    },
+    listImports: {
+      method: 'GET', path: '/imports', tags, access: ['admin'],
+      summary: 'The imports, newest first (the last 100)',
+      responses: { 200: List(ImportSummary) },
+      errors: [],
+    },
+    getImport: {
+      method: 'GET', path: '/imports/:id', tags, access: ['admin'],
+      summary: 'An import: where it is and what it did so far',
+      params: IdParams,
+      responses: { 200: ImportSummary },
+      errors: ['IMPORT_NOT_FOUND'],
+    },
+    listImportRejections: {
+      method: 'GET', path: '/imports/:id/rejected', tags, access: ['admin'],
+      summary: "An import's rejected rows: line and reason",
+      params: IdParams,
+      query: Type.Object({ after: Opt(Type.Integer({ minimum: 0 })), limit: Opt(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),
+      responses: { 200: ImportRejections },
+      errors: ['IMPORT_NOT_FOUND'],
+    },
+  },
 })

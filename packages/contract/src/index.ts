@@ -229,4 +229,4 @@ export { PersonExport, EraseResult, exportSchemaVersion, exportLimits } from './
 /** A route of the table by operation id (for generic code over the table). */
 export type RouteOf<K extends OperationId> = Routes[K] & RouteSpec
 export type { Static }
-export { ImportRow, ImportSummary, importStatuses } from './imports.js'
+export { ImportRow, ImportSummary, ImportQuery, ImportRejections, importStatuses } from './imports.js'

@@ -48,7 +48,9 @@ export type HandlerContext<R extends RouteSpec> = {
   reply: FastifyReply
 } & (R['method'] extends 'GET'
   ? { /** Reads run on the database. */ db: Executor }
-  : R['access'] extends 'public'
+  : R extends { upload: readonly string[] }
+    ? { /** An upload (its body is a stream: `request.body`) opens the transactions it needs. */ db: Executor }
+    : R['access'] extends 'public'
     ? { /** A public write opens the transactions it needs (see `withTransaction`). */ db: Executor }
     : { /** The request's transaction: the effect, its events and the Idempotency-Key answer commit together. */ tx: Tx })
 

@@ -71,6 +71,8 @@ function operationsOf(document: any): Operation[] {
   for (const [path, methods] of Object.entries(document.paths as Record<string, Record<string, any>>)) {
     for (const [method, op] of Object.entries(methods)) {
       const route = (routes as Record<string, RouteSpec>)[op.operationId]!
+      // an upload's body is a file, not JSON: its refusals (media type, size, query) have their own test (import-api.test.ts)
+      if (route.upload) continue
       const parameters = (op.parameters ?? []) as { name: string; in: string; required: boolean; schema: unknown }[]
       const param = (p: (typeof parameters)[number]): Parameter => ({ name: p.name, required: p.required, schema: dereference(p.schema, components) })
       const errors = new Map<number, Set<string>>()

@@ -32,7 +32,8 @@ export async function direct(config: HubConfig, run: (app: HubApp, db: Executor)
   const database = await createDatabase(databaseOptions(config, 2))
   try {
     await migrate(database.db)
-    const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite') }, database, logger: false })
+    // a command does only what it was asked: no imports of others taken over meanwhile
+    const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite'), imports: { ...config.imports, resume: false } }, database, logger: false })
     try {
       return await run(app, database.db)
     } finally {

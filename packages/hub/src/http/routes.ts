@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route's operation id in the contract's route table. */
     operationId?: OperationId
+    /** The media types an upload route streams to its handler. */
+    upload?: readonly string[] | undefined
   }
 }
 
@@ -49,6 +51,16 @@ export function registerRoutes(app: FastifyInstance, options: { handlers: Partia
   for (const operationId of Object.keys(handlers)) {
     if (!(operationId in table)) throw new Error(`a module handles "${operationId}", which the route table does not have`)
   }
+  // the bodies of upload routes are streamed to their handlers, unparsed; any other route refuses those media types
+  const uploadTypes = [...new Set(Object.values(table).flatMap((r) => r.upload ?? []))]
+  if (uploadTypes.length) {
+    app.addContentTypeParser(uploadTypes, (request, payload, done) => {
+      const accepted = request.routeOptions.config.upload
+      const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+      if (accepted?.includes(type)) done(null, payload)
+      else done(new HubError('UNSUPPORTED_MEDIA_TYPE'), undefined)
+    })
+  }
   for (const [operationId, route] of Object.entries(table) as [OperationId, RouteSpec][]) {
     const handler = handlers[operationId] as ((ctx: object) => Promise<unknown>) | undefined
     if (!handler) throw new Error(`no module handles the route ${operationId} (${route.method} ${route.path})`)
@@ -59,11 +71,12 @@ export function registerRoutes(app: FastifyInstance, options: { handlers: Partia
     if (route.query) schema.querystring = forFastify(route.query)
     if (route.body) schema.body = forFastify(route.body)
 
-    const write = isWrite(route) && route.access !== 'public'
+    // an upload is keyed by its content, not by an Idempotency-Key, and opens its own transactions
+    const write = isWrite(route) && route.access !== 'public' && !route.upload
     app.route({
       method: route.method,
       url: route.path,
-      config: { access: route.access, operationId },
+      config: { access: route.access, operationId, upload: route.upload },
       schema,
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const context = { params: request.params, query: request.query, body: request.body, principal: request.principal, request, reply }

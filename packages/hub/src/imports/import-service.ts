@@ -108,6 +108,26 @@ export function createImportService() {
       throw new HubError('IMPORT_RUNNING', `Another process is working on import ${id}.`, { importId: id })
     },
 
+    async externalIdField(db: Executor, id: string): Promise<string | null> {
+      const row = await db.selectFrom('imports').select('external_id_field').where('id', '=', id).executeTakeFirstOrThrow()
+      return row.external_id_field
+    },
+
+    /** The newest imports first. */
+    async list(db: Executor, limit = 100): Promise<ImportSummary[]> {
+      const rows = await db.selectFrom('imports').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute()
+      return rows.map(toSummary)
+    },
+
+    /**
+     * Imports staged whole whose process is gone (its lease ran out, or it was a process of this
+     * machine that no longer runs): any process may take them over and finish them.
+     */
+    async abandoned(db: Executor): Promise<{ id: string; leaseOwner: string | null }[]> {
+      const rows = await db.selectFrom('imports').select(['id', 'lease_owner']).where('status', '=', 'running').where('total_rows', 'is not', null).execute()
+      return rows.map((r) => ({ id: r.id, leaseOwner: r.lease_owner }))
+    },
+
     async get(db: Executor, id: string): Promise<ImportSummary> {
       const row = await db.selectFrom('imports').selectAll().where('id', '=', id).executeTakeFirst()
       if (!row) throw new HubError('IMPORT_NOT_FOUND', `No import has the id ${id}.`)
@@ -164,6 +184,15 @@ export function createImportService() {
         WHERE r.import_id = ${id} AND r.line = x.line`.execute(tx)
     },
 
+    /** The rejected rows' lines and reasons, a page after line `after` (the reasons stay when the import finishes). */
+    async rejections(db: Executor, id: string, after: number, limit: number): Promise<{ data: { line: number; reason: string }[]; nextAfter: number | null }> {
+      await this.get(db, id)
+      const rows = await db.selectFrom('import_rows').select(['line', 'reason']).where('import_id', '=', id).where('status', '=', 'rejected').where('line', '>', after)
+        .orderBy('line').limit(limit + 1).execute()
+      const page = rows.slice(0, limit).map((r) => ({ line: r.line, reason: r.reason ?? '' }))
+      return { data: page, nextAfter: rows.length > limit ? page[page.length - 1]!.line : null }
+    },
+
     /** The rejected rows: line, reason and the row as read (until {@link finish} clears it). */
     async rejected(db: Executor, id: string, after = 0, limit = 1000): Promise<{ line: number; reason: string; row: unknown }[]> {
       const { rows } = await sql<{ line: number; reason: string; data: unknown }>`
@@ -176,6 +205,11 @@ export function createImportService() {
       await sql`UPDATE import_rows SET data = NULL WHERE import_id = ${id} AND data IS NOT NULL`.execute(db)
       await sql`UPDATE imports SET status = 'done', finished_at = now(), updated_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = ${id} AND lease_owner = ${owner}`.execute(db)
       return this.get(db, id)
+    },
+
+    /** Gives the import up without failing it (a process shutting down): another process may take it over at once. */
+    async release(db: Executor, id: string, owner: string): Promise<void> {
+      await sql`UPDATE imports SET lease_owner = NULL, lease_until = NULL, updated_at = now() WHERE id = ${id} AND lease_owner = ${owner}`.execute(db)
     },
 
     /** Records why the import stopped; run it again to resume. */

@@ -10,6 +10,14 @@ import { importBatch } from '../flows/import-batch.js'
 import { fileHash, formatOf, readRows } from './read-rows.js'
 import { importOwner, type StagedRow } from './import-service.js'
 
+/** An import stopped between batches (its process shuts down): it stays unfinished, for this or another process to resume. */
+export class ImportStopped extends Error {
+  override name = 'ImportStopped'
+  constructor() {
+    super('the import was stopped between two batches; it resumes where it stopped')
+  }
+}
+
 /** Where an import is: reading the file into the staging table, or resolving the staged rows. */
 export interface ImportProgress {
   phase: 'staging' | 'importing'
@@ -33,6 +41,8 @@ export interface RunImportOptions {
   onProgress?: ((p: ImportProgress) => void) | undefined
   /** Given the rejected rows (line, reason, the row as read) in pages, before the import finishes and clears them. */
   onRejected?: ((rows: { line: number; reason: string; row: unknown }[]) => Promise<void>) | undefined
+  /** Stops between batches: the import stays unfinished, to be resumed. */
+  signal?: AbortSignal | undefined
 }
 
 const STAGE_CHUNK = 5_000
@@ -75,61 +85,86 @@ async function retrying<T>(db: Executor, fn: Parameters<typeof withTransaction<T
  * ```
  */
 export async function runImport(o: RunImportOptions): Promise<ImportSummary & { alreadyDone: boolean }> {
+  const started = await startImport(o)
+  if (started.alreadyDone) return { ...started.summary, alreadyDone: true }
+  return { ...(await started.run()), alreadyDone: false }
+}
+
+/**
+ * The first part of {@link runImport}: finds or makes the import of the file and takes it for
+ * this process; `run()` then does the work. `POST /imports` answers between the two.
+ */
+export async function startImport(o: RunImportOptions): Promise<{ summary: ImportSummary; alreadyDone: boolean; run: (signal?: AbortSignal) => Promise<ImportSummary> }> {
   const { db, services } = o
   const imports = services.imports
   const format = o.format ?? formatOf(o.path)
   const opened = await imports.open(db, {
     component: o.component, externalIdField: o.externalIdField ?? null, format, source: o.source ?? basename(o.path), contentHash: await fileHash(o.path),
   })
-  if (opened.status === 'done') return { ...(await imports.get(db, opened.id)), alreadyDone: true }
+  if (opened.status === 'done') return { summary: await imports.get(db, opened.id), alreadyDone: true, run: () => imports.get(db, opened.id) }
   const owner = importOwner()
   const id = opened.id
   await imports.claim(db, id, owner)
-  try {
-    if (opened.totalRows === null) {
-      let total = 0
-      let chunk: StagedRow[] = []
-      const flush = async () => {
-        await imports.stage(db, id, chunk)
-        await imports.claim(db, id, owner)
-        chunk = []
-        o.onProgress?.({ phase: 'staging', done: total, total: null })
+  const run = async (signal?: AbortSignal): Promise<ImportSummary> => {
+    try {
+      if ((await imports.get(db, id)).totalRows === null) {
+        let total = 0
+        let chunk: StagedRow[] = []
+        const flush = async () => {
+          await imports.stage(db, id, chunk)
+          await imports.claim(db, id, owner)
+          chunk = []
+          o.onProgress?.({ phase: 'staging', done: total, total: null })
+        }
+        for await (const row of readRows(createReadStream(o.path), format)) {
+          chunk.push(row)
+          total++
+          if (chunk.length >= STAGE_CHUNK) await flush()
+        }
+        await flush()
+        await imports.staged(db, id, total)
       }
-      for await (const row of readRows(createReadStream(o.path), format)) {
-        chunk.push(row)
-        total++
-        if (chunk.length >= STAGE_CHUNK) await flush()
-      }
-      await flush()
-      await imports.staged(db, id, total)
+      return await processStaged({ ...o, id, owner, signal: signal ?? o.signal })
+    } catch (err) {
+      if (err instanceof ImportStopped) await imports.release(db, id, owner).catch(() => {})
+      else await imports.fail(db, id, owner, (err as Error).message).catch(() => {})
+      throw err
     }
-    let summary = await imports.get(db, id)
-    o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
-    const batch = o.batchSize ?? 1000
-    const field = opened.externalIdField
-    for (;;) {
-      const n = await retrying(db, async (tx) => {
-        const rows = await imports.pending(tx, id, batch)
-        if (rows.length === 0) return 0
-        const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, o.component, field) })))
-        await imports.done(tx, id, owner, outcomes)
-        return rows.length
-      })
-      if (n === 0) break
-      summary = { ...summary, processedRows: summary.processedRows + n }
-      o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
-    }
-    if (o.onRejected) {
-      for (let after = 0; ;) {
-        const page = await imports.rejected(db, id, after)
-        if (page.length === 0) break
-        await o.onRejected(page)
-        after = page[page.length - 1]!.line
-      }
-    }
-    return { ...(await imports.finish(db, id, owner)), alreadyDone: false }
-  } catch (err) {
-    await imports.fail(db, id, owner, (err as Error).message).catch(() => {})
-    throw err
   }
+  return { summary: await imports.get(db, id), alreadyDone: false, run }
+}
+
+/**
+ * Resolves the staged rows of import `id` that are not done, batch after batch, while `owner`
+ * holds it, then finishes it. Needs no file: an import staged whole is resumed by any process.
+ */
+export async function processStaged(o: Omit<RunImportOptions, 'path' | 'component'> & { id: string; owner: string }): Promise<ImportSummary> {
+  const { db, services, id, owner } = o
+  const imports = services.imports
+  let summary = await imports.get(db, id)
+  const field = await imports.externalIdField(db, id)
+  o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+  const batch = o.batchSize ?? 1000
+  for (;;) {
+    if (o.signal?.aborted) throw new ImportStopped()
+    const n = await retrying(db, async (tx) => {
+      const rows = await imports.pending(tx, id, batch)
+      if (rows.length === 0) return 0
+      const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field) })))
+      await imports.done(tx, id, owner, outcomes)
+      return rows.length
+    })
+    if (n === 0) break
+    summary = { ...summary, processedRows: summary.processedRows + n }
+    o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+  }
+  if (o.onRejected) {
+    for (let after = 0; ;) {
+      const page = await imports.rejected(db, id, after)
+      if (page.length === 0) break
+      await o.onRejected(page)
+      after = page[page.length - 1]!.line
+    }
+  }
+  return imports.finish(db, id, owner)
 }

@@ -15,6 +15,7 @@ import { defaultHttpSettings, type HttpSettings } from '../../src/http/settings.
 import { defaultIdentitySettings, type IdentitySettings } from '../../src/identity/settings.js'
 import { defaultWebhookSettings, type WebhookSettings } from '../../src/webhooks/settings.js'
 import { defaultNatsSettings, type NatsSettings } from '../../src/nats/settings.js'
+import type { ImportSettings } from '../../src/imports/settings.js'
 
 /** The PostgreSQL the suite also runs on, when configured. */
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined
@@ -86,6 +87,8 @@ export function testConfig(
     webhooks: { ...defaultWebhookSettings, deliver: false },
     // no NATS unless a test names a server (createTestHub's `nats`)
     events: { nats: { ...defaultNatsSettings } },
+    // no background takeover of imports unless a test asks (createTestHub's `imports`)
+    imports: { resume: false, maxUploadMiB: 1024 },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
   }
@@ -133,6 +136,8 @@ export async function createTestHub(
     webhooks?: Partial<WebhookSettings>
     /** `events.nats`: the hub publishes to NATS when given a `url`. */
     nats?: Partial<NatsSettings>
+    /** The `imports:` section; taking over abandoned imports runs only with `resume: true`. */
+    imports?: Partial<ImportSettings>
     /** The time the hub's services see. */
     clock?: () => Date
     captureLogs?: boolean
@@ -141,7 +146,7 @@ export async function createTestHub(
 ): Promise<TestHub> {
   const database = options.database ?? (await createTestDatabase())
   const base = testConfig(options.customer, undefined, options.auth)
-  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http }, webhooks: { ...base.webhooks, ...options.webhooks }, events: { nats: { ...base.events.nats, ...options.nats } } }
+  const config = { ...base, ledgers: options.ledgers ?? [], identity: { ...base.identity, ...options.identity }, http: { ...base.http, ...options.http }, webhooks: { ...base.webhooks, ...options.webhooks }, events: { nats: { ...base.events.nats, ...options.nats } }, imports: { ...base.imports, ...options.imports } }
   const logs: string[] = []
   const stream = new Writable({
     write(chunk, _enc, cb) {

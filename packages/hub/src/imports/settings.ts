@@ -1,0 +1,26 @@
+import { keyedSection } from '../config-section.js'
+
+/** The `imports:` section. */
+export interface ImportSettings {
+  /**
+   * `resume` (`HUB_IMPORTS_RESUME`), default true: this process takes over and finishes imports
+   * staged whole whose process is gone. The `customer-hub` commands run with it off: they do
+   * only what they were asked.
+   */
+  resume: boolean
+  /** `max_upload_mib` (`HUB_IMPORTS_MAX_UPLOAD_MIB`), default 1024: the largest file `POST /imports` takes. */
+  maxUploadMiB: number
+}
+
+export const importSection = keyedSection<ImportSettings>(
+  'imports',
+  'HUB_IMPORTS_',
+  { resume: { field: 'resume', kind: 'boolean' }, max_upload_mib: { field: 'maxUploadMiB', kind: 'integer', min: 1, max: 1024 * 1024 } },
+  { resume: true, maxUploadMiB: 1024 },
+)
+
+declare module '../config.js' {
+  interface Settings {
+    imports: ImportSettings
+  }
+}
