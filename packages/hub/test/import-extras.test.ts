@@ -193,6 +193,21 @@ describe('an import applies the rows’ groups, addresses, order history and poi
     expect(await importTransactions(ada.id)).toBe(1)
     expect(await eventsOf(ada.id, 'points.earned')).toHaveLength(1)
     await verify()
+
+    // the same row twice in one batch: posted once; the same key with another balance is reported
+    const ben = await customer()
+    const twice = await extras([
+      { line: 1, customer: ben, row: { points: 70, orderCount: 1, totalSpent: 100, currency: 'EUR' } },
+      { line: 2, customer: ben, row: { points: 70, orderCount: 2, totalSpent: 300, currency: 'EUR' } },
+      { line: 3, customer: ben, row: { points: 90 } },
+    ])
+    expect([...twice.keys()]).toEqual([3])
+    expect(twice.get(3)).toMatch(/^IDEMPOTENCY_KEY_REUSED: /)
+    expect(await points(ben.id)).toBe(70)
+    expect(await importTransactions(ben.id)).toBe(1)
+    // the later line's history is the one that stays
+    expect(await get(ben.id)).toMatchObject({ orderCount: 2, totalSpent: 300 })
+    await verify()
   })
 
   it('a merge of two imported customers sums their histories and points; its undo splits them back', async () => {

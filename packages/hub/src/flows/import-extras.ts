@@ -66,11 +66,13 @@ const reasonOf = (err: unknown): string => {
  *   house issuer to the customer's account in `reward-points` (made if missing), keyed by the
  *   row key: a repeat with the same balance posts nothing, one with another balance posts
  *   nothing and is reported as `IDEMPOTENCY_KEY_REUSED` (the balance was brought once; later
- *   changes are the ledger's own transactions). Emits `points.earned`. A balance of 0 posts nothing.
+ *   changes are the ledger's own transactions). Emits `points.earned`. A balance of 0 posts
+ *   nothing. The same row twice in a batch (one key): its history and points apply in line order.
  *
  * Groups, addresses and order histories are written set-wise (a few statements for the batch);
- * points go row by row through the ledger service, whose rules (lots, expiry, hash chains,
- * balances checked in the statement that writes them) a posting keeps.
+ * points are posted row by row through the ledger service (their accounts made and their keys
+ * read for the batch at once), whose rules (lots, expiry, hash chains, balances checked in the
+ * statement that writes them) each posting keeps.
  *
  * @example
  * ```ts
@@ -81,7 +83,7 @@ const reasonOf = (err: unknown): string => {
  * ```
  */
 export async function importExtras(tx: Tx, services: Services, settings: CustomerSettings, component: string, rows: ExtrasRow[]): Promise<Map<number, string>> {
-  const { customers, addresses, orders, ledger } = services
+  const { customers, addresses, orders, loyalty, ledger } = services
   const reasons = new Map<number, string[]>()
   const report = (line: number, reason: string) => reasons.set(line, [...(reasons.get(line) ?? []), reason])
 
@@ -127,14 +129,11 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
     for (const [n, err] of answers.entries()) if (err) report(round[n]!.r.line, reasonOf(err))
   }
 
-  // points: row by row through the ledger (lots, hash chains), in line order
-  for (const r of rows) {
-    if (r.row.points === undefined) continue
-    try {
-      await ledger.importBalance(tx, IMPORT_LEDGER, { customerId: r.customerId, amount: r.row.points, key: r.key })
-    } catch (err) {
-      report(r.line, reasonOf(err))
-    }
-  }
+  // points: the accounts made for the batch at once (the customers are the batch's, live), then
+  // row by row through the ledger (lots, hash chains), in line order
+  await loyalty.ensureAccounts(tx, rows.filter((r) => (r.row.points ?? 0) > 0).map((r) => r.customerId), IMPORT_LEDGER)
+  const withPoints = rows.filter((r) => r.row.points !== undefined)
+  const answers = await ledger.importBalances(tx, IMPORT_LEDGER, withPoints.map((r) => ({ customerId: r.customerId, amount: r.row.points!, key: r.key })))
+  for (const [n, err] of answers.entries()) if (err) report(withPoints[n]!.line, reasonOf(err))
   return new Map([...reasons].map(([line, list]) => [line, list.join('; ')]))
 }

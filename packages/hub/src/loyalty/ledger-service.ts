@@ -476,39 +476,58 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     },
 
     /**
-     * A platform's points balance brought by a bulk import: earned once, as a transaction of kind
-     * `import` from the house issuer to the customer's account (made if missing), with the
-     * ledger's expiry counted from now. `key` (the row's stable key) makes it idempotent: a
-     * repeat with the same amount posts nothing and answers the first transaction (`replayed`),
-     * one with another amount is refused with 409 `IDEMPOTENCY_KEY_REUSED` before anything is
-     * written; a balance of 0 posts nothing (answers null) unless the key posted before. The key
-     * is an internal one (`hub import:<key>`): no caller's earn can take it first. The
-     * fingerprint holds the amount alone: the same row imported after its customer was merged
-     * into another lands on the merge's target and is still the same balance.
-     * Emits `points.earned`, whose transaction says `kind: 'import'`.
+     * Platforms' points balances brought by a bulk import's batch: each earned once, as a
+     * transaction of kind `import` from the house issuer to the customer's account (made if
+     * missing), with the ledger's expiry counted from now; in the order given. `key` (the row's
+     * stable key) makes each idempotent: a repeat with the same amount posts nothing, one with
+     * another amount posts nothing and gets 409 `IDEMPOTENCY_KEY_REUSED` as its answer (the
+     * others go on); a balance of 0 posts nothing unless the key posted before. The keys are
+     * internal ones (`hub import:<key>`): no caller's earn can take one first; they are read for
+     * the whole batch in one query. The fingerprint holds the amount alone: the same row
+     * imported after its customer was merged into another lands on the merge's target and is
+     * still the same balance. Emits `points.earned`, whose transaction says `kind: 'import'`.
+     * Answers, per item, the error that kept it from posting, or null.
      */
-    async importBalance(tx: Tx, ledger: string, input: { customerId: string; amount: number; key: string }): Promise<Posted<TransactionResult> | null> {
+    async importBalances(tx: Tx, ledger: string, items: { customerId: string; amount: number; key: string }[]): Promise<(HubError | null)[]> {
       const settings = await settingsOf(tx, ledger)
-      const key = internalKey(`import:${input.key}`)
-      const fp = fingerprintOf('import', ledger, { amount: input.amount })
-      const existing = await store.byKey(tx, ledger, key)
-      if (existing) return replay(tx, existing, fp)
-      // a balance of 0 posts nothing (a transaction moves at least one point), and keeps the key free
-      if (input.amount === 0) return null
-      const now = clock()
-      const accounts = (await lockedAccount(tx, ledger, input.customerId, true))!
-      const accountId = [...accounts.keys()][0]!
-      const w = await credit(tx, ledger, accountId, BigInt(input.amount), {
-        accounts,
-        kind: 'import',
-        from: await issuer(tx, ledger, accountId),
-        key,
-        fp,
-        expiresAt: settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null,
-        availableAt: null,
-        event: 'points.earned',
-      })
-      return { result: w, replayed: false }
+      const keyOf = (key: string) => internalKey(`import:${key}`)
+      const posted = new Map([...(await store.byKeys(tx, ledger, items.map((i) => keyOf(i.key))))].map(([key, t]) => [key, t.fingerprint]))
+      const answers: (HubError | null)[] = []
+      for (const input of items) {
+        const key = keyOf(input.key)
+        const fp = fingerprintOf('import', ledger, { amount: input.amount })
+        const before = posted.get(key)
+        if (before !== undefined) {
+          answers.push(before === fp ? null : new HubError('IDEMPOTENCY_KEY_REUSED', `The balance of ${input.key} was imported before with another amount; nothing was posted.`))
+          continue
+        }
+        // a balance of 0 posts nothing (a transaction moves at least one point), and keeps the key free
+        if (input.amount === 0) {
+          answers.push(null)
+          continue
+        }
+        try {
+          const now = clock()
+          const accounts = (await lockedAccount(tx, ledger, input.customerId, true))!
+          const accountId = [...accounts.keys()][0]!
+          await credit(tx, ledger, accountId, BigInt(input.amount), {
+            accounts,
+            kind: 'import',
+            from: await issuer(tx, ledger, accountId),
+            key,
+            fp,
+            expiresAt: settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null,
+            availableAt: null,
+            event: 'points.earned',
+          })
+          posted.set(key, fp)
+          answers.push(null)
+        } catch (err) {
+          if (!(err instanceof HubError)) throw err
+          answers.push(err)
+        }
+      }
+      return answers
     },
 
     async spend(tx: Tx, ledger: string, input: SpendInput): Promise<Posted<TransactionResult>> {

@@ -301,6 +301,17 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
       return rows[0] ? transactionOf(rows[0]) : undefined
     },
 
+    /** {@link byKey} for many keys in one query: the transactions found, by the key they were asked by. */
+    async byKeys(exec: Executor, ledger: string, keys: string[]): Promise<Map<string, StoredTransaction>> {
+      const found = new Map<string, StoredTransaction>()
+      if (keys.length === 0) return found
+      const asked = new Map<string, string>()
+      for (const key of keys) for (const form of keyForms(secret, key)) asked.set(form, key)
+      const { rows } = await sql<RawTransaction>`SELECT * FROM ledger_transactions WHERE ledger_id = ${ledger} AND idempotency_key = ANY (${[...asked.keys()]}::text[])`.execute(exec)
+      for (const r of rows) found.set(asked.get(r.idempotency_key)!, transactionOf(r))
+      return found
+    },
+
     async reversalOf(exec: Executor, id: string): Promise<string | undefined> {
       const { rows } = await sql<{ id: string }>`SELECT id FROM ledger_transactions WHERE reverses = ${id}`.execute(exec)
       return rows[0]?.id

@@ -67,6 +67,28 @@ export function createLoyaltyService({ events }: { events: EventService }) {
       return { account, created: inserted !== undefined }
     },
 
+    /**
+     * {@link ensureAccount} for many customers in one statement (a bulk import's batch): each gets
+     * an account in `ledger` unless it has one; `reward_account.created` for each one made.
+     * The caller knows the customers are live. Returns how many were made.
+     */
+    async ensureAccounts(tx: Tx, customerIds: string[], ledger: string): Promise<number> {
+      const ids = [...new Set(customerIds)].sort()
+      if (ids.length === 0) return 0
+      const made = ids.map((customerId) => ({ id: newId('rwa'), customerId }))
+      const { rows } = await sql<Selectable<RewardAccountsTable>>`
+        INSERT INTO reward_accounts (id, ledger_id, customer_id)
+        SELECT x.id, ${ledger}, x.customer_id FROM jsonb_to_recordset(${JSON.stringify(made.map((m) => ({ id: m.id, customer_id: m.customerId })))}::jsonb) AS x (id text, customer_id text)
+        ORDER BY x.customer_id
+        ON CONFLICT ON CONSTRAINT reward_accounts_ledger_customer_key DO NOTHING
+        RETURNING id, ledger_id, customer_id, created_at`.execute(tx)
+      await events.emit(tx, ...rows.map((r) => {
+        const account = toAccount(r)
+        return { type: 'reward_account.created' as const, customerId: account.customerId, payload: { rewardAccount: account } }
+      }))
+      return rows.length
+    },
+
     async list(exec: Executor, customerId: string): Promise<RewardAccount[]> {
       // (a customer's accounts; system accounts have no customer)
       const rows = await exec.selectFrom('reward_accounts').select(accountColumns).where('customer_id', '=', customerId).orderBy('created_at').orderBy('id').execute()
