@@ -29,7 +29,7 @@ const lostConnection = /^(Connection terminated|Client has encountered a connect
  * connections, or did not connect in time) — the request may succeed once it is back (503
  * `DATABASE_UNAVAILABLE`), as opposed to an error of the request or of the hub.
  *
- * @example isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) // true
+ * @example isDatabaseUnavailable(new Error('Connection terminated unexpectedly')) // true: the server went mid-query
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false
