@@ -45,6 +45,7 @@ export const ImportSummary = Type.Object(
     joined: Type.Integer({ description: 'customers joined into another by the rows (merges with reason sync)' }),
     conflicts: Type.Integer({ description: 'identifiers left with another customer' }),
     rejected: Type.Integer({ description: 'rows refused whole (no valid identifier, invalid fields)' }),
+    partial: Type.Integer({ description: 'rows imported whose groups, addresses, order history or points could not all be applied (the reason is listed with the rejected rows)' }),
     rejectedIdentifiers: Type.Integer({ description: 'invalid emails or phones set aside while the row went on' }),
     error: Nullable(Type.String()),
     createdAt: Timestamp,
@@ -65,6 +66,7 @@ export const ImportQuery = Type.Object(
 )
 export type ImportQuery = Static<typeof ImportQuery>
 
+/** A row refused whole, or imported with a part it could not apply: its line and why. */
 export const ImportRejection = Type.Object({ line: Type.Integer(), reason: Type.String() })
 export const ImportRejections = Type.Object({ data: Type.Array(ImportRejection), nextAfter: Nullable(Type.Integer({ description: 'pass as `after` for the next page; null on the last' })) })
 export type ImportRejections = Static<typeof ImportRejections>
@@ -107,7 +109,7 @@ export const imports = defineDomain({
     },
     listImportRejections: {
       method: 'GET', path: '/imports/:id/rejected', tags, access: ['admin'],
-      summary: "An import's rejected rows: line and reason",
+      summary: "An import's rows refused whole or in part: line and reason",
       params: IdParams,
       query: Type.Object({ after: Opt(Type.Integer({ minimum: 0 })), limit: Opt(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),
       responses: { 200: ImportRejections },

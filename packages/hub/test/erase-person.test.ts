@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import type { Session } from '@his-her/contract'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createTestHub, type TestHub } from './helpers/test-hub.js'
+import { runImport } from '../src/imports/run-import.js'
 import { bearer, client, expectError, unique, type Call } from './helpers/requests.js'
 
 let hub: TestHub
@@ -105,6 +109,11 @@ describe('POST /customer/:id/erase', () => {
     const sellerLogin = await call('POST', '/auth/login', { email: onboarded.body.serviceAccount.email, password: 'seller secret passphrase' }, {})
     const code = unique('GIFT')
     expect((await call('POST', '/coupons/gift-cards/sync', { code, balance: 5000, currency: 'USD', expiresAt: null }, bearer(sellerLogin.body.accessToken))).status).toBe(201)
+    // an imported order history and points balance of the person, keyed by its platform id
+    const importDir = mkdtempSync(join(tmpdir(), 'hub-erase-import-'))
+    writeFileSync(join(importDir, 'shop.jsonl'), `${JSON.stringify({ externalId: platformId, email, orderCount: 2, totalSpent: 3000, currency: 'USD', points: 30 })}\n`)
+    const imported = await runImport({ db: hub.database.db, services: hub.app.services, settings: hub.config.customer, identity: hub.config.identity, path: join(importDir, 'shop.jsonl'), component: 'identity.shop' })
+    expect(imported).toMatchObject({ matched: 1, partial: 0 })
     const redeemed = await call('POST', '/coupons/redeem', { code, amount: 700, idempotencyKey: `${email}-redeem`, orderRef: `order of ${email}` }, platform)
     expect(redeemed.status, redeemed.raw).toBe(201)
 
@@ -155,7 +164,7 @@ describe('POST /customer/:id/erase', () => {
       'addresses.line1', 'addresses.line2', 'addresses.city', 'addresses.postal_code', 'addresses.label', 'addresses.phone',
       'identities.value', 'identities.raw_value', 'events.payload', 'merges.moved', 'idempotency_keys.response', 'one_time_tokens.email', 'one_time_tokens.value',
       'ledger_transactions.reference', 'ledger_transactions.reason', 'ledger_transactions.metadata', 'ledger_transactions.idempotency_key',
-      'ledger_holds.reference', 'ledger_holds.idempotency_key', 'coupon_redemptions.order_ref', 'coupon_redemptions.idempotency_key',
+      'ledger_holds.reference', 'ledger_holds.idempotency_key', 'coupon_redemptions.order_ref', 'coupon_redemptions.idempotency_key', 'orders.external_id',
     ]))
   })
 
@@ -182,7 +191,8 @@ describe('POST /customer/:id/erase', () => {
     expect(verify.body.problems).toEqual([])
     expect(verify.body.ok).toBe(true)
     const orders = await hub.database.db.selectFrom('orders').select('total').where('customer_id', '=', person).execute()
-    expect(orders.map((o) => Number(o.total))).toEqual([5000])
+    // the order, and the history the import brought (its key no longer names the platform's id)
+    expect(orders.map((o) => Number(o.total)).sort()).toEqual([3000, 5000])
   })
 
   it('keeps what a platform wrote beside the person in the ledger: amounts, kinds, metadata without the person, references that name no one', async () => {

@@ -146,6 +146,41 @@ describe('bulk import', () => {
     expect(readFileSync(path, 'utf8')).toContain('Two, with a comma')
   })
 
+  it("applies a row's groups, addresses, order history and points, once per row whatever the files; a part it cannot apply is reported and the rest stays", async () => {
+    const component = 'identity.extras-shop'
+    const rows: ImportRow[] = [
+      { externalId: 'x1', email: 'extras.one@example.com', groups: ['vip', 'wholesale'], orderCount: 3, totalSpent: 12_900, currency: 'EUR', points: 250,
+        addresses: [{ line1: '1 Extra Road', city: 'Leeds', country: 'GB' }] },
+      { externalId: 'x2', email: 'extras.two@example.com', orderCount: 1, totalSpent: 500, currency: 'USD' },
+      // the same person as x2 on another account of the platform, its history in another currency
+      { externalId: 'x3', email: 'extras.two@example.com', orderCount: 2, totalSpent: 700, currency: 'EUR', groups: ['b2b'] },
+    ]
+    const path = join(dir, 'extras.jsonl')
+    writeFileSync(path, jsonLines(rows))
+    const rejected: { line: number; reason: string }[] = []
+    const first = await importFile(imported, { path, component }, { onRejected: async (r) => void rejected.push(...r) })
+    expect(first).toMatchObject({ totalRows: 3, created: 2, matched: 1, rejected: 0, partial: 1 })
+    expect(rejected).toEqual([expect.objectContaining({ line: 3, reason: expect.stringMatching(/^CURRENCY_MISMATCH: /) })])
+    const call = client(imported)
+    const one = (await call('GET', `/customer/lookup?component=${component}&externalId=x1`)).body.customer
+    expect(one).toMatchObject({ groups: ['vip', 'wholesale'], orderCount: 3, totalSpent: 12_900, currency: 'EUR' })
+    expect(one.addresses).toEqual([expect.objectContaining({ line1: '1 Extra Road', city: 'Leeds', country: 'GB' })])
+    const two = (await call('GET', `/customer/lookup?component=${component}&externalId=x3`)).body.customer
+    expect(two).toMatchObject({ orderCount: 1, totalSpent: 500, currency: 'USD', groups: ['b2b'] })
+    const balance = async () => (await call('GET', `/customer/${one.id}/reward-accounts`)).body
+    const before = await balance()
+    expect(JSON.stringify(before)).toContain('250')
+
+    // the same rows in another file: nothing is brought twice
+    const again = join(dir, 'extras-again.jsonl')
+    writeFileSync(again, jsonLines([...rows].reverse()))
+    expect(await importFile(imported, { path: again, component })).toMatchObject({ created: 0, matched: 3 })
+    expect((await call('GET', `/customer/${one.id}`)).body).toMatchObject({ groups: ['vip', 'wholesale'], orderCount: 3, totalSpent: 12_900, addresses: [expect.anything()] })
+    expect(await balance()).toEqual(before)
+    const verify = await call('GET', '/ledgers/reward-points/verify')
+    expect(verify.body.ok, verify.raw).toBe(true)
+  })
+
   it('refuses a second file of a platform while one is unfinished, and resumes the unfinished one', async () => {
     const component = 'identity.resume-shop'
     const rows: ImportRow[] = Array.from({ length: 50 }, (_, i) => ({ externalId: `r${i}`, email: `resume.${i}@example.com` }))

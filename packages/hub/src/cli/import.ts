@@ -12,9 +12,10 @@ import { progressBar } from './progress.js'
 const usage = `usage:
   customer-hub import FILE --platform COMPONENT [--format csv|jsonl] [--id-field NAME]
 imports one platform's customers: JSON Lines (or CSV with the same column names, nested fields as
-JSON) with externalId, email, phone, firstName, lastName, metadata. Every row is resolved with the
-sync's rules (docs/imports.md). Interrupted, run it again: it resumes and does nothing twice; a file
-imported before changes nothing. Rejected rows are written to FILE.rejected.jsonl with the reason.`
+JSON) with externalId, email, phone, firstName, lastName, metadata, groups, addresses, orderCount,
+totalSpent, currency, points. Every row is resolved with the sync's rules (docs/imports.md).
+Interrupted, run it again: it resumes and does nothing twice; a file imported before changes
+nothing. Rows refused whole or in part are written to FILE.rejected.jsonl with the reason.`
 
 /** `customer-hub import FILE --platform COMPONENT`: a bulk import on the database itself, with progress and a summary. */
 export async function importCommand(args: string[]): Promise<number> {
@@ -59,9 +60,9 @@ export async function importCommand(args: string[]): Promise<number> {
       staging.stop()
       importing.stop()
       if (rejectedOut) await new Promise<void>((done) => rejectedOut!.end(done))
-      const { id, totalRows, created, matched, joined, conflicts, rejected, rejectedIdentifiers } = summary
+      const { id, totalRows, created, matched, joined, conflicts, rejected, partial, rejectedIdentifiers } = summary
       if (summary.alreadyDone) console.log(`${path}: imported before (${id}); nothing changed`)
-      console.log(JSON.stringify({ id, totalRows, created, matched, joined, conflicts, rejected, rejectedIdentifiers, ...(rejectedOut ? { rejectedFile: rejectedPath } : {}) }, null, 2))
+      console.log(JSON.stringify({ id, totalRows, created, matched, joined, conflicts, rejected, partial, rejectedIdentifiers, ...(rejectedOut ? { rejectedFile: rejectedPath } : {}) }, null, 2))
       return 0
     })
   } catch (err) {

@@ -16,7 +16,8 @@ import { createRedaction } from '../redaction.js'
  *   in other events that name it, in the merge records it took part in, in the kept
  *   Idempotency-Key answers (see `createRedaction` for the rule), and in the ledger's free-form
  *   fields — references, reasons, metadata, idempotency keys of points transactions, holds and
- *   coupon redemptions (`ledgerRedaction`, `redactRedemptions`).
+ *   coupon redemptions (`ledgerRedaction`, `redactRedemptions`), and the platform id in the key
+ *   of an order history an import brought (`redactImportKeys`).
  * - Stays: the ids, order rows and totals, reward accounts and the ledger's amounts (its entries
  *   and hashes hold ids and amounts only), the events themselves with their ids and order.
  * - Emits `customer.erased` (`{ customerId, erasedAt }`, nothing personal) for the customer and
@@ -33,7 +34,7 @@ import { createRedaction } from '../redaction.js'
  * ```
  */
 export async function erasePerson(tx: Tx, services: Services, customerId: string, now = new Date()): Promise<EraseResult> {
-  const { customers, identities, sessions, eventRedaction, answerRedaction, ledgerRedaction, coupons, events } = services
+  const { customers, identities, sessions, eventRedaction, answerRedaction, ledgerRedaction, coupons, orders, events } = services
   const state = await customers.lockErasable(tx, customerId)
   // with the customer locked no merge into it can commit: the records merged into it stay these
   const records = await identities.absorbed(tx, customerId)
@@ -49,6 +50,7 @@ export async function erasePerson(tx: Tx, services: Services, customerId: string
   await answerRedaction.redact(tx, redaction)
   await ledgerRedaction.redact(tx, redaction)
   await coupons.redactRedemptions(tx, redaction)
+  await orders.redactImportKeys(tx, records)
   await customers.erase(tx, records, now)
 
   const erasedAt = now.toISOString()

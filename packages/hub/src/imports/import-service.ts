@@ -25,6 +25,7 @@ const toSummary = (r: Selectable<ImportsTable>): ImportSummary => ({
   joined: r.joined,
   conflicts: r.conflicts,
   rejected: r.rejected,
+  partial: r.partial,
   rejectedIdentifiers: r.rejected_identifiers,
   error: r.error,
   createdAt: new Date(r.created_at).toISOString(),
@@ -171,7 +172,8 @@ export function createImportService() {
         UPDATE imports SET processed_rows = processed_rows + ${outcomes.length},
           created = created + ${sum((o) => (o.status === 'created' ? 1 : 0))}, matched = matched + ${sum((o) => (o.status === 'matched' ? 1 : 0))},
           joined = joined + ${sum((o) => o.joined)}, conflicts = conflicts + ${sum((o) => o.conflicts)},
-          rejected = rejected + ${sum((o) => (o.status === 'rejected' ? 1 : 0))}, rejected_identifiers = rejected_identifiers + ${sum((o) => o.rejectedIdentifiers)},
+          rejected = rejected + ${sum((o) => (o.status === 'rejected' ? 1 : 0))}, partial = partial + ${sum((o) => (o.status !== 'rejected' && o.reason !== null ? 1 : 0))},
+          rejected_identifiers = rejected_identifiers + ${sum((o) => o.rejectedIdentifiers)},
           lease_until = now() + make_interval(secs => ${IMPORT_LEASE_SECONDS}), updated_at = now()
         WHERE id = ${id} AND lease_owner = ${owner}
         RETURNING id`.execute(tx)
@@ -179,24 +181,24 @@ export function createImportService() {
       if (doc.length === 0) return
       await sql`
         UPDATE import_rows r SET status = x.status, outcome = x.outcome, customer_id = x.customer_id, joined = x.joined, conflicts = x.conflicts, reason = x.reason,
-          data = CASE WHEN x.status = 'done' THEN NULL ELSE r.data END
+          data = CASE WHEN x.status = 'done' AND x.reason IS NULL THEN NULL ELSE r.data END
         FROM jsonb_to_recordset(${JSON.stringify(doc)}::jsonb) AS x (line integer, status text, outcome text, customer_id text, joined integer, conflicts integer, reason text)
         WHERE r.import_id = ${id} AND r.line = x.line`.execute(tx)
     },
 
-    /** The rejected rows' lines and reasons, a page after line `after` (the reasons stay when the import finishes). */
+    /** The lines and reasons of the rows refused whole or in part, a page after line `after` (the reasons stay when the import finishes). */
     async rejections(db: Executor, id: string, after: number, limit: number): Promise<{ data: { line: number; reason: string }[]; nextAfter: number | null }> {
       await this.get(db, id)
-      const rows = await db.selectFrom('import_rows').select(['line', 'reason']).where('import_id', '=', id).where('status', '=', 'rejected').where('line', '>', after)
+      const rows = await db.selectFrom('import_rows').select(['line', 'reason']).where('import_id', '=', id).where('reason', 'is not', null).where('line', '>', after)
         .orderBy('line').limit(limit + 1).execute()
       const page = rows.slice(0, limit).map((r) => ({ line: r.line, reason: r.reason ?? '' }))
       return { data: page, nextAfter: rows.length > limit ? page[page.length - 1]!.line : null }
     },
 
-    /** The rejected rows: line, reason and the row as read (until {@link finish} clears it). */
+    /** The rows refused whole or in part: line, reason and the row as read (until {@link finish} clears it). */
     async rejected(db: Executor, id: string, after = 0, limit = 1000): Promise<{ line: number; reason: string; row: unknown }[]> {
       const { rows } = await sql<{ line: number; reason: string; data: unknown }>`
-        SELECT line, reason, data FROM import_rows WHERE import_id = ${id} AND status = 'rejected' AND line > ${after} ORDER BY line LIMIT ${limit}`.execute(db)
+        SELECT line, reason, data FROM import_rows WHERE import_id = ${id} AND reason IS NOT NULL AND line > ${after} ORDER BY line LIMIT ${limit}`.execute(db)
       return rows.map((r) => ({ line: r.line, reason: r.reason, row: typeof r.data === 'string' ? JSON.parse(r.data) : r.data }))
     },
 

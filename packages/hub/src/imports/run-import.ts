@@ -7,6 +7,8 @@ import type { IdentitySettings } from '../identity/settings.js'
 import { RetryTransaction, withTransaction, type Executor } from '../db/executor.js'
 import { isRetryable } from '../db/pg-errors.js'
 import { importBatch } from '../flows/import-batch.js'
+import { importExtras } from '../flows/import-extras.js'
+import { createHash } from 'node:crypto'
 import { fileHash, formatOf, readRows } from './read-rows.js'
 import { importOwner, type StagedRow } from './import-service.js'
 
@@ -58,6 +60,19 @@ export function syncInputOf(row: ImportRow, component: string, externalIdField: 
     ...(row.lastName !== undefined ? { lastName: row.lastName } : {}),
     ...(row.metadata !== undefined ? { metadata: row.metadata } : {}),
   }
+}
+
+const hasExtras = (row: ImportRow) =>
+  row.groups !== undefined || row.addresses !== undefined || row.orderCount !== undefined || row.totalSpent !== undefined || row.points !== undefined
+
+/**
+ * A row's key across files of one platform: its platform id, or without one a hash of its email
+ * and phone as sent — the same row of a later export has the same key, so its order history and
+ * points are brought once.
+ */
+export function rowKey(component: string, row: ImportRow): string {
+  if (row.externalId) return `${component}:${row.externalId}`
+  return `${component}:${createHash('sha256').update(`${row.email?.trim().toLowerCase() ?? ''}\u0000${row.phone?.trim() ?? ''}`).digest('hex').slice(0, 32)}`
 }
 
 /** Runs `fn` in a transaction, again when it lost a race (a concurrent writer, a deadlock, a serialization failure). */
@@ -151,6 +166,13 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
       const rows = await imports.pending(tx, id, batch)
       if (rows.length === 0) return 0
       const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field) })))
+      // what the row brings beyond a sync: groups, addresses, order history, points
+      const rowOf = new Map(rows.map((r) => [r.line, r.row]))
+      const extras = outcomes.flatMap((x) => (x.customerId && hasExtras(rowOf.get(x.line)!) ? [{ line: x.line, customerId: x.customerId, row: rowOf.get(x.line)!, key: rowKey(summary.component, rowOf.get(x.line)!) }] : []))
+      if (extras.length) {
+        const reasons = await importExtras(tx, services, o.settings, summary.component, extras)
+        for (const x of outcomes) if (reasons.has(x.line)) x.reason = reasons.get(x.line)!
+      }
       await imports.done(tx, id, owner, outcomes)
       return rows.length
     })

@@ -17,6 +17,7 @@ export interface ImportsTable {
   joined: Generated<number>
   conflicts: Generated<number>
   rejected: Generated<number>
+  partial: Generated<number>
   rejected_identifiers: Generated<number>
   error: string | null
   lease_owner: string | null

@@ -120,6 +120,20 @@ export function createOrderService({ customers, events }: { customers: CustomerS
      * before anything is read, so the checks hold until the transaction ends; a summary another
      * transaction inserted meanwhile makes the batch start again ({@link RetryTransaction}).
      */
+    /**
+     * An erase: the order histories an import brought for these customers are keyed by the
+     * platform's customer id (`import:<component>:<id>`), an identifier of the person. The key
+     * becomes `import:erased:<order id>`; the order, its totals and its currency stay. A later
+     * import of the same row finds no history and brings it to the customer it then makes.
+     */
+    async redactImportKeys(tx: Tx, customerIds: string[]): Promise<number> {
+      const { rows } = await sql<{ id: string }>`
+        UPDATE orders SET external_id = 'import:erased:' || id
+        WHERE customer_id = ANY (${customerIds}::text[]) AND external_id LIKE 'import:%' AND external_id NOT LIKE 'import:erased:%'
+        RETURNING id`.execute(tx)
+      return rows.length
+    },
+
     async recordSummaries(
       tx: Tx,
       items: { platform: string; externalId: string; customerId: string; orderCount: number; total: number; currency: string }[],

@@ -20,6 +20,8 @@ CREATE TABLE imports (
   joined             integer NOT NULL DEFAULT 0,
   conflicts          integer NOT NULL DEFAULT 0,
   rejected           integer NOT NULL DEFAULT 0,
+  -- rows imported whose groups, addresses, order history or points could not all be applied
+  partial            integer NOT NULL DEFAULT 0,
   rejected_identifiers integer NOT NULL DEFAULT 0,
   error              text,
   -- the process working on it: another waits until the lease runs out (a SIGKILLed importer's does)
@@ -44,6 +46,7 @@ CREATE TABLE import_rows (
   customer_id  text,
   joined       integer NOT NULL DEFAULT 0,
   conflicts    integer NOT NULL DEFAULT 0,
+  -- why the row was refused (status rejected), or what of it could not be applied (status done)
   reason       text,
   PRIMARY KEY (import_id, line)
 );
