@@ -77,6 +77,7 @@ export function testConfig(
     poolSize: 10,
     dbPooler: 'none',
     dbDirectUrl: undefined,
+    dbConnectTimeoutMs: 10_000,
     adminToken,
     customer: { ...defaultCustomerSettings, ...customer },
     ledgers: [],
