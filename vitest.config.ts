@@ -5,6 +5,11 @@ import { defineConfig } from 'vitest/config'
 // PostgreSQL-only files (*.pg.test.ts: several hub processes sharing one database).
 const postgresUrl = process.env.TEST_DATABASE_URL || ''
 const embeddedProcessTests = ['packages/hub/test/startup.test.ts', 'packages/hub/test/data-dir-lock.test.ts', 'packages/hub/test/shutdown.test.ts', 'packages/hub/test/cli.test.ts']
+// the longest of them runs beside the PostgreSQL suite instead (project `embedded`), which ends
+// minutes before the PGlite one (scripts/run-tests.js)
+const besidePostgres = ['packages/hub/test/cli.test.ts']
+// set by scripts/run-tests.js for its PGlite run, whose PostgreSQL run goes on in another process
+const postgresBeside = Boolean(postgresUrl || process.env.HUB_TESTS_POSTGRES_BESIDE)
 
 export default defineConfig({
   resolve: { conditions: ['source'] },
@@ -25,10 +30,18 @@ export default defineConfig({
           name: 'pglite',
           include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
           // several hub processes on one database: PostgreSQL only
-          exclude: ['**/*.pg.test.ts', '**/node_modules/**', '**/dist/**'],
+          exclude: ['**/*.pg.test.ts', ...(postgresBeside ? besidePostgres : []), '**/node_modules/**', '**/dist/**'],
           env: { TEST_DATABASE_URL: '' },
         },
       },
+      ...(postgresUrl
+        ? [
+            {
+              extends: true as const,
+              test: { name: 'embedded', include: besidePostgres, env: { TEST_DATABASE_URL: '' } },
+            },
+          ]
+        : []),
       ...(postgresUrl
         ? [
             {

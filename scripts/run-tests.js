@@ -2,7 +2,8 @@
 // PostgreSQL too. The two runs go side by side, each one file at a time: the PGlite files never
 // touch the PostgreSQL server, and one PostgreSQL file at a time keeps a transaction of one file
 // from holding back what the event feed shows another (the feed reads below the server's oldest
-// running transaction). Arguments are passed to vitest (`npm test -- packages/hub/test/x.test.ts`);
+// running transaction). The PostgreSQL run also takes the project `embedded` (the slowest file of
+// embedded hub processes), so that both end at about the same time. Arguments are passed to vitest (`npm test -- packages/hub/test/x.test.ts`);
 // with `--project`, only that run is made.
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
@@ -36,7 +37,7 @@ function run(extra, label, env = process.env) {
 }
 
 const started = Date.now()
-const codes = both ? await Promise.all([run(['--project', 'pglite'], 'pglite', { ...process.env, TEST_DATABASE_URL: '', HUB_TESTS_POSTGRES_BESIDE: '1' }), run(['--project', 'postgres'], 'postgres')]) : [await run([])]
+const codes = both ? await Promise.all([run(['--project', 'pglite'], 'pglite', { ...process.env, TEST_DATABASE_URL: '', HUB_TESTS_POSTGRES_BESIDE: '1' }), run(['--project', 'postgres', '--project', 'embedded'], 'postgres')]) : [await run([])]
 if (both) {
   const seconds = Math.round((Date.now() - started) / 1000)
   console.log(`\nPGlite run: ${codes[0] === 0 ? 'passed' : 'FAILED'}; PostgreSQL run: ${codes[1] === 0 ? 'passed' : 'FAILED'} (${seconds} s side by side)`)
