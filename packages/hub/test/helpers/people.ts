@@ -585,12 +585,13 @@ export function expectSameCustomersEveryTime(reports: RunReport[]): void {
 
 /**
  * The size of the order-independence runs: IDENTITY_ORDER_PEOPLE (default 2,000),
- * IDENTITY_ORDER_ORDERS (5), IDENTITY_ORDER_WIDTH (requests in flight, 32), IDENTITY_ORDER_SEED.
+ * IDENTITY_ORDER_ORDERS (5), IDENTITY_ORDER_WIDTH (requests in flight, 32), IDENTITY_ORDER_SEED;
+ * a file may give smaller defaults of its own (`defaults`), the variables still win.
  */
-export function orderKnobs(env: NodeJS.ProcessEnv = process.env) {
+export function orderKnobs(env: NodeJS.ProcessEnv = process.env, defaults: { people?: number; orders?: number } = {}) {
   return {
-    people: Number(env.IDENTITY_ORDER_PEOPLE ?? 2000),
-    orders: Number(env.IDENTITY_ORDER_ORDERS ?? 5),
+    people: Number(env.IDENTITY_ORDER_PEOPLE ?? defaults.people ?? 2000),
+    orders: Number(env.IDENTITY_ORDER_ORDERS ?? defaults.orders ?? 5),
     width: Number(env.IDENTITY_ORDER_WIDTH ?? 32),
     seed: Number(env.IDENTITY_ORDER_SEED ?? 20240611),
   }
