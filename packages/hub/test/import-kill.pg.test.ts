@@ -10,7 +10,14 @@ import { jsonLines, platformFiles } from './helpers/import-data.js'
 // PostgreSQL: a `customer-hub import` SIGKILLed in the middle and run again resumes where it
 // stopped, and ends exactly as an import that was never interrupted: the same customers, each
 // made once, each identity once, every row counted once.
-describe('an import SIGKILLed mid-way and run again', { timeout: processTimeout }, () => {
+//
+// Knobs for longer runs (npm run soak): IMPORT_KILL_PEOPLE (default 4,000: a file of about 2,350
+// rows), IMPORT_KILL_ROUNDS (default 1): how many times the import is SIGKILLed, each time run
+// again and killed once 200 more rows are in, before the last run finishes it.
+const people = Number(process.env.IMPORT_KILL_PEOPLE ?? 4000)
+const rounds = Number(process.env.IMPORT_KILL_ROUNDS ?? 1)
+
+describe(`an import SIGKILLed mid-way${rounds > 1 ? ` ${rounds} times` : ''} and run again`, { timeout: processTimeout * Math.max(1, rounds, people / 4000) }, () => {
   const tmp = tempDir()
   const schemas = [`hubtest_${process.pid}_${randomBytes(6).toString('hex')}`, `hubtest_${process.pid}_${randomBytes(6).toString('hex')}`]
   const secret = randomBytes(32).toString('hex')
@@ -24,7 +31,7 @@ describe('an import SIGKILLed mid-way and run again', { timeout: processTimeout 
     client = new pg.Client({ connectionString: testDatabaseUrl })
     await client.connect()
     for (const s of schemas) await client.query(`CREATE SCHEMA "${s}"`)
-    const [first] = platformFiles(4000, { platforms: 2, tag: `k${randomBytes(3).toString('hex')}` })
+    const [first] = platformFiles(people, { platforms: 2, tag: `k${randomBytes(3).toString('hex')}` })
     component = first!.component
     rowCount = first!.rows.length
     file = join(tmp.dir, 'shop.jsonl')
@@ -52,22 +59,25 @@ describe('an import SIGKILLed mid-way and run again', { timeout: processTimeout 
   it('resumes, duplicates nothing, and ends as an uninterrupted import does', async () => {
     const [killed, clean] = schemas as [string, string]
     const args = ['import', file, '--platform', component]
-    // small batches, so that there are many commits to be killed between
-    const doomed = startCli([...args, '--batch-size', '50'], { cwd: tmp.dir, env: env(killed) })
-    // wait until some batches committed and more are to come, then SIGKILL it
-    let processed = 0
-    const deadline = Date.now() + 60_000
-    while (Date.now() < deadline) {
-      const rows = await q<{ processed_rows: number; total_rows: number | null }>(killed, 'SELECT processed_rows, total_rows FROM imports').catch(() => [])
-      processed = rows[0]?.processed_rows ?? 0
-      if (processed >= 200) break
-      await new Promise((r) => setImmediate(r))
+    // small batches, so that there are many commits to be killed between; each round runs it
+    // (again), waits until 200 more rows committed and more are to come, then SIGKILLs it
+    let atKill = 0
+    for (let round = 0; round < rounds; round++) {
+      const doomed = startCli([...args, '--batch-size', '50'], { cwd: tmp.dir, env: env(killed) })
+      let processed = 0
+      const deadline = Date.now() + 60_000
+      while (Date.now() < deadline) {
+        const rows = await q<{ processed_rows: number; total_rows: number | null }>(killed, 'SELECT processed_rows, total_rows FROM imports').catch(() => [])
+        processed = rows[0]?.processed_rows ?? 0
+        if (processed >= atKill + 200) break
+        await new Promise((r) => setImmediate(r))
+      }
+      doomed.child.kill('SIGKILL')
+      await doomed.closed
+      expect(processed, `round ${round + 1}`).toBeGreaterThanOrEqual(atKill + 200)
+      atKill = (await q<{ processed_rows: number }>(killed, 'SELECT processed_rows FROM imports'))[0]!.processed_rows
+      expect(atKill, `round ${round + 1}`).toBeLessThan(rowCount)
     }
-    doomed.child.kill('SIGKILL')
-    await doomed.closed
-    expect(processed).toBeGreaterThanOrEqual(200)
-    const atKill = (await q<{ processed_rows: number }>(killed, 'SELECT processed_rows FROM imports'))[0]!.processed_rows
-    expect(atKill).toBeLessThan(rowCount)
 
     // run again at once: the dead process's lease is taken over, the import resumes
     const resumed = await runCli(args, { cwd: tmp.dir, env: env(killed) })

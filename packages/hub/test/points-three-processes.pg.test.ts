@@ -9,13 +9,23 @@ import { startPgbouncer, type Pgbouncer } from './helpers/pgbouncer.js'
 // pgbouncer in transaction mode (HUB_DB_POOLER=transaction, the listening connection on
 // HUB_DB_DIRECT_URL; docs/operations.md, "Behind pgbouncer"): never lost, never counted twice,
 // whatever the concurrency and whichever process dies.
+//
+// Knobs for longer runs (npm run soak): POINTS_SPENDS (default 600, a multiple of 12): the
+// concurrent spends of 10, dealt to four accounts each seeded with enough for two thirds of its
+// share; POINTS_KILL_ROUNDS (default 1): how many times a fourth process is started and SIGKILLed
+// in the middle of a stream of 180 earns and spends.
+const spendCount = Number(process.env.POINTS_SPENDS ?? 600)
+const killRounds = Number(process.env.POINTS_KILL_ROUNDS ?? 1)
+if (!Number.isInteger(spendCount / 12) || spendCount <= 0) throw new Error(`POINTS_SPENDS=${spendCount}: a positive multiple of 12`)
+/** Spends that succeed on each account: two thirds of its share. */
+const fundedSpends = ((spendCount / 4) * 2) / 3
 const variants = [
   { name: 'directly on PostgreSQL', pgbouncer: false },
   { name: 'through pgbouncer in transaction mode', pgbouncer: true },
 ]
 
 for (const variant of variants) {
-  describe.skipIf(!onPostgres)(`points over three hub processes, ${variant.name}`, { timeout: processTimeout }, () => {
+  describe.skipIf(!onPostgres)(`points over three hub processes, ${variant.name}`, { timeout: processTimeout * Math.max(1, killRounds, spendCount / 600) }, () => {
     const schema = `hubtest_${process.pid}_${randomBytes(6).toString('hex')}`
     const admin = `admin-${randomBytes(16).toString('hex')}`
     const tmp = tempDir()
@@ -71,10 +81,10 @@ for (const variant of variants) {
       tmp.remove()
     })
 
-    it('600 concurrent spends of 10 against four accounts of 1,000, dealt to three processes: exactly 100 succeed on each, every balance 0', async () => {
+    it(`${spendCount.toLocaleString('en')} concurrent spends of 10 against four accounts of ${(fundedSpends * 10).toLocaleString('en')}, dealt to three processes: exactly ${fundedSpends} succeed on each, every balance 0`, async () => {
       const owners = [await customer(), await customer(), await customer(), await customer()]
-      for (const o of owners) expect((await post(hubs[0]!.url, { kind: 'earn', idempotencyKey: `seed-${o}`, customerId: o, amount: 1000 })).status).toBe(201)
-      const spends = Array.from({ length: 600 }, (_, i) => ({ i, body: { kind: 'spend', idempotencyKey: `spend-${schema}-${i}`, customerId: owners[i % owners.length]!, amount: 10 } }))
+      for (const o of owners) expect((await post(hubs[0]!.url, { kind: 'earn', idempotencyKey: `seed-${o}`, customerId: o, amount: fundedSpends * 10 })).status).toBe(201)
+      const spends = Array.from({ length: spendCount }, (_, i) => ({ i, body: { kind: 'spend', idempotencyKey: `spend-${schema}-${i}`, customerId: owners[i % owners.length]!, amount: 10 } }))
       const statuses: number[] = []
       const refused: unknown[] = []
       await pool(spends, 64, async ({ i, body }) => {
@@ -84,8 +94,8 @@ for (const variant of variants) {
       })
       console.log(`${variant.name}: spends answered ${JSON.stringify(Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length])))}, 503 retried ${retried503.length}`)
       expect(statuses.filter((s) => s >= 500)).toEqual([])
-      expect(statuses.filter((s) => s === 201)).toHaveLength(400)
-      expect(statuses.filter((s) => s === 422)).toHaveLength(200)
+      expect(statuses.filter((s) => s === 201)).toHaveLength(fundedSpends * 4)
+      expect(statuses.filter((s) => s === 422)).toHaveLength(spendCount - fundedSpends * 4)
       expect(new Set(refused)).toEqual(new Set(['INSUFFICIENT_POINTS']))
       for (const [k, o] of owners.entries()) expect(await balanceOf(o, hub(k))).toMatchObject({ balance: 0, available: 0 })
       const rows = await query<{ customer_id: string; spends: number }>(
@@ -93,51 +103,56 @@ for (const variant of variants) {
           WHERE t.kind = 'spend' AND t.idempotency_key LIKE $1 GROUP BY 1`,
         [`spend-${schema}-%`],
       )
-      expect(new Map(rows.map((r) => [r.customer_id, r.spends]))).toEqual(new Map(owners.map((o) => [o, 100])))
+      expect(new Map(rows.map((r) => [r.customer_id, r.spends]))).toEqual(new Map(owners.map((o) => [o, fundedSpends])))
       await verified()
     })
 
-    it('a stream of earns and spends, a fourth process SIGKILLed midway, every request retried on the other three: each posted exactly once', async () => {
+    it(`a stream of earns and spends, a fourth process SIGKILLed midway${killRounds > 1 ? ` (${killRounds} times)` : ''}, every request retried on the other three: each posted exactly once`, async () => {
       const owners = [await customer(), await customer(), await customer()]
       for (const o of owners) await post(hubs[0]!.url, { kind: 'earn', idempotencyKey: `base-${o}`, customerId: o, amount: 10_000 })
-      const planned = Array.from({ length: 180 }, (_, i) => ({
-        kind: i % 3 === 2 ? 'spend' : 'earn',
-        idempotencyKey: `stream-${schema}-${i}`,
-        customerId: owners[i % owners.length]!,
-        amount: 1 + (i % 7),
-      }))
-      // each entry takes longer to write: the kill lands between an effect and its commit
-      await client.query(`CREATE OR REPLACE FUNCTION slow_entry() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NEW; END $$;
-        CREATE TRIGGER slow_entry BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION slow_entry()`)
-      const doomed = await spawnHub({ cwd: tmp.dir, env })
-      const { answers, inFlightAtKill } = await streamUntilKilled(doomed, planned, {
-        width: 12,
-        killAfter: 50,
-        send: async (req) => {
-          const res = await post(doomed.url, req)
-          expect(res.status, JSON.stringify(res.body)).toBe(201)
-          return res
-        },
-      })
-      await client.query('DROP TRIGGER slow_entry ON ledger_entries')
-      expect(inFlightAtKill).toBeGreaterThan(0)
-      expect(answers.size).toBeLessThan(planned.length)
-      const answered = new Set([...answers.keys()].map((req) => req.idempotencyKey))
+      const posted: { kind: string; customerId: string; amount: number }[] = []
+      for (let round = 0; round < killRounds; round++) {
+        const prefix = `stream-${schema}-${round}-`
+        const planned = Array.from({ length: 180 }, (_, i) => ({
+          kind: i % 3 === 2 ? 'spend' : 'earn',
+          idempotencyKey: `${prefix}${i}`,
+          customerId: owners[i % owners.length]!,
+          amount: 1 + (i % 7),
+        }))
+        // each entry takes longer to write: the kill lands between an effect and its commit
+        await client.query(`CREATE OR REPLACE FUNCTION slow_entry() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NEW; END $$;
+          CREATE TRIGGER slow_entry BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION slow_entry()`)
+        const doomed = await spawnHub({ cwd: tmp.dir, env })
+        const { answers, inFlightAtKill } = await streamUntilKilled(doomed, planned, {
+          width: 12,
+          killAfter: 50,
+          send: async (req) => {
+            const res = await post(doomed.url, req)
+            expect(res.status, JSON.stringify(res.body)).toBe(201)
+            return res
+          },
+        })
+        await client.query('DROP TRIGGER slow_entry ON ledger_entries')
+        expect(inFlightAtKill, `round ${round + 1}`).toBeGreaterThan(0)
+        expect(answers.size).toBeLessThan(planned.length)
+        const answered = new Set([...answers.keys()].map((req) => req.idempotencyKey))
 
-      // the client retries every request, with its key, on the processes that live
-      let replayed = 0
-      await pool(planned, 12, async (req) => {
-        const res = await post(hub(planned.indexOf(req)).url, req)
-        expect([200, 201], JSON.stringify(res.body)).toContain(res.status)
-        if (res.status === 200) replayed++
-        if (answered.has(req.idempotencyKey)) expect(res.status).toBe(200)
-      })
-      expect(replayed).toBeGreaterThanOrEqual(answered.size)
-      const counts = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_transactions WHERE idempotency_key LIKE $1 GROUP BY idempotency_key`, [`stream-${schema}-%`])
-      expect(counts).toHaveLength(planned.length)
-      expect(counts.every((r) => r.n === 1)).toBe(true)
+        // the client retries every request, with its key, on the processes that live
+        let replayed = 0
+        await pool(planned, 12, async (req) => {
+          const res = await post(hub(planned.indexOf(req)).url, req)
+          expect([200, 201], JSON.stringify(res.body)).toContain(res.status)
+          if (res.status === 200) replayed++
+          if (answered.has(req.idempotencyKey)) expect(res.status).toBe(200)
+        })
+        expect(replayed).toBeGreaterThanOrEqual(answered.size)
+        const counts = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_transactions WHERE idempotency_key LIKE $1 GROUP BY idempotency_key`, [`${prefix}%`])
+        expect(counts, `round ${round + 1}`).toHaveLength(planned.length)
+        expect(counts.every((r) => r.n === 1)).toBe(true)
+        posted.push(...planned)
+      }
       for (const o of owners) {
-        const expected = 10_000 + planned.filter((p) => p.customerId === o).reduce((s, p) => s + (p.kind === 'earn' ? p.amount : -p.amount), 0)
+        const expected = 10_000 + posted.filter((p) => p.customerId === o).reduce((s, p) => s + (p.kind === 'earn' ? p.amount : -p.amount), 0)
         expect((await balanceOf(o)).balance).toBe(expected)
       }
       await verified()

@@ -68,12 +68,17 @@ interface Planned {
 }
 
 const WORKERS = 8
+/**
+ * How many times the server is crashed and started again under the one load (npm run soak sets
+ * more): PG_RESTART_ROUNDS, default 1.
+ */
+const ROUNDS = Number(process.env.PG_RESTART_ROUNDS ?? 1)
 /** An answer slower than this during the outage is a hang. */
 const FAST_MS = 5000
 /** The stated bound: /health says unhealthy within this long of the database going away. */
 const UNHEALTHY_WITHIN_MS = 2000
 
-describe.skipIf(!onPostgres)('PostgreSQL restarted under load', { timeout: processTimeout }, () => {
+describe.skipIf(!onPostgres)(`PostgreSQL restarted under load${ROUNDS > 1 ? `, ${ROUNDS} times` : ''}`, { timeout: processTimeout * ROUNDS }, () => {
   const tmp = tempDir('customer-hub-pg-restart-')
   const admin = `admin-${randomBytes(16).toString('hex')}`
   let server: ReturnType<typeof privateServer>
@@ -181,61 +186,65 @@ describe.skipIf(!onPostgres)('PostgreSQL restarted under load', { timeout: proce
     const acknowledged = () => planned.filter((p) => p.attempts.some((a) => a.status < 300 && a.status >= 200)).length
     const load = Promise.all(Array.from({ length: WORKERS }, worker))
 
-    // running: some writes are through before the database goes
-    await until('the load runs', 30_000, async () => acknowledged() >= 80)
-    const beforeCrash = acknowledged()
+    // each round: some writes are through before the database goes, it goes, it comes back
+    const rounds: string[] = []
+    for (let round = 1; round <= ROUNDS; round++) {
+      await until('the load runs', 30_000, async () => acknowledged() >= 80)
+      const beforeCrash = acknowledged()
 
-    const crashedAt = performance.now()
-    server.crash()
-    // /health, polled: unhealthy within the bound
-    let unhealthyAfter = -1
-    await until('/health says unhealthy', 10_000, async () => {
-      const h = await health()
-      if (h.status === 200) return false
-      expect(h).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' })
-      unhealthyAfter = performance.now() - crashedAt
-      return true
-    })
-    expect(unhealthyAfter).toBeLessThanOrEqual(UNHEALTHY_WITHIN_MS)
+      const crashedAt = performance.now()
+      server.crash()
+      // /health, polled: unhealthy within the bound
+      let unhealthyAfter = -1
+      await until('/health says unhealthy', 10_000, async () => {
+        const h = await health()
+        if (h.status === 200) return false
+        expect(h).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' })
+        unhealthyAfter = performance.now() - crashedAt
+        return true
+      })
+      expect(unhealthyAfter).toBeLessThanOrEqual(UNHEALTHY_WITHIN_MS)
 
-    // down for a while under load: every request sent meanwhile answers 503 quickly
-    const downSince = performance.now()
-    await until('requests fail during the outage', 20_000, async () =>
-      planned.filter((p) => p.attempts.some((a) => a.sentAt > downSince && a.status === 503)).length >= WORKERS && performance.now() - downSince > 1500)
-    const healthDown = await health()
-    expect(healthDown).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' })
-    expect(healthDown.ms).toBeLessThan(FAST_MS)
-    const restartAt = performance.now()
-    // the requests running when the server went: their connections were cut under them (pg's
-    // "Connection terminated unexpectedly", which has no code) — 503 too, and retried below
-    const cutShort = planned.flatMap((p) => p.attempts).filter((a) => a.sentAt < crashedAt && a.sentAt + a.ms > crashedAt)
-    expect(cutShort.length).toBeGreaterThan(0)
-    for (const a of cutShort) expect(a.status === 503 ? a.code : String(a.status)).toMatch(/^(DATABASE_UNAVAILABLE|200|201)$/)
-    const duringOutage = planned.flatMap((p) => p.attempts).filter((a) => a.sentAt > downSince && a.sentAt + a.ms < restartAt)
-    expect(duringOutage.length).toBeGreaterThanOrEqual(WORKERS)
-    for (const a of duringOutage) {
-      expect(a).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' })
-      expect(a.ms).toBeLessThan(FAST_MS)
+      // down for a while under load: every request sent meanwhile answers 503 quickly
+      const downSince = performance.now()
+      await until('requests fail during the outage', 20_000, async () =>
+        planned.filter((p) => p.attempts.some((a) => a.sentAt > downSince && a.status === 503)).length >= WORKERS && performance.now() - downSince > 1500)
+      const healthDown = await health()
+      expect(healthDown).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' })
+      expect(healthDown.ms).toBeLessThan(FAST_MS)
+      const restartAt = performance.now()
+      // the requests running when the server went: their connections were cut under them (pg's
+      // "Connection terminated unexpectedly", which has no code) — 503 too, and retried below
+      const cutShort = planned.flatMap((p) => p.attempts).filter((a) => a.sentAt < crashedAt && a.sentAt + a.ms > crashedAt)
+      expect(cutShort.length).toBeGreaterThan(0)
+      for (const a of cutShort) expect(a.status === 503 ? a.code : String(a.status)).toMatch(/^(DATABASE_UNAVAILABLE|200|201)$/)
+      const duringOutage = planned.flatMap((p) => p.attempts).filter((a) => a.sentAt > downSince && a.sentAt + a.ms < restartAt)
+      expect(duringOutage.length).toBeGreaterThanOrEqual(WORKERS)
+      for (const a of duringOutage) {
+        expect(a).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' })
+        expect(a.ms).toBeLessThan(FAST_MS)
+      }
+
+      // back: the same hub process answers healthy again, without a restart
+      const pid = hub.pid
+      server.start()
+      const startedAt = performance.now()
+      await until('/health says healthy again', 30_000, async () => (await health()).status === 200)
+      const recoveredAfter = performance.now() - startedAt
+      expect(hub.child.exitCode).toBeNull()
+      expect(hub.pid).toBe(pid)
+
+      // more writes go through after the restart, then the load ends (each worker finishes its write)
+      const afterRestart = acknowledged()
+      await until('writes go through again', 30_000, async () => acknowledged() >= afterRestart + 80)
+      rounds.push(`${ROUNDS > 1 ? `round ${round}: ` : ''}unhealthy after ${Math.round(unhealthyAfter)} ms; healthy ${Math.round(recoveredAfter)} ms after the server started again; ` +
+        `${cutShort.length} running at the crash; ${duringOutage.length} requests answered 503 during the outage (slowest ${Math.round(Math.max(...duringOutage.map((a) => a.ms)))} ms); ` +
+        `${beforeCrash} writes before the crash`)
     }
-
-    // back: the same hub process answers healthy again, without a restart
-    const pid = hub.pid
-    server.start()
-    const startedAt = performance.now()
-    await until('/health says healthy again', 30_000, async () => (await health()).status === 200)
-    const recoveredAfter = performance.now() - startedAt
-    expect(hub.child.exitCode).toBeNull()
-    expect(hub.pid).toBe(pid)
-
-    // more writes go through after the restart, then the load ends (each worker finishes its write)
-    const afterRestart = acknowledged()
-    await until('writes go through again', 30_000, async () => acknowledged() >= afterRestart + 80)
     stopping = true
     await load
     expect(failures).toEqual([])
-    console.log(`PostgreSQL restart: unhealthy after ${Math.round(unhealthyAfter)} ms; healthy ${Math.round(recoveredAfter)} ms after the server started again; ` +
-      `${cutShort.length} running at the crash; ${duringOutage.length} requests answered 503 during the outage (slowest ${Math.round(Math.max(...duringOutage.map((a) => a.ms)))} ms); ` +
-      `${beforeCrash} writes before the crash, ${planned.length} in all, ${planned.filter((p) => p.attempts.length > 1).length} retried`)
+    console.log(`PostgreSQL restart: ${rounds.join('\n  ')}; ${planned.length} writes in all, ${planned.filter((p) => p.attempts.length > 1).length} retried`)
 
     // every write was answered in the end; the ones that failed first were answered on a retry with their key
     const retried = planned.filter((p) => p.attempts.length > 1)
