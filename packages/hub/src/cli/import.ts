@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js'
 import { dataDirOwner } from '../db/data-dir-lock.js'
 import { HubError } from '../errors.js'
 import { runImport } from '../imports/run-import.js'
+import { importWorkers } from '../imports/settings.js'
 import { CsvError } from '../imports/read-rows.js'
 import { direct } from './ledger.js'
 import { CommandError } from './running-hub.js'
@@ -50,7 +51,7 @@ export async function importCommand(args: string[]): Promise<number> {
     return await direct(config, async (app, db) => {
       const summary = await runImport({
         db, services: app.services, settings: config.customer, identity: config.identity, path, component: platform,
-        externalIdField: parsed.values['id-field'], format: format as 'csv' | 'jsonl' | undefined, batchSize,
+        externalIdField: parsed.values['id-field'], format: format as 'csv' | 'jsonl' | undefined, batchSize, workers: importWorkers(config),
         onProgress: (p) => (p.phase === 'staging' ? staging.update(p.done, p.done) : (staging.stop(), importing.update(p.done, p.total ?? p.done))),
         onRejected: async (rows) => {
           rejectedOut ??= createWriteStream(rejectedPath)

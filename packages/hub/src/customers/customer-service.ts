@@ -6,6 +6,7 @@ import { isId } from '../ids.js'
 import type { EventService } from '../events/event-store.js'
 import { customerColumns, toCustomer, type CustomerRecord } from './customer-mapper.js'
 import type { CustomerRow, CustomersTable } from './tables.js'
+import { recordset } from '../db/statement.js'
 
 /** The columns of a live customer that flows decide on. */
 export type LiveCustomer = Pick<
@@ -101,10 +102,11 @@ export function createCustomerService({ events }: { events: EventService }) {
 
     /** The insert of many new customers (a bulk import's batch), as one part of a larger statement (`RETURNING id`). */
     insertManySql(customers: Customer[]): RawBuilder<unknown> {
-      const rows = customers.map((c) => sql`(${c.id}, ${c.email}, ${c.firstName}, ${c.lastName}, ${c.phone}, ${JSON.stringify(c.metadata)}::jsonb, ${c.createdAt}::timestamptz, ${c.updatedAt}::timestamptz)`)
+      const rows = customers.map((c) => ({ id: c.id, email: c.email, first_name: c.firstName, last_name: c.lastName, phone: c.phone, metadata: c.metadata, created_at: c.createdAt, updated_at: c.updatedAt }))
       return sql`
         INSERT INTO customers (id, email, first_name, last_name, phone, metadata, created_at, updated_at)
-        VALUES ${sql.join(rows)}
+        SELECT id, email, first_name, last_name, phone, metadata, created_at, updated_at
+        FROM ${recordset(rows, 'id text, email text, first_name text, last_name text, phone text, metadata jsonb, created_at timestamptz, updated_at timestamptz')}
         RETURNING id`
     },
 
@@ -114,12 +116,12 @@ export function createCustomerService({ events }: { events: EventService }) {
      */
     guardedUpdateManySql(updates: { next: Customer; version: string }[]): RawBuilder<unknown> {
       const rows = updates.map(({ next, version }) =>
-        sql`(${next.id}, ${version}, ${next.firstName}, ${next.lastName}, ${next.email}, ${next.phone}, ${JSON.stringify(next.metadata)}, ${next.updatedAt})`)
+        ({ id: next.id, version, first_name: next.firstName, last_name: next.lastName, email: next.email, phone: next.phone, metadata: next.metadata, updated_at: next.updatedAt }))
       return sql`
         UPDATE customers c
         SET first_name = v.first_name, last_name = v.last_name, email = v.email, phone = v.phone,
-            metadata = v.metadata::jsonb, updated_at = v.updated_at::timestamptz
-        FROM (VALUES ${sql.join(rows)}) v (id, version, first_name, last_name, email, phone, metadata, updated_at)
+            metadata = v.metadata, updated_at = v.updated_at
+        FROM ${recordset(rows, 'id text, version text, first_name text, last_name text, email text, phone text, metadata jsonb, updated_at timestamptz')}
         WHERE c.id = v.id AND c.deleted_at IS NULL AND c.xmin = v.version::xid
         RETURNING c.id`
     },

@@ -22,3 +22,21 @@ export const wrote = (name: string): RawBuilder<unknown> => sql`EXISTS (SELECT 1
 
 /** `(SELECT count(*) FROM name)::int`: how many rows a part of the statement wrote. */
 export const countOf = (name: string): RawBuilder<number> => sql<number>`(SELECT count(*) FROM ${sql.ref(name)})::int`
+
+/**
+ * Rows as one parameter: `jsonb_to_recordset` typed by `columns` (`id text, created_at
+ * timestamptz, …`). A statement of thousands of rows then costs one JSON parameter instead of
+ * thousands of bound values — for bulk writes of values that came through the hub's checks (a
+ * NUL or unpaired surrogate, refused at the door, would not pass through JSON).
+ *
+ * @example
+ * ```ts
+ * sql`INSERT INTO t (id, n) SELECT id, n FROM ${recordset([{ id: 'a', n: 1 }], 'id text, n integer')}`
+ * ```
+ */
+export function recordset(rows: readonly object[], columns: string): RawBuilder<unknown> {
+  return sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS v (${sql.raw(columns)})`
+}
+
+/** Rows a statement writes from a bound list before {@link recordset} is the cheaper form. */
+export const RECORDSET_FROM = 16

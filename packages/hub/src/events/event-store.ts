@@ -3,6 +3,7 @@ import { eventTypes, type EventPage, type EventPayload, type EventType, type Hub
 import type { Executor, Tx } from '../db/executor.js'
 import { newId } from '../ids.js'
 import { HubError } from '../errors.js'
+import { RECORDSET_FROM, recordset } from '../db/statement.js'
 
 /** Which events a reader of the feed wants: these types only (none when empty), this customer's only. */
 export interface FeedFilter {
@@ -61,8 +62,12 @@ function takeOrdinals(tx: Tx, count: number): number {
  * transaction are always larger; the feed reads only below the oldest running transaction.
  */
 function position(ordinal: number): RawBuilder<string> {
-  if (!Number.isInteger(ordinal) || ordinal < 1 || ordinal > 0xffff) throw new Error(`event ordinal out of range: ${ordinal}`)
+  checkOrdinal(ordinal)
   return sql<string>`((pg_current_xact_id()::text::bigint << 16) | ${sql.lit(ordinal)})`
+}
+
+function checkOrdinal(ordinal: number): void {
+  if (!Number.isInteger(ordinal) || ordinal < 1 || ordinal > 0xffff) throw new Error(`event ordinal out of range: ${ordinal}`)
 }
 
 function eventRow(ordinal: number, event: EventInput): RawBuilder<unknown> {
@@ -98,6 +103,14 @@ export function createEventService() {
      */
     insertSql(tx: Tx, events: EventInput[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
       const first = takeOrdinals(tx, events.length)
+      if (events.length >= RECORDSET_FROM) {
+        checkOrdinal(first + events.length - 1)
+        const rows = events.map((e, n) => ({ ordinal: first + n, id: newId('evt'), type: e.type, customer_id: e.customerId, payload: e.payload }))
+        return sql`
+          INSERT INTO events (position, id, type, customer_id, payload)
+          SELECT (pg_current_xact_id()::text::bigint << 16) | v.ordinal, v.id, v.type, v.customer_id, v.payload
+          FROM ${recordset(rows, 'ordinal bigint, id text, type text, customer_id text, payload jsonb')}${when ? sql` WHERE ${when}` : sql``}`
+      }
       const rows = sql.join(events.map((e, n) => eventRow(first + n, e)))
       return when
         ? sql`INSERT INTO events (position, id, type, customer_id, payload) SELECT * FROM (VALUES ${rows}) v WHERE ${when}`

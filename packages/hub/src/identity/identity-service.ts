@@ -10,6 +10,7 @@ import { toIdentity, type MatchKeys } from './match.js'
 import { normalizeEmail, normalizePhone } from './normalize.js'
 import type { MergeRow } from './tables.js'
 import type { Redaction } from '../redaction.js'
+import { RECORDSET_FROM, recordset } from '../db/statement.js'
 
 const identityColumns = ['id', 'customer_id', 'kind', 'namespace', 'value', 'raw_value', 'external_id_field', 'linked_via', 'linked_component', 'linked_rule', 'merge_id', 'created_at'] as const
 
@@ -109,8 +110,16 @@ export function createIdentityService({ defaultCountry, events }: { defaultCount
 
     /** The insert of identities, as one part of a larger statement; with `when`, only if it holds. */
     insertSql(identities: Identity[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
-      const rows = sql.join(identities.map((i) => sql`(${i.id}, ${i.customerId}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${i.linkedBy.via}, ${i.linkedBy.component}, ${i.linkedBy.rule}, ${i.createdAt}::timestamptz)`))
       const columns = sql`(id, customer_id, kind, namespace, value, raw_value, external_id_field, linked_via, linked_component, linked_rule, created_at)`
+      if (identities.length >= RECORDSET_FROM) {
+        const rows = identities.map((i) => ({
+          id: i.id, customer_id: i.customerId, kind: i.kind, namespace: i.namespace, value: i.value, raw_value: i.rawValue, external_id_field: i.externalIdField,
+          linked_via: i.linkedBy.via, linked_component: i.linkedBy.component, linked_rule: i.linkedBy.rule, created_at: i.createdAt,
+        }))
+        const from = recordset(rows, 'id text, customer_id text, kind text, namespace text, value text, raw_value text, external_id_field text, linked_via text, linked_component text, linked_rule text, created_at timestamptz')
+        return sql`INSERT INTO identities ${columns} SELECT v.* FROM ${from}${when ? sql` WHERE ${when}` : sql``}`
+      }
+      const rows = sql.join(identities.map((i) => sql`(${i.id}, ${i.customerId}, ${i.kind}, ${i.namespace}, ${i.value}, ${i.rawValue}, ${i.externalIdField}, ${i.linkedBy.via}, ${i.linkedBy.component}, ${i.linkedBy.rule}, ${i.createdAt}::timestamptz)`))
       return when ? sql`INSERT INTO identities ${columns} SELECT * FROM (VALUES ${rows}) v WHERE ${when}` : sql`INSERT INTO identities ${columns} VALUES ${rows}`
     },
 

@@ -154,10 +154,10 @@ export function createImportService() {
         WHERE id = ${id}`.execute(db)
     },
 
-    /** The next rows not done, in line order, locked for the batch. */
+    /** The next rows not done, in line order, locked for the batch; rows another batch holds are passed over. */
     async pending(tx: Tx, id: string, limit: number): Promise<{ line: number; row: ImportRow }[]> {
       const { rows } = await sql<{ line: number; data: unknown }>`
-        SELECT line, data FROM import_rows WHERE import_id = ${id} AND status = 'pending' ORDER BY line LIMIT ${limit} FOR UPDATE`.execute(tx)
+        SELECT line, data FROM import_rows WHERE import_id = ${id} AND status = 'pending' ORDER BY line LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx)
       return rows.map((r) => ({ line: r.line, row: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as ImportRow }))
     },
 

@@ -11,7 +11,7 @@ import type { HubConfig } from '../config.js'
 import { HubError } from '../errors.js'
 import { createImportService, importOwner, type ImportService } from './import-service.js'
 import { ImportStopped, processStaged, startImport } from './run-import.js'
-import { importSection } from './settings.js'
+import { importSection, importWorkers } from './settings.js'
 import './tables.js'
 
 declare module '../module.js' {
@@ -78,7 +78,7 @@ export async function resumeAbandoned(db: Executor, services: Services, config: 
     }
     log.info({ importId: id }, 'taking over an import whose process is gone')
     background(id, log, (signal) =>
-      processStaged({ db, services, settings: config.customer, identity: config.identity, id, owner, signal }).catch(async (err: unknown) => {
+      processStaged({ db, services, settings: config.customer, identity: config.identity, id, owner, signal, workers: importWorkers(config) }).catch(async (err: unknown) => {
         if (err instanceof ImportStopped) await services.imports.release(db, id, owner)
         else await services.imports.fail(db, id, owner, (err as Error).message)
         throw err
@@ -105,7 +105,7 @@ export const importsModule = defineModule({
       try {
         started = await startImport({
           db, services, settings: config.customer, identity: config.identity, path: upload.path, component: query.platform, externalIdField: query.idField, format,
-          source: `upload ${new Date().toISOString()}`,
+          source: `upload ${new Date().toISOString()}`, workers: importWorkers(config),
         })
       } catch (err) {
         await upload.remove()

@@ -40,6 +40,13 @@ export interface RunImportOptions {
   source?: string | undefined
   /** Rows a batch transaction resolves (1,000 by default). */
   batchSize?: number | undefined
+  /**
+   * Batches resolved at once, each in a transaction of its own (1 by default): on PostgreSQL a
+   * second one keeps the database busy while this process decides the next batch. Batches that
+   * touch the same people are kept apart by the database (the guarded updates and the identities'
+   * unique indexes make the later one start again).
+   */
+  workers?: number | undefined
   onProgress?: ((p: ImportProgress) => void) | undefined
   /** Given the rejected rows (line, reason, the row as read) in pages, before the import finishes and clears them. */
   onRejected?: ((rows: { line: number; reason: string; row: unknown }[]) => Promise<void>) | undefined
@@ -160,9 +167,19 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   const field = await imports.externalIdField(db, id)
   o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
   const batch = o.batchSize ?? 1000
-  for (;;) {
-    if (o.signal?.aborted) throw new ImportStopped()
-    const n = await retrying(db, async (tx) => {
+  let failed = false
+  const work = async () => {
+    for (;;) {
+      if (o.signal?.aborted) throw new ImportStopped()
+      if (failed) return
+      const n = await resolveBatch()
+      if (n === 0) return
+      summary = { ...summary, processedRows: summary.processedRows + n }
+      o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+    }
+  }
+  const resolveBatch = () =>
+    retrying(db, async (tx) => {
       const rows = await imports.pending(tx, id, batch)
       if (rows.length === 0) return 0
       const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field) })))
@@ -176,10 +193,12 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
       await imports.done(tx, id, owner, outcomes)
       return rows.length
     })
-    if (n === 0) break
-    summary = { ...summary, processedRows: summary.processedRows + n }
-    o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
-  }
+  const ended = await Promise.allSettled(Array.from({ length: Math.max(1, o.workers ?? 1) }, () => work().catch((err: unknown) => {
+    failed = true
+    throw err
+  })))
+  const first = ended.find((e): e is PromiseRejectedResult => e.status === 'rejected')
+  if (first) throw first.reason
   if (o.onRejected) {
     for (let after = 0; ;) {
       const page = await imports.rejected(db, id, after)

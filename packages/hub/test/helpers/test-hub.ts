@@ -89,7 +89,7 @@ export function testConfig(
     // no NATS unless a test names a server (createTestHub's `nats`)
     events: { nats: { ...defaultNatsSettings } },
     // no background takeover of imports unless a test asks (createTestHub's `imports`)
-    imports: { resume: false, maxUploadMiB: 1024 },
+    imports: { resume: false, maxUploadMiB: 1024, workers: 2 },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
   }
