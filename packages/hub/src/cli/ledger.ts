@@ -29,11 +29,12 @@ function printReport(report: VerifyReport): void {
 
 /** Runs `run` on the database itself, with the services of a hub built on it (no hub may hold an embedded one). */
 export async function direct(config: HubConfig, run: (app: HubApp, db: Executor) => Promise<number>): Promise<number> {
-  const database = await createDatabase(databaseOptions(config, 2))
+  // connections for the command: an import resolves `imports.workers` batches at once
+  const database = await createDatabase(databaseOptions(config, Math.max(2, config.imports.workers)))
   try {
     await migrate(database.db)
-    // a command does only what it was asked: no imports of others taken over meanwhile
-    const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite'), imports: { ...config.imports, resume: false } }, database, logger: false })
+    // a command does only what it was asked: no deliveries, no imports of others taken over meanwhile
+    const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite'), imports: { ...config.imports, resume: false } }, database, logger: false, background: false })
     try {
       return await run(app, database.db)
     } finally {

@@ -113,6 +113,9 @@ export function createCustomerService({ events }: { events: EventService }) {
     /**
      * {@link guardedUpdateSql} for many customers in one statement (a bulk import's batch): each
      * row changes only while live and still the version read; `RETURNING id` lists those it did.
+     * The ids are also given as an array, so the customers are found through their primary key
+     * whatever the planner guesses of the rows' count (a join alone on a growing table, its
+     * statistics not yet renewed, was planned as a scan of every customer).
      */
     guardedUpdateManySql(updates: { next: Customer; version: string }[]): RawBuilder<unknown> {
       const rows = updates.map(({ next, version }) =>
@@ -122,7 +125,7 @@ export function createCustomerService({ events }: { events: EventService }) {
         SET first_name = v.first_name, last_name = v.last_name, email = v.email, phone = v.phone,
             metadata = v.metadata, updated_at = v.updated_at
         FROM ${recordset(rows, 'id text, version text, first_name text, last_name text, email text, phone text, metadata jsonb, updated_at timestamptz')}
-        WHERE c.id = v.id AND c.deleted_at IS NULL AND c.xmin = v.version::xid
+        WHERE c.id = ANY (${rows.map((r) => r.id)}::text[]) AND c.id = v.id AND c.deleted_at IS NULL AND c.xmin = v.version::xid
         RETURNING c.id`
     },
 

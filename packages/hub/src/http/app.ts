@@ -33,6 +33,12 @@ export interface AppOptions {
   onUndeclaredAnswer?: (answer: UndeclaredAnswer) => void
   /** The modules to build from; the hub's own list by default. */
   modules?: readonly HubModule[]
+  /**
+   * `false`: none of the modules' start-up work — the background loops of a serving hub (webhook
+   * deliveries, NATS, taking over imports, the feed's listener). A command does only what it was
+   * asked, and leaves the database's connections to it.
+   */
+  background?: boolean
   /** The time the services see (tests move it); `new Date()` by default. */
   clock?: () => Date
 }
@@ -235,7 +241,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     }
   }
   const stops: (() => Promise<void> | void)[] = []
-  for (const module of modules) {
+  for (const module of options.background === false ? [] : modules) {
     const stop = await module.start?.({ db, database, config, services, log: app.log, onClosing: (fn) => app.addHook('preClose', async () => fn()) })
     if (typeof stop === 'function') stops.push(stop)
   }

@@ -152,6 +152,9 @@ export function createImportService() {
           rejected = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status = 'rejected')::int,
           processed_rows = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status <> 'pending')::int
         WHERE id = ${id}`.execute(db)
+      // the staging table just grew by the whole file: without fresh statistics, taking the next
+      // rows was planned as a sort of every pending row, for every batch
+      await sql`ANALYZE import_rows`.execute(db)
     },
 
     /** The next rows not done, in line order, locked for the batch; rows another batch holds are passed over. */
