@@ -23,10 +23,21 @@ declare module '../module.js' {
 /** How often a hub looks for staged imports whose process is gone, to finish them. */
 const RESUME_INTERVAL_MS = 10_000
 
-/** Imports this process runs in the background (`POST /imports`, or taken over), and how to stop them between batches. */
-const running = new Map<string, { done: Promise<unknown>; stop: AbortController }>()
+type Runs = Map<string, { done: Promise<unknown>; stop: AbortController }>
 
-function background(id: string, log: FastifyBaseLogger, work: (signal: AbortSignal) => Promise<unknown>, cleanup?: () => Promise<void>): void {
+/**
+ * Imports a hub runs in the background (`POST /imports`, or taken over), and how to stop them
+ * between batches: one list per hub (its services), so that closing one hub of a process stops
+ * only its own.
+ */
+const runsOf = new WeakMap<Services, Runs>()
+const runs = (services: Services): Runs => {
+  let list = runsOf.get(services)
+  if (!list) runsOf.set(services, (list = new Map()))
+  return list
+}
+
+function background(running: Runs, id: string, log: FastifyBaseLogger, work: (signal: AbortSignal) => Promise<unknown>, cleanup?: () => Promise<void>): void {
   const stop = new AbortController()
   const done = work(stop.signal)
     .then(() => log.info({ importId: id }, 'import finished'))
@@ -39,7 +50,7 @@ function background(id: string, log: FastifyBaseLogger, work: (signal: AbortSign
 }
 
 /** Stops the background imports between batches (they stay unfinished, to be resumed) and waits for them. */
-async function stopRuns(): Promise<void> {
+async function stopRuns(running: Runs): Promise<void> {
   for (const { stop } of running.values()) stop.abort()
   await Promise.all([...running.values()].map((r) => r.done))
 }
@@ -67,6 +78,7 @@ async function saveUpload(body: Readable, maxBytes: number): Promise<{ path: str
 
 /** Takes over and finishes staged imports whose process is gone (every 10 s in a serving hub). */
 export async function resumeAbandoned(db: Executor, services: Services, config: HubConfig, log: FastifyBaseLogger): Promise<void> {
+  const running = runs(services)
   for (const { id } of await services.imports.abandoned(db)) {
     if (running.has(id)) continue
     const owner = importOwner()
@@ -77,7 +89,7 @@ export async function resumeAbandoned(db: Executor, services: Services, config: 
       throw err
     }
     log.info({ importId: id }, 'taking over an import whose process is gone')
-    background(id, log, (signal) =>
+    background(running, id, log, (signal) =>
       processStaged({ db, services, settings: config.customer, identity: config.identity, id, owner, signal, workers: importWorkers(config) }).catch(async (err: unknown) => {
         if (err instanceof ImportStopped) await services.imports.release(db, id, owner)
         else await services.imports.fail(db, id, owner, (err as Error).message)
@@ -116,7 +128,7 @@ export const importsModule = defineModule({
         return { status: 200 as const, body: started.summary }
       }
       const run = started.run
-      background(started.summary.id, request.log, (signal) => run(signal), upload.remove)
+      background(runs(services), started.summary.id, request.log, (signal) => run(signal), upload.remove)
       return { status: 202 as const, body: started.summary }
     },
     listImports: async ({ db }) => ({ data: await services.imports.list(db) }),
@@ -124,14 +136,14 @@ export const importsModule = defineModule({
     listImportRejections: async ({ db, params, query }) => services.imports.rejections(db, params.id, query.after ?? 0, query.limit ?? 100),
   }),
   async start({ db, services, config, log }) {
-    if (!config.imports.resume) return async () => stopRuns()
+    if (!config.imports.resume) return async () => stopRuns(runs(services))
     const look = () => resumeAbandoned(db, services, config, log).catch((err: unknown) => log.warn({ err }, 'could not look for imports to take over'))
     void look()
     const timer = setInterval(look, RESUME_INTERVAL_MS)
     timer.unref()
     return async () => {
       clearInterval(timer)
-      await stopRuns()
+      await stopRuns(runs(services))
     }
   },
 })
