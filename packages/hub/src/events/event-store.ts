@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely'
 import { eventTypes, type EventPage, type EventPayload, type EventType, type HubEvent } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { newId } from '../ids.js'
-import { HubError } from '../errors.js'
+import { ConfigError, HubError } from '../errors.js'
 import { RECORDSET_FROM, recordset } from '../db/statement.js'
 
 /** Which events a reader of the feed wants: these types only (none when empty), this customer's only. */
@@ -81,6 +81,25 @@ function eventRow(ordinal: number, event: EventInput): RawBuilder<unknown> {
  */
 export function createEventService() {
   return {
+    /**
+     * Refuses a database whose transaction counter is behind its newest event — a `pg_dump`
+     * restored into a new server, whose counter starts again near zero: every new event would be
+     * positioned before events already read, so the feed, webhooks and NATS would never pass it
+     * on. Read at start-up, before anything is written.
+     */
+    async checkPositions(db: Executor): Promise<void> {
+      const { rows } = await sql<{ behind: string }>`
+        SELECT greatest(0, (SELECT coalesce(max(position), 0) >> 16 FROM events) - pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 1)::text AS behind`.execute(db)
+      const behind = rows[0]?.behind ?? '0'
+      if (behind !== '0') {
+        throw new ConfigError(
+          `the database's transaction counter is ${behind} transactions behind its newest event (a dump restored into a new PostgreSQL server?): ` +
+            'new events would be placed before those already delivered and never reach the feed, webhooks or NATS. ' +
+            'Advance the counter first, as docs/scaling.md says ("A dump restored into another server").',
+        )
+      }
+    },
+
     /** Writes events in `tx`, numbered after those it wrote already. */
     async emit(tx: Tx, ...events: EventInput[]): Promise<void> {
       if (events.length === 0) return

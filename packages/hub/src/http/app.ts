@@ -233,6 +233,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const modules = options.modules ?? hubModules
   const services = { metrics } as Services
   for (const module of modules) Object.assign(services, module.services?.({ config, services, log: app.log, clock: options.clock ?? (() => new Date()) }) ?? {})
+  await services.events?.checkPositions(db)
   const handlers: Partial<Handlers> = {}
   for (const module of modules) {
     for (const [operationId, handler] of Object.entries(module.handlers?.(services, config) ?? {})) {
