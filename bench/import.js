@@ -4,7 +4,8 @@
 // Environment (all optional):
 //   BENCH_DATABASE_URL / DATABASE_URL  PostgreSQL to measure; without it, PGlite only
 //   BENCH_ONLY                         `postgres` or `pglite` to measure one database
-//   BENCH_IMPORT_PEOPLE                people behind the files (default 30000 PostgreSQL, 6000 PGlite);
+//   BENCH_IMPORT_PEOPLE                people behind the files (default 150000 PostgreSQL: 187,500 rows, enough that the
+//                                      three command start-ups weigh little; 6000 PGlite);
 //                                      three platforms' files with 30% of each platform's people shared with the next
 //   BENCH_IMPORT_SYNC_ROWS             rows of the baseline (default 3000): one POST /customer/sync at a time to a
 //                                      hub process, the same rows in the same order; its rate is rows / time
@@ -113,7 +114,7 @@ async function main() {
   for (const kind of dbs) {
     const db = kind === 'postgres' ? await preparePostgres(postgresUrl) : preparePglite()
     try {
-      const people = envInt('BENCH_IMPORT_PEOPLE', kind === 'postgres' ? 30_000 : 6_000)
+      const people = envInt('BENCH_IMPORT_PEOPLE', kind === 'postgres' ? 150_000 : 6_000)
       const r = await measure(db, build, people, envInt('BENCH_IMPORT_SYNC_ROWS', 3_000))
       const created = r.summaries.reduce((n, s) => n + s.created, 0)
       rows.push([db.label, String(r.total), String(created), `${(r.importMs / 1000).toFixed(1)} s`, `${fmt.ops(r.importRate)}/s`, `${fmt.ops(r.syncRate)}/s`, `${(r.importRate / r.syncRate).toFixed(1)}×`])
