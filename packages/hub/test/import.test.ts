@@ -27,6 +27,8 @@ const count = async (hub: TestHub, table: 'customers' | 'events' | 'identities' 
   Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM ${sql.table(table)}`.execute(hub.database.db)).rows[0]!.n)
 
 describe('bulk import', () => {
+  // on PostgreSQL four batches at once
+  const workers = onPostgres ? 4 : 1
   let imported: TestHub
   let synced: TestHub
   let dir: string
@@ -50,7 +52,7 @@ describe('bulk import', () => {
       const rejected: { line: number; reason: string; row: unknown }[] = []
       // on PostgreSQL four batches at once: batches that meet the same people (households share
       // a phone, joins bring two rows together) are kept apart by the database and start again
-      summaries.push(await importFile(imported, f, { workers: onPostgres ? 4 : 1, onRejected: async (rows) => void rejected.push(...rows) }))
+      summaries.push(await importFile(imported, f, { workers, onRejected: async (rows) => void rejected.push(...rows) }))
       rejectedRows.push(rejected)
     }
     // the same rows, one sync request at a time, file after file, in line order
@@ -74,7 +76,11 @@ describe('bulk import', () => {
     expect(mine).toEqual(await partition(synced))
     // the data set exercises the rules: joins, conflicts and rejections happened
     expect(summaries.reduce((n, s) => n + s.joined, 0)).toBeGreaterThan(0)
-    expect(await count(imported, 'merges')).toBe(await count(synced, 'merges'))
+    // one batch at a time, the rows go in line order and make the merges the syncs made; with
+    // batches side by side, a row bringing two identifiers may be resolved before the rows that
+    // bring them one each, and finds one customer where the syncs made two and joined them
+    if (workers === 1) expect(await count(imported, 'merges')).toBe(await count(synced, 'merges'))
+    else expect(await count(imported, 'merges')).toBeLessThanOrEqual(await count(synced, 'merges'))
   })
 
   it('counts every row: created, matched or rejected, with the conflicts and set-aside identifiers', () => {
@@ -104,6 +110,11 @@ describe('bulk import', () => {
   it('keeps nothing of the people in the staging table once done', async () => {
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM import_rows WHERE data IS NOT NULL`.execute(imported.database.db)
     expect(rows[0]!.n).toBe(0)
+    const chunks = await sql<{ n: number }>`SELECT count(*)::int AS n FROM import_chunks`.execute(imported.database.db)
+    expect(chunks.rows[0]!.n).toBe(0)
+    // while it ran, the rows refused or applied in part were kept with their reasons: they still are
+    const kept = await sql<{ n: number }>`SELECT count(*)::int AS n FROM import_rows WHERE reason IS NOT NULL`.execute(imported.database.db)
+    expect(kept.rows[0]!.n).toBe(summaries.reduce((n, s) => n + s.rejected + s.partial, 0))
   })
 
   it('importing the same file again changes nothing', async () => {

@@ -5,6 +5,7 @@ import type { ImportRow, ImportSummary } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
 import { isUniqueViolation } from '../db/pg-errors.js'
 import { HubError } from '../errors.js'
+import { recordset } from '../db/statement.js'
 import { newId } from '../ids.js'
 import type { RowOutcome } from '../flows/import-batch.js'
 import type { ImportsTable } from './tables.js'
@@ -39,6 +40,8 @@ export interface ImportFile {
   format: 'csv' | 'jsonl'
   source: string
   contentHash: string
+  /** Lines of a chunk (a batch), kept by the import. */
+  chunkLines: number
 }
 
 /** Who works on an import: this machine, this process, and a random part (two runs in one process differ). */
@@ -77,7 +80,7 @@ export function createImportService() {
       try {
         await db.insertInto('imports').values({
           id: newId('imp'), component: file.component, external_id_field: file.externalIdField, format: file.format, source: file.source,
-          content_hash: file.contentHash, total_rows: null, error: null, lease_owner: null, lease_until: null, created_at: now, updated_at: now, finished_at: null,
+          content_hash: file.contentHash, chunk_lines: file.chunkLines, total_rows: null, error: null, lease_owner: null, lease_until: null, created_at: now, updated_at: now, finished_at: null,
         }).onConflict((oc) => oc.constraint('imports_file_key').doNothing()).execute()
       } catch (err) {
         if (!isUniqueViolation(err, 'imports_one_running_key')) throw err
@@ -109,9 +112,10 @@ export function createImportService() {
       throw new HubError('IMPORT_RUNNING', `Another process is working on import ${id}.`, { importId: id })
     },
 
-    async externalIdField(db: Executor, id: string): Promise<string | null> {
-      const row = await db.selectFrom('imports').select('external_id_field').where('id', '=', id).executeTakeFirstOrThrow()
-      return row.external_id_field
+    /** What the import keeps of how it was started: the platform's id field, the lines of a chunk. */
+    async settings(db: Executor, id: string): Promise<{ externalIdField: string | null; chunkLines: number }> {
+      const row = await db.selectFrom('imports').select(['external_id_field', 'chunk_lines']).where('id', '=', id).executeTakeFirstOrThrow()
+      return { externalIdField: row.external_id_field, chunkLines: row.chunk_lines }
     },
 
     /** The newest imports first. */
@@ -135,14 +139,36 @@ export function createImportService() {
       return toSummary(row)
     },
 
-    /** Stages rows (a repeat of a line already staged is skipped: staging resumes by reading the file again). */
-    async stage(db: Executor, id: string, rows: StagedRow[]): Promise<void> {
+    /**
+     * Stages rows, whole chunks of `chunkLines` lines at a time (the caller hands over only
+     * chunks it read to their end): one row per chunk of valid rows, one per row refused while
+     * read. A chunk staged before is skipped: staging resumes by reading the file again.
+     */
+    async stage(db: Executor, id: string, rows: StagedRow[], chunkLines: number): Promise<void> {
       if (rows.length === 0) return
-      const doc = rows.map((r) => ('row' in r ? { line: r.line, data: r.row, status: 'pending', reason: null } : { line: r.line, data: null, status: 'rejected', reason: r.invalid }))
-      await sql`
-        INSERT INTO import_rows (import_id, line, data, status, reason)
-        SELECT ${id}, x.line, x.data, x.status, x.reason FROM jsonb_to_recordset(${JSON.stringify(doc)}::jsonb) AS x (line integer, data jsonb, status text, reason text)
-        ON CONFLICT (import_id, line) DO NOTHING`.execute(db)
+      const chunks = new Map<number, { line: number; row: ImportRow }[]>()
+      const invalid: { line: number; reason: string }[] = []
+      for (const r of rows) {
+        if ('row' in r) {
+          const first = Math.floor((r.line - 1) / chunkLines) * chunkLines + 1
+          let list = chunks.get(first)
+          if (!list) chunks.set(first, (list = []))
+          list.push({ line: r.line, row: r.row })
+        } else invalid.push({ line: r.line, reason: r.invalid })
+      }
+      if (chunks.size) {
+        const doc = [...chunks].map(([first, list]) => ({ first_line: first, rows: JSON.stringify(list), row_count: list.length }))
+        await sql`
+          INSERT INTO import_chunks (import_id, first_line, rows, row_count)
+          SELECT ${id}, v.first_line, v.rows, v.row_count FROM ${recordset(doc, 'first_line integer, rows text, row_count integer')}
+          ON CONFLICT (import_id, first_line) DO NOTHING`.execute(db)
+      }
+      if (invalid.length) {
+        await sql`
+          INSERT INTO import_rows (import_id, line, data, status, reason)
+          SELECT ${id}, v.line, NULL, 'rejected', v.reason FROM ${recordset(invalid, 'line integer, reason text')}
+          ON CONFLICT (import_id, line) DO NOTHING`.execute(db)
+      }
     },
 
     /** The file is staged whole: `total` rows, of which those refused while reading count as rejected. */
@@ -150,26 +176,26 @@ export function createImportService() {
       await sql`
         UPDATE imports SET status = 'running', total_rows = ${total}, updated_at = now(),
           rejected = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status = 'rejected')::int,
-          processed_rows = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status <> 'pending')::int
+          processed_rows = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status = 'rejected')::int
+            + (SELECT coalesce(sum(row_count), 0) FROM import_chunks WHERE import_id = ${id} AND done)::int
         WHERE id = ${id}`.execute(db)
-      // the staging table just grew by the whole file: without fresh statistics, taking the next
-      // rows was planned as a sort of every pending row, for every batch
-      await sql`ANALYZE import_rows`.execute(db)
     },
 
-    /** The next rows not done, in line order, locked for the batch; rows another batch holds are passed over. */
-    async pending(tx: Tx, id: string, limit: number): Promise<{ line: number; row: ImportRow }[]> {
-      const { rows } = await sql<{ line: number; data: unknown }>`
-        SELECT line, data FROM import_rows WHERE import_id = ${id} AND status = 'pending' ORDER BY line LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx)
-      return rows.map((r) => ({ line: r.line, row: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as ImportRow }))
+    /** The next chunk not done, in line order, locked for the batch; chunks another batch holds are passed over. */
+    async pending(tx: Tx, id: string): Promise<{ firstLine: number; rows: { line: number; row: ImportRow }[] } | undefined> {
+      const { rows } = await sql<{ first_line: number; rows: string }>`
+        SELECT first_line, rows FROM import_chunks WHERE import_id = ${id} AND NOT done ORDER BY first_line LIMIT 1 FOR UPDATE SKIP LOCKED`.execute(tx)
+      const chunk = rows[0]
+      return chunk && { firstLine: chunk.first_line, rows: JSON.parse(chunk.rows) as { line: number; row: ImportRow }[] }
     },
 
     /**
-     * Records what became of a batch's rows and adds it to the import's counts, in the batch's
+     * Records what became of a chunk's rows and adds it to the import's counts, in the batch's
      * transaction, while `owner` still holds the lease (which it renews); throws when it lost it.
+     * The chunk's rows are cleared; a row refused, or applied in part, stays with its reason
+     * (and its data, for the file of rejected rows, until the import finishes).
      */
-    async done(tx: Tx, id: string, owner: string, outcomes: RowOutcome[]): Promise<void> {
-      const doc = outcomes.map((o) => ({ line: o.line, status: o.status === 'rejected' ? 'rejected' : 'done', outcome: o.status === 'rejected' ? null : o.status, customer_id: o.customerId, joined: o.joined, conflicts: o.conflicts, reason: o.reason }))
+    async done(tx: Tx, id: string, owner: string, firstLine: number, outcomes: RowOutcome[], rowOf: (line: number) => ImportRow): Promise<void> {
       const sum = (f: (o: RowOutcome) => number) => outcomes.reduce((n, o) => n + f(o), 0)
       const { rows } = await sql<{ id: string }>`
         UPDATE imports SET processed_rows = processed_rows + ${outcomes.length},
@@ -181,12 +207,14 @@ export function createImportService() {
         WHERE id = ${id} AND lease_owner = ${owner}
         RETURNING id`.execute(tx)
       if (rows.length === 0) throw new HubError('IMPORT_RUNNING', `Import ${id} was taken over by another process.`, { importId: id })
-      if (doc.length === 0) return
+      await sql`UPDATE import_chunks SET done = true, rows = NULL WHERE import_id = ${id} AND first_line = ${firstLine}`.execute(tx)
+      const told = outcomes.filter((o) => o.reason !== null)
+      if (told.length === 0) return
+      const doc = told.map((o) => ({ line: o.line, data: rowOf(o.line), status: o.status === 'rejected' ? 'rejected' : 'done', outcome: o.status === 'rejected' ? null : o.status, customer_id: o.customerId, joined: o.joined, conflicts: o.conflicts, reason: o.reason }))
       await sql`
-        UPDATE import_rows r SET status = x.status, outcome = x.outcome, customer_id = x.customer_id, joined = x.joined, conflicts = x.conflicts, reason = x.reason,
-          data = CASE WHEN x.status = 'done' AND x.reason IS NULL THEN NULL ELSE r.data END
-        FROM jsonb_to_recordset(${JSON.stringify(doc)}::jsonb) AS x (line integer, status text, outcome text, customer_id text, joined integer, conflicts integer, reason text)
-        WHERE r.import_id = ${id} AND r.line = x.line`.execute(tx)
+        INSERT INTO import_rows (import_id, line, data, status, outcome, customer_id, joined, conflicts, reason)
+        SELECT ${id}, v.line, v.data, v.status, v.outcome, v.customer_id, v.joined, v.conflicts, v.reason
+        FROM ${recordset(doc, 'line integer, data jsonb, status text, outcome text, customer_id text, joined integer, conflicts integer, reason text')}`.execute(tx)
     },
 
     /** The lines and reasons of the rows refused whole or in part, a page after line `after` (the reasons stay when the import finishes). */
@@ -208,6 +236,7 @@ export function createImportService() {
     /** Marks the import done and clears what rejected rows held of their people. */
     async finish(db: Executor, id: string, owner: string): Promise<ImportSummary> {
       await sql`UPDATE import_rows SET data = NULL WHERE import_id = ${id} AND data IS NOT NULL`.execute(db)
+      await sql`DELETE FROM import_chunks WHERE import_id = ${id}`.execute(db)
       await sql`UPDATE imports SET status = 'done', finished_at = now(), updated_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = ${id} AND lease_owner = ${owner}`.execute(db)
       return this.get(db, id)
     },

@@ -102,7 +102,7 @@ export async function resumeAbandoned(db: Executor, services: Services, config: 
 export const importsModule = defineModule({
   name: 'imports',
   folder: 'imports',
-  tables: ['imports', 'import_rows'],
+  tables: ['imports', 'import_rows', 'import_chunks'],
   migrations: new URL('./migrations/', import.meta.url),
   config: importSection,
   services: () => ({ imports: createImportService() }),

@@ -38,7 +38,7 @@ export interface RunImportOptions {
   format?: 'csv' | 'jsonl' | undefined
   /** The name the import is shown with (the file's name by default). */
   source?: string | undefined
-  /** Rows a batch transaction resolves (1,000 by default). */
+  /** Lines a batch transaction resolves (1,000 by default): the chunks the file is staged in, kept by the import when it resumes. */
   batchSize?: number | undefined
   /**
    * Batches resolved at once, each in a transaction of its own (1 by default): on PostgreSQL a
@@ -54,7 +54,8 @@ export interface RunImportOptions {
   signal?: AbortSignal | undefined
 }
 
-const STAGE_CHUNK = 5_000
+/** Rows read before they are staged (then at the next chunk's first row). */
+const STAGE_ROWS = 5_000
 const MAX_ATTEMPTS = 20
 
 /** The sync a row stands for. */
@@ -122,6 +123,7 @@ export async function startImport(o: RunImportOptions): Promise<{ summary: Impor
   const format = o.format ?? formatOf(o.path)
   const opened = await imports.open(db, {
     component: o.component, externalIdField: o.externalIdField ?? null, format, source: o.source ?? basename(o.path), contentHash: await fileHash(o.path),
+    chunkLines: o.batchSize ?? 1000,
   })
   if (opened.status === 'done') return { summary: await imports.get(db, opened.id), alreadyDone: true, run: () => imports.get(db, opened.id) }
   const owner = importOwner()
@@ -130,18 +132,21 @@ export async function startImport(o: RunImportOptions): Promise<{ summary: Impor
   const run = async (signal?: AbortSignal): Promise<ImportSummary> => {
     try {
       if ((await imports.get(db, id)).totalRows === null) {
+        const { chunkLines } = await imports.settings(db, id)
+        const chunkOf = (line: number) => Math.floor((line - 1) / chunkLines)
         let total = 0
-        let chunk: StagedRow[] = []
+        let read: StagedRow[] = []
         const flush = async () => {
-          await imports.stage(db, id, chunk)
+          await imports.stage(db, id, read, chunkLines)
           await imports.claim(db, id, owner)
-          chunk = []
+          read = []
           o.onProgress?.({ phase: 'staging', done: total, total: null })
         }
         for await (const row of readRows(createReadStream(o.path), format)) {
-          chunk.push(row)
+          // only chunks read to their end are staged: a row of a later chunk says the earlier ones are whole
+          if (read.length >= STAGE_ROWS && chunkOf(row.line) !== chunkOf(read[read.length - 1]!.line)) await flush()
+          read.push(row)
           total++
-          if (chunk.length >= STAGE_CHUNK) await flush()
         }
         await flush()
         await imports.staged(db, id, total)
@@ -164,9 +169,8 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   const { db, services, id, owner } = o
   const imports = services.imports
   let summary = await imports.get(db, id)
-  const field = await imports.externalIdField(db, id)
+  const { externalIdField: field } = await imports.settings(db, id)
   o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
-  const batch = o.batchSize ?? 1000
   let failed = false
   const work = async () => {
     for (;;) {
@@ -180,8 +184,9 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   }
   const resolveBatch = () =>
     retrying(db, async (tx) => {
-      const rows = await imports.pending(tx, id, batch)
-      if (rows.length === 0) return 0
+      const chunk = await imports.pending(tx, id)
+      if (!chunk) return 0
+      const rows = chunk.rows
       const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field) })))
       // what the row brings beyond a sync: groups, addresses, order history, points
       const rowOf = new Map(rows.map((r) => [r.line, r.row]))
@@ -190,7 +195,7 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
         const reasons = await importExtras(tx, services, o.settings, summary.component, extras)
         for (const x of outcomes) if (reasons.has(x.line)) x.reason = reasons.get(x.line)!
       }
-      await imports.done(tx, id, owner, outcomes)
+      await imports.done(tx, id, owner, chunk.firstLine, outcomes, (line) => rowOf.get(line)!)
       return rows.length
     })
   const ended = await Promise.allSettled(Array.from({ length: Math.max(1, o.workers ?? 1) }, () => work().catch((err: unknown) => {

@@ -25,9 +25,10 @@ export interface ImportsTable {
   created_at: RequiredTimestamp
   updated_at: RequiredTimestamp
   finished_at: Date | null
+  chunk_lines: Generated<number>
 }
 
-/** A staged row of an import, with what became of it. */
+/** A row of an import refused (while read, or when resolved) or applied in part, with why. */
 export interface ImportRowsTable {
   import_id: string
   line: number
@@ -40,10 +41,20 @@ export interface ImportRowsTable {
   reason: string | null
 }
 
+/** A chunk of an import's staged rows: the valid rows of lines `first_line` onwards, as JSON text until done. */
+export interface ImportChunksTable {
+  import_id: string
+  first_line: number
+  rows: string | null
+  row_count: number
+  done: Generated<boolean>
+}
+
 declare module '../db/database.js' {
   interface Database {
     imports: ImportsTable
     import_rows: ImportRowsTable
+    import_chunks: ImportChunksTable
   }
 }
 
