@@ -59,7 +59,7 @@ export async function seedCustomers(build, target, count, listQuery) {
 }
 
 /** EXPLAIN (ANALYZE, BUFFERS) of exactly the statement the hub's list runs for `query`. */
-async function explainList(db, query, listCustomers) {
+export async function explainList(db, query, listCustomers) {
   let compiled
   const capture = {
     transformQuery(args) {
