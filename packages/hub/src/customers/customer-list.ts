@@ -4,8 +4,9 @@ import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { customerColumns, toCustomer, type CustomerRecord } from './customer-mapper.js'
 
-// Each sort key matches an index over live customers ending in id (0001_customers.sql), so a
-// page is an index range scan whatever its depth. The cast types the cursor value back.
+// Each sort key matches an index over live customers whose keys go on with id (0001_customers.sql;
+// createdAt's, 0033, then carries the totals, so that their filters are checked in the index), so
+// a page is an index range scan whatever its depth. The cast types the cursor value back.
 const sortKeys: Record<CustomerSortField, { expr: RawBuilder<unknown>; cast: RawBuilder<unknown> }> = {
   createdAt: { expr: sql`c.created_at`, cast: sql`timestamptz` },
   totalSpent: { expr: sql`c.total_spent`, cast: sql`bigint` },
