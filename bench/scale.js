@@ -41,9 +41,9 @@
 //   BENCH_STRICT=1                     exit 1 when a target is missed
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import pg from 'pg'
 import { createHttpClient, expectStatus, runLoad } from './lib/http-client.js'
 import { readRssMiB, startHubProcess, watchProcess } from './lib/hub-process.js'
@@ -219,6 +219,16 @@ async function main() {
       summaries.push(summary)
       const s = (performance.now() - t) / 1000
       log(`  import ${f.component}: ${f.rows} rows in ${s.toFixed(1)} s (${fmt.ops(f.rows / s)} rows/s): created ${summary.created}, matched ${summary.matched}, rejected ${summary.rejected}, partial ${summary.partial ?? 0}  load ${load1().toFixed(1)}`)
+      if (summary.rejected + (summary.partial ?? 0) > 0 && summary.rejectedFile) {
+        // what the import set aside, by reason (the file goes with the work directory)
+        const reasons = new Map()
+        for (const line of readFileSync(resolve(work, summary.rejectedFile), 'utf8').split('\n').filter(Boolean)) {
+          const r = JSON.parse(line).reason
+          const key = typeof r === 'string' ? r : JSON.stringify(r)
+          reasons.set(key, (reasons.get(key) ?? 0) + 1)
+        }
+        notes.push(`${f.component}: rows set aside or applied in part: ${[...reasons].map(([r, n]) => `${n}× ${r.slice(0, 200)}`).join('; ')}`)
+      }
     }
     const importSeconds = (performance.now() - importStarted) / 1000
     const counted = summaries.reduce((n, s) => n + s.created + s.matched + s.rejected, 0)
