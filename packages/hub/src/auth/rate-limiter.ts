@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
-import { withTransaction, type Executor } from '../db/executor.js'
+import { withTransaction, type Executor, type Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import type { AuthSettings } from './settings.js'
 
@@ -139,6 +139,10 @@ export function createRateLimiter() {
      */
     async beginSignIn(db: Executor, email: string, address: string, s: AuthSettings): Promise<SignInAttempt> {
       return withTransaction(db, async (tx) => {
+        // the counts need not wait for the disk: a crash of the database server may forget the
+        // last failures counted (a throttle starting afresh), never let an attempt through that
+        // its counts refuse — each is decided under its row's lock
+        await sql`SELECT set_config('synchronous_commit', 'off', true)`.execute(tx)
         const perAddress = await limiter.take(tx, `login:address:${address}`, s.loginLimitPerAddress, s.loginWindow)
         const perEmail = await limiter.take(tx, `login:email:${email}`, 2_147_483_647, s.loginWindow)
         const pairKey = `login:pair:${email}\n${address}`
@@ -155,12 +159,15 @@ export function createRateLimiter() {
      * which deadlocked against a concurrent sign-in of the same email from the same address.
      */
     async signInSucceeded(db: Executor, attempt: SignInAttempt): Promise<void> {
-      await withTransaction(db, async (tx) => {
-        for (const taken of [attempt.address, attempt.email]) {
-          await sql`UPDATE rate_limits SET hits = hits - 1 WHERE hits > 0 AND key = ${taken.key} AND window_start = ${taken.windowStart}::timestamptz`.execute(tx)
-        }
-        await sql`DELETE FROM rate_limits WHERE key = ${attempt.pairKey}`.execute(tx)
-      })
+      await withTransaction(db, (tx) => limiter.giveBack(tx, attempt))
+    },
+
+    /** {@link signInSucceeded} as part of a transaction of the caller's (the one that stores the session). */
+    async giveBack(tx: Tx, attempt: SignInAttempt): Promise<void> {
+      for (const taken of [attempt.address, attempt.email]) {
+        await sql`UPDATE rate_limits SET hits = hits - 1 WHERE hits > 0 AND key = ${taken.key} AND window_start = ${taken.windowStart}::timestamptz`.execute(tx)
+      }
+      await sql`DELETE FROM rate_limits WHERE key = ${attempt.pairKey}`.execute(tx)
     },
   }
   return limiter

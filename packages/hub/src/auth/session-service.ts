@@ -82,12 +82,17 @@ export function createSessionService(o: SessionServiceOptions) {
   /** The live account whose email is `email` (stored form), read through the identities' unique index. */
   const accountOf = (db: Executor, email: string) => customers.accountByEmail(db, email, identities.storedEmailHolderSql(email))
 
-  async function issue(db: Executor, subject: Subject, familyId = newId('rft')): Promise<Session> {
-    const accessToken = await signAccess(db, subject)
-    const refreshToken = await withTransaction(db, async (tx) => {
-      await startFamily(tx, familyId, subject.kind, subject.id)
-      return storeRefresh(subject.kind, subject.id, familyId, tx)
-    })
+  /** A new session of `subject`; `within` writes more in the transaction that stores it (a sign-in gives its attempt back). */
+  async function issue(db: Executor, subject: Subject, within?: (tx: Tx) => Promise<void>): Promise<Session> {
+    const familyId = newId('rft')
+    const [accessToken, refreshToken] = await Promise.all([
+      signAccess(db, subject),
+      withTransaction(db, async (tx) => {
+        await within?.(tx)
+        await startFamily(tx, familyId, subject.kind, subject.id)
+        return storeRefresh(subject.kind, subject.id, familyId, tx)
+      }),
+    ])
     return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
   }
 
@@ -210,12 +215,16 @@ export function createSessionService(o: SessionServiceOptions) {
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
-      await limiter.signInSucceeded(db, attempt)
+      // the right password: the attempt is given back in the transaction that stores the session
+      const giveBack = (tx: Tx) => limiter.giveBack(tx, attempt)
       if (customer) {
-        if (o.customer.requireEmailVerification && !customer.email_verified) throw new HubError('EMAIL_NOT_VERIFIED')
-        return issue(db, { kind: 'customer', id: customer.id })
+        if (o.customer.requireEmailVerification && !customer.email_verified) {
+          await limiter.signInSucceeded(db, attempt)
+          throw new HubError('EMAIL_NOT_VERIFIED')
+        }
+        return issue(db, { kind: 'customer', id: customer.id }, giveBack)
       }
-      return issue(db, { kind: 'service', id: service!.id, providerId: service!.provider_id, organizationId: service!.organization_id, handle: service!.handle })
+      return issue(db, { kind: 'service', id: service!.id, providerId: service!.provider_id, organizationId: service!.organization_id, handle: service!.handle }, giveBack)
     },
 
     /**
