@@ -1,6 +1,16 @@
-import { readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import type { TestProject } from 'vitest/node'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Where copyMigratedDataDir (helpers/spawn-hub.ts) keeps the migrated data directory it copies, made by the first file that needs it. */
+    hubTemplateDir: string
+  }
+}
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 
@@ -18,7 +28,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-export default async function setup(): Promise<void> {
+/** Provides the directory of the migrated data directory the tests copy (removed at the end), and prepares PostgreSQL. */
+export default async function setup(project: TestProject): Promise<() => void> {
+  const templateDir = mkdtempSync(join(tmpdir(), 'customer-hub-template-'))
+  project.provide('hubTemplateDir', templateDir)
+  const teardown = () => rmSync(templateDir, { recursive: true, force: true })
+  await prepareDatabase()
+  return teardown
+}
+
+async function prepareDatabase(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL
   if (!url && process.env.HUB_TESTS_POSTGRES_BESIDE) {
     console.log('[customer-hub tests] database: embedded PGlite (the PostgreSQL run goes beside this one)')

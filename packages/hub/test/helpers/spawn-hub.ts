@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { inject } from 'vitest'
 
 /** The built `customer-hub` command (`npm run build` makes it). */
 export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
@@ -187,6 +188,44 @@ export async function killAll(): Promise<void> {
         }),
     ),
   )
+}
+
+// the migrated data directory copyMigratedDataDir copies, made by the first call of this test file
+let template: Promise<string> | undefined
+
+/**
+ * Fills `dataDir` (which must not exist) with a copy of a data directory on which
+ * `customer-hub migrate` ran: every migration applied, and nothing else yet (no admin token,
+ * secret or signing key), so a hub started on it still makes its first-start admin token. A test
+ * that is not about migrating a fresh directory starts from this copy instead of running every
+ * migration again. The directory copied is made once per run, in the directory the global setup
+ * provides (`hubTemplateDir`), or once per file without it.
+ */
+export async function copyMigratedDataDir(dataDir: string): Promise<void> {
+  template ??= makeTemplate()
+  cpSync(await template, dataDir, { recursive: true })
+}
+
+async function makeTemplate(): Promise<string> {
+  let root = inject('hubTemplateDir')
+  if (!root) {
+    root = mkdtempSync(join(tmpdir(), 'customer-hub-template-'))
+    const made = root
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }))
+  }
+  const data = join(root, 'data')
+  if (existsSync(data)) return data
+  const build = mkdtempSync(join(root, 'build-'))
+  const result = await runCli(['migrate'], { cwd: build, env: { HUB_DATA_DIR: join(build, 'data') } })
+  if (result.code !== 0) throw new Error(`customer-hub migrate failed (${result.code ?? result.signal}) making the migrated data directory\n${result.stderr}`)
+  try {
+    renameSync(join(build, 'data'), data)
+  } catch (err) {
+    // another test file made it meanwhile
+    if (!existsSync(data)) throw err
+  }
+  rmSync(build, { recursive: true, force: true })
+  return data
 }
 
 /** A fresh temporary directory and its removal. */
