@@ -4,7 +4,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { call, killAll, processTimeout, runCli, runServe, spawnHub, tempDir } from './helpers/spawn-hub.js'
+import { call, copyMigratedDataDir, killAll, processTimeout, runCli, runServe, spawnHub, tempDir } from './helpers/spawn-hub.js'
 
 let tmp: ReturnType<typeof tempDir>
 let dataDir: string
@@ -94,6 +94,7 @@ function startRacer(dir: string): Racer {
 
 describe('the embedded data directory lock', { timeout: processTimeout }, () => {
   it('refuses a second serve and a migrate while a hub runs, and frees the directory when the hub stops', async () => {
+    await copyMigratedDataDir(dataDir)
     const first = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     const token = first.firstStartToken!
     expect(lockPid(dataDir)).toBe(first.pid)
@@ -124,7 +125,7 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
   })
 
   it('takes over a lock file whose process is gone', async () => {
-    mkdirSync(dataDir)
+    await copyMigratedDataDir(dataDir)
     const pid = await deadPid()
     writeFileSync(join(dataDir, 'hub.lock'), String(pid))
     const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
@@ -134,7 +135,7 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
   })
 
   it('takes over a lock file that holds no pid', async () => {
-    mkdirSync(dataDir)
+    await copyMigratedDataDir(dataDir)
     writeFileSync(join(dataDir, 'hub.lock'), '')
     const migrate = await runCli(['migrate'], { cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     expect(migrate.code).toBe(0)
@@ -142,6 +143,7 @@ describe('the embedded data directory lock', { timeout: processTimeout }, () => 
   })
 
   it('after a hub is killed (SIGKILL), the next one takes over its lock and finds the committed data', async () => {
+    await copyMigratedDataDir(dataDir)
     const first = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     const token = first.firstStartToken!
     const created = await call(first.url, 'POST', '/customer', token, { email: 'survivor@example.com' })
@@ -211,7 +213,7 @@ describe('taking the data directory lock', { timeout: processTimeout }, () => {
   })
 
   it('takes over a lock whose pid now belongs to another process (a reused pid: same pid, other start time)', async () => {
-    mkdirSync(dataDir)
+    await copyMigratedDataDir(dataDir)
     // this test's own process is alive, but it is not the process that took the lock
     writeFileSync(join(dataDir, 'hub.lock'), lockRecord({ pid: process.pid, started: 'a-boot-before:12345' }))
     const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })

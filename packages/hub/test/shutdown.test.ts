@@ -3,14 +3,16 @@ import { connect } from 'node:net'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { call, killAll, processTimeout, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
+import { call, copyMigratedDataDir, killAll, processTimeout, spawnHub, tempDir, type HubProcess } from './helpers/spawn-hub.js'
 
 let tmp: ReturnType<typeof tempDir>
 let dataDir: string
 
-beforeEach(() => {
+beforeEach(async () => {
   tmp = tempDir()
   dataDir = join(tmp.dir, 'data')
+  // a migrated data directory: these tests are about stopping, not about the first start
+  await copyMigratedDataDir(dataDir)
 })
 afterEach(async () => {
   await killAll()

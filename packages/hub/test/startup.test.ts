@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { call, killAll, processTimeout, runServe, spawnHub, tempDir } from './helpers/spawn-hub.js'
+import { call, copyMigratedDataDir, killAll, processTimeout, runServe, spawnHub, tempDir } from './helpers/spawn-hub.js'
 
 let tmp: ReturnType<typeof tempDir>
 let dataDir: string
@@ -16,6 +16,8 @@ afterEach(async () => {
 })
 
 describe('first start on an embedded data directory', { timeout: processTimeout }, () => {
+  // on a fresh data directory: it also applies every migration; the tests after it start on a
+  // migrated directory where no hub has started yet, whose first start makes the admin token
   it('prints the admin token once, writes it 0600 to <dataDir>/admin-token, and the token is an admin token', async () => {
     const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     const token = hub.firstStartToken
@@ -38,6 +40,7 @@ describe('first start on an embedded data directory', { timeout: processTimeout 
   })
 
   it('a restart prints no new token, keeps the token file (made 0600 again if loosened), and keeps the data', async () => {
+    await copyMigratedDataDir(dataDir)
     const first = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir } })
     const token = first.firstStartToken!
     const created = await call(first.url, 'POST', '/customer', token, { email: 'Ada@Example.com', firstName: 'Ada' })
@@ -60,6 +63,7 @@ describe('first start on an embedded data directory', { timeout: processTimeout 
   })
 
   it('never writes the token into a JSON log line, even for requests that carry it', async () => {
+    await copyMigratedDataDir(dataDir)
     const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir, LOG_LEVEL: 'debug' } })
     const token = hub.firstStartToken!
     await call(hub.url, 'GET', `/customer?q=${token}`, token)
@@ -77,6 +81,7 @@ describe('first start on an embedded data directory', { timeout: processTimeout 
 
   it('with HUB_ADMIN_TOKEN set, makes no token of its own and accepts the given one', async () => {
     const given = 'given-admin-token-0123456789abcdef'
+    await copyMigratedDataDir(dataDir)
     const hub = await spawnHub({ cwd: tmp.dir, env: { HUB_DATA_DIR: dataDir, HUB_ADMIN_TOKEN: given } })
     expect(hub.firstStartToken).toBeUndefined()
     expect(existsSync(join(dataDir, 'admin-token'))).toBe(false)
@@ -143,6 +148,7 @@ describe('start-up configuration errors', { timeout: processTimeout }, () => {
   })
 
   it('a valid file and override are applied (max_addresses from the environment wins over the file)', async () => {
+    await copyMigratedDataDir(dataDir)
     const hub = await spawnHub({
       cwd: tmp.dir,
       env: { HUB_DATA_DIR: dataDir, HUB_CONFIG: yaml('customer:\n  max_addresses: 5\n  default_country: th\n'), HUB_CUSTOMER_MAX_ADDRESSES: '1' },
