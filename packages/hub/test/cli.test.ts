@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { builtMigrations, call, killAll, processTimeout, runCli, spawnHub, tempDir } from './helpers/spawn-hub.js'
+import { builtMigrations, call, copyMigratedDataDir, killAll, processTimeout, runCli, spawnHub, tempDir } from './helpers/spawn-hub.js'
 
 let tmp: ReturnType<typeof tempDir>
 let dataDir: string
@@ -18,6 +18,8 @@ afterEach(async () => {
 })
 
 const cli = (...args: string[]) => runCli(args, { cwd: tmp.dir, env })
+/** Starts the test on a migrated data directory (no hub has started on it yet). */
+const migrated = () => copyMigratedDataDir(dataDir)
 
 describe('customer-hub migrate', { timeout: processTimeout }, () => {
   it('applies every migration on a fresh data directory, then says it is up to date', async () => {
@@ -41,6 +43,7 @@ describe('customer-hub migrate', { timeout: processTimeout }, () => {
 describe('customer-hub token', { timeout: processTimeout }, () => {
   it('manages tokens directly while no hub runs, and through the running hub otherwise', async () => {
     // the first start makes the admin token and its file
+    await migrated()
     const boot = await spawnHub({ cwd: tmp.dir, env })
     const admin = boot.firstStartToken!
     await boot.stop()
@@ -115,6 +118,7 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
   })
 
   it('makes a platform token bound to its components and platforms, directly and through the running hub; the hub holds it to them', async () => {
+    await migrated()
     const eu = await cli('token', 'create', '--role', 'platform', '--name', 'shopify-eu', '--component', 'identity.shopify-eu', '--component', 'identity.shopify-eu-b2b', '--platform', 'shopify-eu')
     expect(eu.code, eu.stderr).toBe(0)
     expect(eu.stderr).toContain('created platform token "shopify-eu" for components identity.shopify-eu,identity.shopify-eu-b2b; platforms shopify-eu')
@@ -157,6 +161,7 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
   })
 
   it('makes a metrics:read token directly and through the running hub; the hub lets it scrape GET /metrics and nothing else', async () => {
+    await migrated()
     const direct = await cli('token', 'create', '--role', 'metrics:read', '--name', 'prometheus')
     expect(direct.code, direct.stderr).toBe(0)
     expect(direct.stderr).toContain('created metrics:read token "prometheus" for GET /metrics only')
@@ -191,6 +196,7 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
 
   it('through a running hub, without an admin token to use, says to set HUB_ADMIN_TOKEN', async () => {
     const given = 'given-admin-token-0123456789abcdef'
+    await migrated()
     const hub = await spawnHub({ cwd: tmp.dir, env: { ...env, HUB_ADMIN_TOKEN: given } })
     expect(existsSync(join(dataDir, 'admin-token'))).toBe(false)
 
@@ -236,6 +242,7 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
 
 describe('customer-hub keys rotate', { timeout: processTimeout }, () => {
   it('rotates directly while no hub runs and through the running hub otherwise; old keys stay published', async () => {
+    await migrated()
     const first = await cli('keys', 'rotate')
     expect(first.code).toBe(0)
     const kid1 = first.stdout.trim()
@@ -260,6 +267,7 @@ describe('customer-hub keys rotate', { timeout: processTimeout }, () => {
 
 describe('customer-hub export-person', { timeout: processTimeout }, () => {
   it('prints the export of a customer through the running hub and from the database itself, or writes it to --out', async () => {
+    await migrated()
     const hub = await spawnHub({ cwd: tmp.dir, env })
     const token = hub.firstStartToken!
     const created = await call(hub.url, 'POST', '/customer', token, { email: 'export-cli@example.com', firstName: 'Ada' })
@@ -301,6 +309,7 @@ describe('customer-hub export-person', { timeout: processTimeout }, () => {
 
 describe('customer-hub erase-person', { timeout: processTimeout }, () => {
   it('erases a customer through the running hub or in the database itself; erasing again prints the same answer', async () => {
+    await migrated()
     const hub = await spawnHub({ cwd: tmp.dir, env })
     const token = hub.firstStartToken!
     const make = async (email: string) => {
