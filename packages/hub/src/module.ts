@@ -34,6 +34,12 @@ export interface StartContext {
   config: HubConfig
   services: Services
   log: FastifyBaseLogger
+  /**
+   * `false` for a command (`customer-hub import`, `ledger`, …): the module prepares what requests
+   * need (ledgers, their lanes) but starts none of a serving hub's background work — deliveries,
+   * NATS, taking over imports, the feed's listener, timers.
+   */
+  background: boolean
 }
 
 /** What a route handler is given. */

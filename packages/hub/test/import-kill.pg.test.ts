@@ -19,7 +19,7 @@ const rounds = Number(process.env.IMPORT_KILL_ROUNDS ?? 1)
 
 describe(`an import SIGKILLed mid-way${rounds > 1 ? ` ${rounds} times` : ''} and run again`, { timeout: processTimeout * Math.max(1, rounds, people / 4000) }, () => {
   const tmp = tempDir()
-  const schemas = [`hubtest_${process.pid}_${randomBytes(6).toString('hex')}`, `hubtest_${process.pid}_${randomBytes(6).toString('hex')}`]
+  const schemas = [0, 1, 2].map(() => `hubtest_${process.pid}_${randomBytes(6).toString('hex')}`)
   const secret = randomBytes(32).toString('hex')
   const env = (schema: string) => ({ DATABASE_URL: urlWithSchema(schema), HUB_SECRET: secret })
   let client: pg.Client
@@ -57,7 +57,7 @@ describe(`an import SIGKILLed mid-way${rounds > 1 ? ` ${rounds} times` : ''} and
   }
 
   it('resumes, duplicates nothing, and ends as an uninterrupted import does', async () => {
-    const [killed, clean] = schemas as [string, string]
+    const [killed, clean] = schemas as [string, string, string]
     const args = ['import', file, '--platform', component]
     // small batches, so that there are many commits to be killed between; each round runs it
     // (again), waits until 200 more rows committed and more are to come, then SIGKILLs it
@@ -93,7 +93,7 @@ describe(`an import SIGKILLed mid-way${rounds > 1 ? ` ${rounds} times` : ''} and
     for (const field of ['totalRows', 'rejected', 'rejectedIdentifiers']) expect(summary[field]).toBe(cleanSummary[field])
 
     expect(await partition(killed)).toEqual(await partition(clean))
-    for (const schema of schemas) {
+    for (const schema of [killed, clean]) {
       const twice = await q<{ n: number }>(schema, `SELECT count(*)::int AS n FROM (SELECT customer_id FROM events WHERE type = 'customer.created' GROUP BY customer_id HAVING count(*) > 1) d`)
       expect(twice[0]!.n).toBe(0)
       const made = await q<{ customers: number; created: number }>(schema, `SELECT (SELECT count(*) FROM customers)::int AS customers, (SELECT count(*) FROM events WHERE type = 'customer.created')::int AS created`)
@@ -104,5 +104,20 @@ describe(`an import SIGKILLed mid-way${rounds > 1 ? ` ${rounds} times` : ''} and
     const again = await runCli(args, { cwd: tmp.dir, env: env(killed) })
     expect(again.code, again.stderr).toBe(0)
     expect(again.stdout).toContain('imported before')
+  })
+
+  it('posts the points of every row on a database the command found fresh, two batches at once', async () => {
+    // the ledger's system accounts are prepared by the command itself: made by the first of two
+    // concurrent batches instead, the other could not see them and refused its rows' points
+    const schema = schemas[2]!
+    const rows = Array.from({ length: 2500 }, (_, i) => ({ externalId: `pts-${i}`, email: `pts${i}.${schema}@example.com`, ...(i % 4 === 0 ? { points: 10 + (i % 50) } : {}) }))
+    const points = join(tmp.dir, 'points.jsonl')
+    writeFileSync(points, jsonLines(rows))
+    const run = await runCli(['import', points, '--platform', 'identity.points-shop', '--batch-size', '100'], { cwd: tmp.dir, env: { ...env(schema), HUB_IMPORTS_WORKERS: '2' } })
+    expect(run.code, run.stderr).toBe(0)
+    const summary = JSON.parse(run.stdout.slice(run.stdout.indexOf('{')))
+    expect(summary).toMatchObject({ totalRows: 2500, created: 2500, rejected: 0, partial: 0 })
+    const posted = await q<{ n: number; total: string }>(schema, `SELECT count(*)::int AS n, sum(balance)::text AS total FROM reward_accounts WHERE role = 'customer'`)
+    expect(posted[0]).toEqual({ n: 625, total: String(rows.reduce((n, r) => n + (r.points ?? 0), 0)) })
   })
 })

@@ -37,7 +37,8 @@ export const eventsModule = defineModule({
       }
     },
   }),
-  async start({ database, services, log, onClosing }) {
+  async start({ database, services, log, onClosing, background }) {
+    if (!background) return
     onClosing(() => services.feed.close())
     const unlisten = await services.feed.listen(database, log)
     return async () => {

@@ -13,6 +13,7 @@ import type { Handlers, HubModule, Services } from '../module.js'
 import { registerErrorHandling, toErrorBody } from './error-handler.js'
 import { registerAuthentication } from '../auth/authenticate.js'
 import type { TokenScope } from '../auth/api-token-service.js'
+import { isDatabaseUnavailable } from '../db/pg-errors.js'
 import { HubError, ConfigError } from '../errors.js'
 import { createUnitOfWork } from './unit-of-work.js'
 import { registerRoutes } from './routes.js'
@@ -34,9 +35,10 @@ export interface AppOptions {
   /** The modules to build from; the hub's own list by default. */
   modules?: readonly HubModule[]
   /**
-   * `false`: none of the modules' start-up work — the background loops of a serving hub (webhook
-   * deliveries, NATS, taking over imports, the feed's listener). A command does only what it was
-   * asked, and leaves the database's connections to it.
+   * `false`: none of the background work of a serving hub (webhook deliveries, NATS, taking over
+   * imports, the feed's listener, timers), only what requests need prepared (see
+   * `StartContext.background`). A command does only what it was asked, and leaves the database's
+   * connections to it.
    */
   background?: boolean
   /** The time the services see (tests move it); `new Date()` by default. */
@@ -233,7 +235,12 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const modules = options.modules ?? hubModules
   const services = { metrics } as Services
   for (const module of modules) Object.assign(services, module.services?.({ config, services, log: app.log, clock: options.clock ?? (() => new Date()) }) ?? {})
-  await services.events?.checkPositions(db)
+  // a database that is down at start-up is no reason to refuse to start (requests answer 503
+  // meanwhile); one whose transaction counter is behind its events is
+  await services.events?.checkPositions(db).catch((err: unknown) => {
+    if (!isDatabaseUnavailable(err)) throw err
+    app.log.warn({ err }, 'could not compare the database\'s transaction counter with its newest event at start-up')
+  })
   const handlers: Partial<Handlers> = {}
   for (const module of modules) {
     for (const [operationId, handler] of Object.entries(module.handlers?.(services, config) ?? {})) {
@@ -242,8 +249,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     }
   }
   const stops: (() => Promise<void> | void)[] = []
-  for (const module of options.background === false ? [] : modules) {
-    const stop = await module.start?.({ db, database, config, services, log: app.log, onClosing: (fn) => app.addHook('preClose', async () => fn()) })
+  for (const module of modules) {
+    const stop = await module.start?.({ db, database, config, services, log: app.log, onClosing: (fn) => app.addHook('preClose', async () => fn()), background: options.background !== false })
     if (typeof stop === 'function') stops.push(stop)
   }
   app.addHook('onClose', async () => {

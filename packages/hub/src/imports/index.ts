@@ -135,7 +135,8 @@ export const importsModule = defineModule({
     getImport: async ({ db, params }) => services.imports.get(db, params.id),
     listImportRejections: async ({ db, params, query }) => services.imports.rejections(db, params.id, query.after ?? 0, query.limit ?? 100),
   }),
-  async start({ db, services, config, log }) {
+  async start({ db, services, config, log, background }) {
+    if (!background) return
     if (!config.imports.resume) return async () => stopRuns(runs(services))
     const look = () => resumeAbandoned(db, services, config, log).catch((err: unknown) => log.warn({ err }, 'could not look for imports to take over'))
     void look()

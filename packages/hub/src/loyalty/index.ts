@@ -134,7 +134,7 @@ export const loyaltyModule = defineModule({
       },
     }
   },
-  start: async ({ db, services, config, log }) => {
+  start: async ({ db, services, config, log, background }) => {
     const declared = config.ledgers.some((l) => l.handle === 'reward-points') ? config.ledgers : [defaultLedger('reward-points'), ...config.ledgers]
     const prepare = () =>
       withTransaction(db, async (tx) => {
@@ -147,6 +147,7 @@ export const loyaltyModule = defineModule({
       // that is down at start-up is no reason to refuse to start (the hub answers 503 meanwhile)
       await prepare().catch((err: unknown) => log.warn({ err }, 'could not prepare the ledgers at start-up; they are prepared on first use'))
     }
+    if (!background) return
     let running: Promise<unknown> = Promise.resolve()
     const timer = setInterval(() => {
       running = settleDueAccounts(db, services.ledger).catch((err: unknown) => log.error({ err }, 'settling due ledger accounts failed; retried at the next interval'))

@@ -205,19 +205,22 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
       const key = `${ledger}\0${role}\0${provider ?? ''}\0${lane}`
       const known = laneIds.get(key)
       if (known) return known
+      // `mine`: made by this very transaction, not committed yet — not remembered, for other
+      // transactions cannot see it, and a rollback would leave an id that names nothing
       const find = async () =>
-        (await sql<{ id: string }>`
-          SELECT id FROM reward_accounts WHERE ledger_id = ${ledger} AND role = ${role} AND coalesce(provider, '') = ${provider ?? ''} AND lane = ${lane}`.execute(tx)).rows[0]?.id
+        (await sql<{ id: string; mine: boolean }>`
+          SELECT id, coalesce(xmin = xid(pg_current_xact_id_if_assigned()), false) AS mine
+          FROM reward_accounts WHERE ledger_id = ${ledger} AND role = ${role} AND coalesce(provider, '') = ${provider ?? ''} AND lane = ${lane}`.execute(tx)).rows[0]
       const existing = await find()
       if (existing) {
-        laneIds.set(key, existing)
-        return existing
+        if (!existing.mine) laneIds.set(key, existing.id)
+        return existing.id
       }
       await sql`
         INSERT INTO reward_accounts (id, ledger_id, customer_id, role, provider, lane)
         VALUES (${newId('rwa')}, ${ledger}, NULL, ${role}, ${provider}, ${lane})
         ON CONFLICT (ledger_id, role, coalesce(provider, ''), lane) WHERE role <> 'customer' DO NOTHING`.execute(tx)
-      return (await find())!
+      return (await find())!.id
     },
 
     /** Makes every lane of a ledger's system accounts (at start-up, so that postings find them). */

@@ -17,9 +17,9 @@ export const natsModule = defineModule({
   tables: ['nats_cursors'],
   migrations: new URL('./migrations/', import.meta.url),
   config: eventSection,
-  async start({ db, config, services, log, onClosing }) {
+  async start({ db, config, services, log, onClosing, background }) {
     const settings = config.events.nats
-    if (!settings.url) return
+    if (!settings.url || !background) return
     const publisher = createNatsPublisher({ settings, events: services.events, log })
     services.metrics.observeOutboxLag(() => publisher.lag(db))
     // the server may be down: the loop connects in the background and nothing at start waits for it

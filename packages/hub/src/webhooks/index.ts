@@ -57,7 +57,8 @@ export const webhooksModule = defineModule({
     replayWebhook: async ({ tx, params, body }) => ({ replayed: await webhookDelivery.replay(tx, params.id, body.from) }),
     testWebhook: async ({ tx, params }) => ({ eventId: await webhookDelivery.test(tx, params.id) }),
   }),
-  async start({ db, config, services, log, onClosing }) {
+  async start({ db, config, services, log, onClosing, background }) {
+    if (!background) return
     services.metrics.observeOutboxLag(() => services.webhookDelivery.lag(db))
     let pruning: Promise<unknown> = Promise.resolve()
     const pruner = setInterval(() => {
