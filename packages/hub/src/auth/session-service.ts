@@ -208,10 +208,13 @@ export function createSessionService(o: SessionServiceOptions) {
      */
     async login(db: Executor, rawEmail: string, password: string, clientAddress: string): Promise<Session> {
       const email = rawEmail.trim().toLowerCase()
-      const attempt = await limiter.beginSignIn(db, email, clientAddress, auth)
-      // A service account's address wins: a customer registered under it must not lock the account out.
-      const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(db, email) : undefined
-      const customer = service ? undefined : await accountOf(db, email)
+      const account = async () => {
+        // A service account's address wins: a customer registered under it must not lock the account out.
+        const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(db, email) : undefined
+        return { service, customer: service ? undefined : await accountOf(db, email) }
+      }
+      // the attempt is counted while the account is looked up: both before any hash
+      const [attempt, { service, customer }] = await Promise.all([limiter.beginSignIn(db, email, clientAddress, auth), account()])
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
