@@ -75,7 +75,7 @@ export function createImportService() {
      * The import of this file: the one it made before (finished, or to resume), or a new one.
      * 409 `IMPORT_RUNNING` while another file of the same platform is being imported.
      */
-    async open(db: Executor, file: ImportFile): Promise<ImportSummary & { externalIdField: string | null }> {
+    async open(db: Executor, file: ImportFile): Promise<ImportSummary & { externalIdField: string | null; chunkLines: number }> {
       const now = new Date()
       try {
         await db.insertInto('imports').values({
@@ -88,7 +88,7 @@ export function createImportService() {
         throw new HubError('IMPORT_RUNNING', `An import of ${file.component} is not finished: ${other?.id ?? '?'} (${other?.source ?? '?'}). Run it again to finish it first.`, { importId: other?.id })
       }
       const row = await db.selectFrom('imports').selectAll().where('component', '=', file.component).where('content_hash', '=', file.contentHash).executeTakeFirstOrThrow()
-      return { ...toSummary(row), externalIdField: row.external_id_field }
+      return { ...toSummary(row), externalIdField: row.external_id_field, chunkLines: row.chunk_lines }
     },
 
     /**
@@ -175,9 +175,8 @@ export function createImportService() {
     async staged(db: Executor, id: string, total: number): Promise<void> {
       await sql`
         UPDATE imports SET status = 'running', total_rows = ${total}, updated_at = now(),
-          rejected = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status = 'rejected')::int,
-          processed_rows = (SELECT count(*) FROM import_rows WHERE import_id = ${id} AND status = 'rejected')::int
-            + (SELECT coalesce(sum(row_count), 0) FROM import_chunks WHERE import_id = ${id} AND done)::int
+          rejected = r.n, processed_rows = r.n
+        FROM (SELECT count(*)::int AS n FROM import_rows WHERE import_id = ${id} AND status = 'rejected') r
         WHERE id = ${id}`.execute(db)
     },
 

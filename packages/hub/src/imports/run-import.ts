@@ -132,7 +132,8 @@ export async function startImport(o: RunImportOptions): Promise<{ summary: Impor
   const run = async (signal?: AbortSignal): Promise<ImportSummary> => {
     try {
       if ((await imports.get(db, id)).totalRows === null) {
-        const { chunkLines } = await imports.settings(db, id)
+        // the chunk size the import was started with (a resumed one keeps it)
+        const { chunkLines } = opened
         const chunkOf = (line: number) => Math.floor((line - 1) / chunkLines)
         let total = 0
         let read: StagedRow[] = []
