@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { createHash } from 'node:crypto'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { expectError } from '../../test/helpers/requests.js'
@@ -110,6 +111,22 @@ describe('sign-in limits cannot lock the real user out', () => {
     const statuses = answers.map((a) => a.statusCode)
     expect(statuses.filter((s) => s === 401)).toHaveLength(after)
     expect(statuses.filter((s) => s === 429)).toHaveLength(10)
+  })
+
+  // each sign-in counts its attempt on three rows and gives it back on the same three when the
+  // password is right: both statements lock them in one order, or two sign-ins of one account
+  // from one address deadlock (on PostgreSQL, where they run side by side)
+  test('as many sign-ins of one account from one address at once as the backoff lets through, one with a wrong password: all answer, only the failure stays counted', async () => {
+    const email = await register(hub)
+    const from = '203.0.113.73'
+    // attempts in flight count as failures until their password is found right: more at once than loginBackoffAfter would be 429
+    const n = hub.config.auth.loginBackoffAfter
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => login(hub, email, i === 0 ? 'wrong' : password, from)))
+    const statuses = answers.map((a) => a.statusCode).sort()
+    expect(statuses).toEqual([...Array(n - 1).fill(200), 401])
+    // what stays counted for the address: the one failure
+    const address = (await sql<{ hits: number }>`SELECT hits FROM rate_limits WHERE key = ${createHash('sha256').update(`login:address:${from}`).digest('base64url')}`.execute(hub.database.db)).rows
+    expect(address.map((r) => r.hits)).toEqual([1])
   })
 })
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import { withTransaction, type Executor, type Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import type { AuthSettings } from './settings.js'
@@ -37,9 +37,16 @@ export interface SignInAttempt {
  * A hit is counted on the database itself (`db`), not in a request's transaction: it must stay
  * counted when the attempt it counts fails.
  */
+/** Seconds until the fixed window of `key` ends. */
+async function retryAfter(db: Executor, key: string, window: RawBuilder<unknown>): Promise<string | undefined> {
+  const { rows } = await sql<{ retry_after: string }>`
+    SELECT ceil(extract(epoch FROM (window_start + ${window} - now())))::text AS retry_after FROM rate_limits WHERE key = ${key}`.execute(db)
+  return rows[0]?.retry_after
+}
+
 export function createRateLimiter() {
   /** The wait after `hits` failures in a row of a backoff row, as an SQL interval. */
-  const wait = (hits: unknown, after: number, base: number, max: number) =>
+  const wait = (hits: unknown, after: number | RawBuilder<unknown>, base: number, max: number) =>
     sql`make_interval(secs => CASE WHEN ${hits} >= ${after} THEN least(${base}::float8 * power(2::float8, least(${hits} - ${after}, 40)), ${max}::float8) ELSE 0 END)`
 
   const limiter = {
@@ -138,17 +145,58 @@ export function createRateLimiter() {
      *   `loginBackoffMax`): 429 while it waits. It holds only this address for this email.
      */
     async beginSignIn(db: Executor, email: string, address: string, s: AuthSettings): Promise<SignInAttempt> {
+      const keys = { address: hashKey(`login:address:${address}`), email: hashKey(`login:email:${email}`), pair: hashKey(`login:pair:${email}\n${address}`) }
+      const window = sql`make_interval(secs => ${s.loginWindow})`
+      const expired = sql`rate_limits.window_start <= now() - ${window}`
+      const counted = (limit: number) => sql`
+        ON CONFLICT (key) DO UPDATE SET
+          hits = CASE WHEN ${expired} THEN 1 ELSE rate_limits.hits + 1 END,
+          window_start = CASE WHEN ${expired} THEN now() ELSE rate_limits.window_start END
+        WHERE ${expired} OR rate_limits.hits < ${limit}
+        RETURNING hits, window_start::text AS window_start`
+      const o = { base: s.loginBackoff, max: s.loginBackoffMax, forget: s.loginWindow }
+      // the backoff starts after one failure once the email's failures from all addresses pass their limit
+      const after = sql`(SELECT CASE WHEN e.hits > ${s.loginFailuresPerEmail} THEN 1 ELSE ${s.loginBackoffAfter} END FROM e)`
+      const until = sql`rate_limits.window_start + ${wait(sql`rate_limits.hits`, after, o.base, o.max)}`
       return withTransaction(db, async (tx) => {
-        // the counts need not wait for the disk: a crash of the database server may forget the
-        // last failures counted (a throttle starting afresh), never let an attempt through that
-        // its counts refuse — each is decided under its row's lock
-        await sql`SELECT set_config('synchronous_commit', 'off', true)`.execute(tx)
-        const perAddress = await limiter.take(tx, `login:address:${address}`, s.loginLimitPerAddress, s.loginWindow)
-        const perEmail = await limiter.take(tx, `login:email:${email}`, 2_147_483_647, s.loginWindow)
-        const pairKey = `login:pair:${email}\n${address}`
-        const after = perEmail.hits > s.loginFailuresPerEmail ? 1 : s.loginBackoffAfter
-        await limiter.takeBackoff(tx, pairKey, { after, base: s.loginBackoff, max: s.loginBackoffMax, forget: s.loginWindow })
-        return { address: perAddress, email: perEmail, pairKey: hashKey(pairKey) }
+        // One statement, its three rows locked in the order address, email, pair (each part reads
+        // the one before, so it runs after it; giveBack locks them in the same order). The counts
+        // need not wait for the disk: a crash of the database server may forget the last failures
+        // counted (a throttle starting afresh), never let an attempt through that its counts
+        // refuse — each is decided under its row's lock. A refusal rolls the transaction back:
+        // a refused attempt counts nowhere.
+        const { rows } = await sql<{ address: { hits: number; window_start: string } | null; email: { hits: number; window_start: string } | null; pair: number | null }>`
+          WITH c AS (SELECT set_config('synchronous_commit', 'off', true)),
+          a AS (
+            INSERT INTO rate_limits (key, window_start, hits) SELECT ${keys.address}, now(), 1 FROM c
+            ${counted(s.loginLimitPerAddress)}
+          ),
+          e AS (
+            INSERT INTO rate_limits (key, window_start, hits) SELECT ${keys.email}, now(), 1 WHERE EXISTS (SELECT 1 FROM a)
+            ${counted(2_147_483_647)}
+          ),
+          p AS (
+            INSERT INTO rate_limits (key, window_start, hits) SELECT ${keys.pair}, now(), 1 WHERE EXISTS (SELECT 1 FROM e)
+            ON CONFLICT (key) DO UPDATE SET
+              hits = CASE WHEN ${until} + make_interval(secs => ${o.forget}) <= now() THEN 1 ELSE rate_limits.hits + 1 END,
+              window_start = now()
+            WHERE NOT (rate_limits.hits >= ${after} AND ${until} > now())
+            RETURNING hits
+          )
+          SELECT (SELECT row_to_json(a) FROM a) AS address, (SELECT row_to_json(e) FROM e) AS email, (SELECT hits FROM p) AS pair`.execute(tx)
+        const { address: perAddress, email: perEmail, pair } = rows[0]!
+        if (!perAddress) throw limited(await retryAfter(tx, keys.address, window))
+        if (pair === null) {
+          const { rows: held } = await sql<{ retry_after: string }>`
+            SELECT ceil(extract(epoch FROM (window_start + ${wait(sql`hits`, perEmail!.hits > s.loginFailuresPerEmail ? 1 : s.loginBackoffAfter, o.base, o.max)} - now())))::text AS retry_after
+            FROM rate_limits WHERE key = ${keys.pair}`.execute(tx)
+          throw limited(held[0]?.retry_after)
+        }
+        return {
+          address: { key: keys.address, windowStart: perAddress.window_start },
+          email: { key: keys.email, windowStart: perEmail!.window_start },
+          pairKey: keys.pair,
+        }
       })
     },
 
@@ -159,15 +207,22 @@ export function createRateLimiter() {
      * which deadlocked against a concurrent sign-in of the same email from the same address.
      */
     async signInSucceeded(db: Executor, attempt: SignInAttempt): Promise<void> {
-      await withTransaction(db, (tx) => limiter.giveBack(tx, attempt))
+      const parts = limiter.giveBackParts(attempt)
+      await sql`WITH ${sql.join(parts.slice(0, -1).map(([name, part]) => sql`${sql.ref(name)} AS (${part})`), sql`, `)} ${parts.at(-1)![1]}`.execute(db)
     },
 
-    /** {@link signInSucceeded} as part of a transaction of the caller's (the one that stores the session). */
-    async giveBack(tx: Tx, attempt: SignInAttempt): Promise<void> {
-      for (const taken of [attempt.address, attempt.email]) {
-        await sql`UPDATE rate_limits SET hits = hits - 1 WHERE hits > 0 AND key = ${taken.key} AND window_start = ${taken.windowStart}::timestamptz`.execute(tx)
-      }
-      await sql`DELETE FROM rate_limits WHERE key = ${attempt.pairKey}`.execute(tx)
+    /**
+     * {@link signInSucceeded} as parts of a statement of the caller's (the one that stores the
+     * session): named CTEs locking address, email, pair in that order (each part reads the one
+     * before, so it runs after it).
+     */
+    giveBackParts(attempt: SignInAttempt): [string, RawBuilder<unknown>][] {
+      const back = (taken: Taken) => sql`UPDATE rate_limits SET hits = hits - 1 WHERE hits > 0 AND key = ${taken.key} AND window_start = ${taken.windowStart}::timestamptz`
+      return [
+        ['given_back_address', sql`${back(attempt.address)} RETURNING 1`],
+        ['given_back_email', sql`${back(attempt.email)} AND (SELECT count(*) FROM given_back_address) >= 0 RETURNING 1`],
+        ['given_back_pair', sql`DELETE FROM rate_limits WHERE key = ${attempt.pairKey} AND (SELECT count(*) FROM given_back_email) >= 0 RETURNING 1`],
+      ]
     },
   }
   return limiter

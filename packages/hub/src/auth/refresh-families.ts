@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { Tx } from '../db/executor.js'
 
 /**
@@ -11,15 +11,16 @@ export type Families =
   | { subjectKind: 'customer' | 'service'; subjectIds: string[] }
 
 /**
- * Starts the family of a new sign-in; its refresh tokens reference it.
+ * The statement starting the family of a new sign-in (its refresh tokens reference it), for the
+ * caller to add `RETURNING` or run as part of a larger statement.
  *
  * @example
  * ```ts
- * await startFamily(tx, familyId, 'customer', customerId)
+ * await sql`WITH f AS (${startFamilySql(familyId, 'customer', customerId)} RETURNING id) INSERT INTO refresh_tokens … SELECT … FROM f`.execute(tx)
  * ```
  */
-export async function startFamily(tx: Tx, id: string, subjectKind: 'customer' | 'service', subjectId: string): Promise<void> {
-  await tx.insertInto('refresh_families').values({ id, subject_kind: subjectKind, subject_id: subjectId }).execute()
+export function startFamilySql(id: string, subjectKind: 'customer' | 'service', subjectId: string): RawBuilder<unknown> {
+  return sql`INSERT INTO refresh_families (id, subject_kind, subject_id) VALUES (${id}, ${subjectKind}, ${subjectId})`
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { sql, type RawBuilder } from 'kysely'
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
 import type { Session } from '@his-her/contract'
 import { withTransaction, type Executor, type Tx } from '../db/executor.js'
@@ -14,7 +15,7 @@ import type { OneTimePurpose } from './tables.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter } from './rate-limiter.js'
-import { endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamily } from './refresh-families.js'
+import { endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql } from './refresh-families.js'
 import type { ServiceAccountService } from './service-account-service.js'
 import type { CustomerPrincipal, ServicePrincipal } from './principal.js'
 
@@ -82,17 +83,12 @@ export function createSessionService(o: SessionServiceOptions) {
   /** The live account whose email is `email` (stored form), read through the identities' unique index. */
   const accountOf = (db: Executor, email: string) => customers.accountByEmail(db, email, identities.storedEmailHolderSql(email))
 
-  /** A new session of `subject`; `within` writes more in the transaction that stores it (a sign-in gives its attempt back). */
-  async function issue(db: Executor, subject: Subject, within?: (tx: Tx) => Promise<void>): Promise<Session> {
-    const familyId = newId('rft')
-    const [accessToken, refreshToken] = await Promise.all([
-      signAccess(db, subject),
-      withTransaction(db, async (tx) => {
-        await within?.(tx)
-        await startFamily(tx, familyId, subject.kind, subject.id)
-        return storeRefresh(subject.kind, subject.id, familyId, tx)
-      }),
-    ])
+  /**
+   * A new session of `subject`, stored by one statement (its own transaction); `also` are parts
+   * of that statement (named CTEs) that write more with it — a sign-in gives its attempt back.
+   */
+  async function issue(db: Executor, subject: Subject, also: [string, RawBuilder<unknown>][] = []): Promise<Session> {
+    const [accessToken, refreshToken] = await Promise.all([signAccess(db, subject), startSession(db, newId('rft'), subject, also)])
     return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
   }
 
@@ -112,6 +108,17 @@ export function createSessionService(o: SessionServiceOptions) {
       .setJti(randomBytes(9).toString('base64url'))
       .setExpirationTime(`${auth.accessTokenTtl}s`)
       .sign(signer.privateKey)
+  }
+
+  /** A new family and its first refresh token, with `also`, in one statement. */
+  async function startSession(db: Executor, familyId: string, subject: Subject, also: [string, RawBuilder<unknown>][]): Promise<string> {
+    const refreshToken = opaque('rft')
+    const expiresAt = new Date(Date.now() + auth.refreshTokenTtl * 1000)
+    await sql`
+      WITH ${sql.join(also.map(([name, part]) => sql`${sql.ref(name)} AS (${part}), `), sql``)}f AS (${startFamilySql(familyId, subject.kind, subject.id)} RETURNING id)
+      INSERT INTO refresh_tokens (id, family_id, subject_kind, subject_id, token_hash, expires_at)
+      SELECT ${newId('rft')}, f.id, ${subject.kind}, ${subject.id}, ${sha256(refreshToken)}, ${expiresAt.toISOString()}::timestamptz FROM f`.execute(db)
+    return refreshToken
   }
 
   async function storeRefresh(kind: Subject['kind'], subjectId: string, familyId: string, store: Executor): Promise<string> {
@@ -218,8 +225,8 @@ export function createSessionService(o: SessionServiceOptions) {
       const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
       const ok = await verifyPassword(hash, password)
       if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
-      // the right password: the attempt is given back in the transaction that stores the session
-      const giveBack = (tx: Tx) => limiter.giveBack(tx, attempt)
+      // the right password: the attempt is given back by the statement that stores the session
+      const giveBack = limiter.giveBackParts(attempt)
       if (customer) {
         if (o.customer.requireEmailVerification && !customer.email_verified) {
           await limiter.signInSucceeded(db, attempt)

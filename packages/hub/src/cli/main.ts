@@ -1,14 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../errors.js'
 import { DataDirLockedError } from '../db/data-dir-lock.js'
-import { serveCommand } from './serve.js'
-import { migrateCommand } from './migrate.js'
-import { tokenCommand } from './token.js'
-import { keysCommand } from './keys.js'
-import { ledgerCommand } from './ledger.js'
-import { exportPersonCommand } from './export-person.js'
-import { erasePersonCommand } from './erase-person.js'
-import { importCommand } from './import.js'
 
 const help = `customer-hub — one record per real person across every store and platform
 
@@ -31,27 +23,28 @@ commands:
   import FILE --platform COMPONENT [--format csv|jsonl] [--id-field NAME]
                         import a platform's customers in bulk with the sync's rules; resumes when run again (docs/imports.md)`
 
+// each command's modules are loaded when it runs: `help` or `token list` does not load the server
 async function main(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv
   switch (command) {
     case 'serve':
-      await serveCommand()
+      await (await import('./serve.js')).serveCommand()
       return undefined // runs until a signal
     case 'migrate':
-      await migrateCommand()
+      await (await import('./migrate.js')).migrateCommand()
       return 0
     case 'token':
-      return tokenCommand(rest)
+      return (await import('./token.js')).tokenCommand(rest)
     case 'keys':
-      return keysCommand(rest)
+      return (await import('./keys.js')).keysCommand(rest)
     case 'ledger':
-      return ledgerCommand(rest)
+      return (await import('./ledger.js')).ledgerCommand(rest)
     case 'export-person':
-      return exportPersonCommand(rest)
+      return (await import('./export-person.js')).exportPersonCommand(rest)
     case 'erase-person':
-      return erasePersonCommand(rest)
+      return (await import('./erase-person.js')).erasePersonCommand(rest)
     case 'import':
-      return importCommand(rest)
+      return (await import('./import.js')).importCommand(rest)
     case 'help':
     case '--help':
     case '-h':

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { client, expectError, type Call, type Res } from '../../test/helpers/requests.js'
+import { createSearchStatistics, indexPart } from './search-pattern.js'
 
 interface Model {
   id: string
@@ -174,6 +175,13 @@ describe('GET /customer', () => {
       expect(found, q).toEqual(expected((m) => search(m).includes(q.trim().toLowerCase())))
       expect(found.length, q).toBeGreaterThan(0)
     }
+    // the trigrams every customer here has (list-, shop.example) are read off a sample of them and kept from the index
+    const common = await createSearchStatistics().common(hub.database.db)
+    expect(common.get('sho')).toBe(1)
+    expect(common.has('zed')).toBe(false)
+    // 'list-61' is looked up in the index by its uncommon end, and checked whole on what that finds
+    expect(indexPart('list-61', common)).toBe('t-61')
+    expect(await ids('q=list-61')).toEqual(expected((m) => search(m).includes('list-61')))
     // LIKE wildcards are searched for as characters, not as patterns
     expect(await ids('q=%25')).toEqual([])
     expect(await ids('q=_')).toEqual([])

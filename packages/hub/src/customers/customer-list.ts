@@ -3,6 +3,7 @@ import type { CustomerListQuery, CustomerPage, CustomerSortField } from '@his-he
 import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { customerColumns, toCustomer, type CustomerRecord } from './customer-mapper.js'
+import { searchCondition, type SearchStatistics } from './search-pattern.js'
 
 // Each sort key matches an index over live customers whose keys go on with id (0001_customers.sql;
 // createdAt's, 0033, then carries the totals, so that their filters are checked in the index), so
@@ -34,15 +35,14 @@ function decodeCursor(raw: string, sort: string): Cursor {
   throw new HubError('INVALID_CURSOR')
 }
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (ch) => `\\${ch}`)
-
 /**
  * One page of live customers matching every given filter, in a stable order: the sort field,
  * then id in the same direction, so equal values never repeat or drop across pages.
  * `holders` narrows the list to the ids a sub-select gives: the `email` filter, read from the
- * identity domain's unique index.
+ * identity domain's unique index. `search` knows the trigrams common among the customers, which
+ * `q=` keeps from the index ({@link searchCondition}).
  */
-export async function listCustomers(db: Executor, query: Omit<CustomerListQuery, 'email'>, holders?: RawBuilder<unknown>): Promise<CustomerPage> {
+export async function listCustomers(db: Executor, query: Omit<CustomerListQuery, 'email'>, holders?: RawBuilder<unknown>, search?: SearchStatistics): Promise<CustomerPage> {
   const sort = query.sort ?? 'createdAt:desc'
   const [field, dir] = sort.split(':') as [CustomerSortField, 'asc' | 'desc']
   const key = sortKeys[field]
@@ -54,7 +54,7 @@ export async function listCustomers(db: Executor, query: Omit<CustomerListQuery,
   if (query.minOrders !== undefined) where.push(sql`c.order_count >= ${query.minOrders}`)
   if (query.maxOrders !== undefined) where.push(sql`c.order_count <= ${query.maxOrders}`)
   if (query.minSpent !== undefined) where.push(sql`c.total_spent >= ${query.minSpent}`)
-  if (query.q !== undefined) where.push(sql`c.search LIKE ${`%${escapeLike(query.q.trim().toLowerCase())}%`}`)
+  if (query.q !== undefined) where.push(searchCondition(query.q.trim().toLowerCase(), search ? await search.common(db) : new Map()))
   if (holders !== undefined) where.push(sql`c.id IN (${holders})`)
   if (query.hasAccount !== undefined) where.push(sql`c.has_account = ${query.hasAccount}`)
   if (query.createdAfter !== undefined) where.push(sql`c.created_at > ${query.createdAfter}::timestamptz`)

@@ -4,6 +4,7 @@ import type { ImportRow, ImportSummary, SyncInput } from '@his-her/contract'
 import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import type { IdentitySettings } from '../identity/settings.js'
+import { sql } from 'kysely'
 import { RetryTransaction, withTransaction, type Executor } from '../db/executor.js'
 import { isRetryable } from '../db/pg-errors.js'
 import { importBatch } from '../flows/import-batch.js'
@@ -56,6 +57,22 @@ export interface RunImportOptions {
 
 /** Rows read before they are staged (then at the next chunk's first row). */
 const STAGE_ROWS = 5_000
+
+/**
+ * The tables a batch writes to. An import grows them faster than the database's statistics
+ * follow (autovacuum looks at a table about once a minute, and is off on some servers); planned
+ * with statistics of a table a fraction of its size, a batch's statements pick indexes that fit
+ * an empty table and slow down as the table grows. So the import refreshes their statistics
+ * itself (`ANALYZE`, a sample of each table) after {@link ANALYZE_FIRST} rows and again each time
+ * the rows it resolved doubled: a handful of times per file, whatever its size.
+ */
+const IMPORT_TABLES = ['customers', 'identities', 'addresses', 'orders', 'events', 'reward_accounts', 'ledger_transactions', 'ledger_entries', 'ledger_lots', 'import_rows']
+const ANALYZE_FIRST = 2_000
+
+/** Refreshes the statistics of the tables an import writes to. */
+export async function analyzeImportTables(db: Executor): Promise<void> {
+  await sql.raw(`ANALYZE ${IMPORT_TABLES.join(', ')}`).execute(db)
+}
 const MAX_ATTEMPTS = 20
 
 /** The sync a row stands for. */
@@ -173,6 +190,10 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   const { externalIdField: field } = await imports.settings(db, id)
   o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
   let failed = false
+  // rows resolved by this run, and when the statistics are refreshed next (one worker at a time, the others go on)
+  let resolved = 0
+  let analyzeAt = ANALYZE_FIRST
+  let analyzing = false
   const work = async () => {
     for (;;) {
       if (o.signal?.aborted) throw new ImportStopped()
@@ -181,6 +202,16 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
       if (n === 0) return
       summary = { ...summary, processedRows: summary.processedRows + n }
       o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+      resolved += n
+      if (resolved >= analyzeAt && !analyzing) {
+        analyzing = true
+        analyzeAt = resolved * 2
+        try {
+          await analyzeImportTables(db)
+        } finally {
+          analyzing = false
+        }
+      }
     }
   }
   const resolveBatch = () =>
