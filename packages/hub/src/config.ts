@@ -57,6 +57,14 @@ export interface ProcessSettings {
   secret: string | undefined
   /** `HUB_DEV_LOG_LINKS=true`: log email-verification and password-reset links (development only). */
   devLogLinks: boolean
+  /**
+   * `HUB_HEAP_GROWING_PERCENT`, default 20: how far above what is live after a garbage collection
+   * a serving hub's JavaScript heap may grow before the next (V8's `--heap-growing-percent`; 0
+   * leaves V8's own choice, which let the heap grow to several times what is live: 260 MiB of
+   * memory for 50 MiB of live objects under list load, 180 MiB with 20). Not applied when
+   * `--heap-growing-percent` is given to node itself (its command line or `NODE_OPTIONS`).
+   */
+  heapGrowingPercent: number
 }
 
 export type HubConfig = ProcessSettings & Settings
@@ -144,6 +152,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     adminToken,
     secret,
     devLogLinks: env.HUB_DEV_LOG_LINKS === 'true',
+    heapGrowingPercent: /--heap[-_]growing[-_]percent/.test(env.NODE_OPTIONS ?? '')
+      ? 0
+      : (coerce('HUB_HEAP_GROWING_PERCENT', 'integer', env.HUB_HEAP_GROWING_PERCENT ?? 20, true, 0, 1000) as number),
     ...(settings as unknown as Settings),
   }
 }

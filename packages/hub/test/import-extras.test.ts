@@ -208,6 +208,17 @@ describe('an import applies the rows’ groups, addresses, order history and poi
     // the later line's history is the one that stays
     expect(await get(ben.id)).toMatchObject({ orderCount: 2, totalSpent: 300 })
     await verify()
+
+    // one person in two rows of one batch with keys of their own (two platform ids): two
+    // transactions on one account, their entries chained in line order, each event with the
+    // balance after it
+    const cid = await customer()
+    const other = { ...cid, key: `${cid.key}-second`, externalId: `${cid.externalId}-second` }
+    expect(await extras([{ line: 1, customer: cid, row: { points: 30 } }, { line: 2, customer: other, row: { points: 12 } }])).toEqual(new Map())
+    expect(await points(cid.id)).toBe(42)
+    expect(await importTransactions(cid.id)).toBe(2)
+    expect((await eventsOf(cid.id, 'points.earned')).map((p) => p.balances[0].balance)).toEqual([30, 42])
+    await verify()
   })
 
   it('a merge of two imported customers sums their histories and points; its undo splits them back', async () => {

@@ -9,11 +9,18 @@ const hashKey = (key: string) => createHash('sha256').update(key).digest('base64
 const limited = (retryAfter: string | number | undefined) =>
   new HubError('RATE_LIMITED', 'Too many attempts; retry after the time in Retry-After.', { retryAfter: Math.max(1, Number(retryAfter ?? 1)) })
 
-/** A hit counted by {@link RateLimiter.take}, to be given back when the attempt turns out well. */
+/** A hit counted by {@link RateLimiter.beginSignIn}, to be given back when the attempt turns out well. */
 export interface Taken {
   key: string
   /** The window the hit was counted in, as PostgreSQL wrote it (exact to the microsecond). */
   windowStart: string
+}
+
+/** Seconds until the fixed window of `key` ends. */
+async function retryAfter(db: Executor, key: string, window: RawBuilder<unknown>): Promise<string | undefined> {
+  const { rows } = await sql<{ retry_after: string }>`
+    SELECT ceil(extract(epoch FROM (window_start + ${window} - now())))::text AS retry_after FROM rate_limits WHERE key = ${key}`.execute(db)
+  return rows[0]?.retry_after
 }
 
 /** What {@link RateLimiter.beginSignIn} counted: given back by {@link RateLimiter.signInSucceeded}. */
@@ -37,13 +44,6 @@ export interface SignInAttempt {
  * A hit is counted on the database itself (`db`), not in a request's transaction: it must stay
  * counted when the attempt it counts fails.
  */
-/** Seconds until the fixed window of `key` ends. */
-async function retryAfter(db: Executor, key: string, window: RawBuilder<unknown>): Promise<string | undefined> {
-  const { rows } = await sql<{ retry_after: string }>`
-    SELECT ceil(extract(epoch FROM (window_start + ${window} - now())))::text AS retry_after FROM rate_limits WHERE key = ${key}`.execute(db)
-  return rows[0]?.retry_after
-}
-
 export function createRateLimiter() {
   /** The wait after `hits` failures in a row of a backoff row, as an SQL interval. */
   const wait = (hits: unknown, after: number | RawBuilder<unknown>, base: number, max: number) =>
@@ -80,54 +80,6 @@ export function createRateLimiter() {
       const row = rows[0]!
       if (row.hits > limit) throw limited(row.retry_after)
       return row.hits
-    },
-
-    /**
-     * Counts a hit on `key` unless it has `limit` hits in its current window, in which case it
-     * throws 429 `RATE_LIMITED` and counts nothing (a guarded upsert: of concurrent takes, at
-     * most `limit` succeed in a window). Give it back with {@link giveBack}.
-     */
-    async take(db: Executor, key: string, limit: number, windowSeconds: number): Promise<Taken & { hits: number }> {
-      const hashed = hashKey(key)
-      const expired = sql`rate_limits.window_start <= now() - make_interval(secs => ${windowSeconds})`
-      const { rows } = await sql<{ hits: number; window_start: string }>`
-        INSERT INTO rate_limits (key, window_start, hits) VALUES (${hashed}, now(), 1)
-        ON CONFLICT (key) DO UPDATE SET
-          hits = CASE WHEN ${expired} THEN 1 ELSE rate_limits.hits + 1 END,
-          window_start = CASE WHEN ${expired} THEN now() ELSE rate_limits.window_start END
-        WHERE ${expired} OR rate_limits.hits < ${limit}
-        RETURNING hits, window_start::text AS window_start`.execute(db)
-      const row = rows[0]
-      if (!row) {
-        const { rows: held } = await sql<{ retry_after: string }>`
-          SELECT ceil(extract(epoch FROM (window_start + make_interval(secs => ${windowSeconds}) - now())))::text AS retry_after
-          FROM rate_limits WHERE key = ${hashed}`.execute(db)
-        throw limited(held[0]?.retry_after)
-      }
-      return { key: hashed, windowStart: row.window_start, hits: row.hits }
-    },
-
-    /**
-     * Counts a failure on the backoff row `key`, unless it is waiting, in which case it throws
-     * 429 `RATE_LIMITED` with the rest of the wait and counts nothing (a guarded upsert: of
-     * concurrent attempts, only those the count allows pass).
-     */
-    async takeBackoff(db: Executor, key: string, o: { after: number; base: number; max: number; forget: number }): Promise<void> {
-      const hashed = hashKey(key)
-      const until = sql`rate_limits.window_start + ${wait(sql`rate_limits.hits`, o.after, o.base, o.max)}`
-      const { rows } = await sql<{ hits: number }>`
-        INSERT INTO rate_limits (key, window_start, hits) VALUES (${hashed}, now(), 1)
-        ON CONFLICT (key) DO UPDATE SET
-          hits = CASE WHEN ${until} + make_interval(secs => ${o.forget}) <= now() THEN 1 ELSE rate_limits.hits + 1 END,
-          window_start = now()
-        WHERE NOT (rate_limits.hits >= ${o.after} AND ${until} > now())
-        RETURNING hits`.execute(db)
-      if (rows.length === 0) {
-        const { rows: held } = await sql<{ retry_after: string }>`
-          SELECT ceil(extract(epoch FROM (window_start + ${wait(sql`hits`, o.after, o.base, o.max)} - now())))::text AS retry_after
-          FROM rate_limits WHERE key = ${hashed}`.execute(db)
-        throw limited(held[0]?.retry_after)
-      }
     },
 
     /**

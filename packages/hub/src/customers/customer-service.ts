@@ -74,6 +74,8 @@ export function createCustomerService({ events }: { events: EventService }) {
     requireLive,
     /** True when `id` names a live customer: a part for another domain's statement (the live rule of {@link requireLive}). */
     liveSql: (id: string) => sql<boolean>`EXISTS (SELECT 1 FROM customers WHERE id = ${id} AND deleted_at IS NULL AND merged_into IS NULL)`,
+    /** A select of the ids of those of `ids` that are live customers. */
+    liveIdsSql: (ids: string[]) => sql<unknown>`SELECT id FROM customers WHERE id = ANY (${ids}::text[]) AND deleted_at IS NULL AND merged_into IS NULL`,
     get,
     change,
 

@@ -2,12 +2,15 @@ import { defineModule } from '../module.js'
 import { createCustomerService, type CustomerService } from './customer-service.js'
 import { createAddressService, type AddressService } from './address-service.js'
 import { customerSection } from './settings.js'
+import { createSearchStatistics, type SearchStatistics } from './search-pattern.js'
 import './tables.js'
 
 declare module '../module.js' {
   interface Services {
     customers: CustomerService
     addresses: AddressService
+    /** Which trigrams are common among the customers, for `q=` ({@link createSearchStatistics}). */
+    customerSearch: SearchStatistics
   }
 }
 
@@ -23,7 +26,7 @@ export const customersModule = defineModule({
   config: customerSection,
   services: ({ config, services }) => {
     const customers = createCustomerService({ events: services.events })
-    return { customers, addresses: createAddressService({ settings: config.customer, customers, events: services.events }) }
+    return { customers, addresses: createAddressService({ settings: config.customer, customers, events: services.events }), customerSearch: createSearchStatistics() }
   },
   handlers: ({ customers, addresses }) => ({
     getCustomer: async ({ db, params }) => customers.get(db, params.id),
@@ -42,6 +45,10 @@ export const customersModule = defineModule({
       return { deleted: true as const, id: params.addressId }
     },
   }),
+  // a serving hub samples the customers' common trigrams before the first search needs them
+  start: async ({ db, services, background }) => {
+    if (background) void services.customerSearch.common(db)
+  },
 })
 
 /** The logged-in customer's id: the `/customer/me` routes take it from the token, never from the request. */

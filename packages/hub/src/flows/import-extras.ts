@@ -69,10 +69,10 @@ const reasonOf = (err: unknown): string => {
  *   changes are the ledger's own transactions). Emits `points.earned`. A balance of 0 posts
  *   nothing. The same row twice in a batch (one key): its history and points apply in line order.
  *
- * Groups, addresses and order histories are written set-wise (a few statements for the batch);
- * points are posted row by row through the ledger service (their accounts made and their keys
- * read for the batch at once), whose rules (lots, expiry, hash chains, balances checked in the
- * statement that writes them) each posting keeps.
+ * Groups, addresses, order histories and points are written set-wise (a few statements for the
+ * batch): the points as one transaction per row, all written by one statement that chains each
+ * account's entries in line order exactly as posting them one by one would
+ * (`LedgerService.importBalances`).
  *
  * @example
  * ```ts
@@ -130,7 +130,7 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
   }
 
   // points: the accounts made for the batch at once (the customers are the batch's, live), then
-  // row by row through the ledger (lots, hash chains), in line order
+  // every row's transaction by one statement (lots, hash chains), in line order
   await loyalty.ensureAccounts(tx, rows.filter((r) => (r.row.points ?? 0) > 0).map((r) => r.customerId), IMPORT_LEDGER)
   const withPoints = rows.filter((r) => r.row.points !== undefined)
   const answers = await ledger.importBalances(tx, IMPORT_LEDGER, withPoints.map((r) => ({ customerId: r.customerId, amount: r.row.points!, key: r.key })))

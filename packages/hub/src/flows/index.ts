@@ -1,7 +1,6 @@
 import { defineModule } from '../module.js'
 import { componentsOf, customerIdOf, requireComponent, requirePlatform } from '../auth/principal.js'
 import { listCustomers } from '../customers/customer-list.js'
-import { createSearchStatistics } from '../customers/search-pattern.js'
 import { createCustomer } from './create-customer.js'
 import { updateCustomer } from './update-customer.js'
 import { myCustomer, updateMe, verifyEmail, verifyPhone } from './contact-changes.js'
@@ -23,14 +22,13 @@ export const flowsModule = defineModule({
   tables: [],
   handlers: (services, config) => {
     const settings = config.customer
-    const search = createSearchStatistics()
     return {
       createCustomer: async ({ tx, body }) => {
         const result = await createCustomer(tx, services, settings, body)
         return 'pendingVerification' in result ? { status: 202, body: result } : { status: 201, body: result }
       },
       listCustomers: async ({ db, query: { email, ...query } }) =>
-        listCustomers(db, query, email === undefined ? undefined : services.identities.emailHoldersSql(email), search),
+        listCustomers(db, query, email === undefined ? undefined : services.identities.emailHoldersSql(email), services.customerSearch),
       updateCustomer: async ({ tx, params, body }) => updateCustomer(tx, services, settings, params.id, body),
       getMe: async ({ db, principal }) => myCustomer(db, services, customerIdOf(principal)),
       updateMe: async ({ tx, principal, body }) => updateMe(tx, services, settings, customerIdOf(principal), body),

@@ -486,47 +486,65 @@ export function createLedgerService(deps: LedgerServiceDeps) {
      * the whole batch in one query. The fingerprint holds the amount alone: the same row
      * imported after its customer was merged into another lands on the merge's target and is
      * still the same balance. Emits `points.earned`, whose transaction says `kind: 'import'`.
-     * Answers, per item, the error that kept it from posting, or null.
+     * Answers, per item, the error that kept it from posting, or null. The batch's postings are
+     * written by one statement ({@link LedgerStore.writeCredits}): the customers' accounts are
+     * locked (and settled) first, then their issuer lanes, the order a single posting takes them
+     * in; a customer with no account yet or not live is posted alone, first.
      */
     async importBalances(tx: Tx, ledger: string, items: { customerId: string; amount: number; key: string }[]): Promise<(HubError | null)[]> {
       const settings = await settingsOf(tx, ledger)
       const keyOf = (key: string) => internalKey(`import:${key}`)
       const posted = new Map([...(await store.byKeys(tx, ledger, items.map((i) => keyOf(i.key))))].map(([key, t]) => [key, t.fingerprint]))
-      const answers: (HubError | null)[] = []
-      for (const input of items) {
+      const answers: (HubError | null)[] = items.map(() => null)
+      // what posts, in order: a key seen before (in the ledger or earlier in the batch) posts nothing
+      const due: { n: number; customerId: string; amount: bigint; key: string; fp: string }[] = []
+      for (const [n, input] of items.entries()) {
         const key = keyOf(input.key)
         const fp = fingerprintOf('import', ledger, { amount: input.amount })
         const before = posted.get(key)
         if (before !== undefined) {
-          answers.push(before === fp ? null : new HubError('IDEMPOTENCY_KEY_REUSED', `The balance of ${input.key} was imported before with another amount; nothing was posted.`))
+          if (before !== fp) answers[n] = new HubError('IDEMPOTENCY_KEY_REUSED', `The balance of ${input.key} was imported before with another amount; nothing was posted.`)
           continue
         }
         // a balance of 0 posts nothing (a transaction moves at least one point), and keeps the key free
-        if (input.amount === 0) {
-          answers.push(null)
-          continue
-        }
+        if (input.amount === 0) continue
+        posted.set(key, fp)
+        due.push({ n, customerId: input.customerId, amount: BigInt(input.amount), key, fp })
+      }
+      const now = clock()
+      const expiresAt = settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null
+      const customerIds = [...new Set(due.map((d) => d.customerId))]
+      const accountIds = await store.customerAccountIds(tx, ledger, customerIds, customers.liveIdsSql(customerIds))
+      // one by one: a customer with no account yet, or one that is not live (which answers why)
+      for (const d of due.filter((d) => !accountIds.has(d.customerId))) {
         try {
-          const now = clock()
-          const accounts = (await lockedAccount(tx, ledger, input.customerId, true))!
+          const accounts = (await lockedAccount(tx, ledger, d.customerId, true))!
           const accountId = [...accounts.keys()][0]!
-          await credit(tx, ledger, accountId, BigInt(input.amount), {
-            accounts,
-            kind: 'import',
-            from: await issuer(tx, ledger, accountId),
-            key,
-            fp,
-            expiresAt: settings.expiryDays ? new Date(now.getTime() + settings.expiryDays * DAY) : null,
-            availableAt: null,
-            event: 'points.earned',
+          await credit(tx, ledger, accountId, d.amount, {
+            accounts, kind: 'import', from: await issuer(tx, ledger, accountId), key: d.key, fp: d.fp, expiresAt, availableAt: null, event: 'points.earned',
           })
-          posted.set(key, fp)
-          answers.push(null)
         } catch (err) {
           if (!(err instanceof HubError)) throw err
-          answers.push(err)
+          answers[d.n] = err
         }
       }
+      // the rest at once: the customers' accounts locked (what fell due on them settled), then their issuer lanes
+      const rest = due.filter((d) => accountIds.has(d.customerId))
+      if (rest.length === 0) return answers
+      const accounts = await lockAndSettle(tx, [...new Set(rest.map((d) => accountIds.get(d.customerId)!))])
+      const from = new Map<string, string>()
+      for (const accountId of accounts.keys()) from.set(accountId, await issuer(tx, ledger, accountId))
+      for (const [id, row] of await store.lock(tx, [...new Set(from.values())])) accounts.set(id, row)
+      await store.writeCredits(tx, accounts, {
+        ledger,
+        kind: 'import',
+        credits: rest.map((d) => {
+          const to = accountIds.get(d.customerId)!
+          return { from: from.get(to)!, to, amount: d.amount, key: d.key, fingerprint: d.fp }
+        }),
+        expiresAt,
+        events: (w, n) => pointsEvent('points.earned', rest[n]!.customerId)(w),
+      })
       return answers
     },
 

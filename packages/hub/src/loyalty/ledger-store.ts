@@ -7,6 +7,7 @@ import { newId } from '../ids.js'
 import type { EventInput, EventService } from '../events/event-store.js'
 import type { AccountRole } from './tables.js'
 import { keyForms } from '../redaction.js'
+import { recordset } from '../db/statement.js'
 
 /**
  * The ledger's storage: accounts locked for a posting, the one statement that writes a
@@ -55,6 +56,17 @@ export interface LotUse {
   amount: bigint
   /** The lot was pending (its points count in `pending`). */
   pending: boolean
+}
+
+/** Credits for {@link LedgerStore.writeCredits}: one transaction each, in this order. */
+export interface CreditsSpec {
+  ledger: string
+  kind: TransactionKind
+  credits: { from: string; to: string; amount: bigint; key: string; fingerprint: string }[]
+  /** When every lot made expires (null: never). */
+  expiresAt: Date | null
+  /** The events of the `n`th credit, given what it wrote. */
+  events: (w: WrittenTransaction, n: number) => EventInput[]
 }
 
 export interface NewLot {
@@ -256,6 +268,14 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
       return { row: accountOf(raw), live: isLive }
     },
 
+    /** The accounts in a ledger of those of `customerIds` that are live (`live`: a select of the live ones' ids), by customer id. */
+    async customerAccountIds(exec: Executor, ledger: string, customerIds: string[], live: RawBuilder<unknown>): Promise<Map<string, string>> {
+      if (customerIds.length === 0) return new Map()
+      const { rows } = await sql<{ id: string; customer_id: string }>`
+        SELECT id, customer_id FROM reward_accounts WHERE ledger_id = ${ledger} AND customer_id = ANY (${customerIds}::text[]) AND customer_id IN (${live})`.execute(exec)
+      return new Map(rows.map((r) => [r.customer_id, r.id]))
+    },
+
     /** A customer's account in a ledger, if any. */
     async customerAccountId(exec: Executor, ledger: string, customerId: string): Promise<string | undefined> {
       const { rows } = await sql<{ id: string }>`SELECT id FROM reward_accounts WHERE ledger_id = ${ledger} AND customer_id = ${customerId}`.execute(exec)
@@ -325,6 +345,106 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
         SELECT * FROM ledger_transactions WHERE ${sql.ref(column)} = ${value} ${ledger ? sql`AND ledger_id = ${ledger}` : sql``}
         ORDER BY created_at, id`.execute(exec)
       return rows.map(transactionOf)
+    },
+
+    /**
+     * Writes many credits at once — each its own transaction of one posting from a system account
+     * (`from`, never guarded) to a customer account, with one lot — in one statement: the
+     * transactions' rows (claiming their keys), every entry (an account's entries chained one
+     * after the other in the order given, each hash covering the one before: the chain
+     * {@link write} makes posting them one by one), the balances, the lots and the events. What
+     * {@link write} checks and this has no need to: credits never lower what is available. The
+     * accounts must be locked by the caller, customers before system accounts (the order a single
+     * posting takes them in); `accounts` is updated in place. Answers the transactions written.
+     */
+    async writeCredits(tx: Tx, accounts: Map<string, AccountRow>, spec: CreditsSpec): Promise<WrittenTransaction[]> {
+      const createdAt = clock()
+      const at = createdAt.toISOString()
+      const items: { n: number; id: string; account_id: string; from_id: string; amount: string; key: string; fp: string; postings: unknown; lot_id: string | null; lot_amount: string | null; due: string | null }[] = []
+      const written: WrittenTransaction[] = []
+      for (const [n, c] of spec.credits.entries()) {
+        if (c.amount <= 0n) throw new Error('a posting moves a positive amount')
+        const row = accounts.get(c.to)!
+        // a customer below zero is paid back first: only what is left over makes a lot
+        const debt = row.balance < 0n ? -row.balance : 0n
+        const lotAmount = c.amount > debt ? c.amount - debt : 0n
+        const id = newId('txn')
+        const postings = [{ from: c.from, to: c.to, amount: toNumber(c.amount) }]
+        const next = { ...row, balance: row.balance + c.amount }
+        accounts.set(c.to, next)
+        const stored: StoredTransaction = {
+          id, ledger: spec.ledger, kind: spec.kind, idempotencyKey: c.key, fingerprint: c.fingerprint, postings,
+          reference: null, reason: null, reverses: null, holdId: null, orderId: null, mergeId: null, metadata: {}, createdAt: at,
+        }
+        written.push({ transaction: publicTransaction(stored), balances: [balanceOf(next)] })
+        items.push({
+          n, id, account_id: c.to, from_id: c.from, amount: String(c.amount), key: c.key, fp: c.fingerprint, postings,
+          lot_id: lotAmount > 0n ? newId('lot') : null, lot_amount: lotAmount > 0n ? String(lotAmount) : null,
+          due: lotAmount > 0n ? spec.expiresAt?.toISOString() ?? null : null,
+        })
+      }
+      if (items.length === 0) return []
+      const eventRows = written.flatMap((w, n) => spec.events(w, n))
+      const claimed = sql`(SELECT claimed FROM ok)`
+      const { rows } = await sql<{ claimed: boolean; accounts: number }>`
+        WITH RECURSIVE d AS (
+          SELECT * FROM ${recordset(items, 'n int, id text, account_id text, from_id text, amount bigint, key text, fp text, postings jsonb, lot_id text, lot_amount bigint, due timestamptz')}
+        ),
+        en (n, id, account_id, amount, due) AS (
+          SELECT n, id, account_id, amount, due FROM d
+          UNION ALL SELECT n, id, from_id, -amount, NULL::timestamptz FROM d
+        ),
+        ranked AS (
+          SELECT en.n, en.id, en.account_id, en.amount, en.due, r.head_hash AS head,
+                 row_number() OVER w AS k,
+                 r.entry_count + row_number() OVER w AS seq,
+                 (r.balance + sum(en.amount) OVER w)::bigint AS balance_after
+          FROM en JOIN reward_accounts r ON r.id = en.account_id
+          WINDOW w AS (PARTITION BY en.account_id ORDER BY en.n ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ),
+        chain AS (
+          SELECT account_id, k, id, seq, amount, balance_after, ledger_entry_hash(head, id, account_id, seq, amount, balance_after, ${at}::timestamptz) AS hash
+          FROM ranked WHERE k = 1
+          UNION ALL
+          SELECT r.account_id, r.k, r.id, r.seq, r.amount, r.balance_after, ledger_entry_hash(c.hash, r.id, r.account_id, r.seq, r.amount, r.balance_after, ${at}::timestamptz)
+          FROM chain c JOIN ranked r ON r.account_id = c.account_id AND r.k = c.k + 1
+        ),
+        t AS (
+          INSERT INTO ledger_transactions (id, ledger_id, kind, idempotency_key, fingerprint, postings, metadata, created_at)
+          SELECT id, ${spec.ledger}, ${spec.kind}, key, fp, postings, '{}'::jsonb, ${at}::timestamptz FROM d ORDER BY n
+          ON CONFLICT ON CONSTRAINT ledger_transactions_key DO NOTHING
+          RETURNING id
+        ),
+        ok AS (SELECT count(*) = ${items.length} AS claimed FROM t),
+        a AS (
+          UPDATE reward_accounts r SET
+            balance = r.balance + s.total,
+            entry_count = r.entry_count + s.entries,
+            head_hash = s.head,
+            next_due_at = least(r.next_due_at, s.due)
+          FROM (
+            SELECT c.account_id, sum(c.amount) AS total, count(*) AS entries, (array_agg(c.hash ORDER BY c.k DESC))[1] AS head,
+                   (SELECT min(rk.due) FROM ranked rk WHERE rk.account_id = c.account_id) AS due
+            FROM chain c GROUP BY c.account_id
+          ) s
+          WHERE r.id = s.account_id AND ${claimed}
+          RETURNING r.id
+        ),
+        e AS (
+          INSERT INTO ledger_entries (account_id, seq, transaction_id, amount, balance_after, hash, created_at)
+          SELECT account_id, seq, id, amount, balance_after, hash, ${at}::timestamptz FROM chain WHERE ${claimed}
+        ),
+        l AS (
+          INSERT INTO ledger_lots (id, account_id, transaction_id, amount, remaining, expires_at, pending, available_at, order_id, created_at)
+          SELECT lot_id, account_id, id, lot_amount, lot_amount, ${spec.expiresAt?.toISOString() ?? null}::timestamptz, false, NULL, NULL, ${at}::timestamptz
+          FROM d WHERE lot_id IS NOT NULL AND ${claimed}
+        )
+        ${eventRows.length ? sql`, ev AS (${events.insertSql(tx, eventRows, claimed)})` : sql``}
+        SELECT (SELECT claimed FROM ok) AS claimed, (SELECT count(*) FROM a)::int AS accounts`.execute(tx)
+      if (!rows[0]!.claimed) throw new RetryTransaction(`an idempotency key of ledger ${spec.ledger} was claimed meanwhile`)
+      const touched = new Set(spec.credits.flatMap((c) => [c.to, c.from]))
+      if (rows[0]!.accounts !== touched.size) throw new RetryTransaction('an account of the credits changed under them')
+      return written
     },
 
     /**

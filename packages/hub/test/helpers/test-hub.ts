@@ -92,6 +92,7 @@ export function testConfig(
     imports: { resume: false, maxUploadMiB: 1024, workers: 2 },
     secret: 'test-secret-0123456789abcdef0123456789abcdef',
     devLogLinks: false,
+    heapGrowingPercent: 0,
   }
 }
 
