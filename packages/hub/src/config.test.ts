@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       dataDir: join(dir, '.hub-data'),
       poolSize: 10,
       adminToken: undefined,
+      heapGrowingPercent: 20,
     })
   })
 
@@ -121,8 +122,10 @@ describe('loadConfig', () => {
       HUB_DB_POOL_SIZE: '25',
       HUB_DB_CONNECT_TIMEOUT_MS: '2500',
       HUB_ADMIN_TOKEN: 'secret-admin-token-0123456789abcdef',
+      HUB_HEAP_GROWING_PERCENT: '35',
     }, dir)
     expect(config).toMatchObject({
+      heapGrowingPercent: 35,
       port: 8080,
       host: '0.0.0.0',
       logLevel: 'warn',
@@ -160,6 +163,12 @@ describe('loadConfig', () => {
     expect(configError(() => loadConfig({}, dir)).message).toContain('customer')
   })
 
+  test('the heap growth: none set by the hub when node is given --heap-growing-percent in NODE_OPTIONS', () => {
+    expect(loadConfig({ NODE_OPTIONS: '--heap-growing-percent=50 --enable-source-maps' }, dir).heapGrowingPercent).toBe(0)
+    expect(loadConfig({ NODE_OPTIONS: '--enable-source-maps' }, dir).heapGrowingPercent).toBe(20)
+    expect(loadConfig({ HUB_HEAP_GROWING_PERCENT: '0' }, dir).heapGrowingPercent).toBe(0)
+  })
+
   test('a wrong environment value throws a ConfigError naming the variable', () => {
     const cases: Record<string, string> = {
       HUB_CUSTOMER_MAX_ADDRESSES: 'many',
@@ -169,6 +178,7 @@ describe('loadConfig', () => {
       PORT: 'http',
       HUB_DB_POOL_SIZE: '0',
       HUB_DB_CONNECT_TIMEOUT_MS: '50',
+      HUB_HEAP_GROWING_PERCENT: '-1',
       HUB_ADMIN_TOKEN: 'short-admin-token',
       HUB_IDENTITY_AUTO_MERGE: 'maybe',
       HUB_IDENTITY_COMPONENT_COUNTRIES: 'identity.thai-store=XX',
