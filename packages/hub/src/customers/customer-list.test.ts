@@ -251,6 +251,16 @@ describe('GET /customer', () => {
     const want = expected((m) => m.groups.includes('vip') && m.orderCount >= 1, 'totalSpent:desc')
     expect(want.length).toBeGreaterThan(6)
     expect(await allPages('group=vip&minOrders=1&sort=totalSpent:desc', 3)).toEqual(want)
+    // minSpent in creation order is read band by band of the totals' decimal length, merged: totals
+    // of three, four and five digits here, the smallest of three digits left out by the filter
+    for (const sort of ['createdAt:desc', 'createdAt:asc']) {
+      for (const [minSpent, also] of [[600, ''], [0, ''], [2500, '&group=vip'], [1000, '&maxOrders=3']] as const) {
+        const wanted = expected((m) => m.totalSpent >= minSpent && (also !== '&group=vip' || m.groups.includes('vip')) && (also !== '&maxOrders=3' || m.orderCount <= 3), sort)
+        expect(wanted.length, `${minSpent}${also}`).toBeGreaterThan(3)
+        expect(await allPages(`minSpent=${minSpent}${also}&sort=${sort}`, 3), `${minSpent}${also} ${sort}`).toEqual(wanted)
+      }
+    }
+    expect(new Set(people.map((m) => String(m.totalSpent).length)).size).toBeGreaterThan(2)
   })
 
   it('refuses bad list parameters with 400', async () => {

@@ -35,6 +35,26 @@ function decodeCursor(raw: string, sort: string): Cursor {
   throw new HubError('INVALID_CURSOR')
 }
 
+/** Decimal lengths a bigint total can have: the bands of `customers_spent_band_idx`. */
+const SPENT_BANDS = 19
+
+/**
+ * `minSpent` in creation order: the ids of the first `take` customers matching `where`, read
+ * band by band of `customers_spent_band_idx` (totals of one decimal length, in creation order)
+ * from minSpent's own band up — each band at most `take` entries — and merged. The bands below
+ * minSpent's cannot match; in its own band the filter skips the smaller totals. Reading the
+ * default order's index instead means reading it up to the first match, which for the biggest
+ * spenders (often the oldest customers) is most of it.
+ */
+function spentBands(where: RawBuilder<unknown>[], minSpent: number, order: RawBuilder<unknown>, take: number): RawBuilder<unknown> {
+  const bands = Array.from({ length: SPENT_BANDS - String(minSpent).length + 1 }, (_, k) => String(minSpent).length + k)
+  const band = (n: number) => sql`(
+    SELECT c.id, c.created_at FROM customers c
+    WHERE length(c.total_spent::text) = ${sql.lit(n)} AND ${sql.join(where, sql` AND `)}
+    ORDER BY c.created_at ${order}, c.id ${order} LIMIT ${take})`
+  return sql`SELECT b.id FROM (${sql.join(bands.map(band), sql` UNION ALL `)}) b ORDER BY b.created_at ${order}, b.id ${order} LIMIT ${take}`
+}
+
 /**
  * One page of live customers matching every given filter, in a stable order: the sort field,
  * then id in the same direction, so equal values never repeat or drop across pages.
@@ -71,7 +91,7 @@ export async function listCustomers(db: Executor, query: Omit<CustomerListQuery,
     ;({ rows } = await sql<CustomerRecord & { sort_value: string }>`
       SELECT ${customerColumns}, (${key.expr})::text AS sort_value
       FROM customers c
-      WHERE ${sql.join(where, sql` AND `)}
+      WHERE ${query.minSpent !== undefined && field === 'createdAt' ? sql`c.id IN (${spentBands(where, query.minSpent, order, limit + 1)})` : sql.join(where, sql` AND `)}
       ORDER BY ${key.expr} ${order}, c.id ${order}
       LIMIT ${limit + 1}`.execute(db))
   } catch (err) {

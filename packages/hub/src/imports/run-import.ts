@@ -59,17 +59,19 @@ export interface RunImportOptions {
 const STAGE_ROWS = 5_000
 
 /**
- * The tables a batch writes to. An import grows them faster than the database's statistics
- * follow (autovacuum looks at a table about once a minute, and is off on some servers); planned
- * with statistics of a table a fraction of its size, a batch's statements pick indexes that fit
- * an empty table and slow down as the table grows. So the import refreshes their statistics
- * itself (`ANALYZE`, a sample of each table) after {@link ANALYZE_FIRST} rows and again each time
- * the rows it resolved doubled: a handful of times per file, whatever its size.
+ * The tables whose rows a batch looks up (by identifier, by id, by platform and order id, by
+ * customer, a points balance by its key). An import grows them faster than the database's
+ * statistics follow (autovacuum looks at a table about once a minute, and is off on some
+ * servers); planned with statistics of a table a fraction of its size, a batch's statements pick
+ * indexes that fit an empty table and slow down as the table grows. So the import refreshes their
+ * statistics itself (`ANALYZE`, a sample of each table) after {@link ANALYZE_FIRST} rows and again
+ * each time the rows it resolved doubled: a handful of times per file, whatever its size. Tables a
+ * batch only appends to (events, ledger entries and lots) are left to autovacuum.
  */
-const IMPORT_TABLES = ['customers', 'identities', 'addresses', 'orders', 'events', 'reward_accounts', 'ledger_transactions', 'ledger_entries', 'ledger_lots', 'import_rows']
+const IMPORT_TABLES = ['customers', 'identities', 'addresses', 'orders', 'reward_accounts', 'ledger_transactions']
 const ANALYZE_FIRST = 2_000
 
-/** Refreshes the statistics of the tables an import writes to. */
+/** Refreshes the statistics of the tables an import's batches look rows up in. */
 export async function analyzeImportTables(db: Executor): Promise<void> {
   await sql.raw(`ANALYZE ${IMPORT_TABLES.join(', ')}`).execute(db)
 }
