@@ -219,6 +219,14 @@ describe('an import applies the rows’ groups, addresses, order history and poi
     expect(await importTransactions(cid.id)).toBe(2)
     expect((await eventsOf(cid.id, 'points.earned')).map((p) => p.balances[0].balance)).toEqual([30, 42])
     await verify()
+
+    // a row whose customer is gone by the time its points post, twice in the batch: both lines say why
+    const gone = await customer()
+    expect((await call('DELETE', `/customer/${gone.id}`)).status).toBe(200)
+    const refused = await extras([{ line: 1, customer: gone, row: { points: 8 } }, { line: 2, customer: gone, row: { points: 8 } }])
+    expect(refused.get(1)).toMatch(/^CUSTOMER_NOT_FOUND: /)
+    expect(refused.get(2)).toBe(refused.get(1))
+    await verify()
   })
 
   it('a merge of two imported customers sums their histories and points; its undo splits them back', async () => {

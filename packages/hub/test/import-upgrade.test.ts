@@ -29,7 +29,8 @@ describe('an unfinished import across the upgrade to chunks', () => {
         ('imp_UPGRADE', 2, NULL, 'rejected', 'INVALID_JSON: the line is not JSON'),
         ${sql.join(pending.map((p) => sql`('imp_UPGRADE', ${p.line}, ${JSON.stringify(p.row)}::jsonb, 'pending', NULL)`))}`.execute(db)
 
-    expect(await migrate(db)).toEqual(['imports/0034_import_chunks.sql'])
+    // the upgrade: 0034 (and whatever migrations came after it)
+    expect((await migrate(db))[0]).toBe('imports/0034_import_chunks.sql')
 
     const chunks = await sql<{ first_line: number; row_count: number }>`SELECT first_line, row_count FROM import_chunks ORDER BY first_line`.execute(db)
     expect(chunks.rows).toEqual([{ first_line: 1, row_count: 3 }, { first_line: 1001, row_count: 2 }])

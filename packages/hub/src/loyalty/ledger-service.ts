@@ -498,14 +498,18 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       const answers: (HubError | null)[] = items.map(() => null)
       // what posts, in order: a key seen before (in the ledger or earlier in the batch) posts nothing
       const due: { n: number; customerId: string; amount: bigint; key: string; fp: string }[] = []
+      const firstInBatch = new Map<string, number>()
+      const repeats: { n: number; key: string }[] = []
       for (const [n, input] of items.entries()) {
         const key = keyOf(input.key)
         const fp = fingerprintOf('import', ledger, { amount: input.amount })
         const before = posted.get(key)
         if (before !== undefined) {
           if (before !== fp) answers[n] = new HubError('IDEMPOTENCY_KEY_REUSED', `The balance of ${input.key} was imported before with another amount; nothing was posted.`)
+          else if (firstInBatch.has(key)) repeats.push({ n, key })
           continue
         }
+        firstInBatch.set(key, n)
         // a balance of 0 posts nothing (a transaction moves at least one point), and keeps the key free
         if (input.amount === 0) continue
         posted.set(key, fp)
@@ -528,6 +532,8 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           answers[d.n] = err
         }
       }
+      // a repeat of a row in the batch answers as its first did
+      for (const r of repeats) answers[r.n] = answers[firstInBatch.get(r.key)!] ?? null
       // the rest at once: the customers' accounts locked (what fell due on them settled), then their issuer lanes
       const rest = due.filter((d) => accountIds.has(d.customerId))
       if (rest.length === 0) return answers
