@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { sql, type RawBuilder } from 'kysely'
-import { withTransaction, type Executor, type Tx } from '../db/executor.js'
+import { withTransaction, type Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import type { AuthSettings } from './settings.js'
 
@@ -16,10 +16,10 @@ export interface Taken {
   windowStart: string
 }
 
-/** Seconds until the fixed window of `key` ends. */
-async function retryAfter(db: Executor, key: string, window: RawBuilder<unknown>): Promise<string | undefined> {
+/** Seconds until `key`'s row is free again: `wait` (an interval, which may read the row's `hits`) after its `window_start`. */
+async function retryAfter(db: Executor, key: string, wait: RawBuilder<unknown>): Promise<string | undefined> {
   const { rows } = await sql<{ retry_after: string }>`
-    SELECT ceil(extract(epoch FROM (window_start + ${window} - now())))::text AS retry_after FROM rate_limits WHERE key = ${key}`.execute(db)
+    SELECT ceil(extract(epoch FROM (window_start + ${wait} - now())))::text AS retry_after FROM rate_limits WHERE key = ${key}`.execute(db)
   return rows[0]?.retry_after
 }
 
@@ -138,12 +138,7 @@ export function createRateLimiter() {
           SELECT (SELECT row_to_json(a) FROM a) AS address, (SELECT row_to_json(e) FROM e) AS email, (SELECT hits FROM p) AS pair`.execute(tx)
         const { address: perAddress, email: perEmail, pair } = rows[0]!
         if (!perAddress) throw limited(await retryAfter(tx, keys.address, window))
-        if (pair === null) {
-          const { rows: held } = await sql<{ retry_after: string }>`
-            SELECT ceil(extract(epoch FROM (window_start + ${wait(sql`hits`, perEmail!.hits > s.loginFailuresPerEmail ? 1 : s.loginBackoffAfter, o.base, o.max)} - now())))::text AS retry_after
-            FROM rate_limits WHERE key = ${keys.pair}`.execute(tx)
-          throw limited(held[0]?.retry_after)
-        }
+        if (pair === null) throw limited(await retryAfter(tx, keys.pair, wait(sql`hits`, perEmail!.hits > s.loginFailuresPerEmail ? 1 : s.loginBackoffAfter, o.base, o.max)))
         return {
           address: { key: keys.address, windowStart: perAddress.window_start },
           email: { key: keys.email, windowStart: perEmail!.window_start },

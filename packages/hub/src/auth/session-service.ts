@@ -110,31 +110,27 @@ export function createSessionService(o: SessionServiceOptions) {
       .sign(signer.privateKey)
   }
 
+  /** A new refresh token of a family: the token to hand out, and the row that stores only its SHA-256. */
+  function newRefresh(kind: Subject['kind'], subjectId: string, familyId: string) {
+    const token = opaque('rft')
+    const row = { id: newId('rft'), family_id: familyId, subject_kind: kind, subject_id: subjectId, token_hash: sha256(token), expires_at: new Date(Date.now() + auth.refreshTokenTtl * 1000) }
+    return { token, row }
+  }
+
   /** A new family and its first refresh token, with `also`, in one statement. */
   async function startSession(db: Executor, familyId: string, subject: Subject, also: [string, RawBuilder<unknown>][]): Promise<string> {
-    const refreshToken = opaque('rft')
-    const expiresAt = new Date(Date.now() + auth.refreshTokenTtl * 1000)
+    const { token, row } = newRefresh(subject.kind, subject.id, familyId)
     await sql`
       WITH ${sql.join(also.map(([name, part]) => sql`${sql.ref(name)} AS (${part}), `), sql``)}f AS (${startFamilySql(familyId, subject.kind, subject.id)} RETURNING id)
       INSERT INTO refresh_tokens (id, family_id, subject_kind, subject_id, token_hash, expires_at)
-      SELECT ${newId('rft')}, f.id, ${subject.kind}, ${subject.id}, ${sha256(refreshToken)}, ${expiresAt.toISOString()}::timestamptz FROM f`.execute(db)
-    return refreshToken
+      SELECT ${row.id}, f.id, ${row.subject_kind}, ${row.subject_id}, ${row.token_hash}, ${row.expires_at.toISOString()}::timestamptz FROM f`.execute(db)
+    return token
   }
 
   async function storeRefresh(kind: Subject['kind'], subjectId: string, familyId: string, store: Executor): Promise<string> {
-    const refreshToken = opaque('rft')
-    await store
-      .insertInto('refresh_tokens')
-      .values({
-        id: newId('rft'),
-        family_id: familyId,
-        subject_kind: kind,
-        subject_id: subjectId,
-        token_hash: sha256(refreshToken),
-        expires_at: new Date(Date.now() + auth.refreshTokenTtl * 1000),
-      })
-      .execute()
-    return refreshToken
+    const { token, row } = newRefresh(kind, subjectId, familyId)
+    await store.insertInto('refresh_tokens').values(row).execute()
+    return token
   }
 
   async function subjectOf(db: Executor, kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {

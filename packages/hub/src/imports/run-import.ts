@@ -72,7 +72,7 @@ const IMPORT_TABLES = ['customers', 'identities', 'addresses', 'orders', 'reward
 const ANALYZE_FIRST = 2_000
 
 /** Refreshes the statistics of the tables an import's batches look rows up in. */
-export async function analyzeImportTables(db: Executor): Promise<void> {
+async function analyzeImportTables(db: Executor): Promise<void> {
   await sql.raw(`ANALYZE ${IMPORT_TABLES.join(', ')}`).execute(db)
 }
 const MAX_ATTEMPTS = 20

@@ -403,10 +403,10 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
           WINDOW w AS (PARTITION BY en.account_id ORDER BY en.n ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ),
         chain AS (
-          SELECT account_id, k, id, seq, amount, balance_after, ledger_entry_hash(head, id, account_id, seq, amount, balance_after, ${at}::timestamptz) AS hash
+          SELECT account_id, k, id, seq, amount, balance_after, due, ledger_entry_hash(head, id, account_id, seq, amount, balance_after, ${at}::timestamptz) AS hash
           FROM ranked WHERE k = 1
           UNION ALL
-          SELECT r.account_id, r.k, r.id, r.seq, r.amount, r.balance_after, ledger_entry_hash(c.hash, r.id, r.account_id, r.seq, r.amount, r.balance_after, ${at}::timestamptz)
+          SELECT r.account_id, r.k, r.id, r.seq, r.amount, r.balance_after, r.due, ledger_entry_hash(c.hash, r.id, r.account_id, r.seq, r.amount, r.balance_after, ${at}::timestamptz)
           FROM chain c JOIN ranked r ON r.account_id = c.account_id AND r.k = c.k + 1
         ),
         t AS (
@@ -423,8 +423,7 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
             head_hash = s.head,
             next_due_at = least(r.next_due_at, s.due)
           FROM (
-            SELECT c.account_id, sum(c.amount) AS total, count(*) AS entries, (array_agg(c.hash ORDER BY c.k DESC))[1] AS head,
-                   (SELECT min(rk.due) FROM ranked rk WHERE rk.account_id = c.account_id) AS due
+            SELECT c.account_id, sum(c.amount) AS total, count(*) AS entries, (array_agg(c.hash ORDER BY c.k DESC))[1] AS head, min(c.due) AS due
             FROM chain c GROUP BY c.account_id
           ) s
           WHERE r.id = s.account_id AND ${claimed}
