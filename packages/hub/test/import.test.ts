@@ -194,6 +194,41 @@ describe('bulk import', () => {
     expect(verify.body.ok, verify.raw).toBe(true)
   })
 
+  it('creates a new customer with its row\'s groups and history, announced as a sync and the extras would; a history another customer holds is left out and reported', async () => {
+    const component = 'identity.start-shop'
+    const call = client(imported)
+    const platform = await imported.platform()
+    // an order under the key the history of row y2 would get, recorded for someone else
+    const other = await call('POST', '/customer/sync', { platform: { component: 'identity.other-shop', externalId: 'o1' }, email: 'start.other@example.com' }, platform)
+    expect(other.status, other.raw).toBe(201)
+    const held = await call('POST', '/orders', { platform: component, externalId: `import:${component}:y2`, customerId: other.body.customer.id, total: 900, currency: 'EUR', placedAt: new Date().toISOString() }, platform)
+    expect(held.status, held.raw).toBe(201)
+    const rows: ImportRow[] = [
+      { externalId: 'y1', email: 'start.one@example.com', groups: ['vip', 'gold', 'vip'], orderCount: 4, totalSpent: 8_000, currency: 'GBP' },
+      { externalId: 'y2', email: 'start.two@example.com', groups: ['silver'], orderCount: 2, totalSpent: 300, currency: 'EUR' },
+    ]
+    const path = join(dir, 'start.jsonl')
+    writeFileSync(path, jsonLines(rows))
+    const rejected: { line: number; reason: string }[] = []
+    expect(await importFile(imported, { path, component }, { onRejected: async (r) => void rejected.push(...r) })).toMatchObject({ created: 2, partial: 1 })
+    expect(rejected).toEqual([expect.objectContaining({ line: 2, reason: expect.stringMatching(/^ORDER_CUSTOMER_MISMATCH: /) })])
+    const one = (await call('GET', `/customer/lookup?component=${component}&externalId=y1`)).body.customer
+    expect(one).toMatchObject({ groups: ['vip', 'gold'], orderCount: 4, totalSpent: 8_000, currency: 'GBP' })
+    const two = (await call('GET', `/customer/lookup?component=${component}&externalId=y2`)).body.customer
+    expect(two).toMatchObject({ groups: ['silver'], orderCount: 0, totalSpent: 0, currency: null })
+    expect((await call('GET', `/customer/${other.body.customer.id}`)).body).toMatchObject({ orderCount: 1, totalSpent: 900 })
+
+    const events = async (id: string) =>
+      (await sql<{ type: string; payload: any }>`SELECT type, payload FROM events WHERE customer_id = ${id} ORDER BY position`.execute(imported.database.db)).rows
+    // created as a sync creates it (no groups, no history), then each group and the history, as the extras announce them
+    const ofOne = await events(one.id)
+    expect(ofOne.map((e) => e.type)).toEqual(['customer.created', 'customer.group_added', 'customer.group_added', 'order.recorded'])
+    expect(ofOne[0]!.payload.customer).toMatchObject({ id: one.id, groups: [], orderCount: 0, totalSpent: 0, currency: null })
+    expect(ofOne.slice(1, 3).map((e) => e.payload)).toEqual([{ customerId: one.id, group: 'vip' }, { customerId: one.id, group: 'gold' }])
+    expect(ofOne[3]!.payload).toMatchObject({ order: { platform: component, externalId: `import:${component}:y1`, total: 8_000, currency: 'GBP' }, orderCount: 4, totalSpent: 8_000 })
+    expect((await events(two.id)).map((e) => e.type)).toEqual(['customer.created', 'customer.group_added'])
+  })
+
   it('refuses a second file of a platform while one is unfinished, and resumes the unfinished one', async () => {
     const component = 'identity.resume-shop'
     const rows: ImportRow[] = Array.from({ length: 50 }, (_, i) => ({ externalId: `r${i}`, email: `resume.${i}@example.com` }))

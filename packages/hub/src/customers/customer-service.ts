@@ -102,13 +102,21 @@ export function createCustomerService({ events }: { events: EventService }) {
         RETURNING id`
     },
 
-    /** The insert of many new customers (a bulk import's batch), as one part of a larger statement (`RETURNING id`). */
+    /**
+     * The insert of many new customers (a bulk import's batch), as one part of a larger statement
+     * (`RETURNING id`). Their groups and sums are written as given: a bulk import creates a
+     * customer with the groups and order history its row brings ({@link announceGroups}), rather
+     * than updating the new row twice more.
+     */
     insertManySql(customers: Customer[]): RawBuilder<unknown> {
-      const rows = customers.map((c) => ({ id: c.id, email: c.email, first_name: c.firstName, last_name: c.lastName, phone: c.phone, metadata: c.metadata, created_at: c.createdAt, updated_at: c.updatedAt }))
+      const rows = customers.map((c) => ({
+        id: c.id, email: c.email, first_name: c.firstName, last_name: c.lastName, phone: c.phone, metadata: c.metadata, groups: c.groups,
+        order_count: c.orderCount, total_spent: c.totalSpent, currency: c.currency, created_at: c.createdAt, updated_at: c.updatedAt,
+      }))
       return sql`
-        INSERT INTO customers (id, email, first_name, last_name, phone, metadata, created_at, updated_at)
-        SELECT id, email, first_name, last_name, phone, metadata, created_at, updated_at
-        FROM ${recordset(rows, 'id text, email text, first_name text, last_name text, phone text, metadata jsonb, created_at timestamptz, updated_at timestamptz')}
+        INSERT INTO customers (id, email, first_name, last_name, phone, metadata, groups, order_count, total_spent, currency, created_at, updated_at)
+        SELECT id, email, first_name, last_name, phone, metadata, groups, order_count, total_spent, currency, created_at, updated_at
+        FROM ${recordset(rows, 'id text, email text, first_name text, last_name text, phone text, metadata jsonb, groups text[], order_count integer, total_spent bigint, currency text, created_at timestamptz, updated_at timestamptz')}
         RETURNING id`
     },
 
@@ -221,6 +229,15 @@ export function createCustomerService({ events }: { events: EventService }) {
       const written = rows.flatMap((r) => r.added.map((group) => ({ type: 'customer.group_added' as const, customerId: r.id, payload: { customerId: r.id, group } })))
       await events.emit(tx, ...written)
       return added
+    },
+
+    /**
+     * Emits `customer.group_added` for each group new customers were created with
+     * ({@link insertManySql}): what {@link addGroupsMany} emits when it adds them to a customer
+     * that has none.
+     */
+    async announceGroups(tx: Tx, items: { customerId: string; groups: string[] }[]): Promise<void> {
+      await events.emit(tx, ...items.flatMap((i) => i.groups.map((group) => ({ type: 'customer.group_added' as const, customerId: i.customerId, payload: { customerId: i.customerId, group } }))))
     },
 
     /** Removes the customer from a group; idempotent like `addGroup`. */
@@ -353,9 +370,14 @@ export function createCustomerService({ events }: { events: EventService }) {
       return new Map(rows.map((r) => [r.id, r]))
     },
 
-    /** Locks these customers' rows in id order (the order every multi-row lock takes, so lockers cannot deadlock). */
-    async lockMany(tx: Tx, ids: string[]): Promise<void> {
-      await sql`SELECT id FROM customers WHERE id = ANY (${[...ids].sort()}::text[]) ORDER BY id FOR UPDATE`.execute(tx)
+    /**
+     * Locks these customers' rows in id order (the order every multi-row lock takes, so lockers
+     * cannot deadlock). Answers the live ones among them, with the currency of their totals.
+     */
+    async lockMany(tx: Tx, ids: string[]): Promise<Map<string, { currency: string | null }>> {
+      const { rows } = await sql<{ id: string; live: boolean; currency: string | null }>`
+        SELECT id, deleted_at IS NULL AS live, currency FROM customers WHERE id = ANY (${[...ids].sort()}::text[]) ORDER BY id FOR UPDATE`.execute(tx)
+      return new Map(rows.filter((r) => r.live).map((r) => [r.id, { currency: r.currency }]))
     },
 
     // ---- erasure (the flow erase-person composes it with the other domains) ----

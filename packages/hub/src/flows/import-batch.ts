@@ -22,12 +22,26 @@ export interface RowOutcome {
   /** Identifiers set aside as invalid (the row went on with the others), or the reason a rejected row was refused. */
   rejectedIdentifiers: number
   reason: string | null
+  /** The row created its customer with its {@link ImportStart} (groups and order history in the customer's INSERT). */
+  started: boolean
+}
+
+/**
+ * What a row's new customer starts with, written in its INSERT instead of updating the new row
+ * again for each: its groups (deduplicated, in the row's order) and, when the row's order history
+ * can be recorded for a new customer, the sums of that history in its currency.
+ */
+export interface ImportStart {
+  groups: string[]
+  totals?: { orderCount: number; totalSpent: number; currency: string } | undefined
 }
 
 /** One row to import: what a sync would send, and its line in the file. */
 export interface ImportBatchRow {
   line: number
   input: SyncInput
+  /** What the customer starts with when this row creates it. */
+  start?: ImportStart | undefined
 }
 
 const keyOf = (k: IdentityKey) => `${k.kind}\u0000${k.namespace}\u0000${k.value}`
@@ -61,11 +75,12 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
   const outcomes = new Map<number, RowOutcome>()
   const reject = (line: number, err: unknown) => {
     if (!(err instanceof HubError)) throw err
-    outcomes.set(line, { line, status: 'rejected', customerId: null, joined: 0, conflicts: 0, rejectedIdentifiers: 0, reason: `${err.code}: ${err.message}` })
+    outcomes.set(line, { line, status: 'rejected', customerId: null, joined: 0, conflicts: 0, rejectedIdentifiers: 0, reason: `${err.code}: ${err.message}`, started: false })
   }
 
   // identifiers, and which rows must wait for the one-at-a-time path
   const prepared: { row: ImportBatchRow; keys: MatchKeys; rejected: ReturnType<typeof syncIdentifiers>['rejected'] }[] = []
+  const keysOfLine = new Map<number, string[]>()
   const slow: ImportBatchRow[] = []
   const seen = new Set<string>()
   for (const row of rows) {
@@ -77,6 +92,7 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
       continue
     }
     const own = keysOf(ids.keys).map(keyOf)
+    keysOfLine.set(row.line, own)
     const shared = own.some((k) => seen.has(k))
     for (const k of own) seen.add(k)
     if (shared) slow.push(row)
@@ -90,7 +106,7 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
   const recordOf = new Map(records.map((r) => [r.id, r]))
 
   const now = new Date().toISOString()
-  const created: Customer[] = []
+  const created: { customer: Customer; row: ImportBatchRow }[] = []
   const updated: { next: Customer; version: string }[] = []
   const linked: Identity[] = []
   const written: EventInput[] = []
@@ -107,9 +123,9 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
       continue
     }
     const plan = planSync(p.row.input, p.keys, p.rejected, resolution, [], now)
-    const base = { line: p.row.line, joined: 0, conflicts: resolution.conflicts.length, rejectedIdentifiers: p.rejected.length, reason: null }
+    const base = { line: p.row.line, joined: 0, conflicts: resolution.conflicts.length, rejectedIdentifiers: p.rejected.length, reason: null, started: false }
     if (plan.kind === 'create') {
-      created.push(plan.customer)
+      created.push({ customer: plan.customer, row: p.row })
       outcomes.set(p.row.line, { ...base, status: 'created', customerId: plan.customer.id })
     } else {
       const id = plan.kind === 'update' ? plan.next.id : plan.result.customer.id
@@ -123,8 +139,18 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
     }
   }
 
+  // a new customer starts with its row's groups and order history — unless a row decided one at a
+  // time below may find it (it shares an identifier with the row), which must see it as a sync would
+  const slowKeys = new Set(slow.flatMap((row) => keysOfLine.get(row.line) ?? []))
+  const inserted = created.map(({ customer, row }) => {
+    const start = row.start
+    if (!start || keysOfLine.get(row.line)!.some((k) => slowKeys.has(k))) return customer
+    outcomes.get(row.line)!.started = true
+    return { ...customer, groups: start.groups, ...(start.totals ? { orderCount: start.totals.orderCount, totalSpent: start.totals.totalSpent, currency: start.totals.currency } : {}) }
+  })
+
   try {
-    if (created.length) await customers.insertManySql(created).execute(tx)
+    if (inserted.length) await customers.insertManySql(inserted).execute(tx)
     if (updated.length) {
       const { rows: done } = await customers.guardedUpdateManySql(updated).execute(tx)
       if (done.length !== updated.length) throw new RetryTransaction(`${updated.length - done.length} customers of an import batch changed since they were read`)
@@ -148,6 +174,7 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
         conflicts: result.conflicts.length,
         rejectedIdentifiers: result.rejected.length,
         reason: null,
+        started: false,
       })
     } catch (err) {
       reject(row.line, err)

@@ -3,6 +3,7 @@ import type { Services } from '../module.js'
 import type { CustomerSettings } from '../customers/settings.js'
 import type { Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
+import type { ImportStart } from './import-batch.js'
 
 /** One imported row whose customer is known: its line, its customer, the row as read, and its stable key. */
 export interface ExtrasRow {
@@ -11,6 +12,56 @@ export interface ExtrasRow {
   row: ImportRow
   /** `${component}:${externalId}`, or without an externalId a hash of the row's identifiers: the same row of a later file has the same key. */
   key: string
+  /** The customer was created by this row with this start: its groups and order sums are in its row already. */
+  started?: ImportStart | undefined
+}
+
+/** The external id of the summary order that holds a row's order history. */
+const summaryId = (key: string) => `import:${key}`
+
+/**
+ * A row's order history as a summary (count, total, currency), or `undefined` without one. Throws
+ * why it cannot be recorded. The currency is the row's, else `customerCurrency()`'s.
+ */
+async function historyOf(row: ImportRow, customerCurrency: () => Promise<string | null>): Promise<{ count: number; total: number; currency: string } | undefined> {
+  const { orderCount, totalSpent } = row
+  if (orderCount === undefined && totalSpent === undefined) return undefined
+  const count = orderCount ?? 0
+  const total = totalSpent ?? 0
+  if (count === 0 && total > 0) throw new HubError('VALIDATION_FAILED', 'totalSpent is above 0 but orderCount is 0 (or missing): the order history was not imported.')
+  const currency = row.currency ?? (await customerCurrency())
+  if (!currency) throw new HubError('VALIDATION_FAILED', 'orderCount/totalSpent need a currency: the row has none and neither has the customer.')
+  return { count, total, currency }
+}
+
+/**
+ * What each row's customer starts with if the row creates it ({@link ImportStart}): the row's
+ * groups, and its order history when that can be recorded for a new customer — it is valid, in
+ * the row's own currency, and no order holds its key yet (one that does belongs to another
+ * customer, and {@link importExtras} reports it). One query for the batch.
+ *
+ * @example
+ * ```ts
+ * const starts = await importStarts(tx, services, 'identity.shop', [{ line: 1, key: 'identity.shop:42', row: { externalId: '42', groups: ['vip'] } }])
+ * // starts.get(1) → { groups: ['vip'] }
+ * ```
+ */
+export async function importStarts(tx: Tx, services: Services, component: string, rows: { line: number; key: string; row: ImportRow }[]): Promise<Map<number, ImportStart>> {
+  const histories = new Map<number, { count: number; total: number; currency: string }>()
+  for (const r of rows) {
+    // a new customer has no currency: only the row's own counts
+    const history = await historyOf(r.row, async () => null).catch((err: unknown) => void reasonOf(err))
+    if (history) histories.set(r.line, history)
+  }
+  const taken = await services.orders.takenSummaryKeys(tx, rows.filter((r) => histories.has(r.line)).map((r) => ({ platform: component, externalId: summaryId(r.key) })))
+  const starts = new Map<number, ImportStart>()
+  for (const r of rows) {
+    const history = histories.get(r.line)
+    const totals = history && !taken.has(`${component}\u0000${summaryId(r.key)}`) ? { orderCount: history.count, totalSpent: history.total, currency: history.currency } : undefined
+    const groups = [...new Set(r.row.groups ?? [])]
+    if (groups.length || totals) starts.set(r.line, { groups, totals })
+  }
+  return starts
 }
 
 /** The ledger an import's points go to. */
@@ -72,7 +123,9 @@ const reasonOf = (err: unknown): string => {
  * Groups, addresses, order histories and points are written set-wise (a few statements for the
  * batch): the points as one transaction per row, all written by one statement that chains each
  * account's entries in line order exactly as posting them one by one would
- * (`LedgerService.importBalances`).
+ * (`LedgerService.importBalances`). A row whose customer it created with its start
+ * (`started`, {@link importStarts}) has its groups announced and its history's order written,
+ * without adding either to the customer's row a second time.
  *
  * @example
  * ```ts
@@ -87,7 +140,9 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
   const reasons = new Map<number, string[]>()
   const report = (line: number, reason: string) => reasons.set(line, [...(reasons.get(line) ?? []), reason])
 
-  await customers.addGroupsMany(tx, rows.filter((r) => r.row.groups?.length).map((r) => ({ customerId: r.customerId, groups: r.row.groups! })))
+  // a customer the row created has its groups already: they are announced
+  await customers.addGroupsMany(tx, rows.filter((r) => !r.started && r.row.groups?.length).map((r) => ({ customerId: r.customerId, groups: r.row.groups! })))
+  await customers.announceGroups(tx, rows.flatMap((r) => (r.started?.groups.length ? [{ customerId: r.customerId, groups: r.started.groups }] : [])))
 
   // addresses: one call for the batch, reasons told per row (rows of one customer share the answer, so each row is given its own call's part)
   const withAddresses = rows.filter((r) => r.row.addresses?.length)
@@ -109,22 +164,17 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
   // order histories: set-wise, in rounds so that a key given twice (the same row twice in a file) is applied in line order
   const summaries: { r: ExtrasRow; count: number; total: number; currency: string }[] = []
   for (const r of rows) {
-    const { orderCount, totalSpent } = r.row
-    if (orderCount === undefined && totalSpent === undefined) continue
+    if (r.row.orderCount === undefined && r.row.totalSpent === undefined) continue
     try {
-      const count = orderCount ?? 0
-      const total = totalSpent ?? 0
-      if (count === 0 && total > 0) throw new HubError('VALIDATION_FAILED', 'totalSpent is above 0 but orderCount is 0 (or missing): the order history was not imported.')
-      const currency = r.row.currency ?? (await customers.requireLive(tx, r.customerId)).currency
-      if (!currency) throw new HubError('VALIDATION_FAILED', 'orderCount/totalSpent need a currency: the row has none and neither has the customer.')
-      summaries.push({ r, count, total, currency })
+      const history = await historyOf(r.row, async () => (await customers.requireLive(tx, r.customerId)).currency)
+      if (history) summaries.push({ r, ...history })
     } catch (err) {
       report(r.line, reasonOf(err))
     }
   }
   for (const round of rounds(summaries, (s) => s.r.key)) {
     const answers = await orders.recordSummaries(tx, round.map((s) => ({
-      platform: component, externalId: `import:${s.r.key}`, customerId: s.r.customerId, orderCount: s.count, total: s.total, currency: s.currency,
+      platform: component, externalId: summaryId(s.r.key), customerId: s.r.customerId, orderCount: s.count, total: s.total, currency: s.currency, counted: s.r.started?.totals !== undefined,
     })))
     for (const [n, err] of answers.entries()) if (err) report(round[n]!.r.line, reasonOf(err))
   }

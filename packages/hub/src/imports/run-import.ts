@@ -8,7 +8,7 @@ import { sql } from 'kysely'
 import { RetryTransaction, withTransaction, type Executor } from '../db/executor.js'
 import { isRetryable } from '../db/pg-errors.js'
 import { importBatch } from '../flows/import-batch.js'
-import { importExtras } from '../flows/import-extras.js'
+import { importExtras, importStarts } from '../flows/import-extras.js'
 import { createHash } from 'node:crypto'
 import { fileHash, formatOf, readRows } from './read-rows.js'
 import { importOwner, type StagedRow } from './import-service.js'
@@ -64,9 +64,11 @@ const STAGE_ROWS = 5_000
  * statistics follow (autovacuum looks at a table about once a minute, and is off on some
  * servers); planned with statistics of a table a fraction of its size, a batch's statements pick
  * indexes that fit an empty table and slow down as the table grows. So the import refreshes their
- * statistics itself (`ANALYZE`, a sample of each table) after {@link ANALYZE_FIRST} rows and again
- * each time the rows it resolved doubled: a handful of times per file, whatever its size. Tables a
- * batch only appends to (events, ledger entries and lots) are left to autovacuum.
+ * statistics itself (`ANALYZE`, a sample of each table) whenever the rows it resolved since the
+ * statistics were taken reach the customers they counted (at least {@link ANALYZE_FIRST}): each
+ * time the table may have doubled — a handful of times for a first file, whatever its size, and
+ * none for a file smaller than the customers the hub has. Tables a batch only appends to (events,
+ * ledger entries and lots) are left to autovacuum.
  */
 const IMPORT_TABLES = ['customers', 'identities', 'addresses', 'orders', 'reward_accounts', 'ledger_transactions']
 const ANALYZE_FIRST = 2_000
@@ -74,6 +76,12 @@ const ANALYZE_FIRST = 2_000
 /** Refreshes the statistics of the tables an import's batches look rows up in. */
 async function analyzeImportTables(db: Executor): Promise<void> {
   await sql.raw(`ANALYZE ${IMPORT_TABLES.join(', ')}`).execute(db)
+}
+
+/** The rows resolved before the statistics are taken again: the customers they count now, at least {@link ANALYZE_FIRST}. */
+async function rowsUntilAnalyze(db: Executor): Promise<number> {
+  const { rows } = await sql<{ n: number }>`SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = 'customers'::regclass`.execute(db)
+  return Math.max(ANALYZE_FIRST, Math.round(Number(rows[0]?.n ?? 0)))
 }
 const MAX_ATTEMPTS = 20
 
@@ -194,7 +202,7 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   let failed = false
   // rows resolved by this run, and when the statistics are refreshed next (one worker at a time, the others go on)
   let resolved = 0
-  let analyzeAt = ANALYZE_FIRST
+  let analyzeAt = await rowsUntilAnalyze(db)
   let analyzing = false
   const work = async () => {
     for (;;) {
@@ -207,9 +215,9 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
       resolved += n
       if (resolved >= analyzeAt && !analyzing) {
         analyzing = true
-        analyzeAt = resolved * 2
         try {
           await analyzeImportTables(db)
+          analyzeAt = resolved + (await rowsUntilAnalyze(db))
         } finally {
           analyzing = false
         }
@@ -221,10 +229,15 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
       const chunk = await imports.pending(tx, id)
       if (!chunk) return 0
       const rows = chunk.rows
-      const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field) })))
-      // what the row brings beyond a sync: groups, addresses, order history, points
+      const keyOf = new Map(rows.map((r) => [r.line, rowKey(summary.component, r.row)]))
+      // a new customer is written with its row's groups and order history (importStarts), the rest
+      // of what the row brings beyond a sync after the batch: addresses, points, and the same for matched customers
+      const starts = await importStarts(tx, services, summary.component, rows.map((r) => ({ line: r.line, key: keyOf.get(r.line)!, row: r.row })))
+      const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field), start: starts.get(r.line) })))
       const rowOf = new Map(rows.map((r) => [r.line, r.row]))
-      const extras = outcomes.flatMap((x) => (x.customerId && hasExtras(rowOf.get(x.line)!) ? [{ line: x.line, customerId: x.customerId, row: rowOf.get(x.line)!, key: rowKey(summary.component, rowOf.get(x.line)!) }] : []))
+      const extras = outcomes.flatMap((x) => (x.customerId && hasExtras(rowOf.get(x.line)!)
+        ? [{ line: x.line, customerId: x.customerId, row: rowOf.get(x.line)!, key: keyOf.get(x.line)!, started: x.started ? starts.get(x.line) : undefined }]
+        : []))
       if (extras.length) {
         const reasons = await importExtras(tx, services, o.settings, summary.component, extras)
         for (const x of outcomes) if (reasons.has(x.line)) x.reason = reasons.get(x.line)!

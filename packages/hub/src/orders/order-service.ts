@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely'
+import { sql, type RawBuilder, type Selectable } from 'kysely'
 import type { Order, OrderInput, OrderResult } from '@his-her/contract'
 import { RetryTransaction, type Executor, type Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
@@ -7,6 +7,21 @@ import { moveAllRows, moveRowsBack } from '../db/moves.js'
 import type { EventInput, EventService } from '../events/event-store.js'
 import type { CustomerService } from '../customers/customer-service.js'
 import type { OrdersTable } from './tables.js'
+
+/**
+ * The condition `orders o` holds one of these keys (platform and external id), as index lookups
+ * whatever the statistics: per platform, its external ids as one array (a join with a list of
+ * keys was planned as a scan of every order once the table outgrew its statistics).
+ */
+function keyed(keys: { platform: string; externalId: string }[]): RawBuilder<boolean> {
+  const byPlatform = new Map<string, string[]>()
+  for (const k of keys) {
+    const ids = byPlatform.get(k.platform)
+    if (ids) ids.push(k.externalId)
+    else byPlatform.set(k.platform, [k.externalId])
+  }
+  return sql<boolean>`(${sql.join([...byPlatform].map(([platform, ids]) => sql`(o.platform = ${platform} AND o.external_id = ANY (${ids}::text[]))`), sql` OR `)})`
+}
 
 /** An order as the raw statements below read it (`total::text`: a bigint, exact). */
 type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' | 'currency' | 'placed_at' | 'cancelled_at' | 'order_count'>
@@ -108,19 +123,6 @@ export function createOrderService({ customers, events }: { customers: CustomerS
     },
 
     /**
-     * Records platforms' order histories as summary rows (each `orderCount` orders, `total` in
-     * all), for a bulk import's batch, in a few statements for the whole batch: the first report
-     * of a summary inserts it and adds it to its customer's sums; a repeat with the same numbers
-     * changes nothing; one with other numbers corrects the row and the sums by the difference.
-     * Emits `order.recorded` / `order.corrected` as a reported order does (with the sums after
-     * it). An item that cannot be recorded writes nothing and gets its reason in the answer
-     * instead (the others go on): `CURRENCY_MISMATCH` (not the customer's currency, nor the
-     * summary's), `ORDER_CUSTOMER_MISMATCH` (the summary is another customer's),
-     * `ORDER_CANCELLED`, or the customer is not live. The customers' rows are locked (id order)
-     * before anything is read, so the checks hold until the transaction ends; a summary another
-     * transaction inserted meanwhile makes the batch start again ({@link RetryTransaction}).
-     */
-    /**
      * An erase: the order histories an import brought for these customers are keyed by the
      * platform's customer id (`import:<component>:<id>`), an identifier of the person. The key
      * becomes `import:erased:<order id>`; the order, its totals and its currency stay. A later
@@ -134,20 +136,37 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       return rows.length
     },
 
+    /**
+     * Records platforms' order histories as summary rows (each `orderCount` orders, `total` in
+     * all), for a bulk import's batch, in a few statements for the whole batch: the first report
+     * of a summary inserts it and adds it to its customer's sums; a repeat with the same numbers
+     * changes nothing; one with other numbers corrects the row and the sums by the difference.
+     * Emits `order.recorded` / `order.corrected` as a reported order does (with the sums after
+     * it). An item that cannot be recorded writes nothing and gets its reason in the answer
+     * instead (the others go on): `CURRENCY_MISMATCH` (not the customer's currency, nor the
+     * summary's), `ORDER_CUSTOMER_MISMATCH` (the summary is another customer's),
+     * `ORDER_CANCELLED`, or the customer is not live. The customers' rows are locked (id order)
+     * before anything is read, so the checks hold until the transaction ends; a summary another
+     * transaction inserted meanwhile makes the batch start again ({@link RetryTransaction}).
+     *
+     * An item `counted` belongs to a customer the import created with this history's sums
+     * already in its row (and with no other order): the order is written and its event emitted,
+     * the sums are not added a second time. The caller checked that no order had its key
+     * ({@link takenSummaryKeys}); one that has it now was recorded concurrently, and the batch
+     * starts again.
+     */
     async recordSummaries(
       tx: Tx,
-      items: { platform: string; externalId: string; customerId: string; orderCount: number; total: number; currency: string }[],
+      items: { platform: string; externalId: string; customerId: string; orderCount: number; total: number; currency: string; counted?: boolean }[],
     ): Promise<(HubError | null)[]> {
       const answers: (HubError | null)[] = items.map(() => null)
       if (items.length === 0) return answers
       const ids = [...new Set(items.map((i) => i.customerId))]
-      await customers.lockMany(tx, ids)
-      const live = new Map((await customers.readForMatch(tx, ids)).map((c) => [c.id, c])) // merged and deleted ones are left out
+      const live = await customers.lockMany(tx, ids) // merged and deleted ones are left out
       const currency = new Map([...live].map(([id, c]) => [id, c.currency]))
       const found = await sql<OrderRecord & { platform: string; external_id: string }>`
         SELECT o.id, o.platform, o.external_id, o.customer_id, o.total::text AS total, o.currency, o.placed_at, o.cancelled_at, o.order_count
-        FROM orders o JOIN (VALUES ${sql.join(items.map((i) => sql`(${i.platform}, ${i.externalId})`))}) v (platform, external_id)
-          ON o.platform = v.platform AND o.external_id = v.external_id
+        FROM orders o WHERE ${keyed(items)}
         ORDER BY o.id FOR UPDATE OF o`.execute(tx)
       const priorOf = new Map(found.rows.map((r) => [`${r.platform}\u0000${r.external_id}`, r]))
 
@@ -162,6 +181,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         const fail = (err: HubError) => void (answers[n] = err)
         if (seen.has(key)) throw new Error(`order summary ${name} given twice in one batch`) // row keys are unique per batch
         seen.add(key)
+        if (prior && item.counted) throw new RetryTransaction(`order summary ${name} was recorded concurrently for another customer`)
         if (!live.has(item.customerId)) {
           fail(new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${item.customerId}.`))
           continue
@@ -187,6 +207,10 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         const spent = item.total - Number(prior?.total ?? 0)
         if (prior && count === 0 && spent === 0) continue
         currency.set(item.customerId, item.currency) // the first order sets the customer's currency
+        if (item.counted) {
+          inserts.push({ item, id: newId('ord'), n })
+          continue
+        }
         const d = deltas.get(item.customerId) ?? { id: item.customerId, count: 0, spent: 0, currency: item.currency }
         deltas.set(item.customerId, { ...d, count: d.count + count, spent: d.spent + spent })
         if (prior) updates.push({ item, prior, n })
@@ -217,8 +241,10 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       const sums = await customers.addToTotalsMany(tx, [...deltas.values()])
       if (sums.size !== deltas.size) throw new RetryTransaction('a customer of an import batch changed while its orders were recorded')
 
-      // each event carries the sums after its own change: walk back from the final sums
+      // each event carries the sums after its own change: walk back from the final sums (a
+      // counted summary's customer had none before it)
       const running = new Map([...sums].map(([id, s]) => [id, { ...s, orderCount: s.orderCount - deltas.get(id)!.count, totalSpent: s.totalSpent - deltas.get(id)!.spent }]))
+      for (const item of items) if (item.counted) running.set(item.customerId, { orderCount: 0, totalSpent: 0 })
       const emitted: EventInput[] = []
       for (const [n, order] of [...written].sort(([a], [b]) => a - b)) {
         const item = items[n]!
@@ -234,6 +260,13 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       }
       await events.emit(tx, ...emitted)
       return answers
+    },
+
+    /** Which of these order summaries' keys (platform and external id) an order has already: a bulk import's new customer starts only with a history no order holds. */
+    async takenSummaryKeys(exec: Executor, keys: { platform: string; externalId: string }[]): Promise<Set<string>> {
+      if (keys.length === 0) return new Set()
+      const { rows } = await sql<{ platform: string; external_id: string }>`SELECT o.platform, o.external_id FROM orders o WHERE ${keyed(keys)}`.execute(exec)
+      return new Set(rows.map((r) => `${r.platform}\u0000${r.external_id}`))
     },
 
     /** The count and sum of a customer's orders not cancelled, from the orders themselves (a summary row counts its `order_count`). */
