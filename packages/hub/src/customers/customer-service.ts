@@ -357,6 +357,22 @@ export function createCustomerService({ events }: { events: EventService }) {
       return new Map(rows.map((r) => [r.id, { orderCount: r.order_count, totalSpent: Number(r.total_spent) }]))
     },
 
+    /**
+     * Takes back the order history new customers were created with (a bulk import's
+     * {@link insertManySql}) when its order could not be recorded: their sums go back to 0 and
+     * their currency to none, as they were before it. Only a customer whose sums are still
+     * exactly that history changes; anything else is a bug and throws.
+     */
+    async takeBackTotals(tx: Tx, items: { id: string; count: number; spent: number }[]): Promise<void> {
+      if (items.length === 0) return
+      const { rows } = await sql<{ id: string }>`
+        UPDATE customers c SET order_count = 0, total_spent = 0, currency = NULL
+        FROM ${recordset(items, 'id text, count integer, spent bigint')}
+        WHERE c.id = v.id AND c.order_count = v.count AND c.total_spent = v.spent
+        RETURNING c.id`.execute(tx)
+      if (rows.length !== new Set(items.map((i) => i.id)).size) throw new Error('an imported customer\'s totals changed before its history could be taken back')
+    },
+
     /** Sets the sums outright (after orders moved between customers in a merge or its undo). */
     async setTotals(tx: Tx, id: string, totals: { count: number; spent: number }): Promise<void> {
       await tx.updateTable('customers').set({ order_count: totals.count, total_spent: totals.spent, updated_at: new Date() }).where('id', '=', id).execute()

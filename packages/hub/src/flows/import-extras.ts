@@ -19,45 +19,39 @@ export interface ExtrasRow {
 /** The external id of the summary order that holds a row's order history. */
 const summaryId = (key: string) => `import:${key}`
 
-/**
- * A row's order history as a summary (count, total, currency), or `undefined` without one. Throws
- * why it cannot be recorded. The currency is the row's, else `customerCurrency()`'s.
- */
-async function historyOf(row: ImportRow, customerCurrency: () => Promise<string | null>): Promise<{ count: number; total: number; currency: string } | undefined> {
+/** A row's order history — its count and total — or `undefined` without one. Throws when the two cannot be a history. */
+function historyOf(row: ImportRow): { count: number; total: number } | undefined {
   const { orderCount, totalSpent } = row
   if (orderCount === undefined && totalSpent === undefined) return undefined
   const count = orderCount ?? 0
   const total = totalSpent ?? 0
   if (count === 0 && total > 0) throw new HubError('VALIDATION_FAILED', 'totalSpent is above 0 but orderCount is 0 (or missing): the order history was not imported.')
-  const currency = row.currency ?? (await customerCurrency())
-  if (!currency) throw new HubError('VALIDATION_FAILED', 'orderCount/totalSpent need a currency: the row has none and neither has the customer.')
-  return { count, total, currency }
+  return { count, total }
 }
 
 /**
  * What each row's customer starts with if the row creates it ({@link ImportStart}): the row's
- * groups, and its order history when that can be recorded for a new customer — it is valid, in
- * the row's own currency, and no order holds its key yet (one that does belongs to another
- * customer, and {@link importExtras} reports it). One query for the batch.
+ * groups, and its order history when that is valid and in the row's own currency (a new customer
+ * has none). Should an order hold the history's key already, {@link importExtras} takes it back
+ * and reports it.
  *
  * @example
  * ```ts
- * const starts = await importStarts(tx, services, 'identity.shop', [{ line: 1, key: 'identity.shop:42', row: { externalId: '42', groups: ['vip'] } }])
- * // starts.get(1) → { groups: ['vip'] }
+ * importStarts([{ line: 1, row: { externalId: '42', groups: ['vip'], orderCount: 2, totalSpent: 900, currency: 'EUR' } }])
+ * // → Map { 1 => { groups: ['vip'], totals: { orderCount: 2, totalSpent: 900, currency: 'EUR' } } }
  * ```
  */
-export async function importStarts(tx: Tx, services: Services, component: string, rows: { line: number; key: string; row: ImportRow }[]): Promise<Map<number, ImportStart>> {
-  const histories = new Map<number, { count: number; total: number; currency: string }>()
-  for (const r of rows) {
-    // a new customer has no currency: only the row's own counts
-    const history = await historyOf(r.row, async () => null).catch((err: unknown) => void reasonOf(err))
-    if (history) histories.set(r.line, history)
-  }
-  const taken = await services.orders.takenSummaryKeys(tx, rows.filter((r) => histories.has(r.line)).map((r) => ({ platform: component, externalId: summaryId(r.key) })))
+export function importStarts(rows: { line: number; row: ImportRow }[]): Map<number, ImportStart> {
   const starts = new Map<number, ImportStart>()
   for (const r of rows) {
-    const history = histories.get(r.line)
-    const totals = history && !taken.has(`${component}\u0000${summaryId(r.key)}`) ? { orderCount: history.count, totalSpent: history.total, currency: history.currency } : undefined
+    let history: ReturnType<typeof historyOf>
+    try {
+      history = historyOf(r.row)
+    } catch (err) {
+      reasonOf(err) // reported by importExtras
+    }
+    const currency = r.row.currency
+    const totals = history && currency ? { orderCount: history.count, totalSpent: history.total, currency } : undefined
     const groups = [...new Set(r.row.groups ?? [])]
     if (groups.length || totals) starts.set(r.line, { groups, totals })
   }
@@ -166,8 +160,11 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
   for (const r of rows) {
     if (r.row.orderCount === undefined && r.row.totalSpent === undefined) continue
     try {
-      const history = await historyOf(r.row, async () => (await customers.requireLive(tx, r.customerId)).currency)
-      if (history) summaries.push({ r, ...history })
+      const history = historyOf(r.row)
+      if (!history) continue
+      const currency = r.row.currency ?? (await customers.requireLive(tx, r.customerId)).currency
+      if (!currency) throw new HubError('VALIDATION_FAILED', 'orderCount/totalSpent need a currency: the row has none and neither has the customer.')
+      summaries.push({ r, ...history, currency })
     } catch (err) {
       report(r.line, reasonOf(err))
     }

@@ -1,4 +1,5 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely'
+import { recordset } from '../db/statement.js'
 import type { Order, OrderInput, OrderResult } from '@his-her/contract'
 import { RetryTransaction, type Executor, type Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
@@ -149,11 +150,12 @@ export function createOrderService({ customers, events }: { customers: CustomerS
      * before anything is read, so the checks hold until the transaction ends; a summary another
      * transaction inserted meanwhile makes the batch start again ({@link RetryTransaction}).
      *
-     * An item `counted` belongs to a customer the import created with this history's sums
-     * already in its row (and with no other order): the order is written and its event emitted,
-     * the sums are not added a second time. The caller checked that no order had its key
-     * ({@link takenSummaryKeys}); one that has it now was recorded concurrently, and the batch
-     * starts again.
+     * An item `counted` belongs to a customer the import created in this transaction with this
+     * history's sums and currency already in its row, and no other order: the order is written
+     * and its event emitted, the sums are not added a second time (nor is the new customer locked
+     * or its key looked up first: the insert finds out). If an order holds its key already —
+     * another customer's — the history is taken back from the new customer's row (sums 0, no
+     * currency, as it would have been) and the item answers `ORDER_CUSTOMER_MISMATCH`.
      */
     async recordSummaries(
       tx: Tx,
@@ -161,13 +163,15 @@ export function createOrderService({ customers, events }: { customers: CustomerS
     ): Promise<(HubError | null)[]> {
       const answers: (HubError | null)[] = items.map(() => null)
       if (items.length === 0) return answers
-      const ids = [...new Set(items.map((i) => i.customerId))]
-      const live = await customers.lockMany(tx, ids) // merged and deleted ones are left out
+      const looked = items.filter((i) => !i.counted)
+      const live = looked.length ? await customers.lockMany(tx, [...new Set(looked.map((i) => i.customerId))]) : new Map<string, never>() // merged and deleted ones are left out
       const currency = new Map([...live].map(([id, c]) => [id, c.currency]))
-      const found = await sql<OrderRecord & { platform: string; external_id: string }>`
-        SELECT o.id, o.platform, o.external_id, o.customer_id, o.total::text AS total, o.currency, o.placed_at, o.cancelled_at, o.order_count
-        FROM orders o WHERE ${keyed(items)}
-        ORDER BY o.id FOR UPDATE OF o`.execute(tx)
+      const found = looked.length
+        ? await sql<OrderRecord & { platform: string; external_id: string }>`
+            SELECT o.id, o.platform, o.external_id, o.customer_id, o.total::text AS total, o.currency, o.placed_at, o.cancelled_at, o.order_count
+            FROM orders o WHERE ${keyed(looked)}
+            ORDER BY o.id FOR UPDATE OF o`.execute(tx)
+        : { rows: [] }
       const priorOf = new Map(found.rows.map((r) => [`${r.platform}\u0000${r.external_id}`, r]))
 
       const inserts: { item: (typeof items)[number]; id: string; n: number }[] = []
@@ -181,7 +185,10 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         const fail = (err: HubError) => void (answers[n] = err)
         if (seen.has(key)) throw new Error(`order summary ${name} given twice in one batch`) // row keys are unique per batch
         seen.add(key)
-        if (prior && item.counted) throw new RetryTransaction(`order summary ${name} was recorded concurrently for another customer`)
+        if (item.counted) {
+          inserts.push({ item, id: newId('ord'), n })
+          continue
+        }
         if (!live.has(item.customerId)) {
           fail(new HubError('CUSTOMER_NOT_FOUND', `No live customer has the id ${item.customerId}.`))
           continue
@@ -207,10 +214,6 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         const spent = item.total - Number(prior?.total ?? 0)
         if (prior && count === 0 && spent === 0) continue
         currency.set(item.customerId, item.currency) // the first order sets the customer's currency
-        if (item.counted) {
-          inserts.push({ item, id: newId('ord'), n })
-          continue
-        }
         const d = deltas.get(item.customerId) ?? { id: item.customerId, count: 0, spent: 0, currency: item.currency }
         deltas.set(item.customerId, { ...d, count: d.count + count, spent: d.spent + spent })
         if (prior) updates.push({ item, prior, n })
@@ -219,15 +222,30 @@ export function createOrderService({ customers, events }: { customers: CustomerS
 
       const written = new Map<number, OrderRecord>()
       if (inserts.length) {
+        const values = inserts.map(({ item, id }) => ({ id, platform: item.platform, external_id: item.externalId, customer_id: item.customerId, total: item.total, currency: item.currency, order_count: item.orderCount }))
         const { rows } = await sql<OrderRecord>`
           INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at, order_count)
-          VALUES ${sql.join(inserts.map(({ item, id }) => sql`(${id}, ${item.platform}, ${item.externalId}, ${item.customerId}, ${item.total}::bigint, ${item.currency}, now(), ${item.orderCount}::integer)`))}
+          SELECT id, platform, external_id, customer_id, total, currency, now(), order_count
+          FROM ${recordset(values, 'id text, platform text, external_id text, customer_id text, total bigint, currency text, order_count integer')}
           ON CONFLICT ON CONSTRAINT orders_platform_external_key DO NOTHING
           RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count`.execute(tx)
-        // another transaction recorded one of them since the read: decide again on what it wrote
-        if (rows.length !== inserts.length) throw new RetryTransaction('an imported order summary was recorded concurrently')
         const byId = new Map(rows.map((r) => [r.id, r]))
-        for (const i of inserts) written.set(i.n, byId.get(i.id)!)
+        const refused = inserts.filter((i) => !byId.has(i.id))
+        // another transaction recorded one it looked up since: decide again on what it wrote
+        if (refused.some((i) => !i.item.counted)) throw new RetryTransaction('an imported order summary was recorded concurrently')
+        if (refused.length) {
+          // a new customer's history whose key another customer's order holds: taken back from its row, reported
+          const holders = await sql<{ platform: string; external_id: string; customer_id: string }>`
+            SELECT o.platform, o.external_id, o.customer_id FROM orders o WHERE ${keyed(refused.map((i) => i.item))}`.execute(tx)
+          const holderOf = new Map(holders.rows.map((h) => [`${h.platform}\u0000${h.external_id}`, h.customer_id]))
+          await customers.takeBackTotals(tx, refused.map(({ item }) => ({ id: item.customerId, count: item.orderCount, spent: item.total })))
+          for (const { item, n } of refused) {
+            const holder = holderOf.get(`${item.platform}\u0000${item.externalId}`)
+            if (holder === undefined) throw new RetryTransaction(`order summary ${item.platform}/${item.externalId} was refused but is not there`)
+            answers[n] = new HubError('ORDER_CUSTOMER_MISMATCH', `Order ${item.platform}/${item.externalId} was recorded for another customer.`, { customerId: holder })
+          }
+        }
+        for (const i of inserts) if (byId.has(i.id)) written.set(i.n, byId.get(i.id)!)
       }
       if (updates.length) {
         const { rows } = await sql<OrderRecord>`
@@ -260,13 +278,6 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       }
       await events.emit(tx, ...emitted)
       return answers
-    },
-
-    /** Which of these order summaries' keys (platform and external id) an order has already: a bulk import's new customer starts only with a history no order holds. */
-    async takenSummaryKeys(exec: Executor, keys: { platform: string; externalId: string }[]): Promise<Set<string>> {
-      if (keys.length === 0) return new Set()
-      const { rows } = await sql<{ platform: string; external_id: string }>`SELECT o.platform, o.external_id FROM orders o WHERE ${keyed(keys)}`.execute(exec)
-      return new Set(rows.map((r) => `${r.platform}\u0000${r.external_id}`))
     },
 
     /** The count and sum of a customer's orders not cancelled, from the orders themselves (a summary row counts its `order_count`). */
