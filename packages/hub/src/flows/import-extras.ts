@@ -48,7 +48,7 @@ export function importStarts(rows: { line: number; row: ImportRow }[]): Map<numb
     try {
       history = historyOf(r.row)
     } catch (err) {
-      reasonOf(err) // reported by importExtras
+      if (!(err instanceof HubError)) throw err // an invalid history: importExtras reports it
     }
     const currency = r.row.currency
     const totals = history && currency ? { orderCount: history.count, totalSpent: history.total, currency } : undefined
