@@ -143,7 +143,8 @@ describe.skipIf(!onPostgres)('the points ledger across processes', { timeout: pr
     expect(clean.code, clean.stderr).toBe(0)
     expect(clean.stdout).toMatch(/reward-points: \d+ accounts, \d+ transactions, \d+ entries — ok/)
 
-    const [entry] = await query<{ account_id: string; seq: string }>(`SELECT account_id, seq::text AS seq FROM ledger_entries ORDER BY created_at DESC LIMIT 1`)
+    // a credit, so the hand-made change cannot make it the zero amount the table refuses
+    const [entry] = await query<{ account_id: string; seq: string }>(`SELECT account_id, seq::text AS seq FROM ledger_entries WHERE amount > 0 ORDER BY created_at DESC LIMIT 1`)
     await client.query('ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_insert_only')
     await client.query('UPDATE ledger_entries SET amount = amount + 1, balance_after = balance_after + 1 WHERE account_id = $1 AND seq = $2', [entry!.account_id, entry!.seq])
     await client.query('ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_insert_only')

@@ -104,6 +104,13 @@ function take(lots: LotRow[], amount: bigint): { uses: LotUse[]; short: bigint }
   return { uses, short: left }
 }
 
+/**
+ * The lots a debt moved onto an account consumes: available points first, then pending ones — the
+ * account's lots must end at its balance (nothing while below zero), as a debit beyond the
+ * available points in a ledger allowing negative balances does.
+ */
+const takeDebt = (lots: LotRow[], amount: bigint): LotUse[] => take([...lots.filter((l) => !l.pending), ...lots.filter((l) => l.pending)], amount).uses
+
 const sum = (uses: LotUse[]): bigint => uses.reduce((s, u) => s + u.amount, 0n)
 
 export interface LedgerServiceDeps {
@@ -855,7 +862,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           mergeId,
           metadata: { holds: holds.map((h) => h.id), sourceCustomerId: sourceId, targetCustomerId: targetId },
           held: held > 0n ? new Map([[source.id, -held], [target, held]]) : undefined,
-          uses: positive ? uses : take((await store.openLots(tx, target)).filter((l) => !l.pending), amount).uses,
+          uses: positive ? uses : takeDebt(await store.openLots(tx, target), amount),
           lots: positive ? copies : [],
           mayGoNegative: settings.allowNegative,
           events: pointsEvent('points.transferred', targetId),
