@@ -30,12 +30,13 @@ export type PasswordResetInput = Static<typeof PasswordResetInput>
 
 export const Accepted = Type.Object({ accepted: Type.Literal(true) }, { description: 'the same answer whether or not the email is known' })
 
-export const principalKinds = ['api-token', 'customer', 'service'] as const
+export const principalKinds = ['api-token', 'customer', 'service', 'staff'] as const
 export const WhoAmI = Type.Object({
   kind: Type.Enum(principalKinds),
   role: Type.Enum(roles),
   customerId: Type.Optional(Type.String()),
   serviceAccountId: Type.Optional(Type.String()),
+  staffId: Type.Optional(Type.String()),
   providerId: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   organizationId: Type.Optional(Type.String()),
   name: Type.Optional(Type.String()),

@@ -182,14 +182,14 @@ export const coupons = defineDomain({
       errors: ['SERVICE_ACCOUNT_REQUIRED', 'COUPON_CURRENCY_REQUIRED', 'COUPON_KIND_CHANGED', 'COUPON_BALANCE_HELD', 'SELLER_SUSPENDED', 'SELLER_TERMINATED'],
     },
     listCoupons: {
-      method: 'GET', path: '/coupons', tags, access: anyCaller,
+      method: 'GET', path: '/coupons', tags, access: ['admin', 'platform', 'service', 'support'],
       summary: "Coupons, newest first (a service account sees its own provider's only)",
       query: CouponListQuery,
       responses: { 200: Page(Coupon) },
       errors: ['INVALID_CURSOR', 'SERVICE_ACCOUNT_REQUIRED'],
     },
     getCoupon: {
-      method: 'GET', path: '/coupons/:id', tags, access: anyCaller,
+      method: 'GET', path: '/coupons/:id', tags, access: ['admin', 'platform', 'service', 'support'],
       summary: 'A coupon (a service account reads its own provider\'s only)',
       params: Params,
       responses: { 200: Coupon },
@@ -204,7 +204,7 @@ export const coupons = defineDomain({
       errors: ['COUPON_NOT_FOUND', 'COUPON_ALREADY_REDEEMED', 'SERVICE_ACCOUNT_REQUIRED'],
     },
     lookupCoupon: {
-      method: 'POST', path: '/coupons/lookup', tags, access: anyCaller,
+      method: 'POST', path: '/coupons/lookup', tags, access: ['admin', 'platform', 'service', 'support'],
       summary: 'Find a coupon by its code (rate-limited per caller: codes are not to be guessed)',
       body: CouponLookupInput,
       responses: { 200: Coupon },

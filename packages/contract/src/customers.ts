@@ -226,21 +226,21 @@ export const customers = defineDomain({
       errors: ['IDENTIFIER_REQUIRED', 'PASSWORD_TOO_SHORT', 'GUEST_CHECKOUT_DISABLED', 'METADATA_TOO_LARGE', ...contact],
     },
     listCustomers: {
-      method: 'GET', path: '/customer', tags, access: admin,
+      method: 'GET', path: '/customer', tags, access: ['admin', 'support'],
       summary: 'List customers with filters, sorted, in cursor pages',
       query: CustomerListQuery,
       responses: { 200: CustomerPage },
       errors: ['INVALID_CURSOR', 'INVALID_EMAIL'],
     },
     getCustomer: {
-      method: 'GET', path: '/customer/:id', tags, access: rw,
+      method: 'GET', path: '/customer/:id', tags, access: ['admin', 'platform', 'support'],
       summary: 'Read a customer',
       params: CustomerIdParams,
       responses: { 200: Customer },
       errors: named,
     },
     updateCustomer: {
-      method: 'PATCH', path: '/customer/:id', tags, access: rw,
+      method: 'PATCH', path: '/customer/:id', tags, access: ['admin', 'platform', 'support'],
       summary: 'Change the given fields of a customer',
       params: CustomerIdParams,
       body: CustomerPatch,
@@ -255,7 +255,7 @@ export const customers = defineDomain({
       errors: named,
     },
     addAddress: {
-      method: 'POST', path: '/customer/:id/address', tags, access: rw,
+      method: 'POST', path: '/customer/:id/address', tags, access: ['admin', 'platform', 'support'],
       summary: 'Add an address (the first becomes the default)',
       params: CustomerIdParams,
       body: AddressInput,
@@ -263,7 +263,7 @@ export const customers = defineDomain({
       errors: [...named, 'INVALID_COUNTRY', 'INVALID_PHONE', 'ADDRESS_LIMIT_REACHED'],
     },
     updateAddress: {
-      method: 'PATCH', path: '/customer/:id/address/:addressId', tags, access: rw,
+      method: 'PATCH', path: '/customer/:id/address/:addressId', tags, access: ['admin', 'platform', 'support'],
       summary: 'Change an address; isDefault: true makes it the default',
       params: AddressParams,
       body: AddressPatch,
@@ -271,14 +271,14 @@ export const customers = defineDomain({
       errors: ['EMPTY_PATCH', 'INVALID_ID', ...named, 'ADDRESS_NOT_FOUND', 'DEFAULT_ADDRESS_REQUIRED', 'INVALID_COUNTRY', 'INVALID_PHONE'],
     },
     removeAddress: {
-      method: 'DELETE', path: '/customer/:id/address/:addressId', tags, access: rw,
+      method: 'DELETE', path: '/customer/:id/address/:addressId', tags, access: ['admin', 'platform', 'support'],
       summary: 'Remove an address (the oldest remaining becomes the default)',
       params: AddressParams,
       responses: { 200: Deleted },
       errors: ['INVALID_ID', ...named, 'ADDRESS_NOT_FOUND'],
     },
     addToGroup: {
-      method: 'POST', path: '/customer/:id/group', tags, access: rw,
+      method: 'POST', path: '/customer/:id/group', tags, access: ['admin', 'platform', 'support'],
       summary: 'Add the customer to a group (idempotent)',
       params: CustomerIdParams,
       body: GroupInput,
@@ -286,7 +286,7 @@ export const customers = defineDomain({
       errors: named,
     },
     removeFromGroup: {
-      method: 'DELETE', path: '/customer/:id/group/:group', tags, access: rw,
+      method: 'DELETE', path: '/customer/:id/group/:group', tags, access: ['admin', 'platform', 'support'],
       summary: 'Remove the customer from a group (idempotent)',
       params: GroupParams,
       responses: { 200: Customer },

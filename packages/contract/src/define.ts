@@ -1,7 +1,7 @@
 import type { Static, TObject, TSchema } from 'typebox'
 
 /** Who may call a route: the role of the bearer token. */
-export const roles = ['admin', 'platform', 'events:read', 'metrics:read', 'service', 'customer'] as const
+export const roles = ['admin', 'platform', 'events:read', 'metrics:read', 'service', 'customer', 'support'] as const
 export type Role = (typeof roles)[number]
 
 /** One entry of the error catalogue: the HTTP status of the code and a message a person can act on. */

@@ -58,7 +58,7 @@ export function feedDomain<const T extends readonly string[]>(types: T) {
     events: {} as Record<never, TSchema>,
     routes: {
       listEvents: {
-        method: 'GET', path: '/events', tags: ['events'], access: ['admin', 'events:read'],
+        method: 'GET', path: '/events', tags: ['events'], access: ['admin', 'events:read', 'support'],
         summary: 'Read the event feed in order, after a sequence',
         query: EventListQuery,
         responses: { 200: EventPage },

@@ -210,21 +210,21 @@ export const identity = defineDomain({
       errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'INVALID_COUNTRY', 'METADATA_TOO_LARGE', 'LEDGER_NOT_FOUND', 'PLATFORM_SCOPE', 'CONTENTION'],
     },
     lookupCustomer: {
-      method: 'GET', path: '/customer/lookup', tags, access: rw,
+      method: 'GET', path: '/customer/lookup', tags, access: ['admin', 'platform', 'support'],
       summary: 'Run the matching cascade without writing',
       query: LookupQuery,
       responses: { 200: LookupResult },
       errors: ['IDENTIFIER_REQUIRED', 'INVALID_EMAIL', 'INVALID_PHONE', 'INVALID_COUNTRY', 'PLATFORM_SCOPE', 'NO_MATCH'],
     },
     listIdentities: {
-      method: 'GET', path: '/customer/:id/identities', tags, access: rw,
+      method: 'GET', path: '/customer/:id/identities', tags, access: ['admin', 'platform', 'support'],
       summary: "A customer's identities",
       params: CustomerIdParams,
       responses: { 200: List(Identity) },
       errors: named,
     },
     customerHistory: {
-      method: 'GET', path: '/customer/:id/history', tags, access: rw,
+      method: 'GET', path: '/customer/:id/history', tags, access: ['admin', 'platform', 'support'],
       summary: "Why this customer is who it is: its creation, identity links and unlinks, conflicts, rejected identifiers, merges and undos, in order",
       description: "Includes what happened to the customers merged into it (customerId says which). Oldest first.",
       params: CustomerIdParams,
@@ -263,7 +263,7 @@ export const identity = defineDomain({
       errors: [...named, 'MERGE_SAME_CUSTOMER', 'CUSTOMER_ALREADY_MERGED', 'CURRENCY_MISMATCH'],
     },
     getMerge: {
-      method: 'GET', path: '/merges/:id', tags: ['merges'], access: admin,
+      method: 'GET', path: '/merges/:id', tags: ['merges'], access: ['admin', 'support'],
       summary: 'A merge record: what moved',
       params: MergeParams,
       responses: { 200: Merge },

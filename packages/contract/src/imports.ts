@@ -95,20 +95,20 @@ export const imports = defineDomain({
       errors: ['IMPORT_RUNNING', 'IMPORT_TOO_LARGE'],
     },
     listImports: {
-      method: 'GET', path: '/imports', tags, access: ['admin'],
+      method: 'GET', path: '/imports', tags, access: ['admin', 'support'],
       summary: 'The imports, newest first (the last 100)',
       responses: { 200: List(ImportSummary) },
       errors: [],
     },
     getImport: {
-      method: 'GET', path: '/imports/:id', tags, access: ['admin'],
+      method: 'GET', path: '/imports/:id', tags, access: ['admin', 'support'],
       summary: 'An import: where it is and what it did so far',
       params: IdParams,
       responses: { 200: ImportSummary },
       errors: ['IMPORT_NOT_FOUND'],
     },
     listImportRejections: {
-      method: 'GET', path: '/imports/:id/rejected', tags, access: ['admin'],
+      method: 'GET', path: '/imports/:id/rejected', tags, access: ['admin', 'support'],
       summary: "An import's rows refused whole or in part: line and reason",
       params: IdParams,
       query: Type.Object({ after: Opt(Type.Integer({ minimum: 0 })), limit: Opt(Type.Integer({ minimum: 1, maximum: 1000 })) }, { additionalProperties: false }),

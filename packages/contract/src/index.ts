@@ -8,6 +8,7 @@ import { loyalty } from './loyalty.js'
 import { orders } from './orders.js'
 import { auth } from './auth.js'
 import { tokens } from './tokens.js'
+import { staff } from './staff.js'
 import { sellers } from './sellers.js'
 import { coupons } from './coupons.js'
 import { webhooks } from './webhooks.js'
@@ -17,7 +18,7 @@ import { eventEnvelope, feedDomain } from './events.js'
 
 // One line a domain: its error codes, events and routes join the catalogue, the event map and
 // the route table below.
-const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, sellers, coupons, webhooks, privacyExport, imports })
+const domains = combineDomains({ common, operations, customers, identity, loyalty, orders, auth, tokens, staff, sellers, coupons, webhooks, privacyExport, imports })
 
 /** Every event type with the schema of its payload. */
 export const eventPayloads = domains.events
@@ -119,6 +120,7 @@ export {
 } from './customers.js'
 export { OrderInput, OrderResult, Order, orderOutcomes, CancelOrderInput, CancelOrderResult } from './orders.js'
 export { EventListQuery } from './events.js'
+export { StaffUser, StaffUserInput, StaffUserPatch, StaffLoginInput, staffRoles, type StaffRole } from './staff.js'
 export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole, tokenScopePatterns, maxTokenScope } from './tokens.js'
 export {
   Identity,

@@ -309,7 +309,7 @@ export const loyalty = defineDomain({
   },
   routes: {
     listRewardAccounts: {
-      method: 'GET', path: '/customer/:id/reward-accounts', tags, access: rw,
+      method: 'GET', path: '/customer/:id/reward-accounts', tags, access: ['admin', 'platform', 'support'],
       summary: "A customer's reward accounts with balances and lots",
       params: CustomerIdParams,
       responses: { 200: List(RewardAccountBalance) },
@@ -331,7 +331,7 @@ export const loyalty = defineDomain({
       errors: named,
     },
     getLedger: {
-      method: 'GET', path: '/ledgers/:ledger', tags, access: ['admin'],
+      method: 'GET', path: '/ledgers/:ledger', tags, access: ['admin', 'support'],
       summary: 'A ledger: its settings and system accounts',
       params: LedgerParams,
       responses: { 200: Ledger },
@@ -348,7 +348,7 @@ export const loyalty = defineDomain({
       errors: [...named, 'LEDGER_NOT_FOUND', 'INSUFFICIENT_POINTS', 'SAME_ACCOUNT', 'PROVIDER_NOT_FOUND', 'SELLER_SUSPENDED', 'SELLER_TERMINATED'],
     },
     getTransaction: {
-      method: 'GET', path: '/ledgers/:ledger/transactions/:id', tags, access: rw,
+      method: 'GET', path: '/ledgers/:ledger/transactions/:id', tags, access: ['admin', 'platform', 'support'],
       summary: 'A transaction with its postings',
       params: TransactionParams,
       responses: { 200: LedgerTransaction },
@@ -371,7 +371,7 @@ export const loyalty = defineDomain({
       errors: [...named, 'LEDGER_NOT_FOUND', 'INSUFFICIENT_POINTS'],
     },
     getHold: {
-      method: 'GET', path: '/holds/:id', tags, access: rw,
+      method: 'GET', path: '/holds/:id', tags, access: ['admin', 'platform', 'support'],
       summary: 'A hold',
       params: HoldParams,
       responses: { 200: Hold },
@@ -393,7 +393,7 @@ export const loyalty = defineDomain({
       errors: ['HOLD_NOT_FOUND', 'HOLD_RESOLVED'],
     },
     listEntries: {
-      method: 'GET', path: '/ledgers/:ledger/accounts/:id/entries', tags, access: readers,
+      method: 'GET', path: '/ledgers/:ledger/accounts/:id/entries', tags, access: ['admin', 'platform', 'customer', 'support'],
       summary: "An account's entries, newest first (a customer token reads only its own accounts)",
       params: AccountParams,
       query: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 40 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })) }),
@@ -401,7 +401,7 @@ export const loyalty = defineDomain({
       errors: ['LEDGER_NOT_FOUND', 'ACCOUNT_NOT_FOUND', 'INVALID_CURSOR'],
     },
     accountBalance: {
-      method: 'GET', path: '/ledgers/:ledger/accounts/:id/balance', tags, access: readers,
+      method: 'GET', path: '/ledgers/:ledger/accounts/:id/balance', tags, access: ['admin', 'platform', 'customer', 'support'],
       summary: "An account's balance now, or at a past moment (`at`), from its entries",
       params: AccountParams,
       query: Type.Object({ at: Type.Optional(Timestamp) }),
@@ -409,7 +409,7 @@ export const loyalty = defineDomain({
       errors: ['LEDGER_NOT_FOUND', 'ACCOUNT_NOT_FOUND'],
     },
     verifyLedger: {
-      method: 'GET', path: '/ledgers/:ledger/verify', tags, access: ['admin'],
+      method: 'GET', path: '/ledgers/:ledger/verify', tags, access: ['admin', 'support'],
       summary: 'Recompute every balance from the entries and check every hash chain and transaction',
       params: LedgerParams,
       responses: { 200: VerifyReport },

@@ -240,6 +240,46 @@ describe('customer-hub token', { timeout: processTimeout }, () => {
   })
 })
 
+describe('customer-hub staff', { timeout: processTimeout }, () => {
+  it('makes staff users directly while no hub runs and through the running hub otherwise; they sign in with the password read from stdin', async () => {
+    await migrated()
+    const password = 'a staff password 1'
+    const made = await runCli(['staff', 'create', '--email', ' Agent@Example.com ', '--role', 'support', '--name', 'Agent'], { cwd: tmp.dir, env, input: `${password}\n` })
+    expect(made.code, made.stderr).toBe(0)
+    const agentId = made.stdout.trim()
+    expect(agentId).toMatch(/^stf_[0-9A-Z]{26}$/)
+    expect(made.stderr).toContain('created support staff user agent@example.com')
+    expect(made.stdout + made.stderr).not.toContain(password)
+
+    const short = await runCli(['staff', 'create', '--email', 'short@example.com', '--role', 'admin'], { cwd: tmp.dir, env, input: 'short\n' })
+    expect(short.code).toBe(1)
+    expect(short.stderr).toContain('at least')
+    expect((await cli('staff', 'create', '--email', 'x@example.com', '--role', 'owner')).code).toBe(2)
+    expect((await cli('staff', 'disable')).code).toBe(2)
+
+    const hub = await spawnHub({ cwd: tmp.dir, env })
+    const login = await call(hub.url, 'POST', '/auth/staff/login', undefined, { email: 'agent@example.com', password })
+    expect(login.status, JSON.stringify(login.body)).toBe(200)
+    const who = await call(hub.url, 'GET', '/auth/session', login.body.accessToken as string)
+    expect(who.body).toMatchObject({ kind: 'staff', role: 'support', staffId: agentId, name: 'agent@example.com' })
+
+    // the hub holds the directory: through its API
+    const viaApi = await runCli(['staff', 'create', '--email', 'lead@example.com', '--role', 'admin'], { cwd: tmp.dir, env, input: `${password}\n` })
+    expect(viaApi.code, viaApi.stderr).toBe(0)
+    const taken = await runCli(['staff', 'create', '--email', 'lead@example.com', '--role', 'admin'], { cwd: tmp.dir, env, input: `${password}\n` })
+    expect(taken.code).toBe(1)
+    expect(taken.stderr).toContain('STAFF_USER_TAKEN')
+    const listed = await cli('staff', 'list')
+    expect(listed.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3))).toEqual([['agent@example.com', 'support'], ['lead@example.com', 'admin']])
+
+    const disabled = await cli('staff', 'disable', agentId)
+    expect(disabled.code, disabled.stderr).toBe(0)
+    expect((await call(hub.url, 'GET', '/auth/session', login.body.accessToken as string)).status).toBe(401)
+    expect((await call(hub.url, 'POST', '/auth/staff/login', undefined, { email: 'agent@example.com', password })).status).toBe(401)
+    await hub.stop()
+  })
+})
+
 describe('customer-hub keys rotate', { timeout: processTimeout }, () => {
   it('rotates directly while no hub runs and through the running hub otherwise; old keys stay published', async () => {
     await migrated()

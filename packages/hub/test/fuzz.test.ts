@@ -32,7 +32,7 @@ const mixedCount = total - refusedCount
 const batchSize = 100
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
-type Role = 'admin' | 'platform' | 'events:read' | 'metrics:read' | 'service' | 'customer'
+type Role = 'admin' | 'platform' | 'events:read' | 'metrics:read' | 'service' | 'customer' | 'support'
 
 // ---------------------------------------------------------------------------------------------
 // The operations of the OpenAPI document
@@ -245,6 +245,7 @@ const known = {
   emails: [] as string[],
   refreshTokens: [] as string[],
   cursors: [] as string[],
+  staff: [] as string[],
 }
 /** Every fixed segment of every path, so that a generated path parameter never turns into another route. */
 let staticSegments = new Set<string>()
@@ -261,6 +262,11 @@ async function makeRecords(): Promise<void> {
   tokens.platform = (await hub.platform()).authorization!.slice('Bearer '.length)
   tokens['events:read'] = ((await call('POST', '/tokens', { name: 'fuzz-relay', role: 'events:read' })) as { token: string }).token
   tokens['metrics:read'] = ((await call('POST', '/tokens', { name: 'fuzz-scraper', role: 'metrics:read' })) as { token: string }).token
+
+  // the support agent whose token the fuzzer uses: never named by a request, so never disabled
+  await call('POST', '/staff', { email: 'fuzz-support@staff.example.com', password, role: 'support' })
+  tokens.support = (await call('POST', '/auth/staff/login', { email: 'fuzz-support@staff.example.com', password }, {})).accessToken
+  for (const role of ['admin', 'support']) known.staff.push((await call('POST', '/staff', { email: `fuzz-named-${role}@staff.example.com`, password, role })).id)
 
   // the customer whose token the fuzzer uses: never named by a request, so never deleted or merged
   const me = await call('POST', '/customer', { email: 'fuzz-me@example.com', password, firstName: 'Me' })
@@ -435,6 +441,7 @@ function pathHints(op: Operation, name: string): fc.Arbitrary<string> | undefine
   if (p.startsWith('/loyalty-providers/')) return from(known.providers)
   if (p.startsWith('/coupons/holds/')) return from(known.couponHolds)
   if (p.startsWith('/coupons/')) return from(known.coupons)
+  if (p.startsWith('/staff/')) return from(known.staff)
   return undefined
 }
 
@@ -444,7 +451,7 @@ function pathHints(op: Operation, name: string): fc.Arbitrary<string> | undefine
 /** A token of a role the route allows: the admin's mostly. */
 function allowedAuthorization(op: Operation): fc.Arbitrary<string | undefined> {
   if (op.roles.length === 0) return fc.constant(undefined)
-  const weights: Record<Role, number> = { admin: 6, platform: 2, 'events:read': 1, 'metrics:read': 1, service: 1, customer: 1 }
+  const weights: Record<Role, number> = { admin: 6, platform: 2, 'events:read': 1, 'metrics:read': 1, service: 1, customer: 1, support: 1 }
   return fc.oneof(...op.roles.map((role) => ({ weight: weights[role], arbitrary: fc.constant(`Bearer ${tokens[role]}`) })))
 }
 

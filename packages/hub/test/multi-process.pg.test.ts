@@ -73,6 +73,30 @@ describe.skipIf(!onPostgres)('several hub processes on one PostgreSQL database',
     expect(listed.stdout.split('\n').map((l) => l.split('\t')[0])).toEqual(['admin'])
   })
 
+  it('staff users: one created concurrently through every process exists once; signed in on one hub, disabled through another, its token stops on every hub at once', async () => {
+    const email = `agent.${randomBytes(4).toString('hex')}@staff.example.com`
+    const password = 'a staff passphrase'
+    const made = await Promise.all(Array.from({ length: 9 }, (_, i) => call(hub(i).url, 'POST', '/staff', admin, { email: i % 2 ? email.toUpperCase() : email, password, role: 'support' })))
+    expect(made.filter((a) => a.status === 201)).toHaveLength(1)
+    expect(made.filter((a) => a.status === 409 && a.body.code === 'STAFF_USER_TAKEN')).toHaveLength(8)
+    expect(await query('SELECT id FROM staff_users WHERE email = $1', [email])).toHaveLength(1)
+    const id = made.find((a) => a.status === 201)!.body.id as string
+
+    const login = await call(hub(0).url, 'POST', '/auth/staff/login', undefined, { email, password })
+    expect(login.status).toBe(200)
+    const token = login.body.accessToken as string
+    for (const h of hubs) expect((await call(h.url, 'GET', '/customer?limit=1', token)).status).toBe(200)
+    expect((await call(hub(1).url, 'PATCH', `/staff/${id}`, admin, { role: 'admin' })).status).toBe(200)
+    for (const h of hubs) expect((await call(h.url, 'GET', '/tokens', token)).status).toBe(200)
+    expect((await call(hub(1).url, 'DELETE', `/staff/${id}`, admin)).status).toBe(200)
+    for (const h of hubs) {
+      const refused = await call(h.url, 'GET', '/customer?limit=1', token)
+      expect(refused.status).toBe(401)
+      expect(refused.body.code).toBe('UNAUTHORIZED')
+    }
+    expect((await call(hub(2).url, 'POST', '/auth/refresh', undefined, { refreshToken: login.body.refreshToken })).status).toBe(401)
+  })
+
   it('the same email created concurrently through different processes: one 201, the rest 409 EMAIL_TAKEN, one row', async () => {
     const email = `same.${randomBytes(4).toString('hex')}@example.com`
     const spellings = [email, email.toUpperCase(), ` ${email} `]

@@ -5,6 +5,7 @@ import { createSigningKeys, type SigningKeys } from './signing-keys.js'
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
 import { createServiceAccountService, type ServiceAccountService } from './service-account-service.js'
 import { createSessionService, type SessionService } from './session-service.js'
+import { createStaffService, type StaffService } from './staff-service.js'
 import { authSection } from './settings.js'
 import './tables.js'
 
@@ -15,14 +16,15 @@ declare module '../module.js' {
     limiter: RateLimiter
     serviceAccounts: ServiceAccountService
     sessions: SessionService
+    staff: StaffService
   }
 }
 
-/** Access: API tokens, signing keys, service accounts, customer and service-account sessions. */
+/** Access: API tokens, signing keys, service accounts, staff users, sessions of customers, service accounts and staff. */
 export const authModule = defineModule({
   name: 'auth',
   folder: 'auth',
-  tables: ['api_tokens', 'signing_keys', 'service_accounts', 'refresh_tokens', 'refresh_families', 'customer_session_cutoffs', 'one_time_tokens', 'rate_limits'],
+  tables: ['api_tokens', 'signing_keys', 'service_accounts', 'staff_users', 'refresh_tokens', 'refresh_families', 'customer_session_cutoffs', 'one_time_tokens', 'rate_limits'],
   migrations: new URL('./migrations/', import.meta.url),
   config: authSection,
   services: ({ config, services, log }) => {
@@ -30,10 +32,12 @@ export const authModule = defineModule({
     const keys = createSigningKeys({ secret: config.secret, accessTokenTtl: config.auth.accessTokenTtl })
     const limiter = createRateLimiter()
     const serviceAccounts = createServiceAccountService({ settings: config.auth, passwordMinLength: config.customer.passwordMinLength })
+    const staff = createStaffService({ passwordMinLength: config.customer.passwordMinLength })
     const sessions = createSessionService({
       keys,
       limiter,
       serviceAccounts,
+      staff,
       customers: services.customers,
       identities: services.identities,
       events: services.events,
@@ -42,10 +46,18 @@ export const authModule = defineModule({
       secret: config.secret,
       devLink: config.devLogLinks ? (purpose, token) => log.info(`development link (${purpose}): token=${token}`) : undefined,
     })
-    return { tokens: createApiTokenService({ envAdminToken: config.adminToken }), keys, limiter, serviceAccounts, sessions }
+    return { tokens: createApiTokenService({ envAdminToken: config.adminToken }), keys, limiter, serviceAccounts, sessions, staff }
   },
-  handlers: ({ sessions, keys, serviceAccounts, tokens }) => ({
+  handlers: ({ sessions, keys, serviceAccounts, tokens, staff }) => ({
     login: async ({ db, body, request }) => sessions.login(db, body.email, body.password, request.ip),
+    staffLogin: async ({ db, body, request }) => sessions.staffLogin(db, body.email, body.password, request.ip),
+    createStaffUser: async ({ tx, body }) => staff.create(tx, body),
+    listStaffUsers: async ({ db }) => ({ data: await staff.list(db) }),
+    updateStaffUser: async ({ tx, params, body }) => staff.update(tx, params.id, body),
+    disableStaffUser: async ({ tx, params }) => {
+      await staff.disable(tx, params.id)
+      return { disabled: true as const, id: params.id }
+    },
     refreshSession: async ({ db, body }) => sessions.refresh(db, body.refreshToken),
     logout: async ({ db, body }) => {
       await sessions.logout(db, body.refreshToken)
@@ -63,6 +75,7 @@ export const authModule = defineModule({
     getSession: async ({ principal: p }) => {
       if (p.kind === 'customer') return { kind: p.kind, role: p.role, customerId: p.customerId }
       if (p.kind === 'service') return { kind: p.kind, role: p.role, serviceAccountId: p.serviceAccountId, providerId: p.providerId, organizationId: p.organizationId, name: p.name }
+      if (p.kind === 'staff') return { kind: p.kind, role: p.role, staffId: p.staffId, name: p.name }
       return { kind: p.kind, role: p.role, name: p.name }
     },
     jwks: async ({ db, reply }) => {

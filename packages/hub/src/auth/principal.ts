@@ -1,8 +1,8 @@
 import type { ApiRole, Role } from '@his-her/contract'
 import { HubError } from '../errors.js'
 
-/** Who is calling: an API token, a logged-in customer, or a service account. */
-export type Principal = ApiTokenPrincipal | CustomerPrincipal | ServicePrincipal
+/** Who is calling: an API token, a logged-in customer, a service account, or a staff user (the console). */
+export type Principal = ApiTokenPrincipal | CustomerPrincipal | ServicePrincipal | StaffPrincipal
 
 export type { Role }
 
@@ -38,6 +38,16 @@ export interface ServicePrincipal {
   tokenId: null
 }
 
+export interface StaffPrincipal {
+  kind: 'staff'
+  /** As the user's row says now. */
+  role: 'admin' | 'support'
+  staffId: string
+  /** The user's email. */
+  name: string
+  tokenId: null
+}
+
 /** The logged-in customer's id: the `/customer/me` routes take it from the token, never from the request. */
 export function customerIdOf(principal: Principal): string {
   if (principal.kind !== 'customer') throw new Error('a /customer/me route was reached without a customer token') // the route's access guarantees it
@@ -46,14 +56,17 @@ export function customerIdOf(principal: Principal): string {
 
 /**
  * The identity components the caller may name, or null for every one. Only an API token is
- * bound to components; any other principal that reached a route naming one acts in none.
+ * bound to components; a staff user acts in every one, any other principal that reached a route
+ * naming one in none.
  */
 export function componentsOf(principal: Principal): readonly string[] | null {
+  if (principal.kind === 'staff') return null // a person in the console sees every platform's records
   return principal.kind === 'api-token' ? principal.components : []
 }
 
 /** The platform names the caller may report orders as, or null for every one (as {@link componentsOf}). */
 export function platformsOf(principal: Principal): readonly string[] | null {
+  if (principal.kind === 'staff') return null
   return principal.kind === 'api-token' ? principal.platforms : []
 }
 

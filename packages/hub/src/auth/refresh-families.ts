@@ -8,7 +8,7 @@ import type { Tx } from '../db/executor.js'
 export type Families =
   | { tokenHash: string }
   | { familyId: string }
-  | { subjectKind: 'customer' | 'service'; subjectIds: string[] }
+  | { subjectKind: 'customer' | 'service' | 'staff'; subjectIds: string[] }
 
 /**
  * The statement starting the family of a new sign-in (its refresh tokens reference it), for the
@@ -19,7 +19,7 @@ export type Families =
  * await sql`WITH f AS (${startFamilySql(familyId, 'customer', customerId)} RETURNING id) INSERT INTO refresh_tokens … SELECT … FROM f`.execute(tx)
  * ```
  */
-export function startFamilySql(id: string, subjectKind: 'customer' | 'service', subjectId: string): RawBuilder<unknown> {
+export function startFamilySql(id: string, subjectKind: 'customer' | 'service' | 'staff', subjectId: string): RawBuilder<unknown> {
   return sql`INSERT INTO refresh_families (id, subject_kind, subject_id) VALUES (${id}, ${subjectKind}, ${subjectId})`
 }
 
@@ -61,7 +61,7 @@ export async function revokeFamilies(tx: Tx, which: Families): Promise<void> {
 
 /**
  * True when family `familyId` began at or before its account's `sessions_valid_after` (a
- * customer's password reset, a service account's suspension): its refresh tokens are refused.
+ * customer's password reset, a service account's suspension, a staff user's new password): its refresh tokens are refused.
  * This also catches a family that a sign-in in flight stored after the revocation looked.
  */
 export async function familyBeforeCutoff(tx: Tx, familyId: string): Promise<boolean> {
@@ -70,7 +70,8 @@ export async function familyBeforeCutoff(tx: Tx, familyId: string): Promise<bool
       SELECT 1 FROM refresh_families f
       LEFT JOIN customer_session_cutoffs c ON f.subject_kind = 'customer' AND c.customer_id = f.subject_id
       LEFT JOIN service_accounts s ON f.subject_kind = 'service' AND s.id = f.subject_id
-      WHERE f.id = ${familyId} AND f.created_at <= coalesce(c.sessions_valid_after, s.sessions_valid_after)
+      LEFT JOIN staff_users u ON f.subject_kind = 'staff' AND u.id = f.subject_id
+      WHERE f.id = ${familyId} AND f.created_at <= coalesce(c.sessions_valid_after, s.sessions_valid_after, u.sessions_valid_after)
     ) AS stale`.execute(tx)
   return rows[0]!.stale
 }

@@ -17,7 +17,8 @@ import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql } from './refresh-families.js'
 import type { ServiceAccountService } from './service-account-service.js'
-import type { CustomerPrincipal, ServicePrincipal } from './principal.js'
+import type { CustomerPrincipal, ServicePrincipal, StaffPrincipal } from './principal.js'
+import type { StaffService } from './staff-service.js'
 
 const ISSUER = 'customer-hub'
 const AUDIENCE = 'customer-hub'
@@ -50,7 +51,13 @@ export function maskContact(kind: 'email' | 'phone', value: string): string {
   return `${value.slice(0, 3)}${'*'.repeat(Math.max(0, value.length - 7))}${value.slice(-4)}`
 }
 
-type Subject = { kind: 'customer'; id: string } | { kind: 'service'; id: string; providerId: string | null; organizationId: string; handle: string }
+/** 401 for an access token issued at or before `cutoff` (`ims`: when it was issued, in milliseconds; else `iat`). */
+function refuseIssuedBefore(payload: { ims?: unknown; iat?: number }, cutoff: Date | null, message: string): void {
+  const issuedAt = typeof payload.ims === 'number' ? payload.ims : (payload.iat ?? 0) * 1000
+  if (cutoff && issuedAt <= cutoff.getTime()) throw new HubError('UNAUTHORIZED', message)
+}
+
+type Subject = { kind: 'customer'; id: string } | { kind: 'service'; id: string; providerId: string | null; organizationId: string; handle: string } | { kind: 'staff'; id: string }
 
 export interface SessionServiceOptions {
   keys: SigningKeys
@@ -60,6 +67,7 @@ export interface SessionServiceOptions {
   events: EventService
   limiter: RateLimiter
   serviceAccounts: ServiceAccountService
+  staff: StaffService
   auth: AuthSettings
   customer: CustomerSettings
   /** The hub's secret (`HUB_SECRET`): one-time tokens are derived from their row's id under it. */
@@ -97,7 +105,10 @@ export function createSessionService(o: SessionServiceOptions) {
     const claims: Record<string, unknown> =
       subject.kind === 'customer'
         ? { role: 'customer' }
-        : // ims: when it was issued, in milliseconds (iat has seconds), for the check against a suspension
+        : subject.kind === 'staff'
+          ? // the role is read from the user's row at each request; ims as for a service account
+            { role: 'staff', ims: Date.now() }
+          : // ims: when it was issued, in milliseconds (iat has seconds), for the check against a suspension
           { role: 'service', prv: subject.providerId, org: subject.organizationId, hdl: subject.handle, ims: Date.now() }
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'JWT' })
@@ -133,9 +144,10 @@ export function createSessionService(o: SessionServiceOptions) {
     return token
   }
 
-  async function subjectOf(db: Executor, kind: 'customer' | 'service', id: string): Promise<Subject | undefined> {
+  async function subjectOf(db: Executor, kind: 'customer' | 'service' | 'staff', id: string): Promise<Subject | undefined> {
     // an account whose email is unverified while the config requires verification has no session (its email changed)
     if (kind === 'customer') return (await customers.isAccount(db, id, { verified: o.customer.requireEmailVerification })) ? { kind: 'customer', id } : undefined
+    if (kind === 'staff') return (await o.staff.get(db, id)) ? { kind: 'staff', id } : undefined
     const svc = await o.serviceAccounts.get(db, id)
     return svc ? { kind: 'service', id, providerId: svc.provider_id, organizationId: svc.organization_id, handle: svc.handle } : undefined
   }
@@ -234,6 +246,19 @@ export function createSessionService(o: SessionServiceOptions) {
     },
 
     /**
+     * Logs a staff user in (the console), with the limits and the same answers as
+     * {@link login}: a wrong email and a wrong password cost one hash and answer
+     * `INVALID_CREDENTIALS` alike. Its attempts are counted under keys of their own.
+     */
+    async staffLogin(db: Executor, rawEmail: string, password: string, clientAddress: string): Promise<Session> {
+      const email = rawEmail.trim().toLowerCase()
+      const [attempt, user] = await Promise.all([limiter.beginSignIn(db, `staff:${email}`, clientAddress, auth), o.staff.forLogin(db, email)])
+      const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), password)
+      if (!ok || !user) throw new HubError('INVALID_CREDENTIALS')
+      return issue(db, { kind: 'staff', id: user.id }, limiter.giveBackParts(attempt))
+    },
+
+    /**
      * Rotates a refresh token: the presented one is marked used by a guarded update, so of two
      * concurrent refreshes with one token exactly one succeeds. Presenting a used token again is
      * treated as theft: its whole family is revoked. A family begun at or before the account's
@@ -289,7 +314,7 @@ export function createSessionService(o: SessionServiceOptions) {
     },
 
     /** The principal of a valid access token, or an error saying why it is not valid. */
-    async verifyAccess(db: Executor, token: string): Promise<CustomerPrincipal | ServicePrincipal> {
+    async verifyAccess(db: Executor, token: string): Promise<CustomerPrincipal | ServicePrincipal | StaffPrincipal> {
       let header
       try {
         header = decodeProtectedHeader(token)
@@ -304,15 +329,19 @@ export function createSessionService(o: SessionServiceOptions) {
           algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'iat', 'sub'], maxTokenAge: keys.maxTokenAgeSeconds,
         })
         if (payload.role === 'customer') return { kind: 'customer', role: 'customer', customerId: payload.sub!, name: payload.sub!, tokenId: null }
+        if (payload.role === 'staff') {
+          // a disabled user's tokens stop at once, and a changed role applies at once, on every process
+          const user = await o.staff.get(db, payload.sub!)
+          if (!user) throw new HubError('UNAUTHORIZED', 'The staff user is disabled.')
+          refuseIssuedBefore(payload, user.sessions_valid_after, 'The token was issued before the staff user’s password changed; log in again.')
+          return { kind: 'staff', role: user.role, staffId: user.id, name: user.email, tokenId: null }
+        }
         if (payload.role === 'service') {
           // a suspended or disabled account's tokens stop at once, on every process
           const account = await o.serviceAccounts.get(db, payload.sub!)
           if (!account) throw new HubError('UNAUTHORIZED', 'The service account is suspended or disabled.')
           // a token from before a suspension does not come back with the resume
-          const issuedAt = typeof payload.ims === 'number' ? payload.ims : (payload.iat ?? 0) * 1000
-          if (account.sessions_valid_after && issuedAt <= account.sessions_valid_after.getTime()) {
-            throw new HubError('UNAUTHORIZED', 'The token was issued before the service account was suspended; log in again.')
-          }
+          refuseIssuedBefore(payload, account.sessions_valid_after, 'The token was issued before the service account was suspended; log in again.')
           return {
             kind: 'service',
             role: 'service',

@@ -43,10 +43,23 @@ export interface ServiceAccountsTable {
   sessions_valid_after: Date | null
 }
 
+export interface StaffUsersTable {
+  id: string
+  email: string
+  name: string | null
+  role: 'admin' | 'support'
+  password_hash: string
+  /** Access tokens issued before it are refused. */
+  sessions_valid_after: Date | null
+  disabled_at: Date | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
 export interface RefreshTokensTable {
   id: string
   family_id: string
-  subject_kind: 'customer' | 'service'
+  subject_kind: 'customer' | 'service' | 'staff'
   subject_id: string
   token_hash: string
   created_at: Timestamp
@@ -59,7 +72,7 @@ export interface RefreshTokensTable {
 /** One sign-in and the refresh tokens its refreshes rotate through: locked by a refresh, revoked as a whole. */
 export interface RefreshFamiliesTable {
   id: string
-  subject_kind: 'customer' | 'service'
+  subject_kind: 'customer' | 'service' | 'staff'
   subject_id: string
   /** When the sign-in began; a family begun at or before the account's `sessions_valid_after` is refused. */
   created_at: Timestamp
@@ -101,6 +114,7 @@ declare module '../db/database.js' {
     api_tokens: ApiTokensTable
     signing_keys: SigningKeysTable
     service_accounts: ServiceAccountsTable
+    staff_users: StaffUsersTable
     refresh_tokens: RefreshTokensTable
     refresh_families: RefreshFamiliesTable
     customer_session_cutoffs: CustomerSessionCutoffsTable
@@ -114,6 +128,7 @@ declare module '../ids.js' {
     tok: 'API token'
     key: 'signing key'
     svc: 'service account'
+    stf: 'staff user'
     rft: 'refresh token'
     ott: 'one-time token'
   }

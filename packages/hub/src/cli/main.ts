@@ -12,6 +12,10 @@ commands:
                         an events:read token reads GET /events only, a metrics:read token GET /metrics only
   token list
   token revoke NAME
+  staff create --email EMAIL --role admin|support [--name NAME]
+                        a person who signs in with POST /auth/staff/login; the password is asked for, or read from stdin
+  staff list
+  staff disable ID
   keys rotate           sign access tokens with a new key (old tokens stay valid until they expire)
   ledger verify [--ledger HANDLE]
                         recompute every balance from the entries, check every hash chain; exits 1 on any drift
@@ -35,6 +39,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return 0
     case 'token':
       return (await import('./token.js')).tokenCommand(rest)
+    case 'staff':
+      return (await import('./staff.js')).staffCommand(rest)
     case 'keys':
       return (await import('./keys.js')).keysCommand(rest)
     case 'ledger':

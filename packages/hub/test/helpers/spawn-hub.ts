@@ -75,9 +75,10 @@ function parseJson(line: string): Record<string, unknown> | undefined {
   }
 }
 
-function launch(args: string[], options: { env?: Record<string, string | undefined>; cwd: string }) {
+function launch(args: string[], options: { env?: Record<string, string | undefined>; cwd: string; input?: string }) {
   assertBuilt()
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+  if (options.input !== undefined) child.stdin!.end(options.input)
   running.add(child)
   const stdout: string[] = []
   let stderr = ''
@@ -162,8 +163,8 @@ export interface CliResult extends Exit {
   stderr: string
 }
 
-/** Runs `customer-hub <args>` to its end. */
-export async function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd: string }): Promise<CliResult> {
+/** Runs `customer-hub <args>` to its end (with `input` on its stdin, if given). */
+export async function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd: string; input?: string }): Promise<CliResult> {
   const p = launch(args, options)
   const exit = await p.closed
   return { ...exit, stdout: p.stdout.join('\n'), stderr: p.stderr() }
