@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config'
 // second time on that PostgreSQL, each test file in a schema of its own, together with the
 // PostgreSQL-only files (*.pg.test.ts: several hub processes sharing one database).
 const postgresUrl = process.env.TEST_DATABASE_URL || ''
-const embeddedProcessTests = ['packages/hub/test/startup.test.ts', 'packages/hub/test/data-dir-lock.test.ts', 'packages/hub/test/shutdown.test.ts', 'packages/hub/test/cli.test.ts']
+const embeddedProcessTests = ['packages/hub/test/startup.test.ts', 'packages/hub/test/data-dir-lock.test.ts', 'packages/hub/test/shutdown.test.ts', 'packages/hub/test/cli.test.ts', 'packages/console/test/**']
 // the longest of them runs beside the PostgreSQL suite instead (project `embedded`), which ends
 // minutes before the PGlite one (scripts/run-tests.js)
 const besidePostgres = ['packages/hub/test/cli.test.ts']
@@ -50,7 +50,8 @@ export default defineConfig({
                 name: 'postgres',
                 include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
                 // these start embedded hub processes (data-directory lock, first start, signals,
-                // CLI): they never touch PostgreSQL, so one run of them, in the pglite project, is enough
+                // CLI) or run the console in a browser on the embedded database: they never touch
+                // PostgreSQL, so one run of them, in the pglite project, is enough
                 exclude: [...embeddedProcessTests, '**/node_modules/**', '**/dist/**'],
                 env: { TEST_DATABASE_URL: postgresUrl },
               },

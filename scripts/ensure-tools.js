@@ -1,5 +1,6 @@
 // Before the tests: the tools beyond Node that some tests run — python3 and Go (1.19 or later), for
-// the signature examples of docs/events.md, which the tests run as they are written there; and,
+// the signature examples of docs/events.md, which the tests run as they are written there;
+// Chromium, which the console's browser tests drive; and,
 // when the suite runs on PostgreSQL too (TEST_DATABASE_URL), pgbouncer, which some of those tests
 // start in front of the database in transaction mode (they run it themselves: no service needed).
 // Go and pgbouncer are installed from the system's packages (Debian's golang-go, pgbouncer) when
@@ -39,6 +40,12 @@ if (!goOk()) {
 if (process.env.TEST_DATABASE_URL && !pgbouncerOk()) {
   aptInstall('pgbouncer', 'pgbouncer is missing')
   if (!pgbouncerOk()) missing.push('pgbouncer (e.g. apt-get install pgbouncer)')
+}
+// the console's browser tests drive Debian's Chromium (CHROMIUM_PATH, default /usr/bin/chromium)
+const chromiumOk = () => Boolean(version(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', ['--version']))
+if (!chromiumOk()) {
+  aptInstall('chromium', 'Chromium is missing')
+  if (!chromiumOk()) missing.push('Chromium (e.g. apt-get install chromium), or CHROMIUM_PATH naming one')
 }
 if (missing.length > 0) {
   console.error(`The tests need: ${missing.join(', ')}.`)

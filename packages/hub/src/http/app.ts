@@ -20,6 +20,7 @@ import { registerRoutes } from './routes.js'
 import { registerResponseCheck, type UndeclaredAnswer } from './response-check.js'
 import { openApiDocument } from './operations-module.js'
 import { createHubMetrics } from './metrics.js'
+import { registerConsole } from './console.js'
 import type { TrustProxy } from './settings.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
@@ -227,6 +228,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     })
     await scope.register(swaggerUi, { routePrefix: '/docs' })
   })
+  await registerConsole(app)
 
   registerErrorHandling(app)
   if (!config.secret) throw new ConfigError('HUB_SECRET is not set: it encrypts the token-signing keys (32 characters or more)')

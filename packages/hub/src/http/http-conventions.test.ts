@@ -41,8 +41,8 @@ function registeredRoutes(app: HubApp): { method: string; path: string }[] {
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
 const toFastifyPath = (path: string) => path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1')
 // the documentation itself (the UI's pages and assets, and this document) is not an API route
-// the pages of swagger-ui; /openapi.json itself is a route of the table and documented like the others
-const isDocumentationRoute = (path: string) => path === '/docs' || path.startsWith('/docs/')
+// the pages of swagger-ui and the console's files; /openapi.json itself is a route of the table and documented like the others
+const isDocumentationRoute = (path: string) => path === '/docs' || path.startsWith('/docs/') || path === '/console' || path.startsWith('/console/')
 
 describe('GET /health', () => {
   test('is public and answers 200 {status: ok, database: up}', async () => {

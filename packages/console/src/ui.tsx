@@ -1,0 +1,62 @@
+import type { ReactNode } from 'react'
+import { messageOf } from './session'
+
+/** A view's loading state, announced to screen readers. */
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="state" role="status" aria-live="polite">
+      Loading {what}…
+    </p>
+  )
+}
+
+/** A view's error state: what went wrong, and a way to try again. */
+export function Failed({ error, retry }: { error: unknown; retry?: () => void }) {
+  return (
+    <div className="state error" role="alert">
+      <p>{messageOf(error)}</p>
+      {retry && (
+        <button type="button" onClick={retry}>
+          Try again
+        </button>
+      )}
+    </div>
+  )
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="state empty">{children}</p>
+}
+
+/** A labelled form field. */
+export function Field({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
+  return (
+    <label className="field">
+      <span>{label}</span>
+      {children}
+      {hint && <small>{hint}</small>}
+    </label>
+  )
+}
+
+/** The outcome of a change: its error, or a short confirmation. */
+export function Outcome({ error, done }: { error: unknown; done?: string | false }) {
+  if (error) return <p className="outcome error" role="alert">{messageOf(error)}</p>
+  if (done) return <p className="outcome ok" role="status">{done}</p>
+  return null
+}
+
+export const money = (amount: number, currency: string | null) =>
+  currency ? new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(amount) : String(amount)
+export const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '—')
+export const nameOf = (c: { firstName: string | null; lastName: string | null; email: string | null; id: string }) =>
+  [c.firstName, c.lastName].filter(Boolean).join(' ') || c.email || c.id
+
+/** A table that scrolls sideways on a narrow screen: a named region the keyboard can reach and scroll. */
+export function TableWrap({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  )
+}
