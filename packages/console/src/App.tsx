@@ -7,6 +7,9 @@ import { SignIn } from './views/SignIn'
 import { CustomerList } from './views/CustomerList'
 import { CustomerPage } from './views/CustomerPage'
 import { NotFound } from './views/NotFound'
+import { Conflicts } from './views/Conflicts'
+import { Sellers } from './views/Sellers'
+import { Operations } from './views/Operations'
 
 const useSignedIn = () => useSyncExternalStore(onSessionChange, signedIn)
 
@@ -28,6 +31,9 @@ function Shell() {
         <strong>Customer Hub</strong>
         <nav aria-label="Main">
           <NavLink to="/customers">Customers</NavLink>
+          <NavLink to="/conflicts">Conflicts</NavLink>
+          <NavLink to="/sellers">Sellers and coupons</NavLink>
+          <NavLink to="/operations">Operations</NavLink>
         </nav>
         <span className="who">{who.data ? `${who.data.name ?? ''} (${who.data.role})` : ''}</span>
         <button
@@ -65,6 +71,9 @@ export function App() {
         <Route index element={<Navigate to="/customers" replace />} />
         <Route path="customers" element={<CustomerList />} />
         <Route path="customers/:id" element={<CustomerPage />} />
+        <Route path="conflicts" element={<Conflicts />} />
+        <Route path="sellers" element={<Sellers />} />
+        <Route path="operations" element={<Operations />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react'
+import type { UseQueryResult } from '@tanstack/react-query'
 import { messageOf } from './session'
 
 /** A view's loading state, announced to screen readers. */
@@ -41,13 +42,27 @@ export function Field({ label, children, hint }: { label: string; children: Reac
 
 /** The outcome of a change: its error, or a short confirmation. */
 export function Outcome({ error, done }: { error: unknown; done?: string | false }) {
-  if (error) return <p className="outcome error" role="alert">{messageOf(error)}</p>
-  if (done) return <p className="outcome ok" role="status">{done}</p>
+  if (error)
+    return (
+      <p className="outcome error" role="alert">
+        {messageOf(error)}
+      </p>
+    )
+  if (done)
+    return (
+      <p className="outcome ok" role="status">
+        {done}
+      </p>
+    )
   return null
 }
 
-export const money = (amount: number, currency: string | null) =>
-  currency ? new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(amount) : String(amount)
+/** An amount in minor units (cents) of `currency`, as a person reads it; without a currency, the number as it is. */
+export function money(minor: number, currency: string | null): string {
+  if (!currency) return String(minor)
+  const format = new Intl.NumberFormat(undefined, { style: 'currency', currency })
+  return format.format(minor / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2))
+}
 export const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '—')
 export const nameOf = (c: { firstName: string | null; lastName: string | null; email: string | null; id: string }) =>
   [c.firstName, c.lastName].filter(Boolean).join(' ') || c.email || c.id
@@ -60,3 +75,33 @@ export function TableWrap({ label, children }: { label: string; children: ReactN
     </div>
   )
 }
+
+/**
+ * A read's three states before its data — loading, failed (with a retry), empty — then the view
+ * of its data.
+ */
+export function Query<T>({
+  result,
+  what,
+  isEmpty,
+  empty,
+  children,
+}: {
+  result: UseQueryResult<T>
+  what: string
+  isEmpty?: (data: T) => boolean
+  empty?: ReactNode
+  children: (data: T) => ReactNode
+}) {
+  if (result.isPending) return <Loading what={what} />
+  if (result.isError) return <Failed error={result.error} retry={() => result.refetch()} />
+  if (isEmpty?.(result.data)) return <Empty>{empty}</Empty>
+  return <>{children(result.data)}</>
+}
+
+/** The header cell over a column of buttons: named for screen readers only. */
+export const ActionsHeader = () => (
+  <th scope="col">
+    <span className="visually-hidden">Actions</span>
+  </th>
+)

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { chromium, type Browser, type Page } from 'playwright-core'
@@ -22,6 +23,8 @@ let base: string
 let browser: Browser
 let ada: Customer
 let bob: Customer
+let carol: Customer
+let dan: { documentId: string }
 
 beforeAll(async () => {
   hub = await createTestHub()
@@ -36,6 +39,11 @@ beforeAll(async () => {
   bob = (await call('POST', '/customer', { email: 'ada.l@example.org', firstName: 'Ada', lastName: 'L', phone: '+14155550102' })).body
   await call('POST', `/customer/${bob.id}/identities`, { kind: 'platform', namespace: 'identity.shop-b', value: 'B-7', externalIdField: 'bId' })
   for (let i = 0; i < 30; i++) await call('POST', '/customer', { email: `someone${i}@example.com`, lastName: `Person ${i}` })
+  // a phone that one person has and a sync gives to someone with another email: a conflict
+  carol = (await call('POST', '/customer', { email: 'carol@example.com', phone: '+14155550199' })).body
+  const sync = await call('POST', '/customer/sync', { platform: { component: 'identity.shop-c', externalId: 'C-1' }, email: 'dan@example.com', phone: '+14155550199' })
+  expect(sync.body.conflicts).toHaveLength(1)
+  dan = { documentId: sync.body.documentId }
 
   mkdirSync(artifacts, { recursive: true })
   browser = await chromium.launch({
@@ -83,6 +91,21 @@ function nothingPersonal(page: Page) {
 }
 
 describe('the admin console in a browser', () => {
+  test('its first load is well under 300 KB of compressed JavaScript', async () => {
+    const page = await newPage()
+    const scripts: Buffer[] = []
+    page.on('response', async (res) => {
+      if (res.request().resourceType() === 'script') scripts.push(await res.body())
+    })
+    await page.goto(`${base}/console/`)
+    await page.getByRole('button', { name: 'Sign in' }).waitFor()
+    const gzipped = scripts.reduce((n, body) => n + gzipSync(body).length, 0)
+    console.log(`console first load: ${scripts.length} script(s), ${(gzipped / 1024).toFixed(1)} KiB gzipped`)
+    expect(scripts.length).toBeGreaterThan(0)
+    expect(gzipped).toBeLessThanOrEqual(300 * 1024)
+    await page.context().close()
+  })
+
   test('sign in, find a customer by email, edit an address, add a group, adjust points; the views pass an accessibility check', async () => {
     const page = await newPage()
     await page.goto(`${base}/console/`)
@@ -101,10 +124,12 @@ describe('the admin console in a browser', () => {
     await shot(page, 'customers')
 
     // the next page, kept across a reload
+    const total = (await call('GET', '/customer?limit=200')).body.data.length
+    expect(total).toBeGreaterThan(25)
     await page.getByRole('button', { name: 'Next page' }).click()
-    await expect.poll(() => page.locator('tbody tr').count()).toBe(7)
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(total - 25)
     await page.reload()
-    await expect.poll(() => page.locator('tbody tr').count()).toBe(7)
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(total - 25)
 
     // find by email: the email never reaches the URL
     await page.getByRole('button', { name: 'Clear' }).click()
@@ -178,6 +203,60 @@ describe('the admin console in a browser', () => {
     await page.getByText('The merge was undone.').waitFor()
     expect((await call('GET', `/customer/${bob.id}`)).status).toBe(200)
     expect((await call('GET', `/customer/${bob.id}/identities`)).body.data.map((i: { value: string }) => i.value)).toContain('B-7')
+    await page.context().close()
+  })
+
+  test('create an API token (shown once) and revoke it; the operations view passes the accessibility check', async () => {
+    const page = await newPage()
+    await signIn(page, 'lead@staff.example.com')
+    await page.getByRole('link', { name: 'Operations' }).click()
+    await page.getByRole('heading', { name: 'API tokens' }).waitFor()
+    await page.getByText('database up').waitFor()
+    const form = page.getByRole('form', { name: 'Create an API token' })
+    await form.getByLabel('Name', { exact: true }).fill('shop-c')
+    await form.getByLabel('Identity components').fill('identity.shop-c')
+    await form.getByLabel('Platform names').fill('shop-c')
+    await form.getByRole('button', { name: 'Create token' }).click()
+    const shown = page.getByLabel('The new token')
+    await shown.waitFor()
+    const token = await shown.inputValue()
+    expect(token).toMatch(/^chub_/)
+    await accessible(page, 'operations')
+    await shot(page, 'operations')
+    // the token works, bound to its platform
+    const works = await hub.app.inject({ method: 'POST', url: '/customer/sync', headers: { authorization: `Bearer ${token}` }, payload: { platform: { component: 'identity.shop-c', externalId: 'C-2' }, email: 'erin@example.com' } })
+    expect(works.statusCode, works.body).toBe(201)
+    await page.getByRole('button', { name: 'Done' }).click()
+    expect(await page.getByLabel('The new token').count()).toBe(0) // shown once: gone from the page
+
+    page.once('dialog', (d) => void d.accept())
+    await page.getByRole('button', { name: 'Revoke shop-c' }).click()
+    await page.getByText('Token revoked.').waitFor()
+    expect((await hub.app.inject({ method: 'GET', url: '/customer?limit=1', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(401)
+    await page.context().close()
+  })
+
+  test('the conflicts queue leads to the two customers, the merge preview ready', async () => {
+    const page = await newPage()
+    await signIn(page, 'lead@staff.example.com')
+    await page.getByRole('link', { name: 'Conflicts' }).click()
+    await page.getByRole('heading', { name: 'Conflicts', level: 1 }).waitFor()
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1)
+    expect(await page.locator('tbody tr').textContent()).toContain('phone_shared_with_other_email')
+    await accessible(page, 'conflicts')
+    await shot(page, 'conflicts')
+    await page.getByRole('link', { name: 'Compare and merge' }).click()
+    await page.getByRole('heading', { name: 'Merge another customer into this one' }).waitFor()
+    expect(page.url()).toContain(`/console/customers/${carol.id}`)
+    expect(await page.getByLabel('Customer id to merge in').inputValue()).toBe(dan.documentId)
+    await page.getByRole('button', { name: 'Preview' }).click()
+    await page.getByLabel('What the merge moves').waitFor()
+    expect((await call('GET', `/customer/${dan.documentId}`)).status).toBe(200) // nothing merged without the click
+
+    await page.getByRole('link', { name: 'Sellers and coupons' }).click()
+    await page.getByRole('heading', { name: 'Sellers and coupons' }).waitFor()
+    await accessible(page, 'sellers and coupons')
+    await shot(page, 'sellers')
     await page.context().close()
   })
 

@@ -274,7 +274,7 @@ const HoldParams = Type.Object({ id: PathId })
 
 const tags = ['loyalty']
 const rw = ['admin', 'platform'] as const
-const readers = ['admin', 'platform', 'customer'] as const
+const readers = ['admin', 'platform', 'customer', 'support'] as const
 const named = ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED'] as const
 
 const pointsEvent = Type.Object({ transaction: LedgerTransaction, balances: Type.Array(AccountBalance) })
@@ -393,7 +393,7 @@ export const loyalty = defineDomain({
       errors: ['HOLD_NOT_FOUND', 'HOLD_RESOLVED'],
     },
     listEntries: {
-      method: 'GET', path: '/ledgers/:ledger/accounts/:id/entries', tags, access: ['admin', 'platform', 'customer', 'support'],
+      method: 'GET', path: '/ledgers/:ledger/accounts/:id/entries', tags, access: readers,
       summary: "An account's entries, newest first (a customer token reads only its own accounts)",
       params: AccountParams,
       query: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 40 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })) }),
@@ -401,7 +401,7 @@ export const loyalty = defineDomain({
       errors: ['LEDGER_NOT_FOUND', 'ACCOUNT_NOT_FOUND', 'INVALID_CURSOR'],
     },
     accountBalance: {
-      method: 'GET', path: '/ledgers/:ledger/accounts/:id/balance', tags, access: ['admin', 'platform', 'customer', 'support'],
+      method: 'GET', path: '/ledgers/:ledger/accounts/:id/balance', tags, access: readers,
       summary: "An account's balance now, or at a past moment (`at`), from its entries",
       params: AccountParams,
       query: Type.Object({ at: Type.Optional(Timestamp) }),

@@ -2,7 +2,7 @@ import { useEffect, useRef, type FormEvent } from 'react'
 import { Link, useLocation, useNavigate } from 'react-router'
 import type { CustomerListQuery } from '@his-her/contract'
 import { useRoute } from '../api'
-import { Empty, Failed, Field, Loading, TableWrap, money, nameOf, when } from '../ui'
+import { Field, Query, TableWrap, money, nameOf, when } from '../ui'
 
 /**
  * The filters of GET /customer the form offers, in the order shown. The list's state survives a
@@ -15,8 +15,14 @@ const textFilters = ['q', 'email', 'group', 'minOrders', 'maxOrders', 'minSpent'
 const numeric = new Set(['minOrders', 'maxOrders', 'minSpent'])
 const sorts = ['createdAt:desc', 'createdAt:asc', 'totalSpent:desc', 'totalSpent:asc', 'orderCount:desc', 'orderCount:asc', 'lastName:asc', 'lastName:desc']
 const labels: Record<string, string> = {
-  q: 'Search', email: 'Email', group: 'Group', minOrders: 'Orders at least', maxOrders: 'Orders at most', minSpent: 'Spent at least',
-  createdAfter: 'Created after', createdBefore: 'Created before',
+  q: 'Search',
+  email: 'Email',
+  group: 'Group',
+  minOrders: 'Orders at least',
+  maxOrders: 'Orders at most',
+  minSpent: 'Spent at least (minor units)',
+  createdAfter: 'Created after',
+  createdBefore: 'Created before',
 }
 
 type Hidden = Partial<Record<(typeof privateKeys)[number], string>>
@@ -113,54 +119,54 @@ export function CustomerList() {
         </div>
       </form>
 
-      {list.isPending ? (
-        <Loading what="customers" />
-      ) : list.isError ? (
-        <Failed error={list.error} retry={() => list.refetch()} />
-      ) : list.data.data.length === 0 ? (
-        <Empty>No customer matches these filters.</Empty>
-      ) : (
-        <>
-          <TableWrap label="Customers">
-            <table aria-describedby="customers-heading" aria-busy={list.isFetching}>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Email</th>
-                  <th scope="col">Phone</th>
-                  <th scope="col">Groups</th>
-                  <th scope="col" className="num">Orders</th>
-                  <th scope="col" className="num">Spent</th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.data.map((c) => (
-                  <tr key={c.id}>
-                    <td>
-                      <Link to={`/customers/${c.id}`}>{nameOf(c)}</Link>
-                    </td>
-                    <td>{c.email ?? '—'}</td>
-                    <td>{c.phone ?? '—'}</td>
-                    <td>{c.groups.join(', ') || '—'}</td>
-                    <td className="num">{c.orderCount}</td>
-                    <td className="num">{money(c.totalSpent, c.currency)}</td>
-                    <td>{when(c.createdAt)}</td>
+      <Query result={list} what="customers" isEmpty={(data) => data.data.length === 0} empty={<>No customer matches these filters.</>}>
+        {(data) => (
+          <>
+            <TableWrap label="Customers">
+              <table aria-describedby="customers-heading" aria-busy={list.isFetching}>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Email</th>
+                    <th scope="col">Phone</th>
+                    <th scope="col">Groups</th>
+                    <th scope="col" className="num">
+                      Orders
+                    </th>
+                    <th scope="col" className="num">
+                      Spent
+                    </th>
+                    <th scope="col">Created</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
-          <nav className="pager" aria-label="Pages">
-            <button type="button" onClick={() => page(null)} disabled={!params.get('cursor')}>
-              First page
-            </button>
-            <button type="button" onClick={() => page(list.data.nextCursor)} disabled={!list.data.nextCursor}>
-              Next page
-            </button>
-          </nav>
-        </>
-      )}
+                </thead>
+                <tbody>
+                  {data.data.map((c) => (
+                    <tr key={c.id}>
+                      <td>
+                        <Link to={`/customers/${c.id}`}>{nameOf(c)}</Link>
+                      </td>
+                      <td>{c.email ?? '—'}</td>
+                      <td>{c.phone ?? '—'}</td>
+                      <td>{c.groups.join(', ') || '—'}</td>
+                      <td className="num">{c.orderCount}</td>
+                      <td className="num">{money(c.totalSpent, c.currency)}</td>
+                      <td>{when(c.createdAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableWrap>
+            <nav className="pager" aria-label="Pages">
+              <button type="button" onClick={() => page(null)} disabled={!params.get('cursor')}>
+                First page
+              </button>
+              <button type="button" onClick={() => page(data.nextCursor)} disabled={!data.nextCursor}>
+                Next page
+              </button>
+            </nav>
+          </>
+        )}
+      </Query>
     </section>
   )
 }

@@ -1,10 +1,10 @@
 import { useEffect, useState, type FormEvent } from 'react'
-import { Link, useParams } from 'react-router'
+import { Link, useParams, useSearchParams } from 'react-router'
 import { isHubApiError } from '@his-her/connect'
 import type { Address, Customer, Identity, RewardAccountBalance } from '@his-her/contract'
 import { call, useChange, useRoute } from '../api'
 import { useWhoAmI } from '../who'
-import { Empty, Failed, Field, Loading, Outcome, TableWrap, money, nameOf, when } from '../ui'
+import { Empty, Failed, Field, Loading, Outcome, Query, TableWrap, money, nameOf, when } from '../ui'
 
 /** The reads a change on this page may make stale. */
 const customerReads = ['getCustomer', 'listCustomers', 'customerHistory'] as const
@@ -51,7 +51,8 @@ export function CustomerPage() {
       </p>
       <h1 id="customer-heading">{nameOf(c)}</h1>
       <p className="meta">
-        <code>{c.id}</code> · created {when(c.createdAt)} · {c.orderCount} orders, {money(c.totalSpent, c.currency)} · {c.hasAccount ? 'has an account' : 'no account'}
+        <code>{c.id}</code> · created {when(c.createdAt)} · {c.orderCount} orders, {money(c.totalSpent, c.currency)} ·{' '}
+        {c.hasAccount ? 'has an account' : 'no account'}
       </p>
       <Profile customer={c} />
       <Groups customer={c} />
@@ -138,11 +139,29 @@ function Groups({ customer }: { customer: Customer }) {
 
 const addressKeys = ['label', 'firstName', 'lastName', 'line1', 'line2', 'city', 'state', 'postalCode', 'country', 'phone'] as const
 const addressLabels: Record<(typeof addressKeys)[number], string> = {
-  label: 'Label', firstName: 'First name', lastName: 'Last name', line1: 'Address line 1', line2: 'Address line 2', city: 'City',
-  state: 'State', postalCode: 'Postal code', country: 'Country (2 letters)', phone: 'Phone',
+  label: 'Label',
+  firstName: 'First name',
+  lastName: 'Last name',
+  line1: 'Address line 1',
+  line2: 'Address line 2',
+  city: 'City',
+  state: 'State',
+  postalCode: 'Postal code',
+  country: 'Country (2 letters)',
+  phone: 'Phone',
 }
 
-function AddressForm({ address, onSubmit, busy, label }: { address?: Address; onSubmit: (body: Record<string, string | null>) => void; busy: boolean; label: string }) {
+function AddressForm({
+  address,
+  onSubmit,
+  busy,
+  label,
+}: {
+  address?: Address
+  onSubmit: (body: Record<string, string | null>) => void
+  busy: boolean
+  label: string
+}) {
   const submit = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault()
     const body = patchOf(new FormData(e.currentTarget), addressKeys)
@@ -232,15 +251,9 @@ function Identities({ id }: { id: string }) {
   return (
     <section aria-labelledby="identities-heading">
       <h2 id="identities-heading">Identities</h2>
-      {identities.isPending ? (
-        <Loading what="identities" />
-      ) : identities.isError ? (
-        <Failed error={identities.error} retry={() => identities.refetch()} />
-      ) : identities.data.data.length === 0 ? (
-        <Empty>No identity.</Empty>
-      ) : (
-        <IdentityTable identities={identities.data.data} />
-      )}
+      <Query result={identities} what="identities" isEmpty={(data) => data.data.length === 0} empty={<>No identity.</>}>
+        {(data) => <IdentityTable identities={data.data} />}
+      </Query>
     </section>
   )
 }
@@ -289,15 +302,9 @@ function RewardAccounts({ id }: { id: string }) {
   return (
     <section aria-labelledby="points-heading">
       <h2 id="points-heading">Reward accounts</h2>
-      {accounts.isPending ? (
-        <Loading what="reward accounts" />
-      ) : accounts.isError ? (
-        <Failed error={accounts.error} retry={() => accounts.refetch()} />
-      ) : accounts.data.data.length === 0 ? (
-        <Empty>No reward account yet.</Empty>
-      ) : (
-        accounts.data.data.map((a) => <RewardAccount key={a.id} account={a} customerId={id} />)
-      )}
+      <Query result={accounts} what="reward accounts" isEmpty={(data) => data.data.length === 0} empty={<>No reward account yet.</>}>
+        {(data) => data.data.map((a) => <RewardAccount key={a.id} account={a} customerId={id} />)}
+      </Query>
     </section>
   )
 }
@@ -336,8 +343,12 @@ function RewardAccount({ account, customerId }: { account: RewardAccountBalance;
             <caption>Lots, soonest to expire first</caption>
             <thead>
               <tr>
-                <th scope="col" className="num">Points left</th>
-                <th scope="col" className="num">Of</th>
+                <th scope="col" className="num">
+                  Points left
+                </th>
+                <th scope="col" className="num">
+                  Of
+                </th>
                 <th scope="col">Expires</th>
                 <th scope="col">Available from</th>
               </tr>
@@ -385,6 +396,9 @@ function Merge({ customer }: { customer: Customer }) {
   const merge = useChange('mergeCustomers', [...customerReads, 'listIdentities', 'listRewardAccounts'])
   const [preview, setPreview] = useState<Preview | undefined>()
   const [previewError, setPreviewError] = useState<unknown>()
+  // from the conflicts: the other customer, ready to preview
+  const [search] = useSearchParams()
+  const mergeFrom = search.get('mergeFrom') ?? ''
   if (who.data?.role !== 'admin') return null
 
   async function load(e: FormEvent<HTMLFormElement>) {
@@ -410,7 +424,7 @@ function Merge({ customer }: { customer: Customer }) {
       <h2 id="merge-heading">Merge another customer into this one</h2>
       <form onSubmit={load} className="inline">
         <Field label="Customer id to merge in">
-          <input name="sourceId" required pattern="cus_[0-9A-Z]{26}" />
+          <input name="sourceId" required pattern="cus_[0-9A-Z]{26}" defaultValue={mergeFrom} />
         </Field>
         <button type="submit">Preview</button>
       </form>
@@ -436,7 +450,12 @@ function Merge({ customer }: { customer: Customer }) {
             {preview.source.groups.length > 0 && <li>groups {preview.source.groups.join(', ')}</li>}
           </ul>
           {preview.identities.length > 0 && <IdentityTable identities={preview.identities} />}
-          <button type="button" className="danger" disabled={merge.isPending} onClick={() => merge.mutate({ params: { id: customer.id }, body: { sourceId: preview.source.id } })}>
+          <button
+            type="button"
+            className="danger"
+            disabled={merge.isPending}
+            onClick={() => merge.mutate({ params: { id: customer.id }, body: { sourceId: preview.source.id } })}
+          >
             Merge
           </button>
         </div>
@@ -453,26 +472,22 @@ function History({ id }: { id: string }) {
   return (
     <section aria-labelledby="history-heading">
       <h2 id="history-heading">History</h2>
-      {history.isPending ? (
-        <Loading what="the history" />
-      ) : history.isError ? (
-        <Failed error={history.error} retry={() => history.refetch()} />
-      ) : history.data.data.length === 0 ? (
-        <Empty>Nothing recorded yet.</Empty>
-      ) : (
-        <ol className="history">
-          {history.data.data.map((h) => (
-            <li key={h.sequence}>
-              <time dateTime={h.at}>{when(h.at)}</time> <span className="badge">{h.kind}</span> {h.summary}
-              {h.kind === 'merged' && h.merge && !h.merge.undoneAt && who.data?.role === 'admin' && (
-                <button type="button" onClick={() => undo.mutate({ params: { id: h.merge!.id } })} disabled={undo.isPending}>
-                  Undo this merge
-                </button>
-              )}
-            </li>
-          ))}
-        </ol>
-      )}
+      <Query result={history} what="the history" isEmpty={(data) => data.data.length === 0} empty={<>Nothing recorded yet.</>}>
+        {(data) => (
+          <ol className="history">
+            {data.data.map((h) => (
+              <li key={h.sequence}>
+                <time dateTime={h.at}>{when(h.at)}</time> <span className="badge">{h.kind}</span> {h.summary}
+                {h.kind === 'merged' && h.merge && !h.merge.undoneAt && who.data?.role === 'admin' && (
+                  <button type="button" onClick={() => undo.mutate({ params: { id: h.merge!.id } })} disabled={undo.isPending}>
+                    Undo this merge
+                  </button>
+                )}
+              </li>
+            ))}
+          </ol>
+        )}
+      </Query>
       <Outcome error={undo.error} done={undo.isSuccess && 'The merge was undone.'} />
     </section>
   )
