@@ -169,6 +169,12 @@ describe('the admin console in a browser', () => {
     const accounts = (await call('GET', `/customer/${ada.id}/reward-accounts`)).body.data
     expect(accounts[0].balance).toBe(25)
     await expect.poll(() => page.locator('.figures dd').first().textContent()).toBe('25')
+    await page.getByRole('button', { name: 'Entries' }).click()
+    const entry = page.getByRole('region', { name: 'Entries of reward-points' }).locator('tbody tr')
+    await expect.poll(() => entry.count()).toBe(1)
+    expect(await entry.textContent()).toMatch(/adjust\+2525/)
+    // the customer's events, the group just added among them
+    await expect.poll(async () => page.locator('section[aria-labelledby="events-heading"] li').allTextContents()).toContainEqual(expect.stringContaining('customer.group_added'))
 
     // at a phone's width the page still reads and passes the check
     await page.setViewportSize({ width: 390, height: 844 })

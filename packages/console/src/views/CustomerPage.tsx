@@ -7,7 +7,7 @@ import { useWhoAmI } from '../who'
 import { Empty, Failed, Field, Loading, Outcome, Query, TableWrap, money, nameOf, when } from '../ui'
 
 /** The reads a change on this page may make stale. */
-const customerReads = ['getCustomer', 'listCustomers', 'customerHistory'] as const
+const customerReads = ['getCustomer', 'listCustomers', 'customerHistory', 'listEvents'] as const
 
 /** Form fields as a patch: empty text is null (cleared), untouched fields are left out. */
 function patchOf(form: FormData, keys: readonly string[]): Record<string, string | null> {
@@ -61,6 +61,7 @@ export function CustomerPage() {
       <RewardAccounts id={c.id} />
       <Merge customer={c} />
       <History id={c.id} />
+      <Events id={c.id} />
     </article>
   )
 }
@@ -311,7 +312,8 @@ function RewardAccounts({ id }: { id: string }) {
 
 function RewardAccount({ account, customerId }: { account: RewardAccountBalance; customerId: string }) {
   const who = useWhoAmI()
-  const adjust = useChange('postTransaction', ['listRewardAccounts', 'customerHistory'])
+  const adjust = useChange('postTransaction', ['listRewardAccounts', 'customerHistory', 'listEntries', 'listEvents'])
+  const [entries, setEntries] = useState(false)
   const submit = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault()
     const form = e.currentTarget
@@ -366,6 +368,10 @@ function RewardAccount({ account, customerId }: { account: RewardAccountBalance;
           </table>
         </TableWrap>
       )}
+      <button type="button" aria-expanded={entries} onClick={() => setEntries(!entries)}>
+        {entries ? 'Hide entries' : 'Entries'}
+      </button>
+      {entries && <Entries ledger={account.ledger} accountId={account.id} />}
       {who.data?.role === 'admin' && (
         <form onSubmit={submit} className="inline" aria-label={`Adjust points of ${account.ledger}`}>
           <Field label="Points (negative removes)">
@@ -489,6 +495,73 @@ function History({ id }: { id: string }) {
         )}
       </Query>
       <Outcome error={undo.error} done={undo.isSuccess && 'The merge was undone.'} />
+    </section>
+  )
+}
+
+/** An account's entries, newest first: what moved its points, and the balance after each. */
+function Entries({ ledger, accountId }: { ledger: string; accountId: string }) {
+  const entries = useRoute('listEntries', { params: { ledger, id: accountId }, query: { limit: 50 } })
+  return (
+    <Query result={entries} what="entries" isEmpty={(data) => data.data.length === 0} empty="No entry yet.">
+      {(data) => (
+        <TableWrap label={`Entries of ${ledger}`}>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Kind</th>
+                <th scope="col" className="num">Points</th>
+                <th scope="col" className="num">Balance after</th>
+                <th scope="col">Transaction</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.data.map((e) => (
+                <tr key={e.seq}>
+                  <td>{when(e.createdAt)}</td>
+                  <td>{e.kind}</td>
+                  <td className="num">{e.amount > 0 ? `+${e.amount}` : e.amount}</td>
+                  <td className="num">{e.balanceAfter}</td>
+                  <td>
+                    <code>{e.transactionId}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      )}
+    </Query>
+  )
+}
+
+/** The customer's events in the feed, oldest first, a page at a time. */
+function Events({ id }: { id: string }) {
+  const [after, setAfter] = useState<string[]>(['0'])
+  const events = useRoute('listEvents', { query: { customerId: id, after: after.at(-1)!, limit: 25 } })
+  return (
+    <section aria-labelledby="events-heading">
+      <h2 id="events-heading">Events</h2>
+      <Query result={events} what="events" isEmpty={(data) => data.data.length === 0} empty="No event.">
+        {(data) => (
+          <ol className="history">
+            {data.data.map((e) => (
+              <li key={e.id}>
+                <time dateTime={e.createdAt}>{when(e.createdAt)}</time> <span className="badge">{e.type}</span>
+              </li>
+            ))}
+          </ol>
+        )}
+      </Query>
+      <nav className="pager" aria-label="Event pages">
+        <button type="button" onClick={() => setAfter(['0'])} disabled={after.length === 1}>
+          First events
+        </button>
+        <button type="button" onClick={() => events.data && setAfter([...after, events.data.nextAfter])} disabled={!events.data || events.data.data.length < 25}>
+          Later events
+        </button>
+      </nav>
     </section>
   )
 }
