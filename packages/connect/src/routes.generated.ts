@@ -46,6 +46,7 @@ export const routeTable = {
   accountBalance: { method: 'GET', path: '/ledgers/:ledger/accounts/:id/balance' },
   verifyLedger: { method: 'GET', path: '/ledgers/:ledger/verify' },
   recordOrder: { method: 'POST', path: '/orders' },
+  listCustomerOrders: { method: 'GET', path: '/customer/:id/orders' },
   cancelOrder: { method: 'POST', path: '/orders/cancel' },
   login: { method: 'POST', path: '/auth/login' },
   refreshSession: { method: 'POST', path: '/auth/refresh' },

@@ -36,6 +36,7 @@ beforeAll(async () => {
   ada = (await call('POST', '/customer', { email: 'ada@example.com', firstName: 'Ada', lastName: 'Lovelace', phone: '+14155550101' })).body
   await call('POST', `/customer/${ada.id}/address`, { line1: '12 St James Sq', city: 'London', country: 'GB' })
   await call('POST', `/customer/${ada.id}/reward-accounts`, { ledger: 'reward-points' })
+  await call('POST', '/orders', { platform: 'shop-a', externalId: 'A-1001', customerId: ada.id, total: 12_345, currency: 'GBP', placedAt: '2026-11-30T10:00:00.000Z' })
   bob = (await call('POST', '/customer', { email: 'ada.l@example.org', firstName: 'Ada', lastName: 'L', phone: '+14155550102' })).body
   await call('POST', `/customer/${bob.id}/identities`, { kind: 'platform', namespace: 'identity.shop-b', value: 'B-7', externalIdField: 'bId' })
   for (let i = 0; i < 30; i++) await call('POST', '/customer', { email: `someone${i}@example.com`, lastName: `Person ${i}` })
@@ -145,6 +146,9 @@ describe('the admin console in a browser', () => {
     expect(await page.title()).toBe('Customer · Customer Hub')
     await accessible(page, 'customer page')
     await shot(page, 'customer')
+
+    // its orders
+    expect(await page.getByRole('region', { name: 'Orders' }).locator('tbody tr').textContent()).toMatch(/shop-a.*A-1001.*£123\.45.*counted/)
 
     // edit the address
     await page.getByRole('button', { name: 'Edit' }).click()

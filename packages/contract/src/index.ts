@@ -118,7 +118,7 @@ export {
   customerSortFields,
   type CustomerSortField,
 } from './customers.js'
-export { OrderInput, OrderResult, Order, orderOutcomes, CancelOrderInput, CancelOrderResult } from './orders.js'
+export { OrderInput, OrderResult, Order, orderOutcomes, CancelOrderInput, CancelOrderResult, CustomerOrder, CustomerOrderQuery } from './orders.js'
 export { EventListQuery } from './events.js'
 export { StaffUser, StaffUserInput, StaffUserPatch, StaffLoginInput, staffRoles, type StaffRole } from './staff.js'
 export { TokenInput, ApiTokenInfo, CreatedToken, apiRoles, type ApiRole, tokenScopePatterns, maxTokenScope } from './tokens.js'

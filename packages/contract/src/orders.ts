@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import { Currency, Handle, IdOf, Nullable, Timestamp } from './common.js'
+import { Currency, Handle, IdOf, Nullable, Page, PathId, Timestamp } from './common.js'
 import { defineDomain } from './define.js'
 import { LedgerTransaction } from './loyalty.js'
 
@@ -29,6 +29,22 @@ const orderFact = {
 /** An order as the hub keeps it: a fact reported by a platform. */
 export const Order = Type.Object(orderFact)
 export type Order = Static<typeof Order>
+
+/** An order as a customer's page lists it. */
+export const CustomerOrder = Type.Object({
+  ...orderFact,
+  orderCount: Type.Integer({ description: 'the orders it stands for: 1, or the count of an imported order history (externalId import:…)' }),
+  cancelledAt: Nullable(Timestamp),
+})
+export type CustomerOrder = Static<typeof CustomerOrder>
+export const CustomerOrderQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 100, description: 'nextCursor of the page before' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  },
+  { additionalProperties: false },
+)
+export type CustomerOrderQuery = Static<typeof CustomerOrderQuery>
 
 export const orderOutcomes = ['recorded', 'corrected', 'unchanged'] as const
 export const OrderResult = Type.Object({
@@ -80,6 +96,14 @@ export const orders = defineDomain({
       body: OrderInput,
       responses: { 200: OrderResult, 201: OrderResult },
       errors: ['PLATFORM_SCOPE', 'CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED', 'ORDER_CUSTOMER_MISMATCH', 'CURRENCY_MISMATCH', 'ORDER_CANCELLED'],
+    },
+    listCustomerOrders: {
+      method: 'GET', path: '/customer/:id/orders', tags: ['orders'], access: ['admin', 'platform', 'support'],
+      summary: "A customer's orders, newest first, cancelled ones too",
+      params: Type.Object({ id: PathId }),
+      query: CustomerOrderQuery,
+      responses: { 200: Page(CustomerOrder) },
+      errors: ['CUSTOMER_NOT_FOUND', 'CUSTOMER_MERGED', 'CUSTOMER_ERASED', 'INVALID_CURSOR'],
     },
     cancelOrder: {
       method: 'POST', path: '/orders/cancel', tags: ['orders'], access: ['admin', 'platform'],

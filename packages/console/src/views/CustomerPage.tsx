@@ -7,7 +7,7 @@ import { useWhoAmI } from '../who'
 import { Empty, Failed, Field, Loading, Outcome, Query, TableWrap, money, nameOf, when } from '../ui'
 
 /** The reads a change on this page may make stale. */
-const customerReads = ['getCustomer', 'listCustomers', 'customerHistory', 'listEvents'] as const
+const customerReads = ['getCustomer', 'listCustomers', 'customerHistory', 'listEvents', 'listCustomerOrders'] as const
 
 /** Form fields as a patch: empty text is null (cleared), untouched fields are left out. */
 function patchOf(form: FormData, keys: readonly string[]): Record<string, string | null> {
@@ -58,6 +58,7 @@ export function CustomerPage() {
       <Groups customer={c} />
       <Addresses customer={c} />
       <Identities id={c.id} />
+      <Orders id={c.id} />
       <RewardAccounts id={c.id} />
       <Merge customer={c} />
       <History id={c.id} />
@@ -560,6 +561,57 @@ function Events({ id }: { id: string }) {
         </button>
         <button type="button" onClick={() => events.data && setAfter([...after, events.data.nextAfter])} disabled={!events.data || events.data.data.length < 25}>
           Later events
+        </button>
+      </nav>
+    </section>
+  )
+}
+
+/** The customer's orders, newest first, a page at a time. */
+function Orders({ id }: { id: string }) {
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined])
+  const cursor = cursors.at(-1)
+  const orders = useRoute('listCustomerOrders', { params: { id }, query: { limit: 20, ...(cursor ? { cursor } : {}) } })
+  return (
+    <section aria-labelledby="orders-heading">
+      <h2 id="orders-heading">Orders</h2>
+      <Query result={orders} what="orders" isEmpty={(data) => data.data.length === 0} empty="No order reported.">
+        {(data) => (
+          <TableWrap label="Orders">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Placed</th>
+                  <th scope="col">Platform</th>
+                  <th scope="col">Order</th>
+                  <th scope="col" className="num">Total</th>
+                  <th scope="col">Status</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.data.map((o) => (
+                  <tr key={o.id}>
+                    <td>{when(o.placedAt)}</td>
+                    <td>{o.platform}</td>
+                    <td>
+                      {o.externalId}
+                      {o.orderCount > 1 && ` (${o.orderCount} orders, imported)`}
+                    </td>
+                    <td className="num">{money(o.total, o.currency)}</td>
+                    <td>{o.cancelledAt ? `cancelled ${when(o.cancelledAt)}` : 'counted'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </Query>
+      <nav className="pager" aria-label="Order pages">
+        <button type="button" onClick={() => setCursors([undefined])} disabled={cursors.length === 1}>
+          Newest orders
+        </button>
+        <button type="button" onClick={() => orders.data?.nextCursor && setCursors([...cursors, orders.data.nextCursor])} disabled={!orders.data?.nextCursor}>
+          Older orders
         </button>
       </nav>
     </section>

@@ -60,6 +60,10 @@ export const flowsModule = defineModule({
         await unlinkIdentity(tx, services, params.id, params.identityId, componentsOf(principal))
         return { deleted: true as const, id: params.identityId }
       },
+      listCustomerOrders: async ({ db, params, query }) => {
+        await services.customers.requireLive(db, params.id)
+        return services.orders.pageOf(db, params.id, query)
+      },
       listRewardAccounts: async ({ db, params }) => {
         await services.customers.requireLive(db, params.id)
         return { data: await services.ledgerReads.customerAccounts(db, params.id) }

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely'
 import { recordset } from '../db/statement.js'
-import type { Order, OrderInput, OrderResult } from '@his-her/contract'
+import type { CustomerOrder, CustomerOrderQuery, Order, OrderInput, OrderResult } from '@his-her/contract'
 import { RetryTransaction, type Executor, type Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
@@ -285,6 +285,44 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       const row = await exec.selectFrom('orders').select([sql<number>`coalesce(sum(order_count), 0)::int`.as('count'), sql<string>`coalesce(sum(total), 0)::text`.as('spent')])
         .where('customer_id', '=', customerId).where('cancelled_at', 'is', null).executeTakeFirstOrThrow()
       return { count: row.count, spent: Number(row.spent) }
+    },
+
+    /**
+     * A page of one customer's orders, newest placed first (then by id), cancelled ones too; the
+     * cursor is the last row's placed time and id.
+     */
+    async pageOf(exec: Executor, customerId: string, query: CustomerOrderQuery): Promise<{ data: CustomerOrder[]; nextCursor: string | null }> {
+      const limit = query.limit ?? 50
+      let after: { us: string; id: string } | undefined
+      if (query.cursor !== undefined) {
+        const m = /^([0-9]{1,16})\.(ord_[0-9A-Z]{26})$/.exec(Buffer.from(query.cursor, 'base64url').toString('utf8'))
+        if (!m) throw new HubError('INVALID_CURSOR')
+        after = { us: m[1]!, id: m[2]! }
+      }
+      const rows = await exec
+        .selectFrom('orders')
+        .select(['id', 'platform', 'external_id', 'customer_id', sql<string>`total::text`.as('total'), 'currency', 'placed_at', 'cancelled_at', 'order_count', sql<string>`(extract(epoch from placed_at) * 1000000)::bigint::text`.as('placed_us')])
+        .where('customer_id', '=', customerId)
+        .$if(after !== undefined, (q) => q.where(sql<boolean>`((extract(epoch from placed_at) * 1000000)::bigint, id) < (${after!.us}::bigint, ${after!.id})`))
+        .orderBy('placed_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute()
+      const last = rows.length > limit ? rows[limit - 1] : undefined
+      return {
+        data: rows.slice(0, limit).map((r) => ({
+          id: r.id,
+          platform: r.platform,
+          externalId: r.external_id,
+          customerId: r.customer_id,
+          total: Number(r.total),
+          currency: r.currency,
+          placedAt: r.placed_at.toISOString(),
+          orderCount: r.order_count,
+          cancelledAt: r.cancelled_at?.toISOString() ?? null,
+        })),
+        nextCursor: last ? Buffer.from(`${last.placed_us}.${last.id}`).toString('base64url') : null,
+      }
     },
 
     /** Every order of these customers, cancelled ones too, in the order they were placed (a privacy export). */

@@ -309,3 +309,52 @@ describe('POST /orders under concurrency', () => {
     expect(await orderRows(customer.id)).toHaveLength(kept.length)
   })
 })
+
+describe('GET /customer/:id/orders', () => {
+  test('newest placed first, ties by id, cancelled ones with their time; pages with the cursor reach each order once', async () => {
+    const customer = await createCustomer()
+    const placed = ['2031-01-01T00:00:00.000Z', '2031-03-01T00:00:00.000Z', '2031-03-01T00:00:00.000Z', '2031-03-01T00:00:00.000Z', '2031-02-01T00:00:00.500Z']
+    const recorded: OrderResult[] = []
+    for (const placedAt of placed) {
+      const res = await hub.app.inject({ method: 'POST', url: '/orders', headers: hub.admin, payload: report(customer.id, { placedAt }) })
+      expect(res.statusCode, res.body).toBe(201)
+      recorded.push(res.json())
+    }
+    const cancelled = await hub.app.inject({ method: 'POST', url: '/orders/cancel', headers: hub.admin, payload: { platform: 'shopify', externalId: recorded[0]!.externalId } })
+    expect(cancelled.statusCode, cancelled.body).toBe(200)
+
+    const expected = [...recorded].sort((a, b) => b.placedAt.localeCompare(a.placedAt) || b.id.localeCompare(a.id)).map((o) => o.id)
+    const seen: string[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const res = await hub.app.inject({ method: 'GET', url: `/customer/${customer.id}/orders?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: hub.admin })
+      expect(res.statusCode, res.body).toBe(200)
+      const page = res.json<{ data: { id: string; cancelledAt: string | null; orderCount: number; total: number }[]; nextCursor: string | null }>()
+      seen.push(...page.data.map((o) => o.id))
+      for (const o of page.data) {
+        expect(o.orderCount).toBe(1)
+        expect(o.cancelledAt !== null).toBe(o.id === recorded[0]!.id)
+      }
+      cursor = page.nextCursor
+      pages++
+    } while (cursor)
+    expect(seen).toEqual(expected)
+    expect(pages).toBe(3)
+  })
+
+  test('support reads them; a bad cursor, an unknown and a merged customer are refused', async () => {
+    const a = await createCustomer()
+    const b = await createCustomer()
+    await hub.app.inject({ method: 'POST', url: '/orders', headers: hub.admin, payload: report(b.id) })
+    expectError(await hub.app.inject({ method: 'GET', url: `/customer/${a.id}/orders?cursor=nope`, headers: hub.admin }), 400, 'INVALID_CURSOR')
+    expectError(await hub.app.inject({ method: 'GET', url: '/customer/cus_01AAAAAAAAAAAAAAAAAAAAAAAA/orders', headers: hub.admin }), 404, 'CUSTOMER_NOT_FOUND')
+    expect((await hub.app.inject({ method: 'POST', url: `/customer/${a.id}/merge`, headers: hub.admin, payload: { sourceId: b.id } })).statusCode).toBe(200)
+    expectError(await hub.app.inject({ method: 'GET', url: `/customer/${b.id}/orders`, headers: hub.admin }), 410, 'CUSTOMER_MERGED')
+    // the merge moved the order
+    const moved = await hub.app.inject({ method: 'GET', url: `/customer/${a.id}/orders`, headers: hub.admin })
+    expect(moved.json<{ data: unknown[] }>().data).toHaveLength(1)
+    const platform = await hub.platform()
+    expect((await hub.app.inject({ method: 'GET', url: `/customer/${a.id}/orders`, headers: platform })).statusCode).toBe(200)
+  })
+})
