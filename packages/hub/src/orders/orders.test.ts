@@ -328,9 +328,9 @@ describe('GET /customer/:id/orders', () => {
     let cursor: string | null = null
     let pages = 0
     do {
-      const res = await hub.app.inject({ method: 'GET', url: `/customer/${customer.id}/orders?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: hub.admin })
+      const res: { statusCode: number; body: string; json<T>(): T } = await hub.app.inject({ method: 'GET', url: `/customer/${customer.id}/orders?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: hub.admin })
       expect(res.statusCode, res.body).toBe(200)
-      const page = res.json<{ data: { id: string; cancelledAt: string | null; orderCount: number; total: number }[]; nextCursor: string | null }>()
+      const page: { data: { id: string; cancelledAt: string | null; orderCount: number; total: number }[]; nextCursor: string | null } = res.json<{ data: { id: string; cancelledAt: string | null; orderCount: number; total: number }[]; nextCursor: string | null }>()
       seen.push(...page.data.map((o) => o.id))
       for (const o of page.data) {
         expect(o.orderCount).toBe(1)
