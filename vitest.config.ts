@@ -5,9 +5,9 @@ import { defineConfig } from 'vitest/config'
 // PostgreSQL-only files (*.pg.test.ts: several hub processes sharing one database).
 const postgresUrl = process.env.TEST_DATABASE_URL || ''
 const embeddedProcessTests = ['packages/hub/test/startup.test.ts', 'packages/hub/test/data-dir-lock.test.ts', 'packages/hub/test/shutdown.test.ts', 'packages/hub/test/cli.test.ts', 'packages/console/test/**']
-// the longest of them runs beside the PostgreSQL suite instead (project `embedded`), which ends
+// the longest of them, and the console's browser test, run beside the PostgreSQL suite instead (project `embedded`), which ends
 // minutes before the PGlite one (scripts/run-tests.js)
-const besidePostgres = ['packages/hub/test/cli.test.ts']
+const besidePostgres = ['packages/hub/test/cli.test.ts', 'packages/console/test/console.e2e.test.ts']
 // set by scripts/run-tests.js for its PGlite run, whose PostgreSQL run goes on in another process
 const postgresBeside = Boolean(postgresUrl || process.env.HUB_TESTS_POSTGRES_BESIDE)
 

@@ -263,10 +263,33 @@ describe('the admin console in a browser', () => {
     await page.getByLabel('What the merge moves').waitFor()
     expect((await call('GET', `/customer/${dan.documentId}`)).status).toBe(200) // nothing merged without the click
 
+    await page.context().close()
+  })
+
+  test('sellers: their service accounts, and a seller suspended and resumed', async () => {
+    const onboarded = await call('POST', '/sellers/onboarding', {
+      seller: { id: 'sel_console', handle: 'console-shop', name: 'Console Shop' },
+      ownerMember: { id: 'mem_1' },
+      serviceAccount: { password: 'a seller passphrase', roleId: 'role_seller', organizationId: 'org_market' },
+    })
+    expect(onboarded.status, onboarded.raw).toBe(201)
+    const page = await newPage()
+    await signIn(page, 'lead@staff.example.com')
     await page.getByRole('link', { name: 'Sellers and coupons' }).click()
     await page.getByRole('heading', { name: 'Sellers and coupons' }).waitFor()
+    await page.getByRole('region', { name: 'Service accounts' }).getByText('console-shop@service.local').waitFor()
     await accessible(page, 'sellers and coupons')
     await shot(page, 'sellers')
+
+    const row = page.getByRole('region', { name: 'Sellers' }).getByRole('row', { name: /Console Shop/ })
+    page.once('dialog', (d) => void d.accept())
+    await row.getByRole('button', { name: 'Suspend' }).click()
+    await row.getByRole('button', { name: 'Resume' }).waitFor()
+    const seller = (await call('GET', '/loyalty-providers')).body.data.find((p: { sellerId: string }) => p.sellerId === 'sel_console')
+    expect(seller.status).toBe('suspended')
+    await row.getByRole('button', { name: 'Resume' }).click()
+    await row.getByRole('button', { name: 'Suspend' }).waitFor()
+    expect((await call('GET', `/loyalty-providers/${seller.id}`)).body.status).toBe('active')
     await page.context().close()
   })
 

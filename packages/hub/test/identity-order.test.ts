@@ -23,10 +23,10 @@ import {
 // of its own, so all runs share this one hub and database.
 //
 // Knobs for local runs: see orderKnobs. In one process the default is three orders of each mode
-// (on PGlite, of 1,000 people: its one connection takes requests one at a time, so "32 in flight"
+// of 1,000 people (on PGlite its one connection takes requests one at a time, so "32 in flight"
 // adds no interleaving in the database); identity-order.pg.test.ts adds five orders of 2,000
 // people across two hub processes on PostgreSQL, and `npm run soak` runs many more.
-const { people, orders, width, seed } = orderKnobs(process.env, { people: onPostgres ? 2000 : 1000, orders: 3 })
+const { people, orders, width, seed } = orderKnobs(process.env, { people: 1000, orders: 3 })
 const modes = [
   { name: 'sequential', letter: 's', width: 1 },
   { name: 'concurrent', letter: 'c', width },

@@ -24,6 +24,7 @@ const samples: Record<string, { params?: Record<string, string>; body?: unknown 
   linkIdentity: { body: { kind: 'email', value: 'linked-to-nobody@example.com' } },
   unlinkIdentity: { params: { identityId: newId('idn') } },
   listRewardAccounts: {},
+  listCustomerOrders: {},
   ensureRewardAccount: { body: { ledger: 'reward-points' } },
   exportCustomer: {},
   eraseCustomer: {},

@@ -68,6 +68,7 @@ export function Sellers() {
         )}
       </Query>
       <Outcome error={suspend.error ?? resume.error} />
+      {who.data?.role === 'admin' && <ServiceAccounts />}
       <Coupons providerId={provider} />
     </section>
   )
@@ -173,5 +174,41 @@ function Redemptions({ coupon }: { coupon: Coupon }) {
         )}
       </Query>
     </div>
+  )
+}
+
+/** The service accounts sellers (and the house's partner) sign in with; each acts for its provider. Admins only. */
+function ServiceAccounts() {
+  const accounts = useRoute('listServiceAccounts', {})
+  return (
+    <section aria-labelledby="service-accounts-heading">
+      <h2 id="service-accounts-heading">Service accounts</h2>
+      <Query result={accounts} what="service accounts" isEmpty={(data) => data.data.length === 0} empty="No service account: onboarding a seller makes its own.">
+        {(data) => (
+          <TableWrap label="Service accounts">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Sign-in email</th>
+                  <th scope="col">Provider</th>
+                  <th scope="col">Organization</th>
+                  <th scope="col">Since</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.data.map((a) => (
+                  <tr key={a.id}>
+                    <td>{a.email}</td>
+                    <td>{a.providerId ?? '—'}</td>
+                    <td>{a.organizationId}</td>
+                    <td>{when(a.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </Query>
+    </section>
   )
 }
