@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react'
+import { useState, type ReactNode } from 'react'
 import type { UseQueryResult } from '@tanstack/react-query'
 import { messageOf } from './session'
 
@@ -105,3 +105,39 @@ export const ActionsHeader = () => (
     <span className="visually-hidden">Actions</span>
   </th>
 )
+
+/** Where a cursor-paged read is: its cursor (undefined: the first page), and the moves to the first page and on. */
+export function usePaging() {
+  const [cursor, setCursor] = useState<string | undefined>()
+  return { cursor, first: () => setCursor(undefined), next: (to: string) => setCursor(to) }
+}
+
+/** The first-page and next-page buttons of a paged list; `next` is the cursor of the page after, null on the last. */
+export function Pager({
+  label,
+  atFirst,
+  next,
+  onFirst,
+  onNext,
+  firstText = 'First page',
+  nextText = 'Next page',
+}: {
+  label: string
+  atFirst: boolean
+  next: string | null | undefined
+  onFirst: () => void
+  onNext: (cursor: string) => void
+  firstText?: string
+  nextText?: string
+}) {
+  return (
+    <nav className="pager" aria-label={label}>
+      <button type="button" onClick={onFirst} disabled={atFirst}>
+        {firstText}
+      </button>
+      <button type="button" onClick={() => next && onNext(next)} disabled={!next}>
+        {nextText}
+      </button>
+    </nav>
+  )
+}

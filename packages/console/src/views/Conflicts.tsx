@@ -1,7 +1,7 @@
-import { useEffect, useState } from 'react'
+import { useEffect } from 'react'
 import { Link } from 'react-router'
 import { useRoute } from '../api'
-import { ActionsHeader, Query, TableWrap, when } from '../ui'
+import { ActionsHeader, Pager, Query, TableWrap, usePaging, when } from '../ui'
 
 interface ConflictPayload {
   customerId: string
@@ -14,8 +14,8 @@ interface ConflictPayload {
  * other one ready to merge in, after its preview.
  */
 export function Conflicts() {
-  const [after, setAfter] = useState<string[]>(['0'])
-  const events = useRoute('listEvents', { query: { type: 'customer.identity_conflict', after: after.at(-1)!, limit: 50 } })
+  const paging = usePaging()
+  const events = useRoute('listEvents', { query: { type: 'customer.identity_conflict', after: paging.cursor ?? '0', limit: 50 } })
   useEffect(() => {
     document.title = 'Conflicts · Customer Hub'
   }, [])
@@ -23,7 +23,7 @@ export function Conflicts() {
     <section aria-labelledby="conflicts-heading">
       <h1 id="conflicts-heading">Conflicts</h1>
       <p className="meta">Identifiers a sync found with another customer, oldest first. Open one to compare the two and merge them if they are one person.</p>
-      <Query result={events} what="conflicts" isEmpty={(data) => data.data.length === 0} empty={<>No conflict{after.length > 1 ? ' after these' : ''}.</>}>
+      <Query result={events} what="conflicts" isEmpty={(data) => data.data.length === 0} empty={<>No conflict{paging.cursor ? ' after these' : ''}.</>}>
         {(data) => (
           <TableWrap label="Conflicts">
             <table>
@@ -65,18 +65,13 @@ export function Conflicts() {
           </TableWrap>
         )}
       </Query>
-      <nav className="pager" aria-label="Conflict pages">
-        <button type="button" onClick={() => setAfter(['0'])} disabled={after.length === 1}>
-          First page
-        </button>
-        <button
-          type="button"
-          onClick={() => events.data && setAfter([...after, events.data.nextAfter])}
-          disabled={!events.data || events.data.data.length < 50}
-        >
-          Next page
-        </button>
-      </nav>
+      <Pager
+        label="Conflict pages"
+        atFirst={!paging.cursor}
+        next={events.data?.data.length === 50 ? events.data.nextAfter : null}
+        onFirst={paging.first}
+        onNext={paging.next}
+      />
     </section>
   )
 }

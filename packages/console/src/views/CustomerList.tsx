@@ -2,7 +2,7 @@ import { useEffect, useRef, type FormEvent } from 'react'
 import { Link, useLocation, useNavigate } from 'react-router'
 import type { CustomerListQuery } from '@his-her/contract'
 import { useRoute } from '../api'
-import { Field, Query, TableWrap, money, nameOf, when } from '../ui'
+import { Field, Pager, Query, TableWrap, money, nameOf, when } from '../ui'
 
 /**
  * The filters of GET /customer the form offers, in the order shown. The list's state survives a
@@ -156,14 +156,7 @@ export function CustomerList() {
                 </tbody>
               </table>
             </TableWrap>
-            <nav className="pager" aria-label="Pages">
-              <button type="button" onClick={() => page(null)} disabled={!params.get('cursor')}>
-                First page
-              </button>
-              <button type="button" onClick={() => page(data.nextCursor)} disabled={!data.nextCursor}>
-                Next page
-              </button>
-            </nav>
+            <Pager label="Pages" atFirst={!params.get('cursor')} next={data.nextCursor} onFirst={() => page(null)} onNext={page} />
           </>
         )}
       </Query>

@@ -4,7 +4,7 @@ import { isHubApiError } from '@his-her/connect'
 import type { Address, Customer, Identity, RewardAccountBalance } from '@his-her/contract'
 import { call, useChange, useRoute } from '../api'
 import { useWhoAmI } from '../who'
-import { Empty, Failed, Field, Loading, Outcome, Query, TableWrap, money, nameOf, when } from '../ui'
+import { Empty, Failed, Field, Loading, Outcome, Pager, Query, TableWrap, money, nameOf, usePaging, when } from '../ui'
 
 /** The reads a change on this page may make stale. */
 const customerReads = ['getCustomer', 'listCustomers', 'customerHistory', 'listEvents', 'listCustomerOrders'] as const
@@ -512,8 +512,12 @@ function Entries({ ledger, accountId }: { ledger: string; accountId: string }) {
               <tr>
                 <th scope="col">When</th>
                 <th scope="col">Kind</th>
-                <th scope="col" className="num">Points</th>
-                <th scope="col" className="num">Balance after</th>
+                <th scope="col" className="num">
+                  Points
+                </th>
+                <th scope="col" className="num">
+                  Balance after
+                </th>
                 <th scope="col">Transaction</th>
               </tr>
             </thead>
@@ -539,8 +543,8 @@ function Entries({ ledger, accountId }: { ledger: string; accountId: string }) {
 
 /** The customer's events in the feed, oldest first, a page at a time. */
 function Events({ id }: { id: string }) {
-  const [after, setAfter] = useState<string[]>(['0'])
-  const events = useRoute('listEvents', { query: { customerId: id, after: after.at(-1)!, limit: 25 } })
+  const paging = usePaging()
+  const events = useRoute('listEvents', { query: { customerId: id, after: paging.cursor ?? '0', limit: 25 } })
   return (
     <section aria-labelledby="events-heading">
       <h2 id="events-heading">Events</h2>
@@ -555,23 +559,23 @@ function Events({ id }: { id: string }) {
           </ol>
         )}
       </Query>
-      <nav className="pager" aria-label="Event pages">
-        <button type="button" onClick={() => setAfter(['0'])} disabled={after.length === 1}>
-          First events
-        </button>
-        <button type="button" onClick={() => events.data && setAfter([...after, events.data.nextAfter])} disabled={!events.data || events.data.data.length < 25}>
-          Later events
-        </button>
-      </nav>
+      <Pager
+        label="Event pages"
+        atFirst={!paging.cursor}
+        next={events.data?.data.length === 25 ? events.data.nextAfter : null}
+        onFirst={paging.first}
+        onNext={paging.next}
+        firstText="First events"
+        nextText="Later events"
+      />
     </section>
   )
 }
 
 /** The customer's orders, newest first, a page at a time. */
 function Orders({ id }: { id: string }) {
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined])
-  const cursor = cursors.at(-1)
-  const orders = useRoute('listCustomerOrders', { params: { id }, query: { limit: 20, ...(cursor ? { cursor } : {}) } })
+  const paging = usePaging()
+  const orders = useRoute('listCustomerOrders', { params: { id }, query: { limit: 20, ...(paging.cursor ? { cursor: paging.cursor } : {}) } })
   return (
     <section aria-labelledby="orders-heading">
       <h2 id="orders-heading">Orders</h2>
@@ -584,7 +588,9 @@ function Orders({ id }: { id: string }) {
                   <th scope="col">Placed</th>
                   <th scope="col">Platform</th>
                   <th scope="col">Order</th>
-                  <th scope="col" className="num">Total</th>
+                  <th scope="col" className="num">
+                    Total
+                  </th>
                   <th scope="col">Status</th>
                 </tr>
               </thead>
@@ -606,14 +612,15 @@ function Orders({ id }: { id: string }) {
           </TableWrap>
         )}
       </Query>
-      <nav className="pager" aria-label="Order pages">
-        <button type="button" onClick={() => setCursors([undefined])} disabled={cursors.length === 1}>
-          Newest orders
-        </button>
-        <button type="button" onClick={() => orders.data?.nextCursor && setCursors([...cursors, orders.data.nextCursor])} disabled={!orders.data?.nextCursor}>
-          Older orders
-        </button>
-      </nav>
+      <Pager
+        label="Order pages"
+        atFirst={!paging.cursor}
+        next={orders.data?.nextCursor}
+        onFirst={paging.first}
+        onNext={paging.next}
+        firstText="Newest orders"
+        nextText="Older orders"
+      />
     </section>
   )
 }

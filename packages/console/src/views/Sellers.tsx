@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react'
 import type { Coupon } from '@his-her/contract'
 import { useChange, useRoute } from '../api'
 import { useWhoAmI } from '../who'
-import { ActionsHeader, Outcome, Query, TableWrap, money, when } from '../ui'
+import { ActionsHeader, Outcome, Pager, Query, TableWrap, money, usePaging, when } from '../ui'
 
 /** Sellers (loyalty providers) with their status, and the gift-card coupons each issued. */
 export function Sellers() {
@@ -75,9 +75,10 @@ export function Sellers() {
 }
 
 function Coupons({ providerId }: { providerId: string | undefined }) {
-  const [cursor, setCursor] = useState<string | undefined>()
-  useEffect(() => setCursor(undefined), [providerId])
-  const coupons = useRoute('listCoupons', { query: { limit: 25, ...(providerId ? { providerId } : {}), ...(cursor ? { cursor } : {}) } })
+  const paging = usePaging()
+  const { first } = paging
+  useEffect(first, [providerId]) // another seller's coupons start at their first page
+  const coupons = useRoute('listCoupons', { query: { limit: 25, ...(providerId ? { providerId } : {}), ...(paging.cursor ? { cursor: paging.cursor } : {}) } })
   const [open, setOpen] = useState<Coupon | undefined>()
   return (
     <section aria-labelledby="coupons-heading">
@@ -121,14 +122,7 @@ function Coupons({ providerId }: { providerId: string | undefined }) {
                 </tbody>
               </table>
             </TableWrap>
-            <nav className="pager" aria-label="Coupon pages">
-              <button type="button" onClick={() => setCursor(undefined)} disabled={!cursor}>
-                First page
-              </button>
-              <button type="button" onClick={() => setCursor(data.nextCursor ?? undefined)} disabled={!data.nextCursor}>
-                Next page
-              </button>
-            </nav>
+            <Pager label="Coupon pages" atFirst={!paging.cursor} next={data.nextCursor} onFirst={paging.first} onNext={paging.next} />
           </>
         )}
       </Query>
@@ -183,7 +177,12 @@ function ServiceAccounts() {
   return (
     <section aria-labelledby="service-accounts-heading">
       <h2 id="service-accounts-heading">Service accounts</h2>
-      <Query result={accounts} what="service accounts" isEmpty={(data) => data.data.length === 0} empty="No service account: onboarding a seller makes its own.">
+      <Query
+        result={accounts}
+        what="service accounts"
+        isEmpty={(data) => data.data.length === 0}
+        empty="No service account: onboarding a seller makes its own."
+      >
         {(data) => (
           <TableWrap label="Service accounts">
             <table>
