@@ -270,8 +270,10 @@ async function main() {
     database = await build.createDatabase({ url: db.url })
 
     const random = (n) => Math.floor(Math.random() * n)
+    // a person meeting pred, drawn at random (a pred no person meets is an error, not an endless loop)
     const randomPerson = (pred = () => true) => {
-      for (;;) {
+      for (let tries = 0; ; tries++) {
+        if (tries === 100_000) throw new Error('bench/scale.js: no person meets the condition at this size')
         const i = random(people)
         if (pred(i)) return i
       }
@@ -388,8 +390,9 @@ async function main() {
     }
 
     // q=: a name fragment (First12345 matches First12345, First123450..) and an email fragment
-    const nameFragment = () => `first${randomPerson((i) => i >= 1000)}`.slice(0, 9)
-    const emailFragment = () => `p${randomPerson((i) => personEmail(i) !== undefined && i >= 100)}@scale`
+    // at least four digits after "first" and two after "p" where there are that many people
+    const nameFragment = () => `first${randomPerson((i) => i >= Math.min(1000, people / 2))}`.slice(0, 9)
+    const emailFragment = () => `p${randomPerson((i) => personEmail(i) !== undefined && i >= Math.min(100, people / 2))}@scale`
     const searches = [] // { name, fragment, row }: the plan of one more fragment is printed when the row misses
     for (const [name, fragment] of [['list q=<name fragment> (first1234…)', nameFragment], ['list q=<email fragment> (p12345@scale)', emailFragment]]) {
       const row = await measure('list', name, {
