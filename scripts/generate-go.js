@@ -144,7 +144,7 @@ const serviceDocs = {
 /** Names the hand-written part of the package uses: no generated type may take one. */
 const reserved = new Set(['Client', 'Config', 'Error', 'ErrorCode', 'CallOption', 'Nullable', 'Set', 'Null', 'Ptr', 'IsCode', 'NewClient', 'services'])
 
-const initialisms = new Set(['id', 'ids', 'url', 'uri', 'api', 'http', 'https', 'json', 'jwt', 'jwks', 'ttl', 'ip', 'uuid', 'sql', 'csv', 'ndjson'])
+const initialisms = new Set(['id', 'ok', 'ids', 'url', 'uri', 'api', 'http', 'https', 'json', 'jwt', 'jwks', 'ttl', 'ip', 'uuid', 'sql', 'csv', 'ndjson'])
 
 /** `customerId` → `CustomerID`, `ttlSeconds` → `TTLSeconds`, `x-request-id` → `XRequestID`. */
 function goName(name) {

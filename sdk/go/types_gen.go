@@ -1807,7 +1807,7 @@ type VerifyPhoneResult struct {
 // VerifyReport is a part of an answer of the hub.
 type VerifyReport struct {
 	Ledger       string                     `json:"ledger"`
-	Ok           bool                       `json:"ok"`
+	OK           bool                       `json:"ok"`
 	Accounts     int64                      `json:"accounts"`
 	Transactions int64                      `json:"transactions"`
 	Entries      int64                      `json:"entries"`
