@@ -400,4 +400,3 @@ func TestNewClientRefusesABaseURLThatIsNotOne(t *testing.T) {
 		}
 	}
 }
-
