@@ -236,7 +236,7 @@ function contractName(byJson, operationId, part) {
  * `object` (properties: a struct), `ref` (a component), `raw` (anything: json.RawMessage); with
  * `nullable` when it may be null.
  */
-function shapeOf(schema, doc) {
+function shapeOf(schema) {
   if (schema.$ref) return { kind: 'ref', name: schema.$ref.split('/').pop(), schema, description: schema.description }
   if (schema.anyOf) {
     const flat = []
@@ -245,8 +245,8 @@ function shapeOf(schema, doc) {
     const nullable = flat.some((s) => s.type === 'null')
     const rest = flat.filter((s) => s.type !== 'null')
     const description = schema.description ?? (rest.length === 1 ? rest[0].description : undefined)
-    if (rest.length === 1) return { ...shapeOf(rest[0], doc), nullable, description }
-    const shapes = rest.map((s) => shapeOf(s, doc))
+    if (rest.length === 1) return { ...shapeOf(rest[0]), nullable, description }
+    const shapes = rest.map((s) => shapeOf(s))
     if (shapes.every((s) => s.kind === 'scalar' && s.go === 'string')) {
       const values = rest.filter((s) => s.const !== undefined).map((s) => s.const)
       return { kind: 'scalar', go: 'string', nullable, description, values: values.length === rest.length ? values : undefined }
@@ -273,7 +273,7 @@ function shapeOf(schema, doc) {
     case 'boolean':
       return { kind: 'scalar', go: 'bool', description }
     case 'array':
-      return { kind: 'slice', items: shapeOf(schema.items ?? {}, doc), description }
+      return { kind: 'slice', items: shapeOf(schema.items ?? {}), description }
     case 'object':
       if (!schema.properties || Object.keys(schema.properties).length === 0) return { kind: 'map', description }
       return { kind: 'object', schema, description }
@@ -332,7 +332,7 @@ class TypeSet {
       case 'object': {
         const inline = shape.kind === 'object' && !shape.variants ? this.exported.get(JSON.stringify(shape.schema)) : undefined
         const name = shape.kind === 'ref' ? this.struct(shape.name, this.component(shape.name), mode === 'patch' ? 'input' : mode) : this.struct(inline ?? hint, shape.schema, mode, shape)
-        if (name.startsWith('=')) return this.fieldType({ ...shapeOf(this.component(shape.name), this.document), nullable: shape.nullable }, { mode, required, hint })
+        if (name.startsWith('=')) return this.fieldType({ ...shapeOf(this.component(shape.name)), nullable: shape.nullable }, { mode, required, hint })
         if (mode === 'patch' && shape.nullable && optional) return { go: `*Nullable[${name}]`, omit: true }
         if (optional || shape.nullable) return { go: `*${name}`, omit: optional }
         return { go: name, omit: false }
@@ -356,7 +356,7 @@ class TypeSet {
   }
 
   /** Declares the struct `name` of an object schema (once), and gives its name; `=` and the name when the component is not an object. */
-  struct(name, schema, mode, shape = shapeOf(schema, this.document)) {
+  struct(name, schema, mode, shape = shapeOf(schema)) {
     if (shape.kind !== 'object') return `=${name}`
     if (reserved.has(name)) throw new Error(`generate-go: the type name ${name} is taken by the hand-written part of the SDK`)
     const existing = this.types.get(name)
@@ -371,7 +371,7 @@ class TypeSet {
     this.types.set(name, type)
     const required = new Set(shape.schema.required ?? [])
     for (const [prop, propSchema] of Object.entries(shape.schema.properties)) {
-      const propShape = shapeOf(propSchema, this.document)
+      const propShape = shapeOf(propSchema)
       const field = goName(prop)
       const t = this.fieldType(propShape, { mode, required: required.has(prop), hint: `${name}${field}` })
       type.fields.push({ name: field, json: prop, go: t.go, omit: t.omit, doc: fieldDoc(propShape), shape: propShape })
@@ -384,7 +384,8 @@ class TypeSet {
 function fieldDoc(shape) {
   const parts = []
   if (shape.description) parts.push(shape.description)
-  if (shape.values && shape.values.length > 0) parts.push(`One of: ${shape.values.map((v) => JSON.stringify(v)).join(', ')}.`)
+  // a long list (the event types) is the catalogue's to tell
+  if (shape.values && shape.values.length > 0 && shape.values.length <= 12) parts.push(`One of: ${shape.values.map((v) => JSON.stringify(v)).join(', ')}.`)
   if (shape.format === 'date-time') parts.push('An RFC 3339 date-time.')
   return parts.join('\n')
 }
@@ -466,7 +467,7 @@ function operations(document, types) {
       const pascal = goName(id)
       const pathParams = [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1])
       for (const p of op.parameters ?? []) {
-        if (p.in === 'path' && shapeOf(p.schema, document).go !== 'string') throw new Error(`generate-go: the path parameter ${p.name} of ${id} is not a string`)
+        if (p.in === 'path' && shapeOf(p.schema).go !== 'string') throw new Error(`generate-go: the path parameter ${p.name} of ${id} is not a string`)
       }
       const queryParams = (op.parameters ?? []).filter((p) => p.in === 'query')
       let query
@@ -486,7 +487,7 @@ function operations(document, types) {
       if (json && !upload) {
         const mode = method === 'patch' ? 'patch' : 'input'
         const bodyName = contractName(byJson, id, 'body') ?? `${pascal}Input`
-        const shape = shapeOf(json.schema, document)
+        const shape = shapeOf(json.schema)
         const typeName = shape.kind === 'ref' ? types.struct(shape.name, types.component(shape.name), mode) : types.struct(bodyName, json.schema, mode)
         if (typeName.startsWith('=')) throw new Error(`generate-go: the body of ${id} is not an object`)
         types.types.get(typeName).uses.push(`the body of ${method.toUpperCase()} ${path} (${where})`)
@@ -503,7 +504,7 @@ function operations(document, types) {
       let result
       if (primary.type !== 'application/json') result = { text: true, go: 'string' }
       else {
-        const shape = shapeOf(primary.schema, document)
+        const shape = shapeOf(primary.schema)
         if (shape.kind === 'map') result = { go: 'map[string]any', value: true }
         else {
           const named = contractName(byJson, id, String(primary.status))
@@ -591,13 +592,14 @@ function methodSource(op) {
   const lines = [...doc, `func (s *${op.service}Service) ${op.name}(${args.join(', ')}) ${returns} {`]
   const pathArgs = op.pathParams.map((p) => `${goString(p)}, ${argName(p)}`)
   const kind = op.upload ? 'callUpload' : op.publicRoute ? (op.method === 'GET' ? 'callPublicRead' : 'callPublicWrite') : op.method === 'GET' ? 'callRead' : 'callWrite'
-  lines.push(`\tcall, err := s.c.newCall(${goString(op.id)}, ${goString(op.method)}, ${kind}, ${goString(op.path)}, []string{${pathArgs.join(', ')}}, opts)`)
+  const params = pathArgs.length > 0 ? `[]string{${pathArgs.join(', ')}}` : 'nil'
+  lines.push(`\tcall, err := s.c.newCall(${goString(op.id)}, ${goString(op.method)}, ${kind}, ${goString(op.path)}, ${params}, opts)`)
   lines.push('\tif err != nil {', `\t\treturn ${fail}, err`, '\t}')
   if (op.query) {
     if (op.longPoll) lines.push('\tif query != nil && query.Wait != nil {', '\t\tcall.longPoll(*query.Wait)', '\t}')
     lines.push('\tif query != nil {', '\t\tcall.query = query.values()', '\t}')
   }
-  if (op.upload) lines.push('\tcall.upload(contentType, file)')
+  if (op.upload) lines.push('\tif file == nil {', `\t\treturn ${fail}, call.invalid("a file is required")`, '\t}', '\tcall.upload(contentType, file)')
   if (op.body) {
     lines.push('\tif body == nil {', `\t\treturn ${fail}, call.invalid("a body is required")`, '\t}')
     if (op.body.key) {

@@ -121,7 +121,9 @@ let hub
 let ok = false
 try {
   hub = await startHub(dir)
-  const env = { ...process.env, HUB_URL: hub.url, HUB_TOKEN: hub.token, GOFLAGS: process.env.GOFLAGS ?? '' }
+  const env = { ...process.env, HUB_URL: hub.url, HUB_TOKEN: hub.token }
+  // go keeps its build cache under $HOME; a CI user may have none
+  if (!env.GOCACHE && !env.XDG_CACHE_HOME && !env.HOME) env.GOCACHE = join(dir, 'go-cache')
   ok =
     (await run('go', ['vet', './...'], { cwd: sdkDir, env })) === 0 &&
     (await run('go', ['test', '-count=1', ...(process.env.GO_TEST_VERBOSE ? ['-v'] : []), './...'], { cwd: sdkDir, env })) === 0 &&

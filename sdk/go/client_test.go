@@ -400,3 +400,41 @@ func TestNewClientRefusesABaseURLThatIsNotOne(t *testing.T) {
 		}
 	}
 }
+
+func TestAnswersThatAreNotARecord(t *testing.T) {
+	base, _ := hub(t)
+	client := newClient(t, base, sdk.Config{})
+	ctx := context.Background()
+
+	// a public route sends no token: a wrong one does not get in its way
+	anonymous := newClient(t, base, sdk.Config{})
+	anonymous.SetToken("chub_wrong")
+	health, err := anonymous.Operations.Health(ctx)
+	if err != nil || health.Status != "ok" || health.Database != "up" {
+		t.Fatalf("health %+v, %v", health, err)
+	}
+	document, err := anonymous.Operations.OpenAPI(ctx)
+	if err != nil || document["openapi"] != "3.1.0" {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	if _, err := anonymous.Customers.List(ctx, nil); !sdk.IsCode(err, sdk.CodeUnauthorized) {
+		t.Fatalf("a wrong token: %v", err)
+	}
+
+	metrics, err := client.Operations.Metrics(ctx)
+	if err != nil || !strings.Contains(metrics, "# TYPE") {
+		t.Fatalf("metrics %q, %v", metrics, err)
+	}
+
+	customer, err := client.Customers.Create(ctx, &sdk.CustomerInput{Email: uniqueEmail(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := client.Events.List(ctx, &sdk.EventListQuery{CustomerID: customer.ID, Type: []string{"customer.created"}, Wait: sdk.Ptr[int64](1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Data) != 1 || page.Data[0].Type != "customer.created" || *page.Data[0].CustomerID != customer.ID || page.NextAfter == "" {
+		t.Fatalf("events %+v", page)
+	}
+}

@@ -69,7 +69,7 @@ type AuthService struct {
 // GET /.well-known/jwks.json (jwks).
 // Roles: public (no token).
 func (s *AuthService) JWKS(ctx context.Context, opts ...CallOption) (*Jwks, error) {
-	call, err := s.c.newCall("jwks", "GET", callPublicRead, "/.well-known/jwks.json", []string{}, opts)
+	call, err := s.c.newCall("jwks", "GET", callPublicRead, "/.well-known/jwks.json", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *AuthService) JWKS(ctx context.Context, opts ...CallOption) (*Jwks, erro
 //
 // Errors of its own: INVALID_CREDENTIALS (401), EMAIL_NOT_VERIFIED (403).
 func (s *AuthService) Login(ctx context.Context, body *LoginInput, opts ...CallOption) (*Session, error) {
-	call, err := s.c.newCall("login", "POST", callPublicWrite, "/auth/login", []string{}, opts)
+	call, err := s.c.newCall("login", "POST", callPublicWrite, "/auth/login", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *AuthService) Login(ctx context.Context, body *LoginInput, opts ...CallO
 // POST /auth/logout (logout).
 // Roles: public (no token).
 func (s *AuthService) Logout(ctx context.Context, body *RefreshInput, opts ...CallOption) (*LogoutResult, error) {
-	call, err := s.c.newCall("logout", "POST", callPublicWrite, "/auth/logout", []string{}, opts)
+	call, err := s.c.newCall("logout", "POST", callPublicWrite, "/auth/logout", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (s *AuthService) Logout(ctx context.Context, body *RefreshInput, opts ...Ca
 //
 // Errors of its own: INVALID_REFRESH_TOKEN (401), REFRESH_TOKEN_REUSED (401).
 func (s *AuthService) Refresh(ctx context.Context, body *RefreshInput, opts ...CallOption) (*Session, error) {
-	call, err := s.c.newCall("refreshSession", "POST", callPublicWrite, "/auth/refresh", []string{}, opts)
+	call, err := s.c.newCall("refreshSession", "POST", callPublicWrite, "/auth/refresh", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (s *AuthService) Refresh(ctx context.Context, body *RefreshInput, opts ...C
 //
 // Errors of its own: INVALID_EMAIL (400).
 func (s *AuthService) RequestPasswordReset(ctx context.Context, body *EmailRequestInput, opts ...CallOption) (*Accepted, error) {
-	call, err := s.c.newCall("requestPasswordReset", "POST", callPublicWrite, "/auth/password-reset/request", []string{}, opts)
+	call, err := s.c.newCall("requestPasswordReset", "POST", callPublicWrite, "/auth/password-reset/request", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (s *AuthService) RequestPasswordReset(ctx context.Context, body *EmailReque
 //
 // Errors of its own: INVALID_EMAIL (400).
 func (s *AuthService) RequestVerification(ctx context.Context, body *EmailRequestInput, opts ...CallOption) (*Accepted, error) {
-	call, err := s.c.newCall("requestVerification", "POST", callPublicWrite, "/auth/verify-email/request", []string{}, opts)
+	call, err := s.c.newCall("requestVerification", "POST", callPublicWrite, "/auth/verify-email/request", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (s *AuthService) RequestVerification(ctx context.Context, body *EmailReques
 //
 // Errors of its own: INVALID_TOKEN (400), PASSWORD_TOO_SHORT (400).
 func (s *AuthService) ResetPassword(ctx context.Context, body *PasswordResetInput, opts ...CallOption) (*ResetPasswordResult, error) {
-	call, err := s.c.newCall("resetPassword", "POST", callPublicWrite, "/auth/password-reset", []string{}, opts)
+	call, err := s.c.newCall("resetPassword", "POST", callPublicWrite, "/auth/password-reset", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (s *AuthService) ResetPassword(ctx context.Context, body *PasswordResetInpu
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *AuthService) RotateKeys(ctx context.Context, opts ...CallOption) (*RotateKeysResult, error) {
-	call, err := s.c.newCall("rotateKeys", "POST", callWrite, "/keys/rotate", []string{}, opts)
+	call, err := s.c.newCall("rotateKeys", "POST", callWrite, "/keys/rotate", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func (s *AuthService) RotateKeys(ctx context.Context, opts ...CallOption) (*Rota
 // GET /auth/session (getSession).
 // Roles: admin, platform, events:read, metrics:read, service, customer, support.
 func (s *AuthService) Session(ctx context.Context, opts ...CallOption) (*WhoAmI, error) {
-	call, err := s.c.newCall("getSession", "GET", callRead, "/auth/session", []string{}, opts)
+	call, err := s.c.newCall("getSession", "GET", callRead, "/auth/session", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func (s *AuthService) Session(ctx context.Context, opts ...CallOption) (*WhoAmI,
 //
 // Errors of its own: INVALID_CREDENTIALS (401).
 func (s *AuthService) StaffLogin(ctx context.Context, body *StaffLoginInput, opts ...CallOption) (*Session, error) {
-	call, err := s.c.newCall("staffLogin", "POST", callPublicWrite, "/auth/staff/login", []string{}, opts)
+	call, err := s.c.newCall("staffLogin", "POST", callPublicWrite, "/auth/staff/login", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +315,7 @@ func (s *AuthService) StaffLogin(ctx context.Context, body *StaffLoginInput, opt
 //
 // Errors of its own: INVALID_TOKEN (400), EMAIL_TAKEN (409), PHONE_TAKEN (409).
 func (s *AuthService) VerifyEmail(ctx context.Context, body *OneTimeTokenInput, opts ...CallOption) (*VerifyEmailResult, error) {
-	call, err := s.c.newCall("verifyEmail", "POST", callPublicWrite, "/auth/verify-email", []string{}, opts)
+	call, err := s.c.newCall("verifyEmail", "POST", callPublicWrite, "/auth/verify-email", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ func (s *AuthService) VerifyEmail(ctx context.Context, body *OneTimeTokenInput, 
 //
 // Errors of its own: INVALID_TOKEN (400), PHONE_TAKEN (409).
 func (s *AuthService) VerifyPhone(ctx context.Context, body *OneTimeTokenInput, opts ...CallOption) (*VerifyPhoneResult, error) {
-	call, err := s.c.newCall("verifyPhone", "POST", callPublicWrite, "/auth/verify-phone", []string{}, opts)
+	call, err := s.c.newCall("verifyPhone", "POST", callPublicWrite, "/auth/verify-phone", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +424,7 @@ func (s *CouponsService) Get(ctx context.Context, id string, opts ...CallOption)
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *CouponsService) Hold(ctx context.Context, body *CouponHoldInput, opts ...CallOption) (*CouponHoldResult, error) {
-	call, err := s.c.newCall("holdCoupon", "POST", callWrite, "/coupons/holds", []string{}, opts)
+	call, err := s.c.newCall("holdCoupon", "POST", callWrite, "/coupons/holds", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -454,7 +454,7 @@ func (s *CouponsService) Hold(ctx context.Context, body *CouponHoldInput, opts .
 //
 // Errors of its own: INVALID_CURSOR (400), SERVICE_ACCOUNT_REQUIRED (403).
 func (s *CouponsService) List(ctx context.Context, query *CouponListQuery, opts ...CallOption) (*ListCouponsResult, error) {
-	call, err := s.c.newCall("listCoupons", "GET", callRead, "/coupons", []string{}, opts)
+	call, err := s.c.newCall("listCoupons", "GET", callRead, "/coupons", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +481,7 @@ func (s *CouponsService) List(ctx context.Context, query *CouponListQuery, opts 
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *CouponsService) Lookup(ctx context.Context, body *CouponLookupInput, opts ...CallOption) (*Coupon, error) {
-	call, err := s.c.newCall("lookupCoupon", "POST", callWrite, "/coupons/lookup", []string{}, opts)
+	call, err := s.c.newCall("lookupCoupon", "POST", callWrite, "/coupons/lookup", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +511,7 @@ func (s *CouponsService) Lookup(ctx context.Context, body *CouponLookupInput, op
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *CouponsService) Redeem(ctx context.Context, body *CouponRedeemInput, opts ...CallOption) (*CouponRedeemResult, error) {
-	call, err := s.c.newCall("redeemCoupon", "POST", callWrite, "/coupons/redeem", []string{}, opts)
+	call, err := s.c.newCall("redeemCoupon", "POST", callWrite, "/coupons/redeem", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +545,7 @@ func (s *CouponsService) Redeem(ctx context.Context, body *CouponRedeemInput, op
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *CouponsService) SyncGiftCard(ctx context.Context, body *GiftCardSyncInput, opts ...CallOption) (*GiftCardSyncResult, error) {
-	call, err := s.c.newCall("syncGiftCard", "POST", callWrite, "/coupons/gift-cards/sync", []string{}, opts)
+	call, err := s.c.newCall("syncGiftCard", "POST", callWrite, "/coupons/gift-cards/sync", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -690,7 +690,7 @@ func (s *CustomersService) AddToGroup(ctx context.Context, id string, body *Grou
 //
 // An answer 202 (the registration waits for the email's verification) is returned as an *Error with the code CodeRegistrationPending.
 func (s *CustomersService) Create(ctx context.Context, body *CustomerInput, opts ...CallOption) (*Customer, error) {
-	call, err := s.c.newCall("createCustomer", "POST", callWrite, "/customer", []string{}, opts)
+	call, err := s.c.newCall("createCustomer", "POST", callWrite, "/customer", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -902,7 +902,7 @@ func (s *CustomersService) LinkIdentity(ctx context.Context, id string, body *Id
 //
 // Errors of its own: INVALID_CURSOR (400), INVALID_EMAIL (400).
 func (s *CustomersService) List(ctx context.Context, query *CustomerListQuery, opts ...CallOption) (*CustomerPage, error) {
-	call, err := s.c.newCall("listCustomers", "GET", callRead, "/customer", []string{}, opts)
+	call, err := s.c.newCall("listCustomers", "GET", callRead, "/customer", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -996,7 +996,7 @@ func (s *CustomersService) ListRewardAccounts(ctx context.Context, id string, op
 //
 // Errors of its own: IDENTIFIER_REQUIRED (400), INVALID_EMAIL (400), INVALID_PHONE (400), INVALID_COUNTRY (400), PLATFORM_SCOPE (403), NO_MATCH (404).
 func (s *CustomersService) Lookup(ctx context.Context, query *LookupQuery, opts ...CallOption) (*LookupResult, error) {
-	call, err := s.c.newCall("lookupCustomer", "GET", callRead, "/customer/lookup", []string{}, opts)
+	call, err := s.c.newCall("lookupCustomer", "GET", callRead, "/customer/lookup", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1101,7 +1101,7 @@ func (s *CustomersService) RemoveFromGroup(ctx context.Context, id string, group
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *CustomersService) Sync(ctx context.Context, body *SyncInput, opts ...CallOption) (*SyncResult, error) {
-	call, err := s.c.newCall("syncCustomer", "POST", callWrite, "/customer/sync", []string{}, opts)
+	call, err := s.c.newCall("syncCustomer", "POST", callWrite, "/customer/sync", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1212,7 +1212,7 @@ type EventsService struct {
 //
 // Errors of its own: INVALID_CURSOR (400), EVENT_TYPE_UNKNOWN (400).
 func (s *EventsService) List(ctx context.Context, query *EventListQuery, opts ...CallOption) (*ListEventsResult, error) {
-	call, err := s.c.newCall("listEvents", "GET", callRead, "/events", []string{}, opts)
+	call, err := s.c.newCall("listEvents", "GET", callRead, "/events", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1249,12 +1249,15 @@ type ImportsService struct {
 //
 // contentType is one of application/x-ndjson, text/csv; the file is sent once (no retry, as it cannot be read twice).
 func (s *ImportsService) Create(ctx context.Context, query *ImportQuery, contentType string, file io.Reader, opts ...CallOption) (*ImportSummary, error) {
-	call, err := s.c.newCall("createImport", "POST", callUpload, "/imports", []string{}, opts)
+	call, err := s.c.newCall("createImport", "POST", callUpload, "/imports", nil, opts)
 	if err != nil {
 		return nil, err
 	}
 	if query != nil {
 		call.query = query.values()
+	}
+	if file == nil {
+		return nil, call.invalid("a file is required")
 	}
 	call.upload(contentType, file)
 	answer, err := s.c.send(ctx, call)
@@ -1295,7 +1298,7 @@ func (s *ImportsService) Get(ctx context.Context, id string, opts ...CallOption)
 // GET /imports (listImports).
 // Roles: admin, support.
 func (s *ImportsService) List(ctx context.Context, opts ...CallOption) (*ImportSummaryList, error) {
-	call, err := s.c.newCall("listImports", "GET", callRead, "/imports", []string{}, opts)
+	call, err := s.c.newCall("listImports", "GET", callRead, "/imports", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1642,7 +1645,7 @@ type MeService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *MeService) AddAddress(ctx context.Context, body *AddressInput, opts ...CallOption) (*Address, error) {
-	call, err := s.c.newCall("addMyAddress", "POST", callWrite, "/customer/me/address", []string{}, opts)
+	call, err := s.c.newCall("addMyAddress", "POST", callWrite, "/customer/me/address", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1670,7 +1673,7 @@ func (s *MeService) AddAddress(ctx context.Context, body *AddressInput, opts ...
 //
 // Errors of its own: CUSTOMER_NOT_FOUND (404), CUSTOMER_MERGED (410), CUSTOMER_ERASED (410).
 func (s *MeService) Export(ctx context.Context, opts ...CallOption) (*PersonExport, error) {
-	call, err := s.c.newCall("exportMe", "GET", callRead, "/customer/me/export", []string{}, opts)
+	call, err := s.c.newCall("exportMe", "GET", callRead, "/customer/me/export", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1692,7 +1695,7 @@ func (s *MeService) Export(ctx context.Context, opts ...CallOption) (*PersonExpo
 //
 // Errors of its own: CUSTOMER_NOT_FOUND (404), CUSTOMER_MERGED (410), CUSTOMER_ERASED (410).
 func (s *MeService) Get(ctx context.Context, opts ...CallOption) (*MyCustomer, error) {
-	call, err := s.c.newCall("getMe", "GET", callRead, "/customer/me", []string{}, opts)
+	call, err := s.c.newCall("getMe", "GET", callRead, "/customer/me", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1714,7 +1717,7 @@ func (s *MeService) Get(ctx context.Context, opts ...CallOption) (*MyCustomer, e
 //
 // Errors of its own: CUSTOMER_NOT_FOUND (404), CUSTOMER_MERGED (410), CUSTOMER_ERASED (410).
 func (s *MeService) Identities(ctx context.Context, opts ...CallOption) (*IdentityList, error) {
-	call, err := s.c.newCall("myIdentities", "GET", callRead, "/customer/me/identities", []string{}, opts)
+	call, err := s.c.newCall("myIdentities", "GET", callRead, "/customer/me/identities", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1760,7 +1763,7 @@ func (s *MeService) RemoveAddress(ctx context.Context, addressID string, opts ..
 //
 // Errors of its own: CUSTOMER_NOT_FOUND (404), CUSTOMER_MERGED (410), CUSTOMER_ERASED (410).
 func (s *MeService) RewardAccounts(ctx context.Context, opts ...CallOption) (*RewardAccountBalanceList, error) {
-	call, err := s.c.newCall("myRewardAccounts", "GET", callRead, "/customer/me/reward-accounts", []string{}, opts)
+	call, err := s.c.newCall("myRewardAccounts", "GET", callRead, "/customer/me/reward-accounts", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1786,7 +1789,7 @@ func (s *MeService) RewardAccounts(ctx context.Context, opts ...CallOption) (*Re
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *MeService) Update(ctx context.Context, body *CustomerMePatch, opts ...CallOption) (*MyCustomer, error) {
-	call, err := s.c.newCall("updateMe", "PATCH", callWrite, "/customer/me", []string{}, opts)
+	call, err := s.c.newCall("updateMe", "PATCH", callWrite, "/customer/me", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1894,7 +1897,7 @@ type OperationsService struct {
 // GET /health (health).
 // Roles: public (no token).
 func (s *OperationsService) Health(ctx context.Context, opts ...CallOption) (*HealthResult, error) {
-	call, err := s.c.newCall("health", "GET", callPublicRead, "/health", []string{}, opts)
+	call, err := s.c.newCall("health", "GET", callPublicRead, "/health", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1916,7 +1919,7 @@ func (s *OperationsService) Health(ctx context.Context, opts ...CallOption) (*He
 //
 // Roles: admin, metrics:read.
 func (s *OperationsService) Metrics(ctx context.Context, opts ...CallOption) (string, error) {
-	call, err := s.c.newCall("metrics", "GET", callRead, "/metrics", []string{}, opts)
+	call, err := s.c.newCall("metrics", "GET", callRead, "/metrics", nil, opts)
 	if err != nil {
 		return "", err
 	}
@@ -1932,7 +1935,7 @@ func (s *OperationsService) Metrics(ctx context.Context, opts ...CallOption) (st
 // GET /openapi.json (openapi).
 // Roles: public (no token).
 func (s *OperationsService) OpenAPI(ctx context.Context, opts ...CallOption) (map[string]any, error) {
-	call, err := s.c.newCall("openapi", "GET", callPublicRead, "/openapi.json", []string{}, opts)
+	call, err := s.c.newCall("openapi", "GET", callPublicRead, "/openapi.json", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1961,7 +1964,7 @@ type OrdersService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *OrdersService) Cancel(ctx context.Context, body *CancelOrderInput, opts ...CallOption) (*CancelOrderResult, error) {
-	call, err := s.c.newCall("cancelOrder", "POST", callWrite, "/orders/cancel", []string{}, opts)
+	call, err := s.c.newCall("cancelOrder", "POST", callWrite, "/orders/cancel", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -1991,7 +1994,7 @@ func (s *OrdersService) Cancel(ctx context.Context, body *CancelOrderInput, opts
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *OrdersService) Record(ctx context.Context, body *OrderInput, opts ...CallOption) (*OrderResult, error) {
-	call, err := s.c.newCall("recordOrder", "POST", callWrite, "/orders", []string{}, opts)
+	call, err := s.c.newCall("recordOrder", "POST", callWrite, "/orders", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2024,7 +2027,7 @@ type SellersService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *SellersService) EnsurePartner(ctx context.Context, body *PartnerInput, opts ...CallOption) (*PartnerResult, error) {
-	call, err := s.c.newCall("ensurePartner", "POST", callWrite, "/loyalty-providers/partner", []string{}, opts)
+	call, err := s.c.newCall("ensurePartner", "POST", callWrite, "/loyalty-providers/partner", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2070,7 +2073,7 @@ func (s *SellersService) GetProvider(ctx context.Context, id string, opts ...Cal
 // GET /channels (listChannels).
 // Roles: admin, support.
 func (s *SellersService) ListChannels(ctx context.Context, opts ...CallOption) (*ChannelList, error) {
-	call, err := s.c.newCall("listChannels", "GET", callRead, "/channels", []string{}, opts)
+	call, err := s.c.newCall("listChannels", "GET", callRead, "/channels", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2090,7 +2093,7 @@ func (s *SellersService) ListChannels(ctx context.Context, opts ...CallOption) (
 // GET /organizations (listOrganizations).
 // Roles: admin, support.
 func (s *SellersService) ListOrganizations(ctx context.Context, opts ...CallOption) (*OrganizationList, error) {
-	call, err := s.c.newCall("listOrganizations", "GET", callRead, "/organizations", []string{}, opts)
+	call, err := s.c.newCall("listOrganizations", "GET", callRead, "/organizations", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2110,7 +2113,7 @@ func (s *SellersService) ListOrganizations(ctx context.Context, opts ...CallOpti
 // GET /loyalty-providers (listProviders).
 // Roles: admin, support.
 func (s *SellersService) ListProviders(ctx context.Context, query *ListProvidersQuery, opts ...CallOption) (*LoyaltyProviderList, error) {
-	call, err := s.c.newCall("listProviders", "GET", callRead, "/loyalty-providers", []string{}, opts)
+	call, err := s.c.newCall("listProviders", "GET", callRead, "/loyalty-providers", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2139,7 +2142,7 @@ func (s *SellersService) ListProviders(ctx context.Context, query *ListProviders
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *SellersService) Onboard(ctx context.Context, body *SellerOnboardingInput, opts ...CallOption) (*SellerOnboardingResult, error) {
-	call, err := s.c.newCall("onboardSeller", "POST", callWrite, "/sellers/onboarding", []string{}, opts)
+	call, err := s.c.newCall("onboardSeller", "POST", callWrite, "/sellers/onboarding", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2244,7 +2247,7 @@ type ServiceAccountsService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *ServiceAccountsService) Create(ctx context.Context, body *ServiceAccountInput, opts ...CallOption) (*ServiceAccount, error) {
-	call, err := s.c.newCall("createServiceAccount", "POST", callWrite, "/service-accounts", []string{}, opts)
+	call, err := s.c.newCall("createServiceAccount", "POST", callWrite, "/service-accounts", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2268,7 +2271,7 @@ func (s *ServiceAccountsService) Create(ctx context.Context, body *ServiceAccoun
 // GET /service-accounts (listServiceAccounts).
 // Roles: admin.
 func (s *ServiceAccountsService) List(ctx context.Context, opts ...CallOption) (*ListServiceAccountsResult, error) {
-	call, err := s.c.newCall("listServiceAccounts", "GET", callRead, "/service-accounts", []string{}, opts)
+	call, err := s.c.newCall("listServiceAccounts", "GET", callRead, "/service-accounts", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2297,7 +2300,7 @@ type StaffService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *StaffService) Create(ctx context.Context, body *StaffUserInput, opts ...CallOption) (*StaffUser, error) {
-	call, err := s.c.newCall("createStaffUser", "POST", callWrite, "/staff", []string{}, opts)
+	call, err := s.c.newCall("createStaffUser", "POST", callWrite, "/staff", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2345,7 +2348,7 @@ func (s *StaffService) Disable(ctx context.Context, id string, opts ...CallOptio
 // GET /staff (listStaffUsers).
 // Roles: admin.
 func (s *StaffService) List(ctx context.Context, opts ...CallOption) (*ListStaffUsersResult, error) {
-	call, err := s.c.newCall("listStaffUsers", "GET", callRead, "/staff", []string{}, opts)
+	call, err := s.c.newCall("listStaffUsers", "GET", callRead, "/staff", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2404,7 +2407,7 @@ type TokensService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *TokensService) Create(ctx context.Context, body *TokenInput, opts ...CallOption) (*CreatedToken, error) {
-	call, err := s.c.newCall("createToken", "POST", callWrite, "/tokens", []string{}, opts)
+	call, err := s.c.newCall("createToken", "POST", callWrite, "/tokens", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2428,7 +2431,7 @@ func (s *TokensService) Create(ctx context.Context, body *TokenInput, opts ...Ca
 // GET /tokens (listTokens).
 // Roles: admin.
 func (s *TokensService) List(ctx context.Context, opts ...CallOption) (*ListTokensResult, error) {
-	call, err := s.c.newCall("listTokens", "GET", callRead, "/tokens", []string{}, opts)
+	call, err := s.c.newCall("listTokens", "GET", callRead, "/tokens", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2483,7 +2486,7 @@ type WebhooksService struct {
 //
 // It sends an Idempotency-Key (WithIdempotencyKey, or a new one kept over its retries).
 func (s *WebhooksService) Create(ctx context.Context, body *WebhookInput, opts ...CallOption) (*WebhookWithSecret, error) {
-	call, err := s.c.newCall("createWebhook", "POST", callWrite, "/webhooks", []string{}, opts)
+	call, err := s.c.newCall("createWebhook", "POST", callWrite, "/webhooks", nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -2553,7 +2556,7 @@ func (s *WebhooksService) Get(ctx context.Context, id string, opts ...CallOption
 // GET /webhooks (listWebhooks).
 // Roles: admin.
 func (s *WebhooksService) List(ctx context.Context, opts ...CallOption) (*WebhookList, error) {
-	call, err := s.c.newCall("listWebhooks", "GET", callRead, "/webhooks", []string{}, opts)
+	call, err := s.c.newCall("listWebhooks", "GET", callRead, "/webhooks", nil, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -528,9 +528,7 @@ type Event struct {
 	ID string `json:"id"`
 
 	// position in the feed; pass as `after` to read on
-	Sequence string `json:"sequence"`
-
-	// One of: "customer.created", "customer.updated", "customer.deleted", "customer.group_added", "customer.group_removed", "customer.address_added", "customer.address_updated", "customer.address_removed", "customer.identity_linked", "customer.identity_unlinked", "customer.identity_conflict", "customer.merged", "customer.merge_undone", "customer.identity_rejected", "reward_account.created", "points.earned", "points.spent", "points.expired", "points.reversed", "points.transferred", "points.adjusted", "points.held", "points.captured", "points.released", "order.recorded", "order.corrected", "order.cancelled", "customer.verification_requested", "customer.email_change_requested", "customer.phone_change_requested", "customer.contact_change_notice", "customer.email_verified", "customer.password_reset_requested", "customer.password_changed", "seller.onboarded", "seller.updated", "seller.suspended", "seller.resumed", "seller.terminated", "coupon.created", "coupon.updated", "coupon.redeemed", "coupon.held", "coupon.captured", "coupon.released", "webhook.created", "webhook.updated", "webhook.deleted", "webhook.disabled", "webhook.delivery_failed", "webhook.test", "customer.erased".
+	Sequence   string  `json:"sequence"`
 	Type       string  `json:"type"`
 	CustomerID *string `json:"customerId"`
 
