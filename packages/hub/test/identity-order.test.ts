@@ -23,13 +23,14 @@ import {
 // of its own, so all runs share this one hub and database.
 //
 // Knobs for local runs: see orderKnobs. In one process the default is three orders of each mode
-// of 1,000 people (on PGlite its one connection takes requests one at a time, so "32 in flight"
-// adds no interleaving in the database); identity-order.pg.test.ts adds five orders of 2,000
+// of 1,000 people — on PGlite one order of the concurrent mode: its one connection takes requests
+// one at a time, so "32 in flight" adds no interleaving in the database, only the hub's own
+// queueing, which one order covers; identity-order.pg.test.ts adds five orders of 2,000
 // people across two hub processes on PostgreSQL, and `npm run soak` runs many more.
 const { people, orders, width, seed } = orderKnobs(process.env, { people: 1000, orders: 3 })
 const modes = [
-  { name: 'sequential', letter: 's', width: 1 },
-  { name: 'concurrent', letter: 'c', width },
+  { name: 'sequential', letter: 's', width: 1, orders },
+  { name: 'concurrent', letter: 'c', width, orders: onPostgres ? orders : 1 },
 ] as const
 const runOf = (mode: number, order: number) => ({ number: mode * orders + order, tag: `${modes[mode]!.letter}${order}` })
 
@@ -69,11 +70,11 @@ describe(`sync order does not change who is who (${people} people, ${orders} ord
   })
 
   modes.forEach((mode, m) => {
-    it(`lands every record on the same customers in ${orders} orders, ${mode.name}ly (${mode.width} in flight)`, async () => {
+    it(`lands every record on the same customers in ${mode.orders} order(s), ${mode.name}ly (${mode.width} in flight)`, async () => {
       const reports: RunReport[] = []
       let seconds = 0
       let syncs = 0
-      for (let o = 0; o < orders; o++) {
+      for (let o = 0; o < mode.orders; o++) {
         const run = runOf(m, o)
         const records = recordsOf(population, run)
         const expected = expectedPartition(records)
@@ -85,7 +86,7 @@ describe(`sync order does not change who is who (${people} people, ${orders} ord
       }
       const joins = reports.reduce((s, r) => s + r.joins, 0)
       console.log(
-        `identity order (${onPostgres ? 'postgres' : 'pglite'}, ${mode.name}): ${people} people, ${syncs / orders} records, ${orders} orders, ` +
+        `identity order (${onPostgres ? 'postgres' : 'pglite'}, ${mode.name}): ${people} people, ${syncs / mode.orders} records, ${mode.orders} order(s), ` +
           `${seconds.toFixed(1)} s, ${Math.round(syncs / seconds)} syncs/s, ${joins} joins`,
       )
       expectSameCustomersEveryTime(reports)
