@@ -178,11 +178,7 @@ const goString = (s) => JSON.stringify(s)
 
 /** The OpenAPI document the hub serves (`GET /openapi.json`): the same function over the same table. */
 export function openApiDocument() {
-  return contract.buildOpenApi(contract.routes, contract.errorCatalogue, contract.ErrorResponse, {
-    title: 'Customer Hub API',
-    version: '0.2.0',
-    description: 'One record per real person across every store and platform.',
-  })
+  return contract.buildOpenApi(contract.routes, contract.errorCatalogue, contract.ErrorResponse, contract.hubApiInfo)
 }
 
 /** The names the contract exports its schemas under, by their JSON. */

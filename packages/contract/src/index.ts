@@ -93,7 +93,7 @@ export {
   type AnswerOf,
   type ResultOf,
 } from './define.js'
-export { buildOpenApi, type OpenApiInfo } from './openapi.js'
+export { buildOpenApi, hubApiInfo, type OpenApiInfo } from './openapi.js'
 export { clientTableSource } from './client-table.js'
 import { SyncInput as SyncInputSchema } from './identity.js'
 /** Patterns the clients check before sending: the platform component and its id field name. */

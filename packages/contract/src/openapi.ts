@@ -6,6 +6,13 @@ export interface OpenApiInfo {
   description?: string
 }
 
+/** What the hub's own document says of itself (`GET /openapi.json`); the Go SDK is generated from the same document. */
+export const hubApiInfo: OpenApiInfo = {
+  title: 'Customer Hub API',
+  version: '0.2.0',
+  description: 'One record per real person across every store and platform.',
+}
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /**

@@ -1,16 +1,12 @@
 import { sql } from 'kysely'
-import { buildOpenApi, errorCatalogue, ErrorResponse, routes } from '@his-her/contract'
+import { buildOpenApi, errorCatalogue, ErrorResponse, hubApiInfo, routes } from '@his-her/contract'
 import { defineModule } from '../module.js'
 import { HubError } from '../errors.js'
 
 /** The API's description, built once from the route table. */
 let document: Record<string, unknown> | undefined
 export function openApiDocument(): Record<string, unknown> {
-  return (document ??= buildOpenApi(routes, errorCatalogue, ErrorResponse, {
-    title: 'Customer Hub API',
-    version: '0.2.0',
-    description: 'One record per real person across every store and platform.',
-  }))
+  return (document ??= buildOpenApi(routes, errorCatalogue, ErrorResponse, hubApiInfo))
 }
 
 /** How long `/health` waits for the database's answer before it reports it down (under the 2 s a load balancer is told to expect). */
