@@ -38,6 +38,7 @@
 //   BENCH_SCALE_SCHEMA=<name>          measure a schema kept before (same --customers), without importing again; the hub
 //                                      applies the build's new migrations to it when it starts
 //   BENCH_HUB_NODE_ARGS                extra node flags for the hub
+//   BENCH_SCALE_IMPORT_ONLY=1          measure the import alone: no hub is started after it
 //   BENCH_STRICT=1                     exit 1 when a target is missed
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -181,6 +182,19 @@ const qs = (query) => new URLSearchParams(Object.entries(query).flatMap(([k, v])
 
 // ---------------------------------------------------------------------------------------------
 
+/** The table at the end: each figure beside its target, PASS or MISS (BENCH_STRICT=1: exit 1 on a miss). */
+function report(results, notes, title) {
+  log(`\n${title}; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  log(table(
+    ['', 'scenario', 'requests', 'figure', 'target', '', 'load'],
+    results.map((r) => [r.group, r.name, r.stats ? String(r.stats.count) : '-', r.figure, r.target, r.ok === undefined ? '' : r.ok ? 'PASS' : 'MISS', r.load.toFixed(1)]),
+  ))
+  for (const n of notes) log(`  note: ${n}`)
+  const misses = results.filter((r) => r.ok === false)
+  log(misses.length === 0 ? 'every target met' : `${misses.length} target(s) missed`)
+  if (env.BENCH_STRICT === '1' && misses.length > 0) process.exitCode = 1
+}
+
 async function main() {
   const build = await currentBuild()
   const work = mkdtempSync(join(tmpdir(), 'hub-bench-scale-'))
@@ -243,6 +257,7 @@ async function main() {
       target: `<= ${importTarget.toFixed(1)} s (120 s per 1,000,000 rows)`, ok: importSeconds <= importTarget, load: load1(),
     })
     }
+    if (env.BENCH_SCALE_IMPORT_ONLY === '1') return report(results, notes, `Scale: ${totalRows} rows imported, ${db.version}, ${cpus().length} cores`)
 
     admin = new pg.Client({ connectionString: db.url })
     await admin.connect()
@@ -613,16 +628,7 @@ async function main() {
       for (const l of plan) log(`    ${l}`)
     }
 
-    // -- the table ------------------------------------------------------------------------------
-    log(`\nScale: ${totalRows} rows imported (${sizes.customers} customers), ${db.version}, ${cpus().length} cores; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
-    log(table(
-      ['', 'scenario', 'requests', 'figure', 'target', '', 'load'],
-      results.map((r) => [r.group, r.name, r.stats ? String(r.stats.count) : '-', r.figure, r.target, r.ok === undefined ? '' : r.ok ? 'PASS' : 'MISS', r.load.toFixed(1)]),
-    ))
-    for (const n of notes) log(`  note: ${n}`)
-    const misses = results.filter((r) => r.ok === false)
-    log(misses.length === 0 ? 'every target met' : `${misses.length} target(s) missed`)
-    if (env.BENCH_STRICT === '1' && misses.length > 0) process.exitCode = 1
+    report(results, notes, `Scale: ${totalRows} rows imported (${sizes.customers} customers), ${db.version}, ${cpus().length} cores`)
   } finally {
     client?.close()
     await admin?.end().catch(() => {})
