@@ -1,0 +1,11 @@
+// The store the plugin's tests run: a Medusa application with the plugin added as a store adds it.
+const { resolve } = require('node:path')
+const { defineConfig } = require('@medusajs/framework/utils')
+
+module.exports = defineConfig({
+  projectConfig: {
+    databaseUrl: process.env.DATABASE_URL,
+    http: { storeCors: '*', adminCors: '*', authCors: '*', jwtSecret: process.env.JWT_SECRET, cookieSecret: process.env.COOKIE_SECRET },
+  },
+  plugins: [{ resolve: resolve(__dirname, '../..'), options: { hubUrl: process.env.HUB_URL, token: process.env.HUB_TOKEN } }],
+})
