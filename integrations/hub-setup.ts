@@ -1,4 +1,4 @@
-// Starts a real Customer Hub for the plugin's tests: `customer-hub serve` from the repository's
+// Starts a real Customer Hub for the integrations' tests (integrations/medusa, integrations/mercur): `customer-hub serve` from the repository's
 // build, on the embedded database in a temporary directory, with orders in EUR earning one point
 // per whole euro. Its URL and first-start admin token go to the tests (inject('hub')).
 import { spawn } from 'node:child_process'
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { TestProject } from 'vitest/node'
 
-const cli = resolve(__dirname, '../../../packages/hub/dist/cli/main.js')
+const cli = resolve(__dirname, '../packages/hub/dist/cli/main.js')
 
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'medusa-plugin-hub-'))
@@ -36,10 +36,10 @@ export default async function setup(project: TestProject) {
     child.once('close', (code) => fail(new Error(`the hub exited (${code}) before it listened\n${stderr}`)))
   })
   // each store speaks with a platform token bound to its own component and order platform, as a store is set up
-  const platformToken = async (name: string, component: string, platform: string) => {
+  const platformToken = async (name: string, component?: string, platform?: string) => {
     const res = await fetch(`${hub.url}/tokens`, {
       method: 'POST', headers: { authorization: `Bearer ${hub.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name, role: 'platform', components: [component], platforms: [platform] }),
+      body: JSON.stringify({ name, role: 'platform', ...(component ? { components: [component] } : {}), ...(platform ? { platforms: [platform] } : {}) }),
     })
     if (res.status !== 201) throw new Error(`POST /tokens: ${res.status} ${await res.text()}`)
     return ((await res.json()) as { token: string }).token
@@ -48,6 +48,7 @@ export default async function setup(project: TestProject) {
     ...hub,
     storeToken: await platformToken('medusa-store', 'identity.his-and-her-store', 'medusa'),
     secondStoreToken: await platformToken('medusa-second-store', 'identity.second-store', 'medusa-second'),
+    marketplaceToken: await platformToken('mercur-marketplace'),
   })
   return async () => {
     const closed = new Promise((done) => child.once('close', done))
@@ -59,7 +60,7 @@ export default async function setup(project: TestProject) {
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** The hub; `token` is its admin token (for the tests' reads), the others platform tokens of the two stores. */
-    hub: { url: string; token: string; storeToken: string; secondStoreToken: string }
+    /** The hub; `token` is its admin token (for the tests' reads), the others platform tokens of two stores and of a marketplace. */
+    hub: { url: string; token: string; storeToken: string; secondStoreToken: string; marketplaceToken: string }
   }
 }
