@@ -107,17 +107,28 @@ medusaIntegrationTestRunner({
       await until(() => hubGet(`/customer/${found.id}/reward-accounts`), (a) => a.data?.[0]?.balance === 0, 'the points taken back')
     })
 
-    it('the reconcile job syncs a customer whose event was lost', async () => {
+    it('the reconcile job sends a customer and orders whose events were lost', async () => {
       const email = `lost.${secret().slice(0, 8).toLowerCase()}@example.com`
       const customers = getContainer().resolve(Modules.CUSTOMER)
       // written through the module, as a lost event leaves it: no customer.created reaches the plugin
       const [customer] = await customers.createCustomers([{ email, first_name: 'Lena' }])
       expect(await hubCustomersOf(email)).toHaveLength(0)
-      const synced = await reconcileCustomers(getContainer())
-      expect(synced).toBeGreaterThanOrEqual(1)
+      // and an order of hers whose order.placed was lost
+      const [order] = await getContainer().resolve(Modules.ORDER).createOrders([
+        { currency_code: 'eur', customer_id: customer!.id, email, items: [{ title: 'Gloves', quantity: 1, unit_price: 19.99 }] },
+      ])
+      const sent = await reconcileCustomers(getContainer())
+      expect(sent.customers).toBeGreaterThanOrEqual(1)
+      expect(sent.orders).toBeGreaterThanOrEqual(1)
       const [found] = await hubCustomersOf(email)
-      expect(found.firstName).toBe('Lena')
+      expect(found).toMatchObject({ firstName: 'Lena', orderCount: 1, totalSpent: 1999 })
       expect((await customers.retrieveCustomer(customer!.id)).metadata?.hubCustomerId).toBe(found.id)
+      // its cancellation, lost too, is sent by the next run; the run after that changes nothing
+      await getContainer().resolve(Modules.ORDER).cancel(order!.id)
+      await reconcileCustomers(getContainer())
+      expect((await hubCustomersOf(email))[0]).toMatchObject({ orderCount: 0, totalSpent: 0 })
+      await reconcileCustomers(getContainer())
+      expect((await hubCustomersOf(email))[0]).toMatchObject({ orderCount: 0, totalSpent: 0 })
     })
   },
 })

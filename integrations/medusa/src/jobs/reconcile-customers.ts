@@ -1,7 +1,7 @@
 import type { MedusaContainer } from '@medusajs/framework/types'
-import { Modules } from '@medusajs/framework/utils'
-import { syncLoaded } from '../lib/sync'
-import type { StoreCustomer } from '../modules/his-her-hub/service'
+import { ContainerRegistrationKeys, Modules } from '@medusajs/framework/utils'
+import { hubOf, syncLoaded, syncStoreCustomer } from '../lib/sync'
+import type { StoreCustomer, StoreOrder } from '../modules/his-her-hub/service'
 
 /** How far back the first run after a start looks (the last run's time is not kept across restarts). */
 export const FIRST_LOOKBACK_MS = 24 * 60 * 60 * 1000
@@ -11,11 +11,14 @@ let lastRun: Date | null = null
 
 /**
  * Medusa's event bus can drop an event (a restart between the write and the subscriber, a
- * failing subscriber): every five minutes the customers changed since the last run are synced
- * again (the run starts at the time the last one started, so a change during a run is seen by the next). A sync is idempotent, so a customer synced
- * already costs one request and changes nothing. Answers how many customers it synced.
+ * subscriber failing while the hub was away): every five minutes the customers and the orders
+ * changed since the last run are sent again — customers synced, orders of registered customers
+ * reported, canceled ones cancelled. The run looks back from the time the last one started, so a
+ * change during a run is seen by the next. Every call is idempotent (a sync by the customer's
+ * id, an order by the order's id), so what the hub has already changes nothing. Answers how many
+ * customers and orders it sent.
  */
-export async function reconcileCustomers(container: MedusaContainer, now = new Date()): Promise<number> {
+export async function reconcileCustomers(container: MedusaContainer, now = new Date()): Promise<{ customers: number; orders: number }> {
   // the store's clock may be ahead of this process's by a little: look a minute further back
   const since = new Date((lastRun ?? new Date(now.getTime() - FIRST_LOOKBACK_MS)).getTime() - 60_000)
   const customers = container.resolve(Modules.CUSTOMER)
@@ -28,13 +31,31 @@ export async function reconcileCustomers(container: MedusaContainer, now = new D
     }
     if (page.length < PAGE) break
   }
+  const query = container.resolve(ContainerRegistrationKeys.QUERY)
+  const hub = hubOf(container)
+  let orders = 0
+  for (let skip = 0; ; skip += PAGE) {
+    const { data } = await query.graph({
+      entity: 'order',
+      fields: ['id', 'customer_id', 'currency_code', 'total', 'created_at', 'status', 'canceled_at'],
+      filters: { updated_at: { $gte: since } },
+      pagination: { skip, take: PAGE, order: { id: 'ASC' } },
+    })
+    for (const order of data as (StoreOrder & { status?: string; canceled_at?: unknown })[]) {
+      if (order.status === 'canceled' || order.canceled_at) await hub.cancelOrder(order.id)
+      else if (order.customer_id) await hub.recordOrder(order, await syncStoreCustomer(container, order.customer_id))
+      else continue
+      orders++
+    }
+    if (data.length < PAGE) break
+  }
   lastRun = now
-  return synced
+  return { customers: synced, orders }
 }
 
 export default async function reconcileCustomersJob(container: MedusaContainer) {
-  const synced = await reconcileCustomers(container)
-  if (synced > 0) container.resolve('logger').info(`his-her: reconciled ${synced} customers with the hub`)
+  const sent = await reconcileCustomers(container)
+  if (sent.customers + sent.orders > 0) container.resolve('logger').info(`his-her: sent ${sent.customers} customers and ${sent.orders} orders to the hub again`)
 }
 
 export const config = { name: 'his-her-reconcile-customers', schedule: '*/5 * * * *' }
