@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
 import { sql, type RawBuilder } from 'kysely'
 import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
-import type { FastifyBaseLogger } from 'fastify'
 import type { AuthSettings } from './settings.js'
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest('base64url')
@@ -52,11 +52,8 @@ export function createRateLimiter(options: { log?: Pick<FastifyBaseLogger, 'warn
 
   /** The give-backs of this process not done yet, with the keys they touch. */
   const inFlight = new Set<{ keys: string[]; done: Promise<void> }>()
-  /** Resolves once this process's give-backs touching any of `keys` are done. */
-  const givenBack = async (keys: string[]): Promise<void> => {
-    const waits = [...inFlight].filter((e) => e.keys.some((k) => keys.includes(k))).map((e) => e.done)
-    if (waits.length > 0) await Promise.all(waits)
-  }
+  /** This process's give-backs in flight that touch any of `keys`. */
+  const pendingOf = (keys: string[]) => [...inFlight].filter((e) => e.keys.some((k) => keys.includes(k))).map((e) => e.done)
 
   type SignInKeys = { address: string; email: string; pair: string }
   const loginWindow = (s: AuthSettings) => sql`make_interval(secs => ${s.loginWindow})`
@@ -185,10 +182,12 @@ export function createRateLimiter(options: { log?: Pick<FastifyBaseLogger, 'warn
      */
     async beginSignIn<A>(db: Executor, email: string, address: string, s: AuthSettings, account: RawBuilder<unknown>): Promise<{ attempt: SignInAttempt; account: A | undefined }> {
       const keys = { address: hashKey(`login:address:${address}`), email: hashKey(`login:email:${email}`), pair: hashKey(`login:pair:${email}\n${address}`) }
-      await givenBack([keys.pair])
+      const samePair = pendingOf([keys.pair])
+      if (samePair.length > 0) await Promise.all(samePair)
       let counted = await countSignIn<A>(db, keys, s, account)
-      if ('refused' in counted && inFlight.size > 0) {
-        await givenBack([keys.address, keys.email])
+      const shared = 'refused' in counted ? pendingOf([keys.address, keys.email]) : []
+      if (shared.length > 0) {
+        await Promise.all(shared)
         counted = await countSignIn<A>(db, keys, s, account)
       }
       if ('refused' in counted) throw limited(await signInRetryAfter(db, keys, counted.refused, s))
