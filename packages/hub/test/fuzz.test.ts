@@ -666,6 +666,8 @@ const codeOf = (raw: string): string => {
 async function send(s: Sent): Promise<{ status: number; raw: string }> {
   try {
     const res = await hub.app.inject({ method: s.method, url: s.url, headers: s.headers, remoteAddress: s.remoteAddress, ...(s.payload === undefined ? {} : { payload: s.payload }) })
+    // a sign-in finishes its work after its answer (its session confirmed, or a wrong password's deleted): it belongs to this request
+    await hub.app.services.sessions.settled()
     checkAnswer(s, res.statusCode, res.body)
     statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1
     return { status: res.statusCode, raw: res.body }

@@ -30,7 +30,7 @@ export const authModule = defineModule({
   services: ({ config, services, log }) => {
     if (!config.secret) throw new ConfigError('HUB_SECRET is not set: it encrypts the token-signing keys (32 characters or more)')
     const keys = createSigningKeys({ secret: config.secret, accessTokenTtl: config.auth.accessTokenTtl })
-    const limiter = createRateLimiter()
+    const limiter = createRateLimiter({ log })
     const serviceAccounts = createServiceAccountService({ settings: config.auth, passwordMinLength: config.customer.passwordMinLength })
     const staff = createStaffService({ passwordMinLength: config.customer.passwordMinLength })
     const sessions = createSessionService({
@@ -44,10 +44,13 @@ export const authModule = defineModule({
       auth: config.auth,
       customer: config.customer,
       secret: config.secret,
+      log,
       devLink: config.devLogLinks ? (purpose, token) => log.info(`development link (${purpose}): token=${token}`) : undefined,
     })
     return { tokens: createApiTokenService({ envAdminToken: config.adminToken }), keys, limiter, serviceAccounts, sessions, staff }
   },
+  // what sign-ins left for after their answers (attempts given back, failed attempts' families deleted) is done before the database closes
+  start: async ({ services }) => () => services.sessions.settled(),
   handlers: ({ sessions, keys, serviceAccounts, tokens, staff }) => ({
     login: async ({ db, body, request }) => sessions.login(db, body.email, body.password, request.ip),
     staffLogin: async ({ db, body, request }) => sessions.staffLogin(db, body.email, body.password, request.ip),

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely'
-import type { Tx } from '../db/executor.js'
+import type { Executor, Tx } from '../db/executor.js'
 
 /**
  * Which refresh-token families to revoke: the one a token belongs to (by the token's SHA-256),
@@ -12,7 +12,8 @@ export type Families =
 
 /**
  * The statement starting the family of a new sign-in (its refresh tokens reference it), for the
- * caller to add `RETURNING` or run as part of a larger statement.
+ * caller to add `RETURNING` or run as part of a larger statement. The family starts pending
+ * ({@link PENDING_SECONDS}): the sign-in confirms it once it has handed its tokens out.
  *
  * @example
  * ```ts
@@ -20,17 +21,52 @@ export type Families =
  * ```
  */
 export function startFamilySql(id: string, subjectKind: 'customer' | 'service' | 'staff', subjectId: string): RawBuilder<unknown> {
-  return sql`INSERT INTO refresh_families (id, subject_kind, subject_id) VALUES (${id}, ${subjectKind}, ${subjectId})`
+  return sql`INSERT INTO refresh_families (id, subject_kind, subject_id, pending_until) VALUES (${id}, ${subjectKind}, ${subjectId}, now() + make_interval(secs => ${PENDING_SECONDS}))`
+}
+
+/**
+ * How long a family stays usable before the sign-in that stored it confirms it
+ * ({@link confirmFamilySql}): the confirmation is made right after the sign-in's answer, so it
+ * normally lands within milliseconds; a family its sign-in never confirmed (a wrong password
+ * whose delete was lost, a process that died) is refused once this is over.
+ */
+export const PENDING_SECONDS = 60
+
+/**
+ * The statement confirming family `id`, whose sign-in answered with its tokens: from then on it
+ * lives as long as its tokens (see `pending_until`, migration 0037). A part of the statement that
+ * gives the sign-in's attempt back.
+ */
+export function confirmFamilySql(id: string): RawBuilder<unknown> {
+  return sql`UPDATE refresh_families SET pending_until = NULL WHERE id = ${id} AND pending_until IS NOT NULL`
+}
+
+/**
+ * Deletes the family `id` and its tokens, in one statement: a sign-in stores its session while the
+ * password is verified and calls this when the password turns out wrong (or the storing failed).
+ * The token of such a family was never handed out — only its SHA-256 was ever stored, and the
+ * token itself is dropped with the attempt — so nothing can present it, and the family, never
+ * confirmed, is refused once {@link PENDING_SECONDS} are over; this takes the rows away so that no
+ * failed attempt leaves a session behind.
+ *
+ * @example
+ * ```ts
+ * await discardFamily(db, familyId)
+ * ```
+ */
+export async function discardFamily(db: Executor, id: string): Promise<void> {
+  await sql`WITH t AS (DELETE FROM refresh_tokens WHERE family_id = ${id}) DELETE FROM refresh_families WHERE id = ${id}`.execute(db)
 }
 
 /**
  * Locks the family of the refresh token with SHA-256 `tokenHash` (`SELECT … FOR UPDATE`) and
- * answers it, or undefined for an unknown token. A refresh takes this lock before it uses its
+ * answers it, or undefined for an unknown token; `lapsed` when it is a pending family its sign-in
+ * never confirmed in time ({@link PENDING_SECONDS}). A refresh takes this lock before it uses its
  * token and holds it until its successor is committed; {@link revokeFamilies} updates the same
  * row, so it waits for a refresh in flight, and a refresh waiting on a revocation sees it.
  */
 export async function lockFamily(tx: Tx, tokenHash: string) {
-  return tx.selectFrom('refresh_families').select(['id', 'subject_kind', 'subject_id', 'revoked_at'])
+  return tx.selectFrom('refresh_families').select(['id', 'subject_kind', 'subject_id', 'revoked_at', 'pending_until', sql<boolean>`pending_until <= now()`.as('lapsed')])
     .where('id', '=', (eb) => eb.selectFrom('refresh_tokens').select('family_id').where('token_hash', '=', tokenHash))
     .forUpdate()
     .executeTakeFirst()

@@ -110,10 +110,10 @@ export function createServiceAccountService({ settings, passwordMinLength }: { s
       return rows.map(toServiceAccount)
     },
 
-    /** The account with this login email and its password hash, for sign-in. */
-    async forLogin(exec: Executor, email: string) {
+    /** The account with this login email and its password hash, for sign-in: a query, read within the statement that counts the attempt. */
+    forLogin(exec: Executor, email: string) {
       return exec.selectFrom('service_accounts').select(['id', 'handle', 'password_hash', 'role_id', 'organization_id', 'provider_id'])
-        .where('email', '=', email).where('disabled_at', 'is', null).where('suspended_at', 'is', null).executeTakeFirst()
+        .where('email', '=', email).where('disabled_at', 'is', null).where('suspended_at', 'is', null)
     },
 
     async get(exec: Executor, id: string) {

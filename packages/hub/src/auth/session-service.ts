@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { sql, type RawBuilder } from 'kysely'
+import { sql } from 'kysely'
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose'
+import type { FastifyBaseLogger } from 'fastify'
 import type { Session } from '@his-her/contract'
 import { withTransaction, type Executor, type Tx } from '../db/executor.js'
 import type { CustomerSettings } from '../customers/settings.js'
@@ -14,8 +15,8 @@ import type { AuthSettings } from './settings.js'
 import type { OneTimePurpose } from './tables.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { SigningKeys } from './signing-keys.js'
-import type { RateLimiter } from './rate-limiter.js'
-import { endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql } from './refresh-families.js'
+import type { RateLimiter, SignInAttempt } from './rate-limiter.js'
+import { confirmFamilySql, discardFamily, endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql } from './refresh-families.js'
 import type { ServiceAccountService } from './service-account-service.js'
 import type { CustomerPrincipal, ServicePrincipal, StaffPrincipal } from './principal.js'
 import type { StaffService } from './staff-service.js'
@@ -72,6 +73,8 @@ export interface SessionServiceOptions {
   customer: CustomerSettings
   /** The hub's secret (`HUB_SECRET`): one-time tokens are derived from their row's id under it. */
   secret: string
+  /** Where work done after an answer reports its failure. */
+  log?: Pick<FastifyBaseLogger, 'warn'> | undefined
   /** Called with a link-bearing message in development (`HUB_DEV_LOG_LINKS`); never in production. */
   devLink?: ((purpose: string, token: string) => void) | undefined
 }
@@ -92,11 +95,12 @@ export function createSessionService(o: SessionServiceOptions) {
   const accountOf = (db: Executor, email: string) => customers.accountByEmail(db, email, identities.storedEmailHolderSql(email))
 
   /**
-   * A new session of `subject`, stored by one statement (its own transaction); `also` are parts
-   * of that statement (named CTEs) that write more with it — a sign-in gives its attempt back.
+   * A new session of `subject`: its family and first refresh token stored by one statement (its
+   * own transaction) while its access token is signed. A sign-in starts it while the password is
+   * being verified and hands it out only when the password is right ({@link signIn}).
    */
-  async function issue(db: Executor, subject: Subject, also: [string, RawBuilder<unknown>][] = []): Promise<Session> {
-    const [accessToken, refreshToken] = await Promise.all([signAccess(db, subject), startSession(db, newId('rft'), subject, also)])
+  async function startSession(db: Executor, familyId: string, subject: Subject): Promise<Session> {
+    const [accessToken, refreshToken] = await Promise.all([signAccess(db, subject), storeFamily(db, familyId, subject)])
     return { accessToken, refreshToken, expiresIn: auth.accessTokenTtl, tokenType: 'Bearer' }
   }
 
@@ -128,14 +132,66 @@ export function createSessionService(o: SessionServiceOptions) {
     return { token, row }
   }
 
-  /** A new family and its first refresh token, with `also`, in one statement. */
-  async function startSession(db: Executor, familyId: string, subject: Subject, also: [string, RawBuilder<unknown>][]): Promise<string> {
+  /** A new family and its first refresh token, in one statement. */
+  async function storeFamily(db: Executor, familyId: string, subject: Subject): Promise<string> {
     const { token, row } = newRefresh(subject.kind, subject.id, familyId)
     await sql`
-      WITH ${sql.join(also.map(([name, part]) => sql`${sql.ref(name)} AS (${part}), `), sql``)}f AS (${startFamilySql(familyId, subject.kind, subject.id)} RETURNING id)
+      WITH f AS (${startFamilySql(familyId, subject.kind, subject.id)} RETURNING id)
       INSERT INTO refresh_tokens (id, family_id, subject_kind, subject_id, token_hash, expires_at)
       SELECT ${row.id}, f.id, ${row.subject_kind}, ${row.subject_id}, ${row.token_hash}, ${row.expires_at.toISOString()}::timestamptz FROM f`.execute(db)
     return token
+  }
+
+  /** Work a sign-in leaves for after its answer (a failed attempt's family to delete), kept for {@link settled}. */
+  const afterwards = new Set<Promise<void>>()
+  function later(work: () => Promise<void>): void {
+    const done: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve)).then(work)
+      .catch((err: unknown) => o.log?.warn({ err }, 'the session of a failed sign-in could not be deleted'))
+      .finally(() => afterwards.delete(done))
+    afterwards.add(done)
+  }
+
+  /**
+   * The part of a sign-in after its attempt is counted and its account read
+   * ({@link RateLimiter.beginSignIn}): the password is verified against `passwordHash` (or a
+   * dummy hash when there is no account, so that a wrong email costs what a wrong password
+   * costs), and meanwhile — the hash runs off the main thread — the session of `subject` is
+   * stored and its access token signed. After the hash nothing more waits for the database:
+   * - the right password: the session is answered; after the answer, one statement gives the
+   *   attempt back ({@link RateLimiter.giveBackLater}) and confirms the family, stored pending
+   *   ({@link confirmFamilySql}; a family never confirmed is refused a minute after it was stored);
+   * - a wrong one: `INVALID_CREDENTIALS`, and the family stored meanwhile is deleted after the
+   *   answer ({@link discardFamily}; the answer does not wait for it, so a wrong password for
+   *   an account takes the time a wrong email takes). Its tokens never leave this function: its
+   *   refresh token exists only here and as a SHA-256 in the row, so a family a crash left
+   *   behind is one whose token no one ever had — and, never confirmed, it is refused after a minute;
+   * - the right password of an account whose email is not verified (`unverified`, no `subject`,
+   *   so no session was stored): `EMAIL_NOT_VERIFIED`, the attempt given back.
+   */
+  async function signIn(db: Executor, attempt: SignInAttempt, passwordHash: string | undefined, password: string, subject: Subject | undefined, unverified = false): Promise<Session> {
+    const familyId = newId('rft')
+    const started = subject ? startSession(db, familyId, subject) : undefined
+    // awaited below when the password is right; dropped otherwise (the family goes, see later)
+    started?.catch(() => {})
+    const ok = await verifyPassword(passwordHash ?? (await dummyHash()), password)
+    if (ok && unverified) {
+      limiter.giveBackLater(db, attempt)
+      throw new HubError('EMAIL_NOT_VERIFIED')
+    }
+    if (!ok || !started) {
+      if (started) later(() => started.then(() => discardFamily(db, familyId), () => discardFamily(db, familyId)))
+      throw new HubError('INVALID_CREDENTIALS')
+    }
+    let session: Session
+    try {
+      session = await started
+    } catch (err) {
+      // the family may be stored without its access token: it goes, and the attempt stays counted
+      later(() => discardFamily(db, familyId))
+      throw err
+    }
+    limiter.giveBackLater(db, attempt, [['confirmed', confirmFamilySql(familyId)]])
+    return session
   }
 
   async function storeRefresh(kind: Subject['kind'], subjectId: string, familyId: string, store: Executor): Promise<string> {
@@ -219,30 +275,22 @@ export function createSessionService(o: SessionServiceOptions) {
      * same `INVALID_CREDENTIALS` after the same work (a hash is verified either way). Only
      * failures count against the limits (429 `RATE_LIMITED`, see `RateLimiter.beginSignIn`):
      * failures from one client address over all emails, and a growing wait for an address after
-     * failures for one email — which holds that address only, never the account.
+     * failures for one email — which holds that address only, never the account. One statement
+     * before the hash counts the attempt and reads the account; none after it ({@link signIn}).
      */
     async login(db: Executor, rawEmail: string, password: string, clientAddress: string): Promise<Session> {
       const email = rawEmail.trim().toLowerCase()
-      const account = async () => {
-        // A service account's address wins: a customer registered under it must not lock the account out.
-        const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? await o.serviceAccounts.forLogin(db, email) : undefined
-        return { service, customer: service ? undefined : await accountOf(db, email) }
-      }
-      // the attempt is counted while the account is looked up: both before any hash
-      const [attempt, { service, customer }] = await Promise.all([limiter.beginSignIn(db, email, clientAddress, auth), account()])
-      const hash = customer?.password_hash ?? service?.password_hash ?? (await dummyHash())
-      const ok = await verifyPassword(hash, password)
-      if (!ok || (!customer && !service)) throw new HubError('INVALID_CREDENTIALS')
-      // the right password: the attempt is given back by the statement that stores the session
-      const giveBack = limiter.giveBackParts(attempt)
-      if (customer) {
-        if (o.customer.requireEmailVerification && !customer.email_verified) {
-          await limiter.signInSucceeded(db, attempt)
-          throw new HubError('EMAIL_NOT_VERIFIED')
-        }
-        return issue(db, { kind: 'customer', id: customer.id }, giveBack)
-      }
-      return issue(db, { kind: 'service', id: service!.id, providerId: service!.provider_id, organizationId: service!.organization_id, handle: service!.handle }, giveBack)
+      type Service = { id: string; handle: string; password_hash: string; role_id: string; organization_id: string; provider_id: string | null }
+      type Customer = { id: string; email_verified: boolean; password_hash: string | null }
+      const service = email.endsWith(`@${auth.serviceEmailDomain}`) ? sql`(SELECT row_to_json(s) FROM (${o.serviceAccounts.forLogin(db, email)}) s)` : sql`NULL::json`
+      const customer = sql`(SELECT row_to_json(c) FROM (${customers.accountByEmailQuery(db, email, identities.storedEmailHolderSql(email))}) c)`
+      const { attempt, account } = await limiter.beginSignIn<{ service: Service | null; customer: Customer | null }>(db, email, clientAddress, auth, sql`SELECT ${service} AS service, ${customer} AS customer`)
+      // A service account's address wins: a customer registered under it must not lock the account out.
+      const svc = account?.service ?? undefined
+      if (svc) return signIn(db, attempt, svc.password_hash, password, { kind: 'service', id: svc.id, providerId: svc.provider_id, organizationId: svc.organization_id, handle: svc.handle })
+      const cus = account?.customer ?? undefined
+      const unverified = cus !== undefined && o.customer.requireEmailVerification && !cus.email_verified
+      return signIn(db, attempt, cus?.password_hash ?? undefined, password, cus && !unverified ? { kind: 'customer', id: cus.id } : undefined, unverified)
     },
 
     /**
@@ -252,10 +300,18 @@ export function createSessionService(o: SessionServiceOptions) {
      */
     async staffLogin(db: Executor, rawEmail: string, password: string, clientAddress: string): Promise<Session> {
       const email = rawEmail.trim().toLowerCase()
-      const [attempt, user] = await Promise.all([limiter.beginSignIn(db, `staff:${email}`, clientAddress, auth), o.staff.forLogin(db, email)])
-      const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), password)
-      if (!ok || !user) throw new HubError('INVALID_CREDENTIALS')
-      return issue(db, { kind: 'staff', id: user.id }, limiter.giveBackParts(attempt))
+      const { attempt, account: user } = await limiter.beginSignIn<{ id: string; password_hash: string }>(db, `staff:${email}`, clientAddress, auth, sql`${o.staff.forLogin(db, email)}`)
+      return signIn(db, attempt, user?.password_hash, password, user ? { kind: 'staff', id: user.id } : undefined)
+    },
+
+    /**
+     * Resolves once the work sign-ins left for after their answers is done: attempts given back,
+     * failed attempts' families deleted. For tests that read those rows right after a sign-in,
+     * and for shutdown (before the database is closed).
+     */
+    async settled(): Promise<void> {
+      while (afterwards.size > 0) await Promise.all([...afterwards])
+      await limiter.settled()
     },
 
     /**
@@ -274,7 +330,8 @@ export function createSessionService(o: SessionServiceOptions) {
       // a refusal is thrown after the commit, so that the revocation it made stays
       const outcome = await withTransaction(db, async (tx): Promise<{ refused: 'INVALID_REFRESH_TOKEN' | 'REFRESH_TOKEN_REUSED' } | { subject: Subject; successor: string }> => {
         const family = await lockFamily(tx, hash)
-        if (!family || family.revoked_at) return { refused: 'INVALID_REFRESH_TOKEN' }
+        // a family its sign-in never confirmed in time: that sign-in failed or never answered
+        if (!family || family.revoked_at || family.lapsed) return { refused: 'INVALID_REFRESH_TOKEN' }
         if (await familyBeforeCutoff(tx, family.id)) {
           await revokeFamilies(tx, { familyId: family.id })
           return { refused: 'INVALID_REFRESH_TOKEN' }
@@ -299,6 +356,8 @@ export function createSessionService(o: SessionServiceOptions) {
           await revokeFamilies(tx, { familyId: family.id })
           return { refused: 'INVALID_REFRESH_TOKEN' }
         }
+        // its token was handed out (it is presented here) before its sign-in's confirmation landed
+        if (family.pending_until) await tx.updateTable('refresh_families').set({ pending_until: null }).where('id', '=', family.id).execute()
         return { subject, successor: await storeRefresh(subject.kind, subject.id, family.id, tx) }
       })
       if ('refused' in outcome) throw new HubError(outcome.refused)

@@ -76,9 +76,9 @@ export function createStaffService({ passwordMinLength }: { passwordMinLength: n
       await revokeFamilies(tx, { subjectKind: 'staff', subjectIds: [id] })
     },
 
-    /** The live user with this login email and its password hash, for sign-in. */
-    async forLogin(exec: Executor, email: string) {
-      return exec.selectFrom('staff_users').select(['id', 'email', 'role', 'password_hash']).where('email', '=', email).where('disabled_at', 'is', null).executeTakeFirst()
+    /** The live user with this login email and its password hash, for sign-in: a query, read within the statement that counts the attempt. */
+    forLogin(exec: Executor, email: string) {
+      return exec.selectFrom('staff_users').select(['id', 'email', 'role', 'password_hash']).where('email', '=', email).where('disabled_at', 'is', null)
     },
 
     /** The live user, for a request with its access token. */

@@ -77,6 +77,8 @@ export interface RefreshFamiliesTable {
   /** When the sign-in began; a family begun at or before the account's `sessions_valid_after` is refused. */
   created_at: Timestamp
   revoked_at: Date | null
+  /** Set while the sign-in that stored the family has not confirmed it: the family is refused from then on. Null once confirmed. */
+  pending_until: Generated<Date | null>
 }
 
 /** A customer's "log out everywhere": refresh-token families begun at or before it are refused. */

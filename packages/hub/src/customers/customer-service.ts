@@ -32,6 +32,13 @@ export type CustomerChange = Pick<
   'email' | 'phone' | 'first_name' | 'last_name' | 'metadata' | 'email_verified' | 'groups' | 'currency'
 >
 
+/** The sign-in's read of an account by email (see `accountByEmail`). */
+function accountByEmailQuery(exec: Executor, email: string, holders: RawBuilder<unknown>) {
+  return exec.selectFrom('customers').select(['id', 'email_verified', 'password_hash'])
+    .where('id', 'in', sql<string>`(${holders})`)
+    .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null)
+}
+
 /**
  * The customers domain: the `customers` and `addresses` tables. Everything about a customer
  * record goes through these functions; identities, orders and reward accounts belong to their
@@ -263,10 +270,11 @@ export function createCustomerService({ events }: { events: EventService }) {
      * account's own email must still be this one, as before: a second email it holds does not sign in.
      */
     async accountByEmail(exec: Executor, email: string, holders: RawBuilder<unknown>) {
-      return exec.selectFrom('customers').select(['id', 'email_verified', 'password_hash'])
-        .where('id', 'in', sql<string>`(${holders})`)
-        .where('email', '=', email).where('has_account', '=', true).where('deleted_at', 'is', null).executeTakeFirst()
+      return accountByEmailQuery(exec, email, holders).executeTakeFirst()
     },
+
+    /** {@link accountByEmail} as a query not run yet: a sign-in reads it within the statement that counts its attempt. */
+    accountByEmailQuery: (exec: Executor, email: string, holders: RawBuilder<unknown>) => accountByEmailQuery(exec, email, holders),
 
     /** True while the customer is live and has an account (a session may go on); with `verified`, only when its email is verified. */
     async isAccount(exec: Executor, id: string, options: { verified?: boolean } = {}): Promise<boolean> {
