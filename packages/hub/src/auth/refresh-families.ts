@@ -59,6 +59,26 @@ export async function discardFamily(db: Executor, id: string): Promise<void> {
 }
 
 /**
+ * Deletes the families whose sign-in never confirmed them in time, with their tokens — refused
+ * already ({@link lockFamily} answers them `lapsed`), so this only takes the rows away: a failed
+ * sign-in whose delete was lost, or one whose process died before its answer. Run by the hub's
+ * hourly sweep; answers how many it deleted.
+ *
+ * @example
+ * ```ts
+ * const deleted = await sweepLapsedFamilies(db)
+ * ```
+ */
+export async function sweepLapsedFamilies(db: Executor): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    WITH f AS (SELECT id FROM refresh_families WHERE pending_until IS NOT NULL AND pending_until <= now()),
+         t AS (DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM f)),
+         d AS (DELETE FROM refresh_families WHERE id IN (SELECT id FROM f) RETURNING 1)
+    SELECT count(*)::int AS n FROM d`.execute(db)
+  return rows[0]?.n ?? 0
+}
+
+/**
  * Locks the family of the refresh token with SHA-256 `tokenHash` (`SELECT … FOR UPDATE`) and
  * answers it, or undefined for an unknown token; `lapsed` when it is a pending family its sign-in
  * never confirmed in time ({@link PENDING_SECONDS}). A refresh takes this lock before it uses its

@@ -16,7 +16,7 @@ import type { OneTimePurpose } from './tables.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter, SignInAttempt } from './rate-limiter.js'
-import { confirmFamilySql, discardFamily, endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql } from './refresh-families.js'
+import { confirmFamilySql, discardFamily, endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql, sweepLapsedFamilies } from './refresh-families.js'
 import type { ServiceAccountService } from './service-account-service.js'
 import type { CustomerPrincipal, ServicePrincipal, StaffPrincipal } from './principal.js'
 import type { StaffService } from './staff-service.js'
@@ -312,6 +312,11 @@ export function createSessionService(o: SessionServiceOptions) {
     async settled(): Promise<void> {
       while (afterwards.size > 0) await Promise.all([...afterwards])
       await limiter.settled()
+    },
+
+    /** Deletes the sessions whose sign-in never confirmed them in time ({@link sweepLapsedFamilies}); the hub's hourly sweep. */
+    sweepLapsed(db: Executor): Promise<number> {
+      return sweepLapsedFamilies(db)
     },
 
     /**

@@ -107,6 +107,11 @@ describe('a sign-in stores its session while the password is verified', () => {
     const rotated = await refresh(hub, second.refreshToken)
     expect(rotated.statusCode, rotated.body).toBe(200)
     expect((await familiesOf(hub, id)).at(-1)).toEqual({ id: family.id, pending: false, tokens: 2 })
+
+    // the hourly sweep takes the lapsed family and its token away; the confirmed one stays
+    expect(await hub.app.services.sessions.sweepLapsed(hub.database.db)).toBeGreaterThanOrEqual(1)
+    expect(await familiesOf(hub, id)).toEqual([{ id: family.id, pending: false, tokens: 2 }])
+    expect((await refresh(hub, (await rotated.json<Session>()).refreshToken)).statusCode).toBe(200)
   })
 
   test('the right password of an unverified account stores no session', async () => {

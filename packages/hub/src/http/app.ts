@@ -271,6 +271,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const sweep = setInterval(() => {
     void unitOfWork.sweep().catch(() => {})
     void services.limiter.sweep(db).catch(() => {})
+    void services.sessions.sweepLapsed(db).catch(() => {})
   }, SWEEP_MS)
   sweep.unref()
   app.addHook('onClose', async () => clearInterval(sweep))
