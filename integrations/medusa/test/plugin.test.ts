@@ -3,11 +3,17 @@ import { resolve } from 'node:path'
 import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
 import { Modules } from '@medusajs/framework/utils'
 import { createApiKeysWorkflow } from '@medusajs/core-flows'
+import { createGiftCardsWorkflow } from '@medusajs/loyalty-plugin/workflows'
 import { inject } from 'vitest'
 
 const hub = inject('hub')
 const secret = () => randomBytes(24).toString('base64url')
-Object.assign(process.env, { HUB_URL: hub.url, HUB_TOKEN: hub.storeToken, JWT_SECRET: secret(), COOKIE_SECRET: secret(), MEDUSA_DISABLE_TELEMETRY: 'true' })
+Object.assign(process.env, {
+  HUB_URL: hub.url, HUB_TOKEN: hub.storeToken, JWT_SECRET: secret(), COOKIE_SECRET: secret(), MEDUSA_DISABLE_TELEMETRY: 'true',
+  // the gift cards' coupons are the partner's, synced by its service account
+  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD: secret(), HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID: '3', HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID: '12',
+  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN: 'service.local', HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE: 'hisher', LOYALTY_CHANNEL_HANDLE: 'web',
+})
 
 // the plugin as built (.medusa/server), as a store that installed it runs it
 const plugin = resolve(__dirname, '../.medusa/server/src')
@@ -129,6 +135,31 @@ medusaIntegrationTestRunner({
       expect((await hubCustomersOf(email))[0]).toMatchObject({ orderCount: 0, totalSpent: 0 })
       await reconcileCustomers(getContainer())
       expect((await hubCustomersOf(email))[0]).toMatchObject({ orderCount: 0, totalSpent: 0 })
+    })
+
+    it('a gift card issued by Medusa\'s loyalty plugin becomes the partner\'s coupon in the hub once, and its balance is the hub\'s after', async () => {
+      const code = `GC-${randomBytes(4).toString('hex').toUpperCase()}-0042`
+      await createGiftCardsWorkflow(getContainer()).run({ input: [{ code, value: 50, currency_code: 'eur', expires_at: null }] })
+      const sent = await reconcileCustomers(getContainer())
+      expect(sent.giftCards).toBeGreaterThanOrEqual(1)
+      const coupons = (await hubGet('/coupons?limit=200')).data as any[]
+      const made = coupons.filter((c) => c.codeLast4 === '0042')
+      expect(made).toHaveLength(1)
+      expect(made[0]).toMatchObject({ balance: 5000, currency: 'EUR', channel: 'web' })
+      const partner = ((await hubGet('/loyalty-providers?kind=house')).data as any[])[0]
+      expect(made[0].providerId).toBe(partner.id)
+      // 20 EUR redeemed at a checkout; the card changes in Medusa, and the next run leaves the hub's balance alone
+      const redeemed = await fetch(`${hub.url}/coupons/redeem`, {
+        method: 'POST', headers: { authorization: `Bearer ${hub.storeToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ code, amount: 2000, orderRef: 'order_gc_1', idempotencyKey: `redeem-${code}` }),
+      })
+      expect(redeemed.status, await redeemed.text()).toBe(201)
+      await getContainer().resolve('loyalty').updateGiftCards([{ id: (await getContainer().resolve('loyalty').listGiftCards({ code }))[0].id, note: 'changed in Medusa' }])
+      const again = await reconcileCustomers(getContainer())
+      expect(again.giftCards).toBe(0)
+      const after = ((await hubGet('/coupons?limit=200')).data as any[]).filter((c) => c.codeLast4 === '0042')
+      expect(after).toHaveLength(1)
+      expect(after[0].balance).toBe(3000)
     })
   },
 })

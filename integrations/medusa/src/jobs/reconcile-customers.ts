@@ -1,7 +1,7 @@
 import type { MedusaContainer } from '@medusajs/framework/types'
 import { ContainerRegistrationKeys, Modules } from '@medusajs/framework/utils'
 import { hubOf, syncLoaded, syncStoreCustomer } from '../lib/sync'
-import type { StoreCustomer, StoreOrder } from '../modules/his-her-hub/service'
+import type { StoreCustomer, StoreGiftCard, StoreOrder } from '../modules/his-her-hub/service'
 
 /** How far back the first run after a start looks (the last run's time is not kept across restarts). */
 export const FIRST_LOOKBACK_MS = 24 * 60 * 60 * 1000
@@ -13,12 +13,14 @@ let lastRun: Date | null = null
  * Medusa's event bus can drop an event (a restart between the write and the subscriber, a
  * subscriber failing while the hub was away): every five minutes the customers and the orders
  * changed since the last run are sent again — customers synced, orders of registered customers
- * reported, canceled ones cancelled. The run looks back from the time the last one started, so a
+ * reported, canceled ones cancelled — and, with Medusa's loyalty plugin, the gift cards issued or
+ * changed that the hub does not have yet, issued as the partner's coupons (that plugin emits no
+ * event to follow). The run looks back from the time the last one started, so a
  * change during a run is seen by the next. Every call is idempotent (a sync by the customer's
  * id, an order by the order's id), so what the hub has already changes nothing. Answers how many
- * customers and orders it sent.
+ * customers, orders and gift cards it sent.
  */
-export async function reconcileCustomers(container: MedusaContainer, now = new Date()): Promise<{ customers: number; orders: number }> {
+export async function reconcileCustomers(container: MedusaContainer, now = new Date()): Promise<{ customers: number; orders: number; giftCards: number }> {
   // the store's clock may be ahead of this process's by a little: look a minute further back
   const since = new Date((lastRun ?? new Date(now.getTime() - FIRST_LOOKBACK_MS)).getTime() - 60_000)
   const customers = container.resolve(Modules.CUSTOMER)
@@ -49,13 +51,29 @@ export async function reconcileCustomers(container: MedusaContainer, now = new D
     }
     if (data.length < PAGE) break
   }
+  // gift cards of Medusa's loyalty plugin, which emits no event when it issues one
+  let giftCards = 0
+  if (container.hasRegistration('loyalty')) {
+    for (let skip = 0; ; skip += PAGE) {
+      const { data } = await query.graph({
+        entity: 'gift_card',
+        fields: ['id', 'code', 'value', 'currency_code', 'expires_at'],
+        filters: { updated_at: { $gte: since } },
+        pagination: { skip, take: PAGE, order: { id: 'ASC' } },
+      })
+      for (const card of data as StoreGiftCard[]) if (await hub.syncGiftCard(card)) giftCards++
+      if (data.length < PAGE) break
+    }
+  }
   lastRun = now
-  return { customers: synced, orders }
+  return { customers: synced, orders, giftCards }
 }
 
 export default async function reconcileCustomersJob(container: MedusaContainer) {
   const sent = await reconcileCustomers(container)
-  if (sent.customers + sent.orders > 0) container.resolve('logger').info(`his-her: sent ${sent.customers} customers and ${sent.orders} orders to the hub again`)
+  if (sent.customers + sent.orders + sent.giftCards > 0) {
+    container.resolve('logger').info(`his-her: sent ${sent.customers} customers, ${sent.orders} orders and ${sent.giftCards} gift cards to the hub`)
+  }
 }
 
 export const config = { name: 'his-her-reconcile-customers', schedule: '*/5 * * * *' }

@@ -1,4 +1,6 @@
-import { createCommerceClient, createCustomerSyncClient, isHubApiError, type CommerceClient, type CustomerSyncClient } from '@his-her/connect'
+import {
+  createCommerceClient, createCustomerSyncClient, createHisHerConnectClient, createHisHerCustomerConfigFromEnv, isHubApiError, type CommerceClient, type CustomerSyncClient, type HisHerConnectClient,
+} from '@his-her/connect'
 
 /** The plugin's options, as a store gives them in `medusa-config.ts`. */
 export interface HisHerPluginOptions {
@@ -14,6 +16,22 @@ export interface HisHerPluginOptions {
   orderPlatform?: string
   /** The ledger a synced customer's reward account is opened in (default `reward-points`). */
   rewardLedger?: string
+  /**
+   * Settings of the connect library for gift cards (`HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD`,
+   * `…_ROLE_ID`, `…_ORGANIZATION_ID`, `HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE`,
+   * `LOYALTY_CHANNEL_HANDLE`), each in place of the environment variable of the same name; the
+   * hub's URL and token are `hubUrl` and `token`. Used only when Medusa's loyalty plugin is installed.
+   */
+  giftCardEnv?: Record<string, string | undefined>
+}
+
+/** What the plugin needs of a gift card of Medusa's loyalty plugin. */
+export interface StoreGiftCard {
+  id: string
+  code: string
+  value: unknown
+  currency_code: string
+  expires_at?: string | Date | null
 }
 
 /** What the plugin needs of a Medusa customer. */
@@ -51,7 +69,7 @@ export function minorUnits(amount: unknown, currency: string): number {
  * sync of this store's platform identity and the commerce client that reports orders.
  */
 export default class HisHerHubService {
-  readonly options: Required<HisHerPluginOptions>
+  readonly options: Required<Omit<HisHerPluginOptions, 'giftCardEnv'>> & Pick<HisHerPluginOptions, 'giftCardEnv'>
   readonly sync: CustomerSyncClient
   readonly commerce: CommerceClient
 
@@ -63,6 +81,36 @@ export default class HisHerHubService {
     const { hubUrl, token, component, externalIdField, rewardLedger } = this.options
     this.sync = createCustomerSyncClient({ cdpHost: hubUrl, cdpApiToken: token, platformIdentity: { component, externalIdField }, rewardLedger })
     this.commerce = createCommerceClient({ baseUrl: hubUrl, token })
+  }
+
+  #hisHer: HisHerConnectClient | undefined
+
+  /** The connect library's client of the marketplace features (gift-card coupons as the partner's service account), made when first needed. */
+  get hisHer(): HisHerConnectClient {
+    const { hubUrl, token, giftCardEnv } = this.options
+    this.#hisHer ??= createHisHerConnectClient(createHisHerCustomerConfigFromEnv({
+      ...process.env, ...(giftCardEnv ?? {}), HIS_HER_CUSTOMER_STRAPI_URL: hubUrl, HIS_HER_CUSTOMER_STRAPI_API_TOKEN: token, HIS_HER_CUSTOMER_AUTH_MODE: 'service-jwt',
+    }))
+    return this.#hisHer
+  }
+
+  /**
+   * Brings a gift card issued in the store to the hub as the partner's (the house's) coupon: its
+   * code, its value as the coupon's balance, its expiry. Only a card the hub does not have yet is
+   * synced: after its issue the coupon's balance is the hub's (a re-sync with the card's value
+   * would post the difference to what was redeemed since). Answers whether it issued the coupon.
+   */
+  async syncGiftCard(card: StoreGiftCard): Promise<boolean> {
+    const coupons = this.hisHer.loyaltyCoupons
+    try {
+      await coupons.lookup(card.code)
+      return false
+    } catch (err) {
+      if (!isHubApiError(err, 'COUPON_NOT_FOUND')) throw err
+    }
+    const currency = card.currency_code.toUpperCase()
+    await coupons.syncGiftCardCoupon({ code: card.code, balance: minorUnits(card.value, currency), currency, expiresAt: card.expires_at ? new Date(card.expires_at).toISOString() : null })
+    return true
   }
 
   /** Syncs a store customer; answers the hub's customer id. */
