@@ -5,8 +5,10 @@ import { Modules } from '@medusajs/framework/utils'
 import { createApiKeysWorkflow } from '@medusajs/core-flows'
 import { createGiftCardsWorkflow } from '@medusajs/loyalty-plugin/workflows'
 import { inject } from 'vitest'
+import { hubReader, until } from '../../test-helpers'
 
 const hub = inject('hub')
+const hubGet = hubReader(hub)
 const secret = () => randomBytes(24).toString('base64url')
 Object.assign(process.env, {
   HUB_URL: hub.url, HUB_TOKEN: hub.storeToken, JWT_SECRET: secret(), COOKIE_SECRET: secret(), MEDUSA_DISABLE_TELEMETRY: 'true',
@@ -20,26 +22,8 @@ const plugin = resolve(__dirname, '../.medusa/server/src')
 const { default: HisHerHubService } = require(`${plugin}/modules/his-her-hub/service.js`)
 const { reconcileCustomers } = require(`${plugin}/jobs/reconcile-customers.js`)
 
-/** A read of the hub with its admin token (the stores' tokens may not read every customer); answers the parsed body. */
-async function hubGet(path: string): Promise<any> {
-  const res = await fetch(`${hub.url}${path}`, { headers: { authorization: `Bearer ${hub.token}` } })
-  if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`)
-  return res.json()
-}
-
 /** The hub's customers with this email. */
 const hubCustomersOf = async (email: string): Promise<any[]> => (await hubGet(`/customer?email=${encodeURIComponent(email)}`)).data
-
-/** Waits until `read()` answers something `done` accepts (subscribers run after the request that caused them has answered). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms; last ${JSON.stringify(value)}`)
-    await new Promise((r) => setTimeout(r, 50)) // the interval between two reads, not a wait for the effect
-  }
-}
 
 medusaIntegrationTestRunner({
   cwd: resolve(__dirname, 'app'),

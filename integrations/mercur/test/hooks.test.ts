@@ -4,8 +4,10 @@ import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
 import { Modules } from '@medusajs/framework/utils'
 import { approveSellerWorkflow, suspendSellerWorkflow, terminateSellerWorkflow, unsuspendSellerWorkflow } from '@mercurjs/core/workflows'
 import { inject } from 'vitest'
+import { hubReader, until } from '../../test-helpers'
 
 const hub = inject('hub')
+const hubGet = hubReader(hub)
 const secret = () => randomBytes(24).toString('base64url')
 // the connect library's settings, as the first source document gives them to a marketplace
 Object.assign(process.env, {
@@ -22,26 +24,8 @@ Object.assign(process.env, {
   COOKIE_SECRET: secret(),
 })
 
-/** A read of the hub with its admin token; answers the parsed body. */
-async function hubGet(path: string): Promise<any> {
-  const res = await fetch(`${hub.url}${path}`, { headers: { authorization: `Bearer ${hub.token}` } })
-  if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`)
-  return res.json()
-}
-
 /** The hub's loyalty provider of Mercur's seller `sellerId`, or undefined. */
 const providerOf = async (sellerId: string) => ((await hubGet('/loyalty-providers?kind=seller')).data as any[]).find((p) => p.sellerId === sellerId)
-
-/** Waits until `read()` answers something `done` accepts (subscribers run after the workflow that emitted the event). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await read()
-    if (done(value)) return value
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms; last ${JSON.stringify(value)}`)
-    await new Promise((r) => setTimeout(r, 50)) // the interval between two reads, not a wait for the effect
-  }
-}
 
 medusaIntegrationTestRunner({
   cwd: resolve(__dirname, 'app'),
