@@ -24,15 +24,14 @@ export async function reconcileCustomers(container: MedusaContainer, now = new D
   // the store's clock may be ahead of this process's by a little: look a minute further back
   const since = new Date((lastRun ?? new Date(now.getTime() - FIRST_LOOKBACK_MS)).getTime() - 60_000)
   const customers = container.resolve(Modules.CUSTOMER)
-  let synced = 0
+  // the hub's id of each customer this run synced: their orders below need no second sync
+  const hubIds = new Map<string, string>()
   for (let skip = 0; ; skip += PAGE) {
     const page = (await customers.listCustomers({ updated_at: { $gte: since } } as never, { skip, take: PAGE, order: { id: 'ASC' } })) as StoreCustomer[]
-    for (const c of page) {
-      await syncLoaded(container, c)
-      synced++
-    }
+    for (const c of page) hubIds.set(c.id, await syncLoaded(container, c))
     if (page.length < PAGE) break
   }
+  const synced = hubIds.size
   const query = container.resolve(ContainerRegistrationKeys.QUERY)
   const hub = hubOf(container)
   let orders = 0
@@ -45,8 +44,11 @@ export async function reconcileCustomers(container: MedusaContainer, now = new D
     })
     for (const order of data as (StoreOrder & { status?: string; canceled_at?: unknown })[]) {
       if (order.status === 'canceled' || order.canceled_at) await hub.cancelOrder(order.id)
-      else if (order.customer_id) await hub.recordOrder(order, await syncStoreCustomer(container, order.customer_id))
-      else continue
+      else if (order.customer_id) {
+        const hubId = hubIds.get(order.customer_id) ?? (await syncStoreCustomer(container, order.customer_id))
+        hubIds.set(order.customer_id, hubId)
+        await hub.recordOrder(order, hubId)
+      } else continue
       orders++
     }
     if (data.length < PAGE) break

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { sql, type RawBuilder } from 'kysely'
 import type { Executor } from '../db/executor.js'
 import { HubError } from '../errors.js'
+import { createAfterwards } from './afterwards.js'
 import type { AuthSettings } from './settings.js'
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest('base64url')
@@ -51,9 +52,8 @@ export function createRateLimiter(options: { log?: Pick<FastifyBaseLogger, 'warn
     sql`make_interval(secs => CASE WHEN ${hits} >= ${after} THEN least(${base}::float8 * power(2::float8, least(${hits} - ${after}, 40)), ${max}::float8) ELSE 0 END)`
 
   /** The give-backs of this process not done yet, with the keys they touch. */
-  const inFlight = new Set<{ keys: string[]; done: Promise<void> }>()
-  /** This process's give-backs in flight that touch any of `keys`. */
-  const pendingOf = (keys: string[]) => [...inFlight].filter((e) => e.keys.some((k) => keys.includes(k))).map((e) => e.done)
+  const giveBacks = createAfterwards()
+  const pendingOf = giveBacks.pendingOf
 
   type SignInKeys = { address: string; email: string; pair: string }
   const loginWindow = (s: AuthSettings) => sql`make_interval(secs => ${s.loginWindow})`
@@ -201,19 +201,16 @@ export function createRateLimiter(options: { log?: Pick<FastifyBaseLogger, 'warn
      * waits for it ({@link beginSignIn}) and {@link settled} can wait for it.
      */
     giveBackLater(db: Executor, attempt: SignInAttempt, also: [string, RawBuilder<unknown>][] = []): void {
-      const entry = { keys: [attempt.address.key, attempt.email.key, attempt.pairKey], done: Promise.resolve() }
-      entry.done = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => limiter.signInSucceeded(db, attempt, also))
+      giveBacks.later(
+        () => limiter.signInSucceeded(db, attempt, also),
         // the failure stays counted: stricter, never looser
-        .catch((err: unknown) => options.log?.warn({ err }, 'a sign-in\'s attempt could not be given back; it stays counted'))
-        .finally(() => inFlight.delete(entry))
-      inFlight.add(entry)
+        (err) => options.log?.warn({ err }, 'a sign-in\'s attempt could not be given back; it stays counted'),
+        [attempt.address.key, attempt.email.key, attempt.pairKey],
+      )
     },
 
     /** Resolves once every give-back of this process started so far is done (tests; shutdown). */
-    async settled(): Promise<void> {
-      while (inFlight.size > 0) await Promise.all([...inFlight].map((e) => e.done))
-    },
+    settled: giveBacks.settled,
 
     /**
      * The sign-in succeeded: its counts are given back, and its address's backoff for the email

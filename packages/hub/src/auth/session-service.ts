@@ -14,6 +14,7 @@ import { normalizeEmail } from '../identity/normalize.js'
 import type { AuthSettings } from './settings.js'
 import type { OneTimePurpose } from './tables.js'
 import { hashPassword, verifyPassword } from './passwords.js'
+import { createAfterwards } from './afterwards.js'
 import type { SigningKeys } from './signing-keys.js'
 import type { RateLimiter, SignInAttempt } from './rate-limiter.js'
 import { confirmFamilySql, discardFamily, endCustomerSessions, familyBeforeCutoff, lockFamily, revokeFamilies, startFamilySql, sweepLapsedFamilies } from './refresh-families.js'
@@ -143,13 +144,8 @@ export function createSessionService(o: SessionServiceOptions) {
   }
 
   /** Work a sign-in leaves for after its answer (a failed attempt's family to delete), kept for {@link settled}. */
-  const afterwards = new Set<Promise<void>>()
-  function later(work: () => Promise<void>): void {
-    const done: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve)).then(work)
-      .catch((err: unknown) => o.log?.warn({ err }, 'the session of a failed sign-in could not be deleted'))
-      .finally(() => afterwards.delete(done))
-    afterwards.add(done)
-  }
+  const afterwards = createAfterwards()
+  const later = (work: () => Promise<void>) => afterwards.later(work, (err) => o.log?.warn({ err }, 'the session of a failed sign-in could not be deleted'))
 
   /**
    * The part of a sign-in after its attempt is counted and its account read
@@ -310,7 +306,7 @@ export function createSessionService(o: SessionServiceOptions) {
      * and for shutdown (before the database is closed).
      */
     async settled(): Promise<void> {
-      while (afterwards.size > 0) await Promise.all([...afterwards])
+      await afterwards.settled()
       await limiter.settled()
     },
 
