@@ -38,6 +38,7 @@
 //   BENCH_SCALE_SCHEMA=<name>          measure a schema kept before (same --customers), without importing again; the hub
 //                                      applies the build's new migrations to it when it starts
 //   BENCH_HUB_NODE_ARGS                extra node flags for the hub
+//   BENCH_IMPORT_NODE_ARGS             extra node flags for the import commands (e.g. --cpu-prof)
 //   BENCH_SCALE_IMPORT_ONLY=1          measure the import alone: no hub is started after it
 //   BENCH_STRICT=1                     exit 1 when a target is missed
 import { spawnSync } from 'node:child_process'
@@ -77,6 +78,7 @@ const requests = envInt('BENCH_SCALE_REQUESTS', 1000)
 const accountsWanted = envInt('BENCH_SCALE_ACCOUNTS', 300)
 const pointsCustomers = envInt('BENCH_SCALE_POINTS_CUSTOMERS', 2000)
 const hubNodeArgs = (env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+const importNodeArgs = (env.BENCH_IMPORT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
 const pageDepth = 21 // pages of a walk: page 1 untimed, pages 2..21 timed
 const syncConcurrency = 32
 const pointsConcurrency = 32
@@ -227,7 +229,7 @@ async function main() {
     const summaries = []
     for (const f of files) {
       const t = performance.now()
-      const run = spawnSync(process.execPath, [build.hubMain, 'import', f.path, '--platform', f.component], { cwd: work, env: importEnv, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
+      const run = spawnSync(process.execPath, [...importNodeArgs, build.hubMain, 'import', f.path, '--platform', f.component], { cwd: work, env: importEnv, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
       if (run.status !== 0) throw new Error(`customer-hub import failed (${run.status}):\n${run.stderr}`)
       const summary = JSON.parse(run.stdout.slice(run.stdout.indexOf('{')))
       summaries.push(summary)

@@ -75,6 +75,27 @@ function eventRow(ordinal: number, event: EventInput): RawBuilder<unknown> {
 }
 
 /**
+ * The same insert as one part of a larger statement (a data-modifying CTE), so a change and its
+ * events are one round trip. With `when`, the rows are written only if it holds (e.g.
+ * `EXISTS (SELECT 1 FROM u)`: only when the guarded update of the statement changed a row).
+ */
+function insertSql(tx: Tx, events: EventInput[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
+  const first = takeOrdinals(tx, events.length)
+  if (events.length >= RECORDSET_FROM) {
+    checkOrdinal(first + events.length - 1)
+    const rows = events.map((e, n) => ({ ordinal: first + n, id: newId('evt'), type: e.type, customer_id: e.customerId, payload: e.payload }))
+    return sql`
+      INSERT INTO events (position, id, type, customer_id, payload)
+      SELECT (pg_current_xact_id()::text::bigint << 16) | v.ordinal, v.id, v.type, v.customer_id, v.payload
+      FROM ${recordset(rows, 'ordinal bigint, id text, type text, customer_id text, payload jsonb')}${when ? sql` WHERE ${when}` : sql``}`
+  }
+  const rows = sql.join(events.map((e, n) => eventRow(first + n, e)))
+  return when
+    ? sql`INSERT INTO events (position, id, type, customer_id, payload) SELECT * FROM (VALUES ${rows}) v WHERE ${when}`
+    : sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${rows}`
+}
+
+/**
  * The events of a change, written in the change's transaction (the outbox): each gets a stable
  * id and a position that orders it after every event of earlier transactions, so a consumer of
  * the feed sees them in commit order, per customer and overall.
@@ -103,8 +124,7 @@ export function createEventService() {
     /** Writes events in `tx`, numbered after those it wrote already. */
     async emit(tx: Tx, ...events: EventInput[]): Promise<void> {
       if (events.length === 0) return
-      const first = takeOrdinals(tx, events.length)
-      await sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${sql.join(events.map((e, n) => eventRow(first + n, e)))}`.execute(tx)
+      await insertSql(tx, events).execute(tx)
     },
 
     /** Writes one event in `tx` and answers its id and feed position (`sequence`). */
@@ -115,26 +135,7 @@ export function createEventService() {
       return rows[0]!
     },
 
-    /**
-     * The same insert as one part of a larger statement (a data-modifying CTE), so a change and its
-     * events are one round trip. With `when`, the rows are written only if it holds (e.g.
-     * `EXISTS (SELECT 1 FROM u)`: only when the guarded update of the statement changed a row).
-     */
-    insertSql(tx: Tx, events: EventInput[], when?: RawBuilder<unknown>): RawBuilder<unknown> {
-      const first = takeOrdinals(tx, events.length)
-      if (events.length >= RECORDSET_FROM) {
-        checkOrdinal(first + events.length - 1)
-        const rows = events.map((e, n) => ({ ordinal: first + n, id: newId('evt'), type: e.type, customer_id: e.customerId, payload: e.payload }))
-        return sql`
-          INSERT INTO events (position, id, type, customer_id, payload)
-          SELECT (pg_current_xact_id()::text::bigint << 16) | v.ordinal, v.id, v.type, v.customer_id, v.payload
-          FROM ${recordset(rows, 'ordinal bigint, id text, type text, customer_id text, payload jsonb')}${when ? sql` WHERE ${when}` : sql``}`
-      }
-      const rows = sql.join(events.map((e, n) => eventRow(first + n, e)))
-      return when
-        ? sql`INSERT INTO events (position, id, type, customer_id, payload) SELECT * FROM (VALUES ${rows}) v WHERE ${when}`
-        : sql`INSERT INTO events (position, id, type, customer_id, payload) VALUES ${rows}`
-    },
+    insertSql,
 
     /**
      * Reads the feed: events after `after`, in order, at most `limit`; with `filter`, only the
