@@ -229,6 +229,63 @@ describe('bulk import', () => {
     expect((await events(two.id)).map((e) => e.type)).toEqual(['customer.created', 'customer.group_added'])
   })
 
+  it('a customer a row matches takes the row\'s new groups and its history in the update of its sync; announced as a sync and the extras would', async () => {
+    const first = 'identity.match-first'
+    const second = 'identity.match-second'
+    const call = client(imported)
+    const write = (name: string, rows: ImportRow[]) => {
+      const path = join(dir, name)
+      writeFileSync(path, jsonLines(rows))
+      return path
+    }
+    await importFile(imported, {
+      component: first,
+      path: write('match-first.jsonl', [
+        { externalId: 'p1', email: 'match.one@example.com', firstName: 'Ann', groups: ['vip'], orderCount: 2, totalSpent: 2_000, currency: 'EUR' },
+        { externalId: 'p2', email: 'match.two@example.com', firstName: 'Bo', orderCount: 1, totalSpent: 100, currency: 'EUR' },
+      ]),
+    })
+    const one = (await call('GET', `/customer/lookup?component=${first}&externalId=p1`)).body.customer
+    const two = (await call('GET', `/customer/lookup?component=${first}&externalId=p2`)).body.customer
+    const events = async (id: string, after: number) =>
+      (await sql<{ type: string; payload: any }>`SELECT type, payload FROM events WHERE customer_id = ${id} ORDER BY position`.execute(imported.database.db)).rows.slice(after)
+    const seenOne = (await events(one.id, 0)).length
+    const seenTwo = (await events(two.id, 0)).length
+
+    const rejected: { line: number; reason: string }[] = []
+    const summary = await importFile(imported, {
+      component: second,
+      path: write('match-second.jsonl', [
+        // a new name (the sync updates the customer), one group it has and one it has not, a history in its currency
+        { externalId: 'q1', email: 'match.one@example.com', firstName: 'Anne', groups: ['vip', 'gold'], orderCount: 3, totalSpent: 900, currency: 'EUR' },
+        // a history in another currency: reported; the group is added all the same
+        { externalId: 'q2', email: 'match.two@example.com', firstName: 'Bob', groups: ['usd'], orderCount: 1, totalSpent: 50, currency: 'USD' },
+      ]),
+    }, { onRejected: async (r) => void rejected.push(...r) })
+    expect(summary).toMatchObject({ created: 0, matched: 2, partial: 1 })
+    expect(rejected).toEqual([expect.objectContaining({ line: 2, reason: expect.stringMatching(/^CURRENCY_MISMATCH: /) })])
+    expect((await call('GET', `/customer/${one.id}`)).body).toMatchObject({ firstName: 'Anne', groups: ['vip', 'gold'], orderCount: 5, totalSpent: 2_900, currency: 'EUR' })
+    expect((await call('GET', `/customer/${two.id}`)).body).toMatchObject({ firstName: 'Bob', groups: ['usd'], orderCount: 1, totalSpent: 100, currency: 'EUR' })
+
+    // the sync's update as a sync makes it (the groups and sums it had), then the group it did not
+    // have and the history with the sums after it
+    const ofOne = (await events(one.id, seenOne)).filter((e) => e.type !== 'customer.identity_linked')
+    expect(ofOne.map((e) => e.type)).toEqual(['customer.updated', 'customer.group_added', 'order.recorded'])
+    expect(ofOne[0]!.payload.customer).toMatchObject({ firstName: 'Anne', groups: ['vip'], orderCount: 2, totalSpent: 2_000 })
+    expect(ofOne[1]!.payload).toEqual({ customerId: one.id, group: 'gold' })
+    expect(ofOne[2]!.payload).toMatchObject({ order: { externalId: `import:${second}:q1`, total: 900, currency: 'EUR' }, orderCount: 5, totalSpent: 2_900 })
+    const ofTwo = (await events(two.id, seenTwo)).filter((e) => e.type !== 'customer.identity_linked')
+    expect(ofTwo.map((e) => e.type)).toEqual(['customer.updated', 'customer.group_added'])
+    expect(ofTwo[0]!.payload.customer).toMatchObject({ firstName: 'Bob', groups: [], orderCount: 1, totalSpent: 100 })
+
+    // a later file with other numbers for the same row corrects the history by the difference
+    await importFile(imported, { component: second, path: write('match-second-again.jsonl', [{ externalId: 'q1', email: 'match.one@example.com', firstName: 'Annie', orderCount: 4, totalSpent: 1_000, currency: 'EUR' }]) })
+    expect((await call('GET', `/customer/${one.id}`)).body).toMatchObject({ firstName: 'Annie', groups: ['vip', 'gold'], orderCount: 6, totalSpent: 3_000 })
+    expect((await events(one.id, seenOne)).filter((e) => e.type === 'order.corrected').map((e) => e.payload)).toEqual([expect.objectContaining({ orderCount: 6, totalSpent: 3_000 })])
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM orders WHERE customer_id = ${one.id}`.execute(imported.database.db)
+    expect(rows[0]!.n).toBe(2)
+  })
+
   it('refuses a second file of a platform while one is unfinished, and resumes the unfinished one', async () => {
     const component = 'identity.resume-shop'
     const rows: ImportRow[] = Array.from({ length: 50 }, (_, i) => ({ externalId: `r${i}`, email: `resume.${i}@example.com` }))

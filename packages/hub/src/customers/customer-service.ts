@@ -130,18 +130,22 @@ export function createCustomerService({ events }: { events: EventService }) {
     /**
      * {@link guardedUpdateSql} for many customers in one statement (a bulk import's batch): each
      * row changes only while live and still the version read; `RETURNING id` lists those it did.
-     * The ids are also given as an array, so the customers are found through their primary key
+     * Groups and sums are written as given too: the version guard makes them the row's own, or
+     * what an import adds to them ({@link announceGroups}; the orders that hold the sums are
+     * written after it). The ids are also given as an array, so the customers are found through their primary key
      * whatever the planner guesses of the rows' count (a join alone on a growing table, its
      * statistics not yet renewed, was planned as a scan of every customer).
      */
     guardedUpdateManySql(updates: { next: Customer; version: string }[]): RawBuilder<unknown> {
-      const rows = updates.map(({ next, version }) =>
-        ({ id: next.id, version, first_name: next.firstName, last_name: next.lastName, email: next.email, phone: next.phone, metadata: next.metadata, updated_at: next.updatedAt }))
+      const rows = updates.map(({ next, version }) => ({
+        id: next.id, version, first_name: next.firstName, last_name: next.lastName, email: next.email, phone: next.phone, metadata: next.metadata,
+        groups: next.groups, order_count: next.orderCount, total_spent: next.totalSpent, currency: next.currency, updated_at: next.updatedAt,
+      }))
       return sql`
         UPDATE customers c
         SET first_name = v.first_name, last_name = v.last_name, email = v.email, phone = v.phone,
-            metadata = v.metadata, updated_at = v.updated_at
-        FROM ${recordset(rows, 'id text, version text, first_name text, last_name text, email text, phone text, metadata jsonb, updated_at timestamptz')}
+            metadata = v.metadata, groups = v.groups, order_count = v.order_count, total_spent = v.total_spent, currency = v.currency, updated_at = v.updated_at
+        FROM ${recordset(rows, 'id text, version text, first_name text, last_name text, email text, phone text, metadata jsonb, groups text[], order_count integer, total_spent bigint, currency text, updated_at timestamptz')}
         WHERE c.id = ANY (${rows.map((r) => r.id)}::text[]) AND c.id = v.id AND c.deleted_at IS NULL AND c.xmin = v.version::xid
         RETURNING c.id`
     },

@@ -22,8 +22,13 @@ export interface RowOutcome {
   /** Identifiers set aside as invalid (the row went on with the others), or the reason a rejected row was refused. */
   rejectedIdentifiers: number
   reason: string | null
-  /** The row created its customer with its {@link ImportStart} (groups and order history in the customer's INSERT). */
-  started: boolean
+  /**
+   * What the row's customer got in the statement that wrote it — its INSERT, or the guarded
+   * update of a customer it matched — instead of an update of its own: the groups added (those a
+   * matched customer had already left out), and the order history's sums when they could be
+   * added there ({@link ImportStart}). `null` when the rest of the row is applied after the batch.
+   */
+  started: ImportStart | null
 }
 
 /**
@@ -34,6 +39,10 @@ export interface RowOutcome {
 export interface ImportStart {
   groups: string[]
   totals?: { orderCount: number; totalSpent: number; currency: string } | undefined
+  /** The summary order that will hold the history (its platform and external id): a customer the row matches takes the sums in its update only while no order holds this key. */
+  summary?: { platform: string; externalId: string } | undefined
+  /** A customer the row matched: its sums before the history was added in its update (a new customer's are 0). */
+  before?: { orderCount: number; totalSpent: number } | undefined
 }
 
 /** One row to import: what a sync would send, and its line in the file. */
@@ -75,13 +84,14 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
   const outcomes = new Map<number, RowOutcome>()
   const reject = (line: number, err: unknown) => {
     if (!(err instanceof HubError)) throw err
-    outcomes.set(line, { line, status: 'rejected', customerId: null, joined: 0, conflicts: 0, rejectedIdentifiers: 0, reason: `${err.code}: ${err.message}`, started: false })
+    outcomes.set(line, { line, status: 'rejected', customerId: null, joined: 0, conflicts: 0, rejectedIdentifiers: 0, reason: `${err.code}: ${err.message}`, started: null })
   }
 
   // identifiers, and which rows must wait for the one-at-a-time path
   const prepared: { row: ImportBatchRow; keys: MatchKeys; rejected: ReturnType<typeof syncIdentifiers>['rejected'] }[] = []
   const keysOfLine = new Map<number, string[]>()
   const slow: ImportBatchRow[] = []
+  const slowKeysRead: MatchKeys[] = [] // identifiers of rows set aside before they were resolved: their holders are read too
   const seen = new Set<string>()
   for (const row of rows) {
     let ids: ReturnType<typeof syncIdentifiers>
@@ -95,19 +105,21 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
     keysOfLine.set(row.line, own)
     const shared = own.some((k) => seen.has(k))
     for (const k of own) seen.add(k)
-    if (shared) slow.push(row)
-    else prepared.push({ row, ...ids })
+    if (shared) {
+      slow.push(row)
+      slowKeysRead.push(ids.keys)
+    } else prepared.push({ row, ...ids })
   }
 
   // every holder of every identifier, and their records: two queries for the whole batch
-  const held = await identities.holdersOfMany(tx, prepared.map((p) => p.keys))
+  const held = await identities.holdersOfMany(tx, [...prepared.map((p) => p.keys), ...slowKeysRead])
   const holderOf = new Map(held.map((h) => [`${h.kind}\u0000${h.namespace}\u0000${h.value}`, h]))
   const records = held.length ? await customers.readForMatch(tx, [...new Set(held.map((h) => h.customer_id))]) : []
   const recordOf = new Map(records.map((r) => [r.id, r]))
 
   const now = new Date().toISOString()
   const created: { customer: Customer; row: ImportBatchRow }[] = []
-  const updated: { next: Customer; version: string }[] = []
+  const updated: { next: Customer; version: string; row: ImportBatchRow }[] = []
   const linked: Identity[] = []
   const written: EventInput[] = []
   const touched = new Set<string>()
@@ -123,14 +135,14 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
       continue
     }
     const plan = planSync(p.row.input, p.keys, p.rejected, resolution, [], now)
-    const base = { line: p.row.line, joined: 0, conflicts: resolution.conflicts.length, rejectedIdentifiers: p.rejected.length, reason: null, started: false }
+    const base = { line: p.row.line, joined: 0, conflicts: resolution.conflicts.length, rejectedIdentifiers: p.rejected.length, reason: null, started: null }
     if (plan.kind === 'create') {
       created.push({ customer: plan.customer, row: p.row })
       outcomes.set(p.row.line, { ...base, status: 'created', customerId: plan.customer.id })
     } else {
       const id = plan.kind === 'update' ? plan.next.id : plan.result.customer.id
       touched.add(id)
-      if (plan.kind === 'update') updated.push({ next: plan.next, version: plan.version })
+      if (plan.kind === 'update') updated.push({ next: plan.next, version: plan.version, row: p.row })
       outcomes.set(p.row.line, { ...base, status: 'matched', customerId: id })
     }
     if (plan.kind !== 'none') {
@@ -142,17 +154,41 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
   // a new customer starts with its row's groups and order history — unless a row decided one at a
   // time below may find it (it shares an identifier with the row), which must see it as a sync would
   const slowKeys = new Set(slow.flatMap((row) => keysOfLine.get(row.line) ?? []))
+  const startable = (row: ImportBatchRow) => row.start !== undefined && !keysOfLine.get(row.line)!.some((k) => slowKeys.has(k))
   const inserted = created.map(({ customer, row }) => {
     const start = row.start
-    if (!start || keysOfLine.get(row.line)!.some((k) => slowKeys.has(k))) return customer
-    outcomes.get(row.line)!.started = true
+    if (!start || !startable(row)) return customer
+    outcomes.get(row.line)!.started = start
     return { ...customer, groups: start.groups, ...(start.totals ? { orderCount: start.totals.orderCount, totalSpent: start.totals.totalSpent, currency: start.totals.currency } : {}) }
+  })
+  // a customer a row matches takes the row's new groups, and its history's sums, in the update the
+  // sync makes of it (one update of the row instead of three): the update is guarded by the version
+  // read, so the groups and sums read are the row's own. The sums only when the history is a first
+  // report (no order holds its key: a repeat corrects by the difference, after the batch) in the
+  // customer's currency or for a customer without one. Not a customer a row decided one at a time
+  // may find (one holding any of its identifiers as the batch began): that row must see it as a
+  // sync would, without the groups and sums.
+  const slowHolders = new Set(slow.flatMap((row) => (keysOfLine.get(row.line) ?? []).flatMap((k) => holderOf.get(k)?.customer_id ?? [])))
+  const candidates = updated.filter((u) => startable(u.row) && !slowHolders.has(u.next.id) && u.row.start!.totals && u.row.start!.summary && (u.next.currency === null || u.next.currency === u.row.start!.totals.currency))
+  const summariesHeld = candidates.length ? await services.orders.heldKeys(tx, candidates.map((u) => u.row.start!.summary!)) : new Set<string>()
+  const rewritten = updated.map((u) => {
+    const start = u.row.start
+    if (!start || !startable(u.row) || slowHolders.has(u.next.id)) return u
+    const added = start.groups.filter((g) => !u.next.groups.includes(g))
+    const summary = start.summary
+    const totals = candidates.includes(u) && summary && !summariesHeld.has(`${summary.platform}\u0000${summary.externalId}`) ? start.totals : undefined
+    if (added.length === 0 && !totals) return u
+    const before = { orderCount: u.next.orderCount, totalSpent: u.next.totalSpent }
+    outcomes.get(u.row.line)!.started = { groups: added, totals, summary, before }
+    const next: Customer = { ...u.next, groups: [...u.next.groups, ...added] }
+    if (totals) Object.assign(next, { orderCount: before.orderCount + totals.orderCount, totalSpent: before.totalSpent + totals.totalSpent, currency: totals.currency })
+    return { ...u, next }
   })
 
   try {
     if (inserted.length) await customers.insertManySql(inserted).execute(tx)
     if (updated.length) {
-      const { rows: done } = await customers.guardedUpdateManySql(updated).execute(tx)
+      const { rows: done } = await customers.guardedUpdateManySql(rewritten).execute(tx)
       if (done.length !== updated.length) throw new RetryTransaction(`${updated.length - done.length} customers of an import batch changed since they were read`)
     }
     if (linked.length) await identities.insertSql(linked).execute(tx)
@@ -174,7 +210,7 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
         conflicts: result.conflicts.length,
         rejectedIdentifiers: result.rejected.length,
         reason: null,
-        started: false,
+        started: null,
       })
     } catch (err) {
       reject(row.line, err)

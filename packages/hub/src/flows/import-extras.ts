@@ -32,8 +32,9 @@ function historyOf(row: ImportRow): { count: number; total: number } | undefined
 /**
  * What each row's customer starts with if the row creates it ({@link ImportStart}): the row's
  * groups, and its order history when that is valid and in the row's own currency (a new customer
- * has none). Should an order hold the history's key already, {@link importExtras} takes it back
- * and reports it.
+ * has none), with the key of the summary order that will hold the history (`key`, the row's
+ * stable key, under `component`). Should an order hold the history's key already,
+ * {@link importExtras} takes it back and reports it.
  *
  * @example
  * ```ts
@@ -41,7 +42,7 @@ function historyOf(row: ImportRow): { count: number; total: number } | undefined
  * // → Map { 1 => { groups: ['vip'], totals: { orderCount: 2, totalSpent: 900, currency: 'EUR' } } }
  * ```
  */
-export function importStarts(rows: { line: number; row: ImportRow }[]): Map<number, ImportStart> {
+export function importStarts(rows: { line: number; row: ImportRow; key?: string }[], component?: string): Map<number, ImportStart> {
   const starts = new Map<number, ImportStart>()
   for (const r of rows) {
     let history: ReturnType<typeof historyOf>
@@ -53,7 +54,8 @@ export function importStarts(rows: { line: number; row: ImportRow }[]): Map<numb
     const currency = r.row.currency
     const totals = history && currency ? { orderCount: history.count, totalSpent: history.total, currency } : undefined
     const groups = [...new Set(r.row.groups ?? [])]
-    if (groups.length || totals) starts.set(r.line, { groups, totals })
+    const summary = totals && r.key !== undefined && component !== undefined ? { platform: component, externalId: summaryId(r.key) } : undefined
+    if (groups.length || totals) starts.set(r.line, { groups, totals, summary })
   }
   return starts
 }
@@ -171,7 +173,8 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
   }
   for (const round of rounds(summaries, (s) => s.r.key)) {
     const answers = await orders.recordSummaries(tx, round.map((s) => ({
-      platform: component, externalId: summaryId(s.r.key), customerId: s.r.customerId, orderCount: s.count, total: s.total, currency: s.currency, counted: s.r.started?.totals !== undefined,
+      platform: component, externalId: summaryId(s.r.key), customerId: s.r.customerId, orderCount: s.count, total: s.total, currency: s.currency,
+      counted: s.r.started?.totals !== undefined, before: s.r.started?.before,
     })))
     for (const [n, err] of answers.entries()) if (err) report(round[n]!.r.line, reasonOf(err))
   }

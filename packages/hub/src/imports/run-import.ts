@@ -232,11 +232,11 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
       const keyOf = new Map(rows.map((r) => [r.line, rowKey(summary.component, r.row)]))
       // a new customer is written with its row's groups and order history (importStarts), the rest
       // of what the row brings beyond a sync after the batch: addresses, points, and the same for matched customers
-      const starts = importStarts(rows)
+      const starts = importStarts(rows.map((r) => ({ ...r, key: keyOf.get(r.line)! })), summary.component)
       const outcomes = await importBatch(tx, services, o.settings, o.identity, rows.map((r) => ({ line: r.line, input: syncInputOf(r.row, summary.component, field), start: starts.get(r.line) })))
       const rowOf = new Map(rows.map((r) => [r.line, r.row]))
       const extras = outcomes.flatMap((x) => (x.customerId && hasExtras(rowOf.get(x.line)!)
-        ? [{ line: x.line, customerId: x.customerId, row: rowOf.get(x.line)!, key: keyOf.get(x.line)!, started: x.started ? starts.get(x.line) : undefined }]
+        ? [{ line: x.line, customerId: x.customerId, row: rowOf.get(x.line)!, key: keyOf.get(x.line)!, started: x.started ?? undefined }]
         : []))
       if (extras.length) {
         const reasons = await importExtras(tx, services, o.settings, summary.component, extras)

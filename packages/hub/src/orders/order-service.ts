@@ -137,6 +137,13 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       return rows.length
     },
 
+    /** Which of these keys an order holds (`platform\u0000externalId`), cancelled ones too: one index lookup per key. */
+    async heldKeys(exec: Executor, keys: { platform: string; externalId: string }[]): Promise<Set<string>> {
+      if (keys.length === 0) return new Set()
+      const { rows } = await sql<{ platform: string; external_id: string }>`SELECT o.platform, o.external_id FROM orders o WHERE ${keyed(keys)}`.execute(exec)
+      return new Set(rows.map((r) => `${r.platform}\u0000${r.external_id}`))
+    },
+
     /**
      * Records platforms' order histories as summary rows (each `orderCount` orders, `total` in
      * all), for a bulk import's batch, in a few statements for the whole batch: the first report
@@ -150,16 +157,24 @@ export function createOrderService({ customers, events }: { customers: CustomerS
      * before anything is read, so the checks hold until the transaction ends; a summary another
      * transaction inserted meanwhile makes the batch start again ({@link RetryTransaction}).
      *
-     * An item `counted` belongs to a customer the import created in this transaction with this
-     * history's sums and currency already in its row, and no other order: the order is written
-     * and its event emitted, the sums are not added a second time (nor is the new customer locked
-     * or its key looked up first: the insert finds out). If an order holds its key already —
-     * another customer's — the history is taken back from the new customer's row (sums 0, no
-     * currency, as it would have been) and the item answers `ORDER_CUSTOMER_MISMATCH`.
+     * An item `counted` has this history's sums and currency in its customer's row already,
+     * written in this transaction: the order is written and its event emitted, the sums are not
+     * added a second time (nor is the customer locked or its key looked up first: the insert
+     * finds out).
+     * - A customer the import created (no `before`) has no other order. If an order holds the
+     *   key already — another customer's — the history is taken back from the new customer's row
+     *   (sums 0, no currency, as it would have been) and the item answers `ORDER_CUSTOMER_MISMATCH`.
+     * - A customer the import matched had the sums `before` and no order with the key when the
+     *   batch looked (its update, guarded by the version read, added the history). An order
+     *   written with the key since makes the batch start again ({@link RetryTransaction}): it
+     *   then finds the order and corrects it as a repeat.
      */
     async recordSummaries(
       tx: Tx,
-      items: { platform: string; externalId: string; customerId: string; orderCount: number; total: number; currency: string; counted?: boolean }[],
+      items: {
+        platform: string; externalId: string; customerId: string; orderCount: number; total: number; currency: string
+        counted?: boolean; before?: { orderCount: number; totalSpent: number } | undefined
+      }[],
     ): Promise<(HubError | null)[]> {
       const answers: (HubError | null)[] = items.map(() => null)
       if (items.length === 0) return answers
@@ -232,7 +247,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         const byId = new Map(rows.map((r) => [r.id, r]))
         const refused = inserts.filter((i) => !byId.has(i.id))
         // another transaction recorded one it looked up since: decide again on what it wrote
-        if (refused.some((i) => !i.item.counted)) throw new RetryTransaction('an imported order summary was recorded concurrently')
+        if (refused.some((i) => !i.item.counted || i.item.before)) throw new RetryTransaction('an imported order summary was recorded concurrently')
         if (refused.length) {
           // a new customer's history whose key another customer's order holds: taken back from its row, reported
           const holders = await sql<{ platform: string; external_id: string; customer_id: string }>`
@@ -262,7 +277,7 @@ export function createOrderService({ customers, events }: { customers: CustomerS
       // each event carries the sums after its own change: walk back from the final sums (a
       // counted summary's customer had none before it)
       const running = new Map([...sums].map(([id, s]) => [id, { ...s, orderCount: s.orderCount - deltas.get(id)!.count, totalSpent: s.totalSpent - deltas.get(id)!.spent }]))
-      for (const item of items) if (item.counted) running.set(item.customerId, { orderCount: 0, totalSpent: 0 })
+      for (const item of items) if (item.counted) running.set(item.customerId, { ...(item.before ?? { orderCount: 0, totalSpent: 0 }) })
       const emitted: EventInput[] = []
       for (const [n, order] of [...written].sort(([a], [b]) => a - b)) {
         const item = items[n]!
