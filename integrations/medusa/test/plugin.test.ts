@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
-import { Modules } from '@medusajs/framework/utils'
-import { createApiKeysWorkflow } from '@medusajs/core-flows'
+import { ContainerRegistrationKeys, Modules } from '@medusajs/framework/utils'
+import { capturePaymentWorkflow, createApiKeysWorkflow, createOrderCreditLinesWorkflow, refundPaymentWorkflow } from '@medusajs/core-flows'
 import { createGiftCardsWorkflow } from '@medusajs/loyalty-plugin/workflows'
 import { inject } from 'vitest'
 import { hubReader, until } from '../../test-helpers'
@@ -95,6 +95,61 @@ medusaIntegrationTestRunner({
       const cancelled = await until(() => hubGet(`/customer/${found.id}`), (c) => c.orderCount === 0, 'the cancellation in the hub')
       expect(cancelled.totalSpent).toBe(0)
       await until(() => hubGet(`/customer/${found.id}/reward-accounts`), (a) => a.data?.[0]?.balance === 0, 'the points taken back')
+    })
+
+    /** An order of a registered customer, placed and paid: its payment authorized and captured by Medusa's system provider. */
+    const paidOrder = async (name: string, items: { title: string; quantity: number; unit_price: number }[]) => {
+      const email = `${name}.${secret().slice(0, 8).toLowerCase()}@example.com`
+      const customer = await register(email, name)
+      const [found] = await until(() => hubCustomersOf(email), (list) => list.length === 1, 'the customer in the hub')
+      const container = getContainer()
+      const [order] = await container.resolve(Modules.ORDER).createOrders([{ currency_code: 'eur', customer_id: customer.id, email, items }])
+      const total = items.reduce((n, i) => n + i.quantity * i.unit_price, 0)
+      const payments = container.resolve(Modules.PAYMENT)
+      const [collection] = await payments.createPaymentCollections([{ currency_code: 'eur', amount: total }])
+      await container.resolve(ContainerRegistrationKeys.LINK).create({ [Modules.ORDER]: { order_id: order!.id }, [Modules.PAYMENT]: { payment_collection_id: collection!.id } })
+      const session = await payments.createPaymentSession(collection!.id, { provider_id: 'pp_system_default', currency_code: 'eur', amount: total, data: {} })
+      const payment = await payments.authorizePaymentSession(session.id, {})
+      await capturePaymentWorkflow(container).run({ input: { payment_id: payment.id } })
+      await container.resolve(Modules.EVENT_BUS).emit({ name: 'order.placed', data: { id: order!.id } })
+      await until(() => hubGet(`/customer/${found.id}`), (c) => c.orderCount === 1, 'the order in the hub')
+      return { order: order!, payment, hubId: found.id as string }
+    }
+
+    it('a refund lowers the order in the hub by what was refunded, and its points with it; the event delivered twice counts once', async () => {
+      const { order, payment, hubId } = await paidOrder('rita', [{ title: 'Coat', quantity: 1, unit_price: 80 }])
+      expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 8000 })
+      await until(() => hubGet(`/customer/${hubId}/reward-accounts`), (a) => a.data?.[0]?.balance === 80, 'the order\'s points')
+      // 25 EUR refunded as a goodwill gesture: Medusa's refund workflow, which emits payment.refunded
+      await refundPaymentWorkflow(getContainer()).run({ input: { payment_id: payment.id, amount: 25 } })
+      await until(() => hubGet(`/customer/${hubId}`), (c) => c.totalSpent === 5500, 'the refund in the hub')
+      await until(() => hubGet(`/customer/${hubId}/reward-accounts`), (a) => a.data?.[0]?.balance === 55, 'the refunded part\'s points taken back')
+      // delivered again, as an event bus may: nothing changes twice
+      await getContainer().resolve(Modules.EVENT_BUS).emit({ name: 'payment.refunded', data: { id: payment.id } })
+      await getContainer().resolve(Modules.EVENT_BUS).emit({ name: 'order.placed', data: { id: order.id } })
+      const orders = await until(() => hubGet(`/customer/${hubId}/orders`), (o) => o.data?.length === 1, 'the one order')
+      expect(orders.data[0]).toMatchObject({ externalId: order.id, total: 5500 })
+      expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 5500 })
+      expect((await hubGet(`/customer/${hubId}/reward-accounts`)).data[0].balance).toBe(55)
+      // the rest refunded: the order counts, worth nothing
+      await refundPaymentWorkflow(getContainer()).run({ input: { payment_id: payment.id, amount: 55 } })
+      await until(() => hubGet(`/customer/${hubId}`), (c) => c.totalSpent === 0, 'the whole refund in the hub')
+      await until(() => hubGet(`/customer/${hubId}/reward-accounts`), (a) => a.data?.[0]?.balance === 0, 'every point taken back')
+    })
+
+    it('the reconcile job sends a refund whose event was lost', async () => {
+      const { order, payment, hubId } = await paidOrder('ivo', [{ title: 'Hat', quantity: 2, unit_price: 15 }])
+      await reconcileCustomers(getContainer()) // what changed before the refund is sent
+      // a refund whose payment.refunded no subscriber saw: what Medusa's refund workflow writes (the
+      // refund, the order's transaction, the credit line that lowers the order), without the event
+      const container = getContainer()
+      const [refund] = (await container.resolve(Modules.PAYMENT).refundPayment({ payment_id: payment.id, amount: 10 })).refunds!.slice(-1)
+      await container.resolve(Modules.ORDER).addOrderTransactions([{ order_id: order.id, amount: -10, currency_code: 'eur', reference: 'refund', reference_id: refund!.id }])
+      await createOrderCreditLinesWorkflow(container).run({ input: { id: order.id, credit_lines: [{ amount: 10, reference: 'refund', reference_id: refund!.id }] } })
+      expect((await hubGet(`/customer/${hubId}`)).totalSpent).toBe(3000)
+      const sent = await reconcileCustomers(getContainer())
+      expect(sent.orders).toBeGreaterThanOrEqual(1)
+      expect((await hubGet(`/customer/${hubId}`)).totalSpent).toBe(2000)
     })
 
     it('the reconcile job sends a customer and orders whose events were lost', async () => {

@@ -51,7 +51,15 @@ export interface StoreOrder {
   currency_code: string
   total: unknown
   created_at: string | Date
+  /** Medusa's order summary: `current_order_total` is the total after returns, exchanges, claims and refunds (a refund beyond what a return owes is a credit line that lowers it). */
+  summary?: { current_order_total?: unknown } | null
 }
+
+/**
+ * What the customer spent on the order as it stands: its current total from the order's summary
+ * (what returns, exchanges, claims and refunds left of it), else its total.
+ */
+export const spentOn = (order: StoreOrder): unknown => order.summary?.current_order_total ?? order.total
 
 /** The metadata key the hub's customer id is stored under on the Medusa customer. */
 export const HUB_ID_KEY = 'hubCustomerId'
@@ -121,11 +129,21 @@ export default class HisHerHubService {
     return result.documentId
   }
 
-  /** Reports an order of a synced customer; the hub counts it once however often it is reported. */
+  /**
+   * Reports an order of a synced customer with what was spent on it as it stands ({@link spentOn}).
+   * The hub counts it once however often it is reported; reported again with another amount (after
+   * a refund or a return), it is corrected: the customer's total and the points the order earned
+   * follow. An order the hub has as cancelled is not reported again.
+   */
   async recordOrder(order: StoreOrder, hubCustomerId: string) {
     const placedAt = new Date(order.created_at).toISOString()
     const currency = order.currency_code.toUpperCase()
-    return this.commerce.orders.record({ platform: this.options.orderPlatform, externalId: order.id, customerId: hubCustomerId, total: minorUnits(order.total, currency), currency, placedAt })
+    try {
+      return await this.commerce.orders.record({ platform: this.options.orderPlatform, externalId: order.id, customerId: hubCustomerId, total: minorUnits(spentOn(order), currency), currency, placedAt })
+    } catch (err) {
+      if (isHubApiError(err, 'ORDER_CANCELLED')) return null
+      throw err
+    }
   }
 
   /** Cancels an order in the hub: it leaves the customer's totals and its points are taken back. An order the hub never had is nothing to cancel. */
