@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
 import { ContainerRegistrationKeys, Modules } from '@medusajs/framework/utils'
-import { capturePaymentWorkflow, createApiKeysWorkflow, createOrderCreditLinesWorkflow, refundPaymentWorkflow } from '@medusajs/core-flows'
+import {
+  beginReceiveReturnWorkflow, capturePaymentWorkflow, confirmReturnReceiveWorkflow, createAndCompleteReturnOrderWorkflow, createApiKeysWorkflow, createOrderCreditLinesWorkflow,
+  receiveItemReturnRequestWorkflow, refundPaymentWorkflow,
+} from '@medusajs/core-flows'
 import { createGiftCardsWorkflow } from '@medusajs/loyalty-plugin/workflows'
 import { inject } from 'vitest'
 import { hubReader, until } from '../../test-helpers'
@@ -135,6 +138,42 @@ medusaIntegrationTestRunner({
       await refundPaymentWorkflow(getContainer()).run({ input: { payment_id: payment.id, amount: 55 } })
       await until(() => hubGet(`/customer/${hubId}`), (c) => c.totalSpent === 0, 'the whole refund in the hub')
       await until(() => hubGet(`/customer/${hubId}/reward-accounts`), (a) => a.data?.[0]?.balance === 0, 'every point taken back')
+    })
+
+    it('a return received lowers the order in the hub by the items returned, and its points with it', async () => {
+      const { order, payment, hubId } = await paidOrder('tom', [{ title: 'Scarf', quantity: 2, unit_price: 30.5 }])
+      expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 6100 })
+      // where returns go: a stock location, and a return shipping option of Medusa's manual fulfillment provider
+      const container = getContainer()
+      const tag = secret().slice(0, 6)
+      const [location] = await container.resolve(Modules.STOCK_LOCATION).createStockLocations([{ name: `Returns ${tag}`, address: { address_1: '1 Dock Road', city: 'Hamburg', country_code: 'de' } }])
+      const fulfillment = container.resolve(Modules.FULFILLMENT)
+      const [profile] = await fulfillment.createShippingProfiles([{ name: `Returns ${tag}`, type: 'default' }])
+      const [set] = await fulfillment.createFulfillmentSets([{ name: `Returns ${tag}`, type: 'shipping', service_zones: [{ name: `EU ${tag}`, geo_zones: [{ type: 'country', country_code: 'de' }] }] }])
+      await container.resolve(ContainerRegistrationKeys.LINK).create({ [Modules.STOCK_LOCATION]: { stock_location_id: location!.id }, [Modules.FULFILLMENT]: { fulfillment_set_id: set!.id } })
+      const [option] = await fulfillment.createShippingOptions([{
+        name: `Return ${tag}`, service_zone_id: set!.service_zones[0]!.id, shipping_profile_id: profile!.id, provider_id: 'manual_manual', price_type: 'flat',
+        type: { label: 'Return', description: 'Return to the warehouse', code: `return-${tag}` }, rules: [{ attribute: 'is_return', operator: 'eq', value: 'true' }],
+      }])
+      const { data: [withItems] } = await container.resolve(ContainerRegistrationKeys.QUERY).graph({ entity: 'order', fields: ['items.id'], filters: { id: order.id } })
+      const item = (withItems as { items: { id: string }[] }).items[0]
+      // the two scarves shipped (the order's record of the fulfillment, as Medusa's fulfillment workflow registers it)
+      await container.resolve(Modules.ORDER).registerFulfillment({ order_id: order.id, items: [{ id: item!.id, quantity: 2 }] })
+      // one scarf sent back, then received: Medusa's workflows, the last of which emits order.return_received
+      const { result: made } = await createAndCompleteReturnOrderWorkflow(container).run({
+        input: { order_id: order.id, items: [{ id: item!.id, quantity: 1 }], return_shipping: { option_id: option!.id, price: 0 }, location_id: location!.id },
+      })
+      await beginReceiveReturnWorkflow(container).run({ input: { return_id: made.id } })
+      await receiveItemReturnRequestWorkflow(container).run({ input: { return_id: made.id, items: [{ id: item!.id, quantity: 1 }] } })
+      await confirmReturnReceiveWorkflow(container).run({ input: { return_id: made.id } })
+      await until(() => hubGet(`/customer/${hubId}`), (c) => c.totalSpent === 3050, 'the return in the hub')
+      await until(() => hubGet(`/customer/${hubId}/reward-accounts`), (a) => a.data?.[0]?.balance === 30, 'the returned scarf\'s points taken back')
+      expect((await hubGet(`/customer/${hubId}`)).orderCount).toBe(1)
+      // the returned scarf refunded: what the return owed, so the order stays as the return left it (not lowered twice)
+      await refundPaymentWorkflow(container).run({ input: { payment_id: payment.id, amount: 30.5 } })
+      await reconcileCustomers(container) // sends the refunded order as it stands, as the subscriber does
+      expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 3050 })
+      expect((await hubGet(`/customer/${hubId}/reward-accounts`)).data[0].balance).toBe(30)
     })
 
     it('the reconcile job sends a refund whose event was lost', async () => {
