@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
@@ -20,9 +21,31 @@ Object.assign(process.env, {
   HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN: 'service.local', HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE: 'hisher', LOYALTY_CHANNEL_HANDLE: 'web',
 })
 
+/**
+ * A second store: another Medusa application (second-store.js), with the plugin under the second
+ * store's platform identity and token, started beside this file's own store. Answers its store
+ * API's address and publishable key, and how to stop it.
+ */
+function startSecondStore(): Promise<{ url: string; publishableKey: string; stop: () => Promise<void> }> {
+  const child = fork(resolve(__dirname, 'second-store.js'), { env: { ...process.env, HUB_SECOND_STORE_TOKEN: hub.secondStoreToken }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  let output = ''
+  const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-4000))
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  const exited = new Promise<void>((done) => child.once('exit', () => done()))
+  return new Promise((ready, failed) => {
+    // (Medusa's app sends its port to a parent too: the store's own message is the one with the address)
+    child.on('message', (m: { url?: string; publishableKey?: string }) => {
+      if (typeof m === 'object' && m?.url && m.publishableKey) ready({ url: m.url, publishableKey: m.publishableKey, stop: async () => { child.disconnect(); await exited } })
+    })
+    child.once('exit', (code) => failed(new Error(`the second store stopped (${code}) before it answered:\n${output}`)))
+  })
+}
+const secondStore = startSecondStore()
+secondStore.catch(() => {}) // awaited by the test that uses it
+
 // the plugin as built (.medusa/server), as a store that installed it runs it
 const plugin = resolve(__dirname, '../.medusa/server/src')
-const { default: HisHerHubService } = require(`${plugin}/modules/his-her-hub/service.js`)
 const { reconcileCustomers } = require(`${plugin}/jobs/reconcile-customers.js`)
 
 /** The hub's customers with this email. */
@@ -37,6 +60,10 @@ medusaIntegrationTestRunner({
       const { data } = await api.post('/store/customers', { email, first_name: firstName, last_name: 'Doe' }, { headers: { authorization: `Bearer ${auth.token}`, 'x-publishable-api-key': publishableKey } })
       return data.customer as { id: string }
     }
+
+    afterAll(async () => {
+      await (await secondStore.catch(() => undefined))?.stop()
+    })
 
     beforeEach(async () => {
       const { result } = await createApiKeysWorkflow(getContainer()).run({ input: { api_keys: [{ title: 'web', type: 'publishable', created_by: 'test' }] } })
@@ -60,19 +87,25 @@ medusaIntegrationTestRunner({
       expect(await hubCustomersOf(email)).toHaveLength(1)
     })
 
-    it('the same person registered on a second store is one hub customer with both stores\' ids', async () => {
+    it('the same person registered on a second store — another Medusa application — is one hub customer with both stores\' ids', async () => {
       const email = `ada.${secret().slice(0, 8).toLowerCase()}@example.com`
       const customer = await register(email, 'Ada')
       const [first] = await until(() => hubCustomersOf(email), (list) => list.length === 1, 'the customer in the hub')
-      // the second store runs the same plugin under its own platform identity
-      const secondStore = new HisHerHubService(undefined, { hubUrl: hub.url, token: hub.secondStoreToken, component: 'identity.second-store', orderPlatform: 'medusa-second' })
-      const hubId = await secondStore.syncCustomer({ id: 'cus_second_store_1', email: email.toUpperCase(), first_name: 'Ada' })
-      expect(hubId).toBe(first.id)
+      // the same person registers on the second store's own store API
+      const second = await secondStore
+      const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+        const res = await fetch(`${second.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+        expect(res.status, `${path}: ${await res.clone().text()}`).toBe(200)
+        return res.json() as Promise<any>
+      }
+      const { token } = await post('/auth/customer/emailpass/register', { email: email.toUpperCase(), password: `pw-${secret()}` })
+      const { customer: there } = await post('/store/customers', { email: email.toUpperCase(), first_name: 'Ada', last_name: 'Doe' }, { authorization: `Bearer ${token}`, 'x-publishable-api-key': second.publishableKey })
+      expect(there.id).not.toBe(customer.id)
+      const stores = `identity.his-and-her-store:${customer.id} identity.second-store:${there.id}`
+      const identitiesOf = async (id: string) => ((await hubGet(`/customer/${id}/identities`)).data as { namespace: string; value: string }[])
+        .filter((i) => i.namespace.startsWith('identity.')).map((i) => `${i.namespace}:${i.value}`).sort().join(' ')
+      await until(() => identitiesOf(first.id), (ids) => ids === stores, 'both stores\' ids on the one customer')
       expect(await hubCustomersOf(email)).toHaveLength(1)
-      const identities = (await hubGet(`/customer/${first.id}/identities`)).data as { namespace: string; value: string }[]
-      expect(identities.filter((i) => i.namespace.startsWith('identity.')).map((i) => `${i.namespace}:${i.value}`).sort()).toEqual(
-        [`identity.his-and-her-store:${customer.id}`, 'identity.second-store:cus_second_store_1'].sort(),
-      )
     })
 
     it('an order placed counts in the hub once, earns its points, and a cancellation takes both back', async () => {
