@@ -54,14 +54,14 @@ medusaIntegrationTestRunner({
       expect(accounts.some((a) => a.email === `${handle}@service.local`)).toBe(true)
     })
 
-    it('with onboardOnCreate (Mercur 1.x, no approval), a created seller is onboarded from its { ids } payload', async () => {
+    it('with onboardOnCreate, a created seller is onboarded from the { ids } payload the Mercur 1.x hook announces', async () => {
       const container = getContainer()
       const hooks = container.resolve('hisHerMercur') as { onboardOnCreate: boolean }
       hooks.onboardOnCreate = true
       try {
         const a = await newSeller(`brand-${randomBytes(3).toString('hex')}`)
         const b = await newSeller(`brand-${randomBytes(3).toString('hex')}`)
-        // Mercur 1.x's seller-created event names its sellers as { ids }
+        // the seller-created announcement names its sellers as { ids }
         await container.resolve(Modules.EVENT_BUS).emit({ name: 'seller.created', data: { ids: [a.seller.id, b.seller.id] } })
         for (const { seller } of [a, b]) await until(() => providerOf(seller.id), (p) => p?.status === 'active', `seller ${seller.id} onboarded`)
       } finally {
