@@ -169,14 +169,14 @@ export async function importBatch(tx: Tx, services: Services, settings: Customer
   // may find (one holding any of its identifiers as the batch began): that row must see it as a
   // sync would, without the groups and sums.
   const slowHolders = new Set(slow.flatMap((row) => (keysOfLine.get(row.line) ?? []).flatMap((k) => holderOf.get(k)?.customer_id ?? [])))
-  const candidates = updated.filter((u) => startable(u.row) && !slowHolders.has(u.next.id) && u.row.start!.totals && u.row.start!.summary && (u.next.currency === null || u.next.currency === u.row.start!.totals.currency))
-  const summariesHeld = candidates.length ? await services.orders.heldKeys(tx, candidates.map((u) => u.row.start!.summary!)) : new Set<string>()
+  const candidates = new Set(updated.filter((u) => startable(u.row) && !slowHolders.has(u.next.id) && u.row.start!.totals && u.row.start!.summary && (u.next.currency === null || u.next.currency === u.row.start!.totals.currency)))
+  const summariesHeld = candidates.size ? await services.orders.heldKeys(tx, [...candidates].map((u) => u.row.start!.summary!)) : new Set<string>()
   const rewritten = updated.map((u) => {
     const start = u.row.start
     if (!start || !startable(u.row) || slowHolders.has(u.next.id)) return u
     const added = start.groups.filter((g) => !u.next.groups.includes(g))
     const summary = start.summary
-    const totals = candidates.includes(u) && summary && !summariesHeld.has(`${summary.platform}\u0000${summary.externalId}`) ? start.totals : undefined
+    const totals = candidates.has(u) && summary && !summariesHeld.has(`${summary.platform}\u0000${summary.externalId}`) ? start.totals : undefined
     if (added.length === 0 && !totals) return u
     const before = { orderCount: u.next.orderCount, totalSpent: u.next.totalSpent }
     outcomes.get(u.row.line)!.started = { groups: added, totals, summary, before }
