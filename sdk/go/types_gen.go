@@ -1160,6 +1160,10 @@ type OrderInput struct {
 
 	// An RFC 3339 date-time.
 	PlacedAt string `json:"placedAt"`
+
+	// when the platform's order was in this state (e.g. its updated_at). A report of an older state than the newest one the hub was given, delivered late, changes nothing (outcome unchanged); without it, the last report wins
+	// An RFC 3339 date-time.
+	ReportedAt string `json:"reportedAt,omitempty"`
 }
 
 // OrderResult is a part of an answer of the hub.

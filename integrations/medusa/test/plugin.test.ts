@@ -47,6 +47,7 @@ secondStore.catch(() => {}) // awaited by the test that uses it
 // the plugin as built (.medusa/server), as a store that installed it runs it
 const plugin = resolve(__dirname, '../.medusa/server/src')
 const { reconcileCustomers } = require(`${plugin}/jobs/reconcile-customers.js`)
+const { ORDER_FIELDS } = require(`${plugin}/lib/sync.js`)
 
 /** The hub's customers with this email. */
 const hubCustomersOf = async (email: string): Promise<any[]> => (await hubGet(`/customer?email=${encodeURIComponent(email)}`)).data
@@ -149,11 +150,13 @@ medusaIntegrationTestRunner({
       await capturePaymentWorkflow(container).run({ input: { payment_id: payment.id } })
       await container.resolve(Modules.EVENT_BUS).emit({ name: 'order.placed', data: { id: order!.id } })
       await until(() => hubGet(`/customer/${found.id}`), (c) => c.orderCount === 1, 'the order in the hub')
-      return { order: order!, payment, hubId: found.id as string }
+      // the order as the placed event's subscriber read it
+      const { data: [placed] } = await container.resolve(ContainerRegistrationKeys.QUERY).graph({ entity: 'order', fields: ORDER_FIELDS, filters: { id: order!.id } })
+      return { order: order!, placed, payment, hubId: found.id as string }
     }
 
     it('a refund lowers the order in the hub by what was refunded, and its points with it; the event delivered twice counts once', async () => {
-      const { order, payment, hubId } = await paidOrder('rita', [{ title: 'Coat', quantity: 1, unit_price: 80 }])
+      const { order, placed, payment, hubId } = await paidOrder('rita', [{ title: 'Coat', quantity: 1, unit_price: 80 }])
       expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 8000 })
       await until(() => hubGet(`/customer/${hubId}/reward-accounts`), (a) => a.data?.[0]?.balance === 80, 'the order\'s points')
       // 25 EUR refunded as a goodwill gesture: Medusa's refund workflow, which emits payment.refunded
@@ -167,6 +170,9 @@ medusaIntegrationTestRunner({
       expect(orders.data[0]).toMatchObject({ externalId: order.id, total: 5500 })
       expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 5500 })
       expect((await hubGet(`/customer/${hubId}/reward-accounts`)).data[0].balance).toBe(55)
+      // the placed order's report, retried and delivered only now: an older state, it changes nothing
+      expect((await getContainer().resolve('hisHerHub').recordOrder(placed, hubId)).outcome).toBe('unchanged')
+      expect(await hubGet(`/customer/${hubId}`)).toMatchObject({ orderCount: 1, totalSpent: 5500 })
       // the rest refunded: the order counts, worth nothing
       await refundPaymentWorkflow(getContainer()).run({ input: { payment_id: payment.id, amount: 55 } })
       await until(() => hubGet(`/customer/${hubId}`), (c) => c.totalSpent === 0, 'the whole refund in the hub')

@@ -11,6 +11,13 @@ export const OrderInput = Type.Object(
     total: Type.Integer({ minimum: 0, maximum: 1e15, description: 'minor units' }),
     currency: Currency,
     placedAt: Timestamp,
+    reportedAt: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          "when the platform's order was in this state (e.g. its updated_at). A report of an older state than the newest one the hub was given, delivered late, changes nothing (outcome unchanged); without it, the last report wins",
+      }),
+    ),
   },
   { additionalProperties: false },
 )

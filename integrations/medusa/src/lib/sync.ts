@@ -27,7 +27,7 @@ export async function syncLoaded(container: MedusaContainer, customer: StoreCust
 }
 
 /** The fields of an order the plugin reads: enough to report it, or to see that it was canceled. */
-export const ORDER_FIELDS = ['id', 'customer_id', 'currency_code', 'total', 'summary', 'created_at', 'status', 'canceled_at']
+export const ORDER_FIELDS = ['id', 'customer_id', 'currency_code', 'total', 'summary', 'created_at', 'updated_at', 'status', 'canceled_at']
 
 /**
  * Reports the order `id` to the hub as it stands: a canceled one is cancelled, one of a

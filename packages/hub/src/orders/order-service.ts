@@ -32,8 +32,10 @@ type OrderRecord = Pick<Selectable<OrdersTable>, 'id' | 'customer_id' | 'total' 
  *
  * Idempotency: `(platform, externalId)` is unique in the database. The first report inserts the
  * order and adds it to the customer's sums; a repeat with the same total changes nothing; a
- * repeat with another total corrects the sums by the difference. Each holds the order's row
- * lock until its transaction ends, so concurrent reports of one order count it once.
+ * repeat with another total corrects the sums by the difference. A report that says when the
+ * platform's order was in its state (`reportedAt`) and is older than the newest such report
+ * changes nothing: reports delivered out of order end with the newest state. Each holds the
+ * order's row lock until its transaction ends, so concurrent reports of one order count it once.
  */
 export function createOrderService({ customers, events }: { customers: CustomerService; events: EventService }) {
   return {
@@ -41,8 +43,8 @@ export function createOrderService({ customers, events }: { customers: CustomerS
     async record(tx: Tx, input: OrderInput): Promise<Omit<OrderResult, 'points'>> {
       await customers.requireLive(tx, input.customerId)
       const inserted = await sql<OrderRecord>`
-        INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at)
-        VALUES (${newId('ord')}, ${input.platform}, ${input.externalId}, ${input.customerId}, ${input.total}, ${input.currency}, ${input.placedAt}::timestamptz)
+        INSERT INTO orders (id, platform, external_id, customer_id, total, currency, placed_at, reported_at)
+        VALUES (${newId('ord')}, ${input.platform}, ${input.externalId}, ${input.customerId}, ${input.total}, ${input.currency}, ${input.placedAt}::timestamptz, ${input.reportedAt ?? null}::timestamptz)
         ON CONFLICT ON CONSTRAINT orders_platform_external_key DO NOTHING
         RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count`.execute(tx)
 
@@ -56,8 +58,8 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         countDelta = 1
         spentDelta = input.total
       } else {
-        const existing = await sql<OrderRecord>`
-          SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count FROM orders
+        const existing = await sql<OrderRecord & { reported_at: Date | null }>`
+          SELECT id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count, reported_at FROM orders
           WHERE platform = ${input.platform} AND external_id = ${input.externalId} FOR UPDATE`.execute(tx)
         const prior = existing.rows[0]
         if (!prior) throw new Error('order vanished between insert and select') // orders are never deleted
@@ -68,12 +70,18 @@ export function createOrderService({ customers, events }: { customers: CustomerS
         }
         if (prior.currency !== input.currency) throw new HubError('CURRENCY_MISMATCH', `Order ${input.platform}/${input.externalId} is in ${prior.currency}.`)
         if (prior.cancelled_at) throw new HubError('ORDER_CANCELLED', `Order ${input.platform}/${input.externalId} was cancelled at ${prior.cancelled_at.toISOString()}.`)
-        spentDelta = input.total - Number(prior.total)
-        outcome = spentDelta === 0 && prior.placed_at.getTime() === new Date(input.placedAt).getTime() ? 'unchanged' : 'corrected'
+        // a report of an older state than the one applied last, delivered late: nothing changes
+        const stale = input.reportedAt !== undefined && prior.reported_at !== null && new Date(input.reportedAt).getTime() < prior.reported_at.getTime()
+        spentDelta = stale ? 0 : input.total - Number(prior.total)
+        outcome = stale || (spentDelta === 0 && prior.placed_at.getTime() === new Date(input.placedAt).getTime()) ? 'unchanged' : 'corrected'
         order = prior
+        const newer = !stale && input.reportedAt !== undefined && (prior.reported_at === null || new Date(input.reportedAt).getTime() > prior.reported_at.getTime())
+        // the newest state given is kept even when it changed nothing, so that an older one delivered after it is known as such
+        if (outcome === 'unchanged' && newer) await sql`UPDATE orders SET reported_at = ${input.reportedAt!}::timestamptz WHERE id = ${prior.id}`.execute(tx)
         if (outcome === 'corrected') {
           const updated = await sql<OrderRecord>`
-            UPDATE orders SET total = ${input.total}, placed_at = ${input.placedAt}::timestamptz, updated_at = now()
+            UPDATE orders SET total = ${input.total}, placed_at = ${input.placedAt}::timestamptz, updated_at = now(),
+              reported_at = greatest(reported_at, ${input.reportedAt ?? null}::timestamptz)
             WHERE id = ${prior.id}
             RETURNING id, customer_id, total::text AS total, currency, placed_at, cancelled_at, order_count`.execute(tx)
           order = updated.rows[0]!

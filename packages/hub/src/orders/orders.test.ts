@@ -132,6 +132,28 @@ describe('POST /orders', () => {
     expect(await orderRows(customer.id)).toHaveLength(1)
   })
 
+  test('reports delivered out of order end with the newest state: an older reportedAt than the newest given changes nothing', async () => {
+    const customer = await createCustomer()
+    const order = report(customer.id, { total: 8000 })
+    const at = (minute: number) => `2024-05-01T10:${String(minute).padStart(2, '0')}:00.000Z`
+    expect((await postOrder({ ...order, reportedAt: at(0) })).statusCode).toBe(201)
+    // refunded to 5500 at :20; the same state again at :30
+    expect((await postOrder({ ...order, total: 5500, reportedAt: at(20) })).json()).toMatchObject({ outcome: 'corrected', totalSpent: 5500 })
+    expect((await postOrder({ ...order, total: 5500, reportedAt: at(30) })).json()).toMatchObject({ outcome: 'unchanged', totalSpent: 5500 })
+    // late: the placed state (:00) and a state between (:25, 6000) arrive after the :30 report
+    for (const late of [{ total: 8000, reportedAt: at(0) }, { total: 6000, reportedAt: at(25) }]) {
+      const res = await postOrder({ ...order, ...late })
+      expect(res.statusCode, res.body).toBe(200)
+      expect(res.json()).toMatchObject({ outcome: 'unchanged', total: 5500, totalSpent: 5500 })
+    }
+    // a newer one applies; one without reportedAt applies as before
+    expect((await postOrder({ ...order, total: 5000, reportedAt: at(40) })).json()).toMatchObject({ outcome: 'corrected', totalSpent: 5000 })
+    expect((await postOrder({ ...order, total: 4000 })).json()).toMatchObject({ outcome: 'corrected', totalSpent: 4000 })
+    expect((await orderEvents(customer.id)).map((e) => e.type)).toEqual(['order.recorded', 'order.corrected', 'order.corrected', 'order.corrected'])
+    expect(await getCustomer(customer.id)).toMatchObject({ orderCount: 1, totalSpent: 4000 })
+    expectError(await postOrder({ ...order, reportedAt: 'yesterday' }), 400, 'VALIDATION_FAILED')
+  })
+
   test('a changed total is 200 corrected: totalSpent moves by the difference, order.corrected is written', async () => {
     const customer = await createCustomer()
     await postOrder(report(customer.id, { total: 700 }))

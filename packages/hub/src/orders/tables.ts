@@ -17,6 +17,8 @@ export interface OrdersTable {
   cancelled_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   /** How many orders the row stands for: 1 for an order reported alone, the platform's count for an imported summary. */
   order_count: ColumnType<number, number | undefined, number>
+  /** The platform's time of the order's state last applied, when its reports give one (`reportedAt`). */
+  reported_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
 }
 
 declare module '../db/database.js' {

@@ -51,6 +51,8 @@ export interface StoreOrder {
   currency_code: string
   total: unknown
   created_at: string | Date
+  /** When the order was last changed: sent as the report's `reportedAt`, so that a report of an older state delivered late changes nothing. */
+  updated_at?: string | Date | null
   /** Medusa's order summary: `current_order_total` is the total after returns, exchanges, claims and refunds (a refund beyond what a return owes is a credit line that lowers it). */
   summary?: { current_order_total?: unknown } | null
 }
@@ -133,13 +135,18 @@ export default class HisHerHubService {
    * Reports an order of a synced customer with what was spent on it as it stands ({@link spentOn}).
    * The hub counts it once however often it is reported; reported again with another amount (after
    * a refund or a return), it is corrected: the customer's total and the points the order earned
-   * follow. An order the hub has as cancelled is not reported again.
+   * follow. The order's `updated_at` goes with it (`reportedAt`): a report of an older state that
+   * arrives after a newer one (a retried `order.placed` after a refund) changes nothing. An order
+   * the hub has as cancelled is not reported again.
    */
   async recordOrder(order: StoreOrder, hubCustomerId: string) {
     const placedAt = new Date(order.created_at).toISOString()
+    const reportedAt = order.updated_at ? new Date(order.updated_at).toISOString() : undefined
     const currency = order.currency_code.toUpperCase()
     try {
-      return await this.commerce.orders.record({ platform: this.options.orderPlatform, externalId: order.id, customerId: hubCustomerId, total: minorUnits(spentOn(order), currency), currency, placedAt })
+      return await this.commerce.orders.record({
+        platform: this.options.orderPlatform, externalId: order.id, customerId: hubCustomerId, total: minorUnits(spentOn(order), currency), currency, placedAt, reportedAt,
+      })
     } catch (err) {
       if (isHubApiError(err, 'ORDER_CANCELLED')) return null
       throw err
