@@ -4,28 +4,13 @@ import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
 import { Modules } from '@medusajs/framework/utils'
 import { approveSellerWorkflow, suspendSellerWorkflow, terminateSellerWorkflow, unsuspendSellerWorkflow } from '@mercurjs/core/workflows'
 import { inject } from 'vitest'
+import { providerReader, useMarketplaceEnv } from './marketplace'
 import { hubReader, until } from '../../test-helpers'
 
 const hub = inject('hub')
 const hubGet = hubReader(hub)
-const secret = () => randomBytes(24).toString('base64url')
-// the connect library's settings, as the first source document gives them to a marketplace
-Object.assign(process.env, {
-  HIS_HER_CUSTOMER_STRAPI_URL: hub.url,
-  HIS_HER_CUSTOMER_STRAPI_API_TOKEN: hub.marketplaceToken,
-  HIS_HER_CUSTOMER_AUTH_MODE: 'service-jwt',
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD: secret(),
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID: '3',
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN: 'service.local',
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID: '12',
-  HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE: 'hisher',
-  LOYALTY_CHANNEL_HANDLE: 'multistore',
-  JWT_SECRET: secret(),
-  COOKIE_SECRET: secret(),
-})
-
-/** The hub's loyalty provider of Mercur's seller `sellerId`, or undefined. */
-const providerOf = async (sellerId: string) => ((await hubGet('/loyalty-providers?kind=seller')).data as any[]).find((p) => p.sellerId === sellerId)
+useMarketplaceEnv(hub)
+const providerOf = providerReader(hubGet)
 
 medusaIntegrationTestRunner({
   cwd: resolve(__dirname, 'app'),

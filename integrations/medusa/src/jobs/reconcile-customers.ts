@@ -1,6 +1,6 @@
 import type { MedusaContainer } from '@medusajs/framework/types'
 import { ContainerRegistrationKeys, Modules } from '@medusajs/framework/utils'
-import { hubOf, ORDER_FIELDS, orderOfPayment, reportOrder, syncLoaded, syncStoreCustomer } from '../lib/sync'
+import { hubOf, ORDER_FIELDS, syncLoaded, syncStoreCustomer } from '../lib/sync'
 import type { StoreCustomer, StoreGiftCard, StoreOrder } from '../modules/his-her-hub/service'
 
 /** How far back the first run after a start looks (the last run's time is not kept across restarts). */
@@ -12,8 +12,10 @@ let lastRun: Date | null = null
 /**
  * Medusa's event bus can drop an event (a restart between the write and the subscriber, a
  * subscriber failing while the hub was away): every five minutes the customers and the orders
- * changed or refunded since the last run are sent again — customers synced, orders of registered
- * customers reported with what was spent on them as they stand, canceled ones cancelled — and,
+ * changed since the last run are sent again — customers synced, orders of registered customers
+ * reported with what was spent on them as they stand, canceled ones cancelled (a refund or a
+ * return that changes what an order is worth changes the order: Medusa confirms an order change
+ * for it) — and,
  * with Medusa's loyalty plugin, the gift cards issued or
  * changed that the hub does not have yet, issued as the partner's coupons (that plugin emits no
  * event to follow). The run looks back from the time the last one started, so a
@@ -36,7 +38,6 @@ export async function reconcileCustomers(container: MedusaContainer, now = new D
   const query = container.resolve(ContainerRegistrationKeys.QUERY)
   const hub = hubOf(container)
   let orders = 0
-  const reported = new Set<string>()
   for (let skip = 0; ; skip += PAGE) {
     const { data } = await query.graph({
       entity: 'order',
@@ -45,30 +46,12 @@ export async function reconcileCustomers(container: MedusaContainer, now = new D
       pagination: { skip, take: PAGE, order: { id: 'ASC' } },
     })
     for (const order of data as (StoreOrder & { status?: string; canceled_at?: unknown })[]) {
-      reported.add(order.id)
       if (order.status === 'canceled' || order.canceled_at) await hub.cancelOrder(order.id)
       else if (order.customer_id) {
         const hubId = hubIds.get(order.customer_id) ?? (await syncStoreCustomer(container, order.customer_id))
         hubIds.set(order.customer_id, hubId)
         await hub.recordOrder(order, hubId)
       } else continue
-      orders++
-    }
-    if (data.length < PAGE) break
-  }
-  // orders refunded since, whose refund did not change the order's own row
-  for (let skip = 0; ; skip += PAGE) {
-    const { data } = await query.graph({
-      entity: 'refund',
-      fields: ['id', 'payment_id'],
-      filters: { created_at: { $gte: since } },
-      pagination: { skip, take: PAGE, order: { id: 'ASC' } },
-    })
-    for (const refund of data as { payment_id: string }[]) {
-      const orderId = await orderOfPayment(container, refund.payment_id)
-      if (!orderId || reported.has(orderId)) continue
-      reported.add(orderId)
-      await reportOrder(container, orderId)
       orders++
     }
     if (data.length < PAGE) break

@@ -4,30 +4,14 @@ import { medusaIntegrationTestRunner } from '@medusajs/test-utils'
 import { Modules } from '@medusajs/framework/utils'
 import { createSellerWorkflow, updateSellerWorkflow } from '@mercurjs/b2c-core/workflows'
 import { inject } from 'vitest'
+import { providerReader, useMarketplaceEnv } from '../../test/marketplace'
 import { hubReader, until } from '../../../test-helpers'
 
 const hub = inject('hub')
 const hubGet = hubReader(hub)
-const secret = () => randomBytes(24).toString('base64url')
-// the connect library's settings, as the first source document gives them to a marketplace
-Object.assign(process.env, {
-  HIS_HER_CUSTOMER_STRAPI_URL: hub.url,
-  HIS_HER_CUSTOMER_STRAPI_API_TOKEN: hub.marketplaceToken,
-  HIS_HER_CUSTOMER_AUTH_MODE: 'service-jwt',
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_PASSWORD: secret(),
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ROLE_ID: '3',
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_EMAIL_DOMAIN: 'service.local',
-  HIS_HER_CUSTOMER_SERVICE_ACCOUNT_ORGANIZATION_ID: '12',
-  HIS_HER_CUSTOMER_LOYALTY_PROVIDER_PARTNER_HANDLE: 'hisher',
-  LOYALTY_CHANNEL_HANDLE: 'multistore',
-  JWT_SECRET: secret(),
-  COOKIE_SECRET: secret(),
-  // b2c-core makes its Stripe payout client at start-up; no payout is made here, so no real key
-  STRIPE_SECRET_API_KEY: 'sk_test_not_used',
-})
-
-/** The hub's loyalty provider of Mercur's seller `sellerId`, or undefined. */
-const providerOf = async (sellerId: string) => ((await hubGet('/loyalty-providers?kind=seller')).data as any[]).find((p) => p.sellerId === sellerId)
+// b2c-core makes its Stripe payout client at start-up; no payout is made here, so no real key
+useMarketplaceEnv(hub, { STRIPE_SECRET_API_KEY: 'sk_test_not_used' })
+const providerOf = providerReader(hubGet)
 
 medusaIntegrationTestRunner({
   cwd: resolve(__dirname, 'app'),
