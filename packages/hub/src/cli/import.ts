@@ -52,7 +52,14 @@ export async function importCommand(args: string[]): Promise<number> {
       const summary = await runImport({
         db, services: app.services, settings: config.customer, identity: config.identity, path, component: platform,
         externalIdField: parsed.values['id-field'], format: format as 'csv' | 'jsonl' | undefined, batchSize, workers: importWorkers(config),
-        onProgress: (p) => (p.phase === 'staging' ? staging.update(p.done, p.done) : (staging.stop(), importing.update(p.done, p.total ?? p.done))),
+        // the reading's bar until the file is read whole; then the rows imported of all of them
+        onProgress: (p) => {
+          if (p.phase === 'staging') staging.update(p.done, p.done)
+          else if (p.total !== null) {
+            staging.stop()
+            importing.update(p.done, p.total)
+          }
+        },
         onRejected: async (rows) => {
           rejectedOut ??= createWriteStream(rejectedPath)
           for (const r of rows) rejectedOut.write(`${JSON.stringify(r)}\n`)

@@ -171,13 +171,16 @@ export function createImportService() {
       }
     },
 
-    /** The file is staged whole: `total` rows, of which those refused while reading count as rejected. */
-    async staged(db: Executor, id: string, total: number): Promise<void> {
+    /**
+     * The file is staged whole: `total` rows, of which `invalid` were refused while read (they
+     * count as rejected and processed now; the rows resolved while the file was staged counted
+     * as their batches committed).
+     */
+    async staged(db: Executor, id: string, total: number, invalid: number): Promise<void> {
       await sql`
         UPDATE imports SET status = 'running', total_rows = ${total}, updated_at = now(),
-          rejected = r.n, processed_rows = r.n
-        FROM (SELECT count(*)::int AS n FROM import_rows WHERE import_id = ${id} AND status = 'rejected') r
-        WHERE id = ${id}`.execute(db)
+          rejected = rejected + ${invalid}, processed_rows = processed_rows + ${invalid}
+        WHERE id = ${id} AND total_rows IS NULL`.execute(db)
     },
 
     /** The next chunk not done, in line order, locked for the batch; chunks another batch holds are passed over. */
@@ -194,9 +197,9 @@ export function createImportService() {
      * The chunk's rows are cleared; a row refused, or applied in part, stays with its reason
      * (and its data, for the file of rejected rows, until the import finishes).
      */
-    async done(tx: Tx, id: string, owner: string, firstLine: number, outcomes: RowOutcome[], rowOf: (line: number) => ImportRow): Promise<void> {
+    async done(tx: Tx, id: string, owner: string, firstLine: number, outcomes: RowOutcome[], rowOf: (line: number) => ImportRow): Promise<{ processedRows: number; totalRows: number | null }> {
       const sum = (f: (o: RowOutcome) => number) => outcomes.reduce((n, o) => n + f(o), 0)
-      const { rows } = await sql<{ id: string }>`
+      const { rows } = await sql<{ processed_rows: number; total_rows: number | null }>`
         UPDATE imports SET processed_rows = processed_rows + ${outcomes.length},
           created = created + ${sum((o) => (o.status === 'created' ? 1 : 0))}, matched = matched + ${sum((o) => (o.status === 'matched' ? 1 : 0))},
           joined = joined + ${sum((o) => o.joined)}, conflicts = conflicts + ${sum((o) => o.conflicts)},
@@ -204,16 +207,19 @@ export function createImportService() {
           rejected_identifiers = rejected_identifiers + ${sum((o) => o.rejectedIdentifiers)},
           lease_until = now() + make_interval(secs => ${IMPORT_LEASE_SECONDS}), updated_at = now()
         WHERE id = ${id} AND lease_owner = ${owner}
-        RETURNING id`.execute(tx)
-      if (rows.length === 0) throw new HubError('IMPORT_RUNNING', `Import ${id} was taken over by another process.`, { importId: id })
+        RETURNING processed_rows, total_rows`.execute(tx)
+      const counted = rows[0]
+      if (!counted) throw new HubError('IMPORT_RUNNING', `Import ${id} was taken over by another process.`, { importId: id })
       await sql`UPDATE import_chunks SET done = true, rows = NULL WHERE import_id = ${id} AND first_line = ${firstLine}`.execute(tx)
+      const result = { processedRows: counted.processed_rows, totalRows: counted.total_rows }
       const told = outcomes.filter((o) => o.reason !== null)
-      if (told.length === 0) return
+      if (told.length === 0) return result
       const doc = told.map((o) => ({ line: o.line, data: rowOf(o.line), status: o.status === 'rejected' ? 'rejected' : 'done', outcome: o.status === 'rejected' ? null : o.status, customer_id: o.customerId, joined: o.joined, conflicts: o.conflicts, reason: o.reason }))
       await sql`
         INSERT INTO import_rows (import_id, line, data, status, outcome, customer_id, joined, conflicts, reason)
         SELECT ${id}, v.line, v.data, v.status, v.outcome, v.customer_id, v.joined, v.conflicts, v.reason
         FROM ${recordset(doc, 'line integer, data jsonb, status text, outcome text, customer_id text, joined integer, conflicts integer, reason text')}`.execute(tx)
+      return result
     },
 
     /** The lines and reasons of the rows refused whole or in part, a page after line `after` (the reasons stay when the import finishes). */

@@ -21,7 +21,11 @@ export class ImportStopped extends Error {
   }
 }
 
-/** Where an import is: reading the file into the staging table, or resolving the staged rows. */
+/**
+ * Where an import is: rows read into the staging table (`staging`), or rows resolved
+ * (`importing`) — which begins while the file is still read, its `total` null until the file is
+ * staged whole.
+ */
 export interface ImportProgress {
   phase: 'staging' | 'importing'
   done: number
@@ -157,30 +161,18 @@ export async function startImport(o: RunImportOptions): Promise<{ summary: Impor
   const id = opened.id
   await imports.claim(db, id, owner)
   const run = async (signal?: AbortSignal): Promise<ImportSummary> => {
+    const stopped = new AbortController()
+    const stop = signal ?? o.signal
+    stop?.addEventListener('abort', () => stopped.abort(), { once: true })
+    let staging: Staging | undefined
     try {
-      if ((await imports.get(db, id)).totalRows === null) {
-        // the chunk size the import was started with (a resumed one keeps it)
-        const { chunkLines } = opened
-        const chunkOf = (line: number) => Math.floor((line - 1) / chunkLines)
-        let total = 0
-        let read: StagedRow[] = []
-        const flush = async () => {
-          await imports.stage(db, id, read, chunkLines)
-          await imports.claim(db, id, owner)
-          read = []
-          o.onProgress?.({ phase: 'staging', done: total, total: null })
-        }
-        for await (const row of readRows(createReadStream(o.path), format)) {
-          // only chunks read to their end are staged: a row of a later chunk says the earlier ones are whole
-          if (read.length >= STAGE_ROWS && chunkOf(row.line) !== chunkOf(read[read.length - 1]!.line)) await flush()
-          read.push(row)
-          total++
-        }
-        await flush()
-        await imports.staged(db, id, total)
-      }
-      return await processStaged({ ...o, id, owner, signal: signal ?? o.signal })
+      // the rows are resolved while the file is still being staged: a batch takes each chunk once it is staged
+      if ((await imports.get(db, id)).totalRows === null) staging = stageFile(o, id, owner, opened.chunkLines, stopped.signal)
+      return await processStaged({ ...o, id, owner, signal: stopped.signal, staging })
     } catch (err) {
+      // the reading has stopped before the import is failed or released (a chunk staged after would take the import again)
+      stopped.abort()
+      await staging?.done.catch(() => {})
       if (err instanceof ImportStopped) await imports.release(db, id, owner).catch(() => {})
       else await imports.fail(db, id, owner, (err as Error).message).catch(() => {})
       throw err
@@ -190,15 +182,83 @@ export async function startImport(o: RunImportOptions): Promise<{ summary: Impor
 }
 
 /**
+ * The staging of a file under way: resolves when the file is staged whole (`imports.staged`),
+ * rejects when it could not be read. `next()` resolves when more rows are staged or the staging
+ * ended, whichever comes first.
+ */
+export interface Staging {
+  done: Promise<void>
+  ended: () => boolean
+  next: () => Promise<void>
+  /** Stops the reading before its next chunk (the import is failing). */
+  stop: () => void
+}
+
+/**
+ * Reads the file into the staging table, whole chunks at a time, and marks the import staged.
+ * Stops between two chunks when `signal` aborts (the import resumes by reading the file again:
+ * the chunks staged before are skipped).
+ */
+function stageFile(o: RunImportOptions, id: string, owner: string, chunkLines: number, stopped: AbortSignal): Staging {
+  const { db } = o
+  const stopping = new AbortController()
+  const signal = AbortSignal.any([stopped, stopping.signal])
+  const imports = o.services.imports
+  const format = o.format ?? formatOf(o.path)
+  const chunkOf = (line: number) => Math.floor((line - 1) / chunkLines)
+  let total = 0
+  let ended = false
+  let wake: () => void = () => {}
+  let waiting = new Promise<void>((resolve) => (wake = resolve))
+  const staged = () => {
+    const woken = wake
+    waiting = new Promise<void>((resolve) => (wake = resolve))
+    woken()
+  }
+  const done = (async () => {
+    try {
+      let read: StagedRow[] = []
+      let invalid = 0
+      const flush = async () => {
+        if (signal.aborted) throw new ImportStopped()
+        await imports.stage(db, id, read, chunkLines)
+        await imports.claim(db, id, owner)
+        read = []
+        staged()
+        o.onProgress?.({ phase: 'staging', done: total, total: null })
+      }
+      for await (const row of readRows(createReadStream(o.path), format)) {
+        // only chunks read to their end are staged: a row of a later chunk says the earlier ones are whole
+        if (read.length >= STAGE_ROWS && chunkOf(row.line) !== chunkOf(read[read.length - 1]!.line)) await flush()
+        read.push(row)
+        total++
+        if ('invalid' in row) invalid++
+      }
+      await flush()
+      await imports.staged(db, id, total, invalid)
+    } finally {
+      ended = true
+      wake()
+    }
+  })()
+  // a failure is thrown where the import waits for the staging; until then it must not count as unhandled
+  done.catch(() => {})
+  return { done, ended: () => ended, next: () => waiting, stop: () => stopping.abort() }
+}
+
+/**
  * Resolves the staged rows of import `id` that are not done, batch after batch, while `owner`
  * holds it, then finishes it. Needs no file: an import staged whole is resumed by any process.
  */
-export async function processStaged(o: Omit<RunImportOptions, 'path' | 'component'> & { id: string; owner: string }): Promise<ImportSummary> {
+export async function processStaged(o: Omit<RunImportOptions, 'path' | 'component'> & { id: string; owner: string; staging?: Staging | undefined }): Promise<ImportSummary> {
   const { db, services, id, owner } = o
   const imports = services.imports
-  let summary = await imports.get(db, id)
+  const summary = await imports.get(db, id)
   const { externalIdField: field } = await imports.settings(db, id)
-  o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
+  const { staging } = o
+  // rows are resolved while the file is still staged: their total is known (not null) once it is staged whole
+  const progress = (p: { processedRows: number; totalRows: number | null }) => o.onProgress?.({ phase: 'importing', done: p.processedRows, total: p.totalRows })
+  progress(summary)
   let failed = false
   // rows resolved by this run, and when the statistics are refreshed next (one worker at a time, the others go on)
   let resolved = 0
@@ -208,11 +268,18 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
     for (;;) {
       if (o.signal?.aborted) throw new ImportStopped()
       if (failed) return
-      const n = await resolveBatch()
-      if (n === 0) return
-      summary = { ...summary, processedRows: summary.processedRows + n }
-      o.onProgress?.({ phase: 'importing', done: summary.processedRows, total: summary.totalRows })
-      resolved += n
+      // taken before the batch looks for a chunk: rows staged while it looks wake it at once
+      const more = staging?.next()
+      const batch = await resolveBatch()
+      if (!batch) {
+        if (more && !staging!.ended()) {
+          await more
+          continue
+        }
+        return
+      }
+      progress(batch)
+      resolved += batch.rows
       if (resolved >= analyzeAt && !analyzing) {
         analyzing = true
         try {
@@ -227,7 +294,7 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   const resolveBatch = () =>
     retrying(db, async (tx) => {
       const chunk = await imports.pending(tx, id)
-      if (!chunk) return 0
+      if (!chunk) return undefined
       const rows = chunk.rows
       const keyOf = new Map(rows.map((r) => [r.line, rowKey(summary.component, r.row)]))
       // a new customer is written with its row's groups and order history (importStarts), the rest
@@ -242,15 +309,25 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
         const reasons = await importExtras(tx, services, o.settings, summary.component, extras)
         for (const x of outcomes) if (reasons.has(x.line)) x.reason = reasons.get(x.line)!
       }
-      await imports.done(tx, id, owner, chunk.firstLine, outcomes, (line) => rowOf.get(line)!)
-      return rows.length
+      const counted = await imports.done(tx, id, owner, chunk.firstLine, outcomes, (line) => rowOf.get(line)!)
+      return { rows: rows.length, ...counted }
     })
   const ended = await Promise.allSettled(Array.from({ length: Math.max(1, o.workers ?? 1) }, () => work().catch((err: unknown) => {
     failed = true
     throw err
   })))
   const first = ended.find((e): e is PromiseRejectedResult => e.status === 'rejected')
-  if (first) throw first.reason
+  if (first) {
+    // the reading stops too, before the import is failed or released
+    staging?.stop()
+    await staging?.done.catch(() => {})
+    throw first.reason
+  }
+  if (staging) {
+    // the workers end when the staging has ended: a reading that failed fails the import here
+    await staging.done
+    progress(await imports.get(db, id))
+  }
   if (o.onRejected) {
     for (let after = 0; ;) {
       const page = await imports.rejected(db, id, after)

@@ -11,7 +11,7 @@ export interface ImportSettings {
   /** `max_upload_mib` (`HUB_IMPORTS_MAX_UPLOAD_MIB`), default 1024: the largest file `POST /imports` takes. */
   maxUploadMiB: number
   /**
-   * `workers` (`HUB_IMPORTS_WORKERS`), default 2: batches of an import resolved at once on
+   * `workers` (`HUB_IMPORTS_WORKERS`), default 4: batches of an import resolved at once on
    * PostgreSQL, each in its own transaction and connection (the embedded database takes one).
    */
   workers: number
@@ -21,7 +21,7 @@ export const importSection = keyedSection<ImportSettings>(
   'imports',
   'HUB_IMPORTS_',
   { resume: { field: 'resume', kind: 'boolean' }, max_upload_mib: { field: 'maxUploadMiB', kind: 'integer', min: 1, max: 1024 * 1024 }, workers: { field: 'workers', kind: 'integer', min: 1, max: 16 } },
-  { resume: true, maxUploadMiB: 1024, workers: 2 },
+  { resume: true, maxUploadMiB: 1024, workers: 4 },
 )
 
 /** The batches an import resolves at once on this database. */
