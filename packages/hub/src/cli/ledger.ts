@@ -34,7 +34,7 @@ export async function direct(config: HubConfig, run: (app: HubApp, db: Executor)
   try {
     await migrate(database.db)
     // a command does only what it was asked: no deliveries, no imports of others taken over meanwhile
-    const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite'), imports: { ...config.imports, resume: false } }, database, logger: false, background: false })
+    const app = await buildApp({ config: { ...config, secret: resolveSecret(config, database.kind === 'pglite'), imports: { ...config.imports, resume: false } }, database, logger: false, background: false, routes: false })
     try {
       return await run(app, database.db)
     } finally {

@@ -226,7 +226,7 @@ export function createCustomerService({ events }: { events: EventService }) {
       await sql`SELECT id FROM customers WHERE id = ANY (${list.map(([id]) => id)}::text[]) ORDER BY id FOR UPDATE`.execute(tx)
       const { rows } = await sql<{ id: string; added: string[] }>`
         WITH v AS (
-          SELECT x.id, x.groups FROM jsonb_to_recordset(${JSON.stringify(list.map(([id, groups]) => ({ id, groups })))}::jsonb) AS x (id text, groups text[])
+          SELECT v.id, v.groups FROM ${recordset(list.map(([id, groups]) => ({ id, groups })), 'id text, groups text[]')}
         ), n AS (
           SELECT c.id, array_agg(g.name ORDER BY g.ord) AS added
           FROM customers c JOIN v ON v.id = c.id, unnest(v.groups) WITH ORDINALITY AS g (name, ord)

@@ -42,6 +42,11 @@ export interface AppOptions {
    * connections to it.
    */
   background?: boolean
+  /**
+   * `false`: the services without the HTTP API (no routes, no documentation pages, no console),
+   * for a command that serves no requests: it starts about half a second sooner.
+   */
+  routes?: boolean
   /** The time the services see (tests move it); `new Date()` by default. */
   clock?: () => Date
 }
@@ -220,15 +225,18 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   metrics.observePool(database)
   if (options.onUndeclaredAnswer) registerResponseCheck(app, options.onUndeclaredAnswer)
 
-  // the API's description, built from the route table; the documentation pages are public
-  await app.register(swagger, { mode: 'static', specification: { document: openApiDocument() as never } })
-  await app.register(async (scope) => {
-    scope.addHook('onRoute', (route) => {
-      route.config = { ...(route.config ?? {}), access: 'public' }
+  const serving = options.routes !== false
+  if (serving) {
+    // the API's description, built from the route table; the documentation pages are public
+    await app.register(swagger, { mode: 'static', specification: { document: openApiDocument() as never } })
+    await app.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config ?? {}), access: 'public' }
+      })
+      await scope.register(swaggerUi, { routePrefix: '/docs' })
     })
-    await scope.register(swaggerUi, { routePrefix: '/docs' })
-  })
-  await registerConsole(app)
+    await registerConsole(app)
+  }
 
   registerErrorHandling(app)
   if (!config.secret) throw new ConfigError('HUB_SECRET is not set: it encrypts the token-signing keys (32 characters or more)')
@@ -264,9 +272,11 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     create: (name: string, role: ApiRole, scope?: TokenScope) => withTransaction(db, (tx) => services.tokens.create(tx, name, role, scope)),
     bootstrap: () => withTransaction(db, (tx) => services.tokens.bootstrap(tx)),
   })
-  registerAuthentication(app, db, services.tokens, services.sessions, { limiter: services.limiter, settings: config.auth })
   const unitOfWork = createUnitOfWork(db, { secret: config.secret })
-  registerRoutes(app, { handlers, db, unitOfWork })
+  if (serving) {
+    registerAuthentication(app, db, services.tokens, services.sessions, { limiter: services.limiter, settings: config.auth })
+    registerRoutes(app, { handlers, db, unitOfWork })
+  }
 
   const sweep = setInterval(() => {
     void unitOfWork.sweep().catch(() => {})

@@ -69,10 +69,13 @@ const STAGE_ROWS = 5_000
  * servers); planned with statistics of a table a fraction of its size, a batch's statements pick
  * indexes that fit an empty table and slow down as the table grows. So the import refreshes their
  * statistics itself (`ANALYZE`, a sample of each table) whenever the rows it resolved since the
- * statistics were taken reach the customers they counted (at least {@link ANALYZE_FIRST}): each
- * time the table may have doubled — a handful of times for a first file, whatever its size, and
- * none for a file smaller than the customers the hub has. Tables a batch only appends to (events,
- * ledger entries and lots) are left to autovacuum.
+ * statistics were taken reach three times the customers they counted (at least
+ * {@link ANALYZE_FIRST}): each time the table may have grown fourfold — four times for a first
+ * file of 333,333 rows, and none for a file smaller than three times the customers the hub has
+ * (the planner scales the counts it has by the table's size on disk, so statistics of a table a
+ * quarter of its size still pick the same indexes; taken at each doubling, they cost twice as
+ * much for no faster batch). Tables a batch only appends to (events, ledger entries and lots) are
+ * left to autovacuum.
  */
 const IMPORT_TABLES = ['customers', 'identities', 'addresses', 'orders', 'reward_accounts', 'ledger_transactions']
 const ANALYZE_FIRST = 2_000
@@ -82,10 +85,10 @@ async function analyzeImportTables(db: Executor): Promise<void> {
   await sql.raw(`ANALYZE ${IMPORT_TABLES.join(', ')}`).execute(db)
 }
 
-/** The rows resolved before the statistics are taken again: the customers they count now, at least {@link ANALYZE_FIRST}. */
+/** The rows resolved before the statistics are taken again: three times the customers they count now, at least {@link ANALYZE_FIRST}. */
 async function rowsUntilAnalyze(db: Executor): Promise<number> {
   const { rows } = await sql<{ n: number }>`SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = 'customers'::regclass`.execute(db)
-  return Math.max(ANALYZE_FIRST, Math.round(Number(rows[0]?.n ?? 0)))
+  return Math.max(ANALYZE_FIRST, Math.round(3 * Number(rows[0]?.n ?? 0)))
 }
 const MAX_ATTEMPTS = 20
 

@@ -4,6 +4,7 @@ import type { Executor, Tx } from '../db/executor.js'
 import { HubError } from '../errors.js'
 import { newId } from '../ids.js'
 import { moveRowsBack } from '../db/moves.js'
+import { recordset } from '../db/statement.js'
 import type { EventService } from '../events/event-store.js'
 import type { LedgerSettings } from './settings.js'
 import type { RewardAccountsTable } from './tables.js'
@@ -78,8 +79,8 @@ export function createLoyaltyService({ events }: { events: EventService }) {
       const made = ids.map((customerId) => ({ id: newId('rwa'), customerId }))
       const { rows } = await sql<Selectable<RewardAccountsTable>>`
         INSERT INTO reward_accounts (id, ledger_id, customer_id)
-        SELECT x.id, ${ledger}, x.customer_id FROM jsonb_to_recordset(${JSON.stringify(made.map((m) => ({ id: m.id, customer_id: m.customerId })))}::jsonb) AS x (id text, customer_id text)
-        ORDER BY x.customer_id
+        SELECT v.id, ${ledger}, v.customer_id FROM ${recordset(made.map((m) => ({ id: m.id, customer_id: m.customerId })), 'id text, customer_id text')}
+        ORDER BY v.customer_id
         ON CONFLICT ON CONSTRAINT reward_accounts_ledger_customer_key DO NOTHING
         RETURNING id, ledger_id, customer_id, created_at`.execute(tx)
       await events.emit(tx, ...rows.map((r) => {
