@@ -21,6 +21,10 @@ export async function preparePostgres(baseUrl) {
     await admin.query('CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public')
     await admin.query(`CREATE SCHEMA ${schema}`)
     version = (await admin.query('SHOW server_version')).rows[0].server_version
+    // the settings a figure depends on most, printed with it
+    const { rows } = await admin.query(`SELECT name, setting, unit FROM pg_settings WHERE name IN ('shared_buffers', 'autovacuum')`)
+    const shown = Object.fromEntries(rows.map((r) => [r.name, r.unit === '8kB' ? `${Math.round((Number(r.setting) * 8) / 1024)} MB` : r.setting]))
+    version = `${version}, shared_buffers ${shown.shared_buffers}, autovacuum ${shown.autovacuum}`
   } finally {
     await admin.end()
   }
