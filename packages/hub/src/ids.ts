@@ -34,27 +34,36 @@ export type IdPrefix = keyof IdPrefixes & string
  * @example newId('cus') // 'cus_01JDA9Q3C7M2ZK8V4T6N1R5XWE'
  */
 export function newId(prefix: IdPrefix): string {
-  let time = Date.now()
-  const out = new Array<string>(26)
-  for (let i = 9; i >= 0; i--) {
-    out[i] = alphabet[time % 32]!
-    time = Math.floor(time / 32)
-  }
   const rnd = randomChunk(10)
-  // 80 bits → 16 base32 characters, 5 bits at a time
-  let acc = 0
-  let bits = 0
-  let j = 10
-  for (const byte of rnd) {
-    acc = (acc << 8) | byte
-    bits += 8
-    while (bits >= 5) {
-      bits -= 5
-      out[j++] = alphabet[(acc >> bits) & 31]!
+  return `${prefix}_${timePart(Date.now())}${fortyBits(rnd, 0)}${fortyBits(rnd, 5)}`
+}
+
+// the time's 10 characters, kept while the millisecond lasts (an import makes thousands of ids in one)
+let lastTime = -1
+let lastTimePart = ''
+
+function timePart(ms: number): string {
+  if (ms !== lastTime) {
+    let time = ms
+    let out = ''
+    for (let i = 0; i < 10; i++) {
+      out = alphabet[time % 32]! + out
+      time = Math.floor(time / 32)
     }
-    acc &= (1 << bits) - 1
+    lastTime = ms
+    lastTimePart = out
   }
-  return `${prefix}_${out.join('')}`
+  return lastTimePart
+}
+
+/** Bytes `at`…`at + 4` of `bytes` (40 bits) as 8 base32 characters, most significant first. */
+function fortyBits(bytes: Buffer, at: number): string {
+  const hi = bytes[at]!
+  const lo = ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0
+  return (
+    alphabet[hi >> 3]! + alphabet[((hi & 7) << 2) | (lo >>> 30)]! + alphabet[(lo >>> 25) & 31]! + alphabet[(lo >>> 20) & 31]! +
+    alphabet[(lo >>> 15) & 31]! + alphabet[(lo >>> 10) & 31]! + alphabet[(lo >>> 5) & 31]! + alphabet[lo & 31]!
+  )
 }
 
 const idPattern = /^[a-z]+_[0-9A-Z]{26}$/
