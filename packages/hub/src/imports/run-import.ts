@@ -193,8 +193,6 @@ export interface Staging {
   done: Promise<void>
   ended: () => boolean
   next: () => Promise<void>
-  /** Stops the reading before its next chunk (the import is failing). */
-  stop: () => void
 }
 
 /**
@@ -202,10 +200,8 @@ export interface Staging {
  * Stops between two chunks when `signal` aborts (the import resumes by reading the file again:
  * the chunks staged before are skipped).
  */
-function stageFile(o: RunImportOptions, id: string, owner: string, chunkLines: number, stopped: AbortSignal): Staging {
+function stageFile(o: RunImportOptions, id: string, owner: string, chunkLines: number, signal: AbortSignal): Staging {
   const { db } = o
-  const stopping = new AbortController()
-  const signal = AbortSignal.any([stopped, stopping.signal])
   const imports = o.services.imports
   const format = o.format ?? formatOf(o.path)
   const chunkOf = (line: number) => Math.floor((line - 1) / chunkLines)
@@ -246,7 +242,7 @@ function stageFile(o: RunImportOptions, id: string, owner: string, chunkLines: n
   })()
   // a failure is thrown where the import waits for the staging; until then it must not count as unhandled
   done.catch(() => {})
-  return { done, ended: () => ended, next: () => waiting, stop: () => stopping.abort() }
+  return { done, ended: () => ended, next: () => waiting }
 }
 
 /**
@@ -320,12 +316,8 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
     throw err
   })))
   const first = ended.find((e): e is PromiseRejectedResult => e.status === 'rejected')
-  if (first) {
-    // the reading stops too, before the import is failed or released
-    staging?.stop()
-    await staging?.done.catch(() => {})
-    throw first.reason
-  }
+  // the reading is stopped, and waited for, by the run that started it
+  if (first) throw first.reason
   if (staging) {
     // the workers end when the staging has ended: a reading that failed fails the import here
     await staging.done
