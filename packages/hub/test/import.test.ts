@@ -286,6 +286,30 @@ describe('bulk import', () => {
     expect(rows[0]!.n).toBe(2)
   })
 
+  it("posts a batch's points from one issuer lane, its chunk's: batches side by side take different lanes; the chains verify", async () => {
+    const component = 'identity.lanes-shop'
+    const rows: ImportRow[] = Array.from({ length: 600 }, (_, i) => ({ externalId: `l${i}`, email: `lanes.${i}@example.com`, points: 10 + i }))
+    const path = join(dir, 'lanes.jsonl')
+    writeFileSync(path, jsonLines(rows))
+    expect(await importFile(imported, { path, component }, { workers })).toMatchObject({ created: 600, rejected: 0, partial: 0 })
+    const { rows: posted } = await sql<{ key: string; lane: number; amount: string }>`
+      SELECT t.idempotency_key AS key, r.lane, (t.postings->0->>'amount') AS amount
+      FROM ledger_transactions t JOIN reward_accounts r ON r.id = t.postings->0->>'from'
+      WHERE t.kind = 'import' AND t.idempotency_key LIKE ${`hub import:${component}:%`}`.execute(imported.database.db)
+    expect(posted).toHaveLength(600)
+    // rows 1-200 are the first chunk (batches of 200 lines), 201-400 the second, 401-600 the third
+    const lanes = new Map<number, Set<number>>()
+    for (const p of posted) {
+      const n = Number(p.key.slice(p.key.lastIndexOf(':l') + 2))
+      expect(Number(p.amount)).toBe(10 + n)
+      const chunk = Math.floor(n / 200)
+      lanes.set(chunk, new Set([...(lanes.get(chunk) ?? []), p.lane]))
+    }
+    expect([...lanes].sort(([a], [b]) => a - b).map(([chunk, l]) => [chunk, [...l]])).toEqual([[0, [0]], [1, [1]], [2, [2]]])
+    const verify = await client(imported)('GET', '/ledgers/reward-points/verify')
+    expect(verify.body.ok, verify.raw).toBe(true)
+  })
+
   it('refuses a second file of a platform while one is unfinished, and resumes the unfinished one', async () => {
     const component = 'identity.resume-shop'
     const rows: ImportRow[] = Array.from({ length: 50 }, (_, i) => ({ externalId: `r${i}`, email: `resume.${i}@example.com` }))

@@ -119,7 +119,8 @@ const reasonOf = (err: unknown): string => {
  * Groups, addresses, order histories and points are written set-wise (a few statements for the
  * batch): the points as one transaction per row, all written by one statement that chains each
  * account's entries in line order exactly as posting them one by one would
- * (`LedgerService.importBalances`). A row whose customer it created with its start
+ * (`LedgerService.importBalances`), from the issuer lane `lane` when given (an import passes its
+ * chunk's number). A row whose customer it created with its start
  * (`started`, {@link importStarts}) has its groups announced and its history's order written,
  * without adding either to the customer's row a second time.
  *
@@ -131,7 +132,7 @@ const reasonOf = (err: unknown): string => {
  * // reasons.get(1) === undefined: everything applied
  * ```
  */
-export async function importExtras(tx: Tx, services: Services, settings: CustomerSettings, component: string, rows: ExtrasRow[]): Promise<Map<number, string>> {
+export async function importExtras(tx: Tx, services: Services, settings: CustomerSettings, component: string, rows: ExtrasRow[], options: { lane?: number | undefined } = {}): Promise<Map<number, string>> {
   const { customers, addresses, orders, loyalty, ledger } = services
   const reasons = new Map<number, string[]>()
   const report = (line: number, reason: string) => reasons.set(line, [...(reasons.get(line) ?? []), reason])
@@ -183,7 +184,7 @@ export async function importExtras(tx: Tx, services: Services, settings: Custome
   // every row's transaction by one statement (lots, hash chains), in line order
   await loyalty.ensureAccounts(tx, rows.filter((r) => (r.row.points ?? 0) > 0).map((r) => r.customerId), IMPORT_LEDGER)
   const withPoints = rows.filter((r) => r.row.points !== undefined)
-  const answers = await ledger.importBalances(tx, IMPORT_LEDGER, withPoints.map((r) => ({ customerId: r.customerId, amount: r.row.points!, key: r.key })))
+  const answers = await ledger.importBalances(tx, IMPORT_LEDGER, withPoints.map((r) => ({ customerId: r.customerId, amount: r.row.points!, key: r.key })), options)
   for (const [n, err] of answers.entries()) if (err) report(withPoints[n]!.line, reasonOf(err))
   return new Map([...reasons].map(([line, list]) => [line, list.join('; ')]))
 }

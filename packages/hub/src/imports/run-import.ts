@@ -253,7 +253,7 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
   const { db, services, id, owner } = o
   const imports = services.imports
   const summary = await imports.get(db, id)
-  const { externalIdField: field } = await imports.settings(db, id)
+  const { externalIdField: field, chunkLines } = await imports.settings(db, id)
   const { staging } = o
   // rows are resolved while the file is still staged: their total is known (not null) once it is staged whole
   const progress = (p: { processedRows: number; totalRows: number | null }) => o.onProgress?.({ phase: 'importing', done: p.processedRows, total: p.totalRows })
@@ -305,7 +305,8 @@ export async function processStaged(o: Omit<RunImportOptions, 'path' | 'componen
         ? [{ line: x.line, customerId: x.customerId, row: rowOf.get(x.line)!, key: keyOf.get(x.line)!, started: x.started ?? undefined }]
         : []))
       if (extras.length) {
-        const reasons = await importExtras(tx, services, o.settings, summary.component, extras)
+        // consecutive chunks, resolved at once, post their points from different issuer lanes
+        const reasons = await importExtras(tx, services, o.settings, summary.component, extras, { lane: Math.floor((chunk.firstLine - 1) / chunkLines) })
         for (const x of outcomes) if (reasons.has(x.line)) x.reason = reasons.get(x.line)!
       }
       const counted = await imports.done(tx, id, owner, chunk.firstLine, outcomes, (line) => rowOf.get(line)!)

@@ -21,6 +21,7 @@ import type { EventInput, EventService } from '../events/event-store.js'
 import type { CustomerService } from '../customers/customer-service.js'
 import {
   balanceOf,
+  LANES,
   laneOf,
   publicTransaction,
   toNumber,
@@ -496,10 +497,14 @@ export function createLedgerService(deps: LedgerServiceDeps) {
      * Answers, per item, the error that kept it from posting, or null. The batch's postings are
      * written by one statement ({@link LedgerStore.writeCredits}): the customers' accounts are
      * locked (and settled) first, then their issuer lanes, the order a single posting takes them
-     * in; a customer with no account yet or not live is posted alone, first.
+     * in; a customer with no account yet or not live is posted alone, first. `lane` names the one
+     * issuer lane every credit comes from (an import gives each batch its own, so that batches
+     * resolved at once, and live earns, do not all queue on the same sixteen lanes until the
+     * batch commits); without it each customer's own lane, as an earn.
      */
-    async importBalances(tx: Tx, ledger: string, items: { customerId: string; amount: number; key: string }[]): Promise<(HubError | null)[]> {
+    async importBalances(tx: Tx, ledger: string, items: { customerId: string; amount: number; key: string }[], options: { lane?: number | undefined } = {}): Promise<(HubError | null)[]> {
       const settings = await settingsOf(tx, ledger)
+      const issuerOf = (accountId: string) => (options.lane === undefined ? issuer(tx, ledger, accountId) : store.laneId(tx, ledger, 'issuer', options.lane % LANES, HOUSE_PROVIDER))
       const keyOf = (key: string) => internalKey(`import:${key}`)
       const posted = new Map([...(await store.byKeys(tx, ledger, items.map((i) => keyOf(i.key))))].map(([key, t]) => [key, t.fingerprint]))
       const answers: (HubError | null)[] = items.map(() => null)
@@ -532,7 +537,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           const accounts = (await lockedAccount(tx, ledger, d.customerId, true))!
           const accountId = [...accounts.keys()][0]!
           await credit(tx, ledger, accountId, d.amount, {
-            accounts, kind: 'import', from: await issuer(tx, ledger, accountId), key: d.key, fp: d.fp, expiresAt, availableAt: null, event: 'points.earned',
+            accounts, kind: 'import', from: await issuerOf(accountId), key: d.key, fp: d.fp, expiresAt, availableAt: null, event: 'points.earned',
           })
         } catch (err) {
           if (!(err instanceof HubError)) throw err
@@ -546,7 +551,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       if (rest.length === 0) return answers
       const accounts = await lockAndSettle(tx, [...new Set(rest.map((d) => accountIds.get(d.customerId)!))])
       const from = new Map<string, string>()
-      for (const accountId of accounts.keys()) from.set(accountId, await issuer(tx, ledger, accountId))
+      for (const accountId of accounts.keys()) from.set(accountId, await issuerOf(accountId))
       for (const [id, row] of await store.lock(tx, [...new Set(from.values())])) accounts.set(id, row)
       await store.writeCredits(tx, accounts, {
         ledger,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { sql, type RawBuilder } from 'kysely'
 import type { AccountBalance, LedgerTransaction, PointsLot, TransactionKind } from '@his-her/contract'
 import type { Executor, Tx } from '../db/executor.js'
@@ -203,6 +204,15 @@ export function laneOf(accountId: string): number {
   return (h >>> 0) % LANES
 }
 
+/**
+ * The hash of a ledger entry: the SHA-256 of the previous entry's hash, the transaction, the
+ * account, the entry's number, its amount, the balance after it and its time in milliseconds —
+ * what the database's `ledger_entry_hash` makes, which the ledger's check recomputes.
+ */
+export function entryHash(prev: string, transactionId: string, accountId: string, seq: bigint, amount: bigint, balanceAfter: bigint, createdAt: Date): string {
+  return createHash('sha256').update(`${prev}|${transactionId}|${accountId}|${seq}|${amount}|${balanceAfter}|${createdAt.getTime()}`).digest('hex')
+}
+
 export function createLedgerStore({ events, clock, secret }: { events: EventService; clock: () => Date; secret: string }) {
   // lanes of system accounts never change once made
   const laneIds = new Map<string, string>()
@@ -350,9 +360,11 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
     /**
      * Writes many credits at once — each its own transaction of one posting from a system account
      * (`from`, never guarded) to a customer account, with one lot — in one statement: the
-     * transactions' rows (claiming their keys), every entry (an account's entries chained one
-     * after the other in the order given, each hash covering the one before: the chain
-     * {@link write} makes posting them one by one), the balances, the lots and the events. What
+     * transactions' rows (claiming their keys), every entry, the balances, the lots and the
+     * events. The entries are chained here ({@link entryHash}), from the accounts' heads read
+     * under the caller's locks: an account's entries one after the other in the order given, each
+     * hash covering the one before — the chain {@link write} makes posting them one by one. The
+     * update of each account is guarded by the head and balance the chain started from. What
      * {@link write} checks and this has no need to: credits never lower what is available. The
      * accounts must be locked by the caller, customers before system accounts (the order a single
      * posting takes them in); `accounts` is updated in place. Answers the transactions written.
@@ -360,9 +372,30 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
     async writeCredits(tx: Tx, accounts: Map<string, AccountRow>, spec: CreditsSpec): Promise<WrittenTransaction[]> {
       const createdAt = clock()
       const at = createdAt.toISOString()
-      const items: { n: number; id: string; account_id: string; from_id: string; amount: string; key: string; fp: string; postings: unknown; lot_id: string | null; lot_amount: string | null; due: string | null }[] = []
+      if (spec.credits.length === 0) return []
+      // the chains' heads, stable while the caller holds the accounts' locks
+      const touched = [...new Set(spec.credits.flatMap((c) => [c.to, c.from]))]
+      const { rows: heads } = await sql<{ id: string; entry_count: string; head_hash: string }>`
+        SELECT id, entry_count::text AS entry_count, head_hash FROM reward_accounts WHERE id = ANY (${touched}::text[])`.execute(tx)
+      const chains = new Map(heads.map((h) => {
+        const row = accounts.get(h.id)!
+        return [h.id, { count: BigInt(h.entry_count), head: h.head_hash, before: { count: h.entry_count, balance: String(row.balance) }, balance: row.balance, total: 0n, due: null as string | null }]
+      }))
+      if (chains.size !== touched.length) throw new RetryTransaction('an account of the credits is gone')
+      const items: { id: string; key: string; fp: string; postings: unknown; account_id: string; lot_id: string | null; lot_amount: string | null }[] = []
+      const entries: { account_id: string; seq: string; transaction_id: string; amount: string; balance_after: string; hash: string }[] = []
       const written: WrittenTransaction[] = []
-      for (const [n, c] of spec.credits.entries()) {
+      // each credit's two entries extend their accounts' chains in the order given, as posting them one by one would
+      const entry = (accountId: string, transactionId: string, amount: bigint, due: string | null) => {
+        const c = chains.get(accountId)!
+        c.count += 1n
+        c.balance += amount
+        c.total += amount
+        if (due !== null && (c.due === null || due < c.due)) c.due = due
+        c.head = entryHash(c.head, transactionId, accountId, c.count, amount, c.balance, createdAt)
+        entries.push({ account_id: accountId, seq: String(c.count), transaction_id: transactionId, amount: String(amount), balance_after: String(c.balance), hash: c.head })
+      }
+      for (const c of spec.credits) {
         if (c.amount <= 0n) throw new Error('a posting moves a positive amount')
         const row = accounts.get(c.to)!
         // a customer below zero is paid back first: only what is left over makes a lot
@@ -377,64 +410,41 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
           reference: null, reason: null, reverses: null, holdId: null, orderId: null, mergeId: null, metadata: {}, createdAt: at,
         }
         written.push({ transaction: publicTransaction(stored), balances: [balanceOf(next)] })
-        items.push({
-          n, id, account_id: c.to, from_id: c.from, amount: String(c.amount), key: c.key, fp: c.fingerprint, postings,
-          lot_id: lotAmount > 0n ? newId('lot') : null, lot_amount: lotAmount > 0n ? String(lotAmount) : null,
-          due: lotAmount > 0n ? spec.expiresAt?.toISOString() ?? null : null,
-        })
+        entry(c.to, id, c.amount, lotAmount > 0n ? spec.expiresAt?.toISOString() ?? null : null)
+        entry(c.from, id, -c.amount, null)
+        items.push({ id, key: c.key, fp: c.fingerprint, postings, account_id: c.to, lot_id: lotAmount > 0n ? newId('lot') : null, lot_amount: lotAmount > 0n ? String(lotAmount) : null })
       }
-      if (items.length === 0) return []
+      for (const [id, c] of chains) {
+        const row = accounts.get(id)
+        if (row && row.role !== 'customer') accounts.set(id, { ...row, balance: c.balance })
+      }
+      const updates = [...chains].map(([id, c]) => ({ id, count: c.before.count, balance: c.before.balance, total: String(c.total), entries: String(c.count), head: c.head, due: c.due }))
       const eventRows = written.flatMap((w, n) => spec.events(w, n))
       const claimed = sql`(SELECT claimed FROM ok)`
-      // the accounts are looked up by their ids, an index scan whatever the statistics: joined with the
-      // batch's rows alone, a plan made while the table was small scans every account
-      const accountIds = [...new Set(items.flatMap((i) => [i.account_id, i.from_id]))]
       const { rows } = await sql<{ claimed: boolean; accounts: number }>`
-        WITH RECURSIVE d AS (
-          SELECT * FROM ${recordset(items, 'n int, id text, account_id text, from_id text, amount bigint, key text, fp text, postings jsonb, lot_id text, lot_amount bigint, due timestamptz')}
-        ),
-        en (n, id, account_id, amount, due) AS (
-          SELECT n, id, account_id, amount, due FROM d
-          UNION ALL SELECT n, id, from_id, -amount, NULL::timestamptz FROM d
-        ),
-        ranked AS (
-          SELECT en.n, en.id, en.account_id, en.amount, en.due, r.head_hash AS head,
-                 row_number() OVER w AS k,
-                 r.entry_count + row_number() OVER w AS seq,
-                 (r.balance + sum(en.amount) OVER w)::bigint AS balance_after
-          FROM en JOIN reward_accounts r ON r.id = en.account_id AND r.id = ANY (${accountIds}::text[])
-          WINDOW w AS (PARTITION BY en.account_id ORDER BY en.n ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        ),
-        chain AS (
-          SELECT account_id, k, id, seq, amount, balance_after, due, ledger_entry_hash(head, id, account_id, seq, amount, balance_after, ${at}::timestamptz) AS hash
-          FROM ranked WHERE k = 1
-          UNION ALL
-          SELECT r.account_id, r.k, r.id, r.seq, r.amount, r.balance_after, r.due, ledger_entry_hash(c.hash, r.id, r.account_id, r.seq, r.amount, r.balance_after, ${at}::timestamptz)
-          FROM chain c JOIN ranked r ON r.account_id = c.account_id AND r.k = c.k + 1
+        WITH d AS (
+          SELECT * FROM ${recordset(items, 'id text, key text, fp text, postings jsonb, account_id text, lot_id text, lot_amount bigint')}
         ),
         t AS (
           INSERT INTO ledger_transactions (id, ledger_id, kind, idempotency_key, fingerprint, postings, metadata, created_at)
-          SELECT id, ${spec.ledger}, ${spec.kind}, key, fp, postings, '{}'::jsonb, ${at}::timestamptz FROM d ORDER BY n
+          SELECT id, ${spec.ledger}, ${spec.kind}, key, fp, postings, '{}'::jsonb, ${at}::timestamptz FROM d
           ON CONFLICT ON CONSTRAINT ledger_transactions_key DO NOTHING
           RETURNING id
         ),
         ok AS (SELECT count(*) = ${items.length} AS claimed FROM t),
         a AS (
-          UPDATE reward_accounts r SET
-            balance = r.balance + s.total,
-            entry_count = r.entry_count + s.entries,
-            head_hash = s.head,
-            next_due_at = least(r.next_due_at, s.due)
-          FROM (
-            SELECT c.account_id, sum(c.amount) AS total, count(*) AS entries, (array_agg(c.hash ORDER BY c.k DESC))[1] AS head, min(c.due) AS due
-            FROM chain c GROUP BY c.account_id
-          ) s
-          WHERE r.id = s.account_id AND ${claimed}
+          UPDATE reward_accounts r SET balance = r.balance + v.total, entry_count = v.entries, head_hash = v.head, next_due_at = least(r.next_due_at, v.due)
+          FROM ${recordset(updates, 'id text, count bigint, balance bigint, total bigint, entries bigint, head text, due timestamptz')}
+          -- the chains were extended from these heads: an account that moved since makes the batch start again.
+          -- The accounts are looked up by their ids, an index scan whatever the statistics (joined with the
+          -- batch's rows alone, a plan made while the table was small scans every account)
+          WHERE r.id = v.id AND r.id = ANY (${touched}::text[]) AND r.entry_count = v.count AND r.balance = v.balance AND ${claimed}
           RETURNING r.id
         ),
         e AS (
           INSERT INTO ledger_entries (account_id, seq, transaction_id, amount, balance_after, hash, created_at)
-          SELECT account_id, seq, id, amount, balance_after, hash, ${at}::timestamptz FROM chain WHERE ${claimed}
+          SELECT v.account_id, v.seq, v.transaction_id, v.amount, v.balance_after, v.hash, ${at}::timestamptz
+          FROM ${recordset(entries, 'account_id text, seq bigint, transaction_id text, amount bigint, balance_after bigint, hash text')} WHERE ${claimed}
         ),
         l AS (
           INSERT INTO ledger_lots (id, account_id, transaction_id, amount, remaining, expires_at, pending, available_at, order_id, created_at)
@@ -444,8 +454,7 @@ export function createLedgerStore({ events, clock, secret }: { events: EventServ
         ${eventRows.length ? sql`, ev AS (${events.insertSql(tx, eventRows, claimed)})` : sql``}
         SELECT (SELECT claimed FROM ok) AS claimed, (SELECT count(*) FROM a)::int AS accounts`.execute(tx)
       if (!rows[0]!.claimed) throw new RetryTransaction(`an idempotency key of ledger ${spec.ledger} was claimed meanwhile`)
-      const touched = new Set(spec.credits.flatMap((c) => [c.to, c.from]))
-      if (rows[0]!.accounts !== touched.size) throw new RetryTransaction('an account of the credits changed under them')
+      if (rows[0]!.accounts !== touched.length) throw new RetryTransaction('an account of the credits changed under them')
       return written
     },
 
