@@ -4,6 +4,7 @@ import type { Customer, RewardAccountBalance, TransactionResult } from '@his-her
 import { createTestHub, type TestHub } from '../../test/helpers/test-hub.js'
 import { client, expectError, unique, type Call } from '../../test/helpers/requests.js'
 import { defaultLedger } from './settings.js'
+import { entryHash } from './ledger-store.js'
 
 const DAY = 86_400_000
 let now = new Date('2030-01-01T00:00:00.000Z')
@@ -413,6 +414,20 @@ describe('the ledger itself', () => {
     }
     const captured = await call('POST', `/holds/${held.body.hold.id}/capture`, {})
     expect(captured.status, captured.raw).toBe(200)
+  })
+
+  test("the hub's entry hash (an import's batch chains its entries with it) is the database's ledger_entry_hash", async () => {
+    const at = new Date('2031-02-03T04:05:06.789Z')
+    const cases: [string, string, string, bigint, bigint, bigint][] = [
+      ['', 'txn_A', 'rwa_1', 1n, 250n, 250n],
+      ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', 'txn_B', 'rwa_issuer', 42n, -250n, -10_250n],
+      ['x', 'txn_ü', 'rwa_2', 9_007_199_254_740_993n, 9_007_199_254_740_993n, 0n],
+    ]
+    for (const [prev, txn, account, seq, amount, after] of cases) {
+      const { rows } = await sql<{ hash: string }>`
+        SELECT ledger_entry_hash(${prev}, ${txn}, ${account}, ${String(seq)}::bigint, ${String(amount)}::bigint, ${String(after)}::bigint, ${at.toISOString()}::timestamptz) AS hash`.execute(hub.database.db)
+      expect(entryHash(prev, txn, account, seq, amount, after, at)).toBe(rows[0]!.hash)
+    }
   })
 
   test('the balance now is read at the hub clock', async () => {
