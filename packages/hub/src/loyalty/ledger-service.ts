@@ -187,7 +187,8 @@ export function createLedgerService(deps: LedgerServiceDeps) {
     return accounts
   }
 
-  const issuer = (tx: Tx, ledger: string, accountId: string, provider = HOUSE_PROVIDER) => store.laneId(tx, ledger, 'issuer', laneOf(accountId), provider)
+  // the issuer's lane an account's credits come from: its own (a hash of its id), or `lane` (modulo the lanes) when given
+  const issuer = (tx: Tx, ledger: string, accountId: string, provider = HOUSE_PROVIDER, lane = laneOf(accountId)) => store.laneId(tx, ledger, 'issuer', lane % LANES, provider)
 
   const pointsEvent = (type: 'points.earned' | 'points.spent' | 'points.expired' | 'points.reversed' | 'points.transferred' | 'points.adjusted', customerId: string | null) =>
     (w: WrittenTransaction): EventInput[] => [{ type, customerId, payload: { transaction: w.transaction, balances: w.balances } }]
@@ -504,7 +505,6 @@ export function createLedgerService(deps: LedgerServiceDeps) {
      */
     async importBalances(tx: Tx, ledger: string, items: { customerId: string; amount: number; key: string }[], options: { lane?: number | undefined } = {}): Promise<(HubError | null)[]> {
       const settings = await settingsOf(tx, ledger)
-      const issuerOf = (accountId: string) => (options.lane === undefined ? issuer(tx, ledger, accountId) : store.laneId(tx, ledger, 'issuer', options.lane % LANES, HOUSE_PROVIDER))
       const keyOf = (key: string) => internalKey(`import:${key}`)
       const posted = new Map([...(await store.byKeys(tx, ledger, items.map((i) => keyOf(i.key))))].map(([key, t]) => [key, t.fingerprint]))
       const answers: (HubError | null)[] = items.map(() => null)
@@ -537,7 +537,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
           const accounts = (await lockedAccount(tx, ledger, d.customerId, true))!
           const accountId = [...accounts.keys()][0]!
           await credit(tx, ledger, accountId, d.amount, {
-            accounts, kind: 'import', from: await issuerOf(accountId), key: d.key, fp: d.fp, expiresAt, availableAt: null, event: 'points.earned',
+            accounts, kind: 'import', from: await issuer(tx, ledger, accountId, HOUSE_PROVIDER, options.lane), key: d.key, fp: d.fp, expiresAt, availableAt: null, event: 'points.earned',
           })
         } catch (err) {
           if (!(err instanceof HubError)) throw err
@@ -551,7 +551,7 @@ export function createLedgerService(deps: LedgerServiceDeps) {
       if (rest.length === 0) return answers
       const accounts = await lockAndSettle(tx, [...new Set(rest.map((d) => accountIds.get(d.customerId)!))])
       const from = new Map<string, string>()
-      for (const accountId of accounts.keys()) from.set(accountId, await issuerOf(accountId))
+      for (const accountId of accounts.keys()) from.set(accountId, await issuer(tx, ledger, accountId, HOUSE_PROVIDER, options.lane))
       for (const [id, row] of await store.lock(tx, [...new Set(from.values())])) accounts.set(id, row)
       await store.writeCredits(tx, accounts, {
         ledger,
